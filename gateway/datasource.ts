@@ -1,0 +1,35 @@
+/**
+ * The gateway's subgraph data source: forwards the caller and request id, and signs the exact
+ * body bytes it sends (fence layer 4) by wrapping the fetcher.
+ */
+import { RemoteGraphQLDataSource, type GraphQLDataSourceProcessOptions } from '@apollo/gateway';
+type Fetcher = RemoteGraphQLDataSource['fetcher'];
+import { encodeCaller, signRaw, CALLER_HEADER, REQUEST_ID_HEADER } from '../lib/signing.js';
+import type { GatewayContext } from './context.js';
+
+/** Subgraph fetch timeout. */
+export const SUBGRAPH_TIMEOUT_MS = 10_000;
+
+export function signingFetcher(key: Buffer): Fetcher {
+  return (async (url: string, init?: { headers?: Record<string, string>; body?: string; method?: string }) => {
+    const headers = { ...(init?.headers ?? {}) };
+    const body = init?.body ?? '';
+    Object.assign(headers, signRaw(key, headers[CALLER_HEADER] ?? '', body));
+    return fetch(url, { method: init?.method ?? 'POST', headers, body, signal: AbortSignal.timeout(SUBGRAPH_TIMEOUT_MS) });
+  }) as unknown as Fetcher;
+}
+
+export class SignedDataSource extends RemoteGraphQLDataSource<GatewayContext> {
+  constructor(url: string, key: Buffer) {
+    super({ url, fetcher: signingFetcher(key) });
+  }
+
+  override willSendRequest({ request, context }: GraphQLDataSourceProcessOptions<GatewayContext>): void {
+    const headers = request.http?.headers;
+    if (!headers) return;
+    // Health checks and internal requests have no caller: they are anonymous.
+    const caller = 'caller' in context && context.caller ? context.caller : { userId: null, purpose: null, client: null };
+    headers.set(CALLER_HEADER, encodeCaller(caller));
+    if ('requestId' in context && typeof context.requestId === 'string') headers.set(REQUEST_ID_HEADER, context.requestId);
+  }
+}

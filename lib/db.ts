@@ -1,0 +1,53 @@
+/**
+ * knex factory. SQLite (one file per subgraph, or :memory:) is the embedded default; the same
+ * code runs on PostgreSQL when a connection URL is given.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import knexFactory, { type Knex } from 'knex';
+
+export interface Migration {
+  name: string;
+  up(knex: Knex): Promise<void>;
+  down?(knex: Knex): Promise<void>;
+}
+
+export type DbTarget = { sqliteFile: string } | { postgresUrl: string };
+
+export function openDb(target: DbTarget): Knex {
+  if ('postgresUrl' in target) {
+    return knexFactory({ client: 'pg', connection: target.postgresUrl, pool: { min: 0, max: 10 } });
+  }
+  if (target.sqliteFile !== ':memory:') fs.mkdirSync(path.dirname(target.sqliteFile), { recursive: true });
+  return knexFactory({
+    client: 'sqlite3',
+    connection: { filename: target.sqliteFile },
+    useNullAsDefault: true,
+    // One connection: SQLite has one writer anyway, and :memory: databases live per connection.
+    pool: {
+      min: 1,
+      max: 1,
+      afterCreate(conn: { run(sql: string, cb: (err: Error | null) => void): void }, done: (err: Error | null, conn: unknown) => void) {
+        conn.run('PRAGMA foreign_keys = ON', (e1) => {
+          if (e1) return done(e1, conn);
+          conn.run('PRAGMA journal_mode = WAL', () => conn.run('PRAGMA busy_timeout = 5000', (e3) => done(e3, conn)));
+        });
+      },
+    },
+  });
+}
+
+export function isSqlite(db: Knex): boolean {
+  return db.client.config.client === 'sqlite3';
+}
+
+/** Run a subgraph's own migrations (kept in code, in order). */
+export async function migrate(db: Knex, migrations: readonly Migration[]): Promise<void> {
+  await db.migrate.latest({
+    migrationSource: {
+      getMigrations: async () => [...migrations],
+      getMigrationName: (m: Migration) => m.name,
+      getMigration: async (m: Migration) => ({ up: m.up, down: m.down ?? (async () => undefined) }),
+    },
+  });
+}

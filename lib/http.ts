@@ -1,0 +1,104 @@
+/**
+ * A minimal Apollo Server integration for node:http. We need the raw request bytes (subgraphs
+ * verify an HMAC over the exact body) and the http.Server itself (the gateway attaches graphql-ws
+ * to it), which Apollo's standalone server does not give us.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { HeaderMap, type ApolloServer, type BaseContext } from '@apollo/server';
+
+export const MAX_BODY_BYTES = 1_000_000;
+
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly code = 'BAD_REQUEST',
+  ) {
+    super(message);
+  }
+}
+
+export async function readBody(req: http.IncomingMessage, limit = MAX_BODY_BYTES): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > limit) throw new HttpError(413, `request body larger than ${limit} bytes`, 'PAYLOAD_TOO_LARGE');
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+export function sendJson(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), ...headers });
+  res.end(text);
+}
+
+export function sendGraphQLError(res: http.ServerResponse, err: HttpError): void {
+  sendJson(res, err.status, { errors: [{ message: err.message, extensions: { code: err.code } }] });
+}
+
+export function headerRecord(req: http.IncomingMessage): Record<string, string | undefined> {
+  const out: Record<string, string | undefined> = {};
+  for (const [k, v] of Object.entries(req.headers)) out[k] = Array.isArray(v) ? v.join(', ') : v;
+  return out;
+}
+
+/** Hand one HTTP request to Apollo Server. `body` is the raw bytes already read. */
+export async function executeApollo<TContext extends BaseContext>(
+  server: ApolloServer<TContext>,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  body: Buffer,
+  context: () => Promise<TContext>,
+): Promise<void> {
+  const headers = new HeaderMap();
+  for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) headers.set(k, Array.isArray(v) ? v.join(', ') : v);
+  const url = new URL(req.url ?? '/', 'http://localhost');
+  let parsed: unknown = undefined;
+  if (req.method === 'POST') {
+    const type = headers.get('content-type') ?? '';
+    if (body.length > 0 && type.includes('json')) {
+      try {
+        parsed = JSON.parse(body.toString('utf8'));
+      } catch {
+        return sendGraphQLError(res, new HttpError(400, 'request body is not valid JSON'));
+      }
+    } else {
+      parsed = body.toString('utf8');
+    }
+  }
+  const result = await server.executeHTTPGraphQLRequest({
+    httpGraphQLRequest: { method: req.method ?? 'GET', headers, search: url.search, body: parsed },
+    context,
+  });
+  for (const [k, v] of result.headers) res.setHeader(k, v);
+  res.statusCode = result.status ?? 200;
+  if (result.body.kind === 'complete') {
+    res.end(result.body.string);
+    return;
+  }
+  for await (const chunk of result.body.asyncIterator) res.write(chunk);
+  res.end();
+}
+
+export async function listen(server: http.Server, port: number, host = '127.0.0.1'): Promise<string> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const addr = server.address() as AddressInfo;
+  return `http://${host}:${addr.port}`;
+}
+
+export async function close(server: http.Server): Promise<void> {
+  await new Promise<void>((resolve) => {
+    server.close(() => resolve());
+    server.closeIdleConnections();
+  });
+}

@@ -1,0 +1,99 @@
+/**
+ * Gateway-to-subgraph request signing (fence layer 4).
+ *
+ * The gateway signs every subgraph request: HMAC-SHA256 over a version tag, a timestamp, a nonce,
+ * the caller header and the exact body bytes, with a key per subgraph derived from the gateway
+ * secret. A subgraph holds only its own key, so one subgraph cannot forge a request to another.
+ */
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Caller } from './auth.js';
+import { isPurpose } from './policy.js';
+
+export const SIGNATURE_HEADER = 'x-paygraph-signature';
+export const TIMESTAMP_HEADER = 'x-paygraph-timestamp';
+export const NONCE_HEADER = 'x-paygraph-nonce';
+export const CALLER_HEADER = 'x-paygraph-caller';
+export const REQUEST_ID_HEADER = 'x-request-id';
+
+/** How far a signature's timestamp may be from the subgraph's clock. */
+export const MAX_SKEW_MS = 60_000;
+
+export function deriveSubgraphKey(gatewaySecret: string, subgraph: string): Buffer {
+  return createHmac('sha256', gatewaySecret).update(`paygraph/subgraph-key/v1/${subgraph}`).digest();
+}
+
+function mac(key: Buffer, timestamp: string, nonce: string, caller: string, body: string | Buffer): string {
+  return createHmac('sha256', key)
+    .update(`v1\n${timestamp}\n${nonce}\n${caller}\n`)
+    .update(body)
+    .digest('base64url');
+}
+
+export function encodeCaller(caller: Caller): string {
+  return Buffer.from(JSON.stringify({ u: caller.userId, p: caller.purpose, c: caller.client })).toString('base64url');
+}
+
+function decodeCaller(value: string): Caller | null {
+  try {
+    const raw = JSON.parse(Buffer.from(value, 'base64url').toString('utf8')) as { u?: unknown; p?: unknown; c?: unknown };
+    const userId = typeof raw.u === 'string' ? raw.u : null;
+    const purpose = isPurpose(raw.p) ? raw.p : null;
+    const client = typeof raw.c === 'string' ? raw.c : null;
+    return { userId, purpose, client };
+  } catch {
+    return null;
+  }
+}
+
+/** Headers to add to a subgraph request whose body is exactly `body`. */
+export function signRequest(key: Buffer, caller: Caller, body: string | Buffer, now = Date.now()): Record<string, string> {
+  return signRaw(key, encodeCaller(caller), body, now);
+}
+
+/** Like signRequest, for a caller header already encoded. */
+export function signRaw(key: Buffer, callerHeader: string, body: string | Buffer, now = Date.now()): Record<string, string> {
+  const timestamp = String(now);
+  const nonce = randomBytes(16).toString('base64url');
+  return {
+    [TIMESTAMP_HEADER]: timestamp,
+    [NONCE_HEADER]: nonce,
+    [CALLER_HEADER]: callerHeader,
+    [SIGNATURE_HEADER]: mac(key, timestamp, nonce, callerHeader, body),
+  };
+}
+
+export type VerifyResult = { ok: true; caller: Caller } | { ok: false; reason: string };
+
+/**
+ * Verifies signatures and remembers nonces for the skew window so that a captured request cannot
+ * be replayed.
+ */
+export class SignatureVerifier {
+  private readonly seen = new Map<string, number>();
+
+  constructor(private readonly key: Buffer) {}
+
+  verify(headers: Record<string, string | undefined>, body: string | Buffer, now = Date.now()): VerifyResult {
+    const timestamp = headers[TIMESTAMP_HEADER];
+    const nonce = headers[NONCE_HEADER];
+    const callerHeader = headers[CALLER_HEADER];
+    const signature = headers[SIGNATURE_HEADER];
+    if (!timestamp || !nonce || !callerHeader || !signature) return { ok: false, reason: 'unsigned request' };
+    const ts = Number(timestamp);
+    if (!/^[0-9]{1,16}$/.test(timestamp) || Math.abs(now - ts) > MAX_SKEW_MS) return { ok: false, reason: 'stale signature' };
+    const expected = Buffer.from(mac(this.key, timestamp, nonce, callerHeader, body));
+    const given = Buffer.from(signature);
+    if (expected.length !== given.length || !timingSafeEqual(expected, given)) return { ok: false, reason: 'bad signature' };
+    this.prune(now);
+    if (this.seen.has(nonce)) return { ok: false, reason: 'replayed signature' };
+    this.seen.set(nonce, ts);
+    const caller = decodeCaller(callerHeader);
+    if (!caller) return { ok: false, reason: 'bad caller header' };
+    return { ok: true, caller };
+  }
+
+  private prune(now: number): void {
+    if (this.seen.size < 1024) return;
+    for (const [nonce, ts] of this.seen) if (now - ts > MAX_SKEW_MS * 2) this.seen.delete(nonce);
+  }
+}

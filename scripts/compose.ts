@@ -1,0 +1,22 @@
+/** npm run compose: composes every subgraph into schema/supergraph.graphql, or fails loudly. */
+import fs from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { SUBGRAPH_NAMES, type SubgraphName } from '../lib/config.js';
+import { composeSupergraph } from '../lib/compose.js';
+import { SUPERGRAPH_PATH } from '../lib/stack.js';
+import { SUBGRAPHS } from '../subgraphs/index.js';
+
+const typeDefs = Object.fromEntries(SUBGRAPH_NAMES.map((n) => [n, SUBGRAPHS[n].typeDefs])) as Record<SubgraphName, (typeof SUBGRAPHS)[SubgraphName]['typeDefs']>;
+const result = composeSupergraph(typeDefs);
+if (!result.ok) {
+  console.error(`Composition failed with ${result.errors.length} error(s):`);
+  for (const e of result.errors) console.error(`  - ${e}`);
+  process.exit(1);
+}
+fs.writeFileSync(SUPERGRAPH_PATH, result.supergraphSdl);
+console.log(`Composed ${SUBGRAPH_NAMES.length} subgraphs (${SUBGRAPH_NAMES.join(', ')}) into ${fileURLToPath(SUPERGRAPH_PATH)}`);
+if (result.hints.length) {
+  // Hints are advisory (mostly entity descriptions that differ per subgraph, on purpose).
+  if (process.argv.includes('--verbose')) console.log(result.hints.map((h) => `  - ${h}`).join('\n'));
+  else console.log(`${result.hints.length} composition hint(s); run with --verbose to print them.`);
+}

@@ -1,0 +1,13 @@
+/** npm run db:reset: deletes the SQLite files under the data directory and recreates them, migrated and seeded. */
+import fs from 'node:fs';
+import path from 'node:path';
+import { loadConfig, SUBGRAPH_NAMES } from '../lib/config.js';
+import { prepareDb } from '../lib/stack.js';
+
+const { dataDir } = loadConfig();
+for (const name of SUBGRAPH_NAMES) {
+  for (const suffix of ['', '-wal', '-shm', '-journal']) fs.rmSync(path.join(dataDir, `${name}.sqlite${suffix}`), { force: true });
+  const { db } = await prepareDb(name, dataDir);
+  await db.destroy();
+  console.log(`${name}: ${path.join(dataDir, `${name}.sqlite`)} recreated, migrated and seeded`);
+}

@@ -1,0 +1,15 @@
+/** The alerts subgraph: fraud rules and charge alerts (payments zone). */
+import { loadSdl, type SubgraphDefinition } from '../../lib/subgraph.js';
+import { createLoaders, type AlertsLoaders } from './loaders.js';
+import { migrations } from './migrations.js';
+import { resolvers } from './resolvers.js';
+
+export const alerts: SubgraphDefinition<AlertsLoaders> = {
+  name: 'alerts',
+  typeDefs: loadSdl(new URL('./schema.graphql', import.meta.url)),
+  resolvers,
+  migrations,
+  /** Alerts are raised by the rules from payment events; nothing to seed. */
+  seed: async () => undefined,
+  createLoaders: (db) => createLoaders(db),
+};

@@ -1,0 +1,111 @@
+/** Data access for the payments subgraph (the ledger): its own tables only, plain typed rows. */
+import type { Knex } from 'knex';
+import { toBigInt } from '../../lib/money.js';
+import type { CursorPosition } from '../../lib/cursor.js';
+import type { TransactionKind } from '../../seeds/fixture.js';
+
+export interface LedgerAccountRow {
+  id: string;
+  ownerUserId: string | null;
+  kind: string;
+  currency: string;
+  creditLimitMinor: bigint | null;
+  frozen: boolean;
+  balanceMinor: bigint;
+  merchantId: string | null;
+}
+
+export interface PostingRow {
+  id: number;
+  entryId: string;
+  accountId: string;
+  amountMinor: bigint;
+  currency: string;
+  postedAt: string;
+  merchantId: string | null;
+  counterpartyUserId: string | null;
+  kind: TransactionKind;
+  description: string;
+}
+
+interface RawLedgerAccount {
+  id: string;
+  owner_user_id: string | null;
+  kind: string;
+  currency: string;
+  credit_limit_minor: unknown;
+  frozen: unknown;
+  balance_minor: unknown;
+  merchant_id: string | null;
+}
+
+export function toLedgerAccount(r: RawLedgerAccount): LedgerAccountRow {
+  return {
+    id: r.id,
+    ownerUserId: r.owner_user_id,
+    kind: r.kind,
+    currency: r.currency,
+    creditLimitMinor: r.credit_limit_minor === null || r.credit_limit_minor === undefined ? null : toBigInt(r.credit_limit_minor),
+    frozen: r.frozen === true || r.frozen === 1,
+    balanceMinor: toBigInt(r.balance_minor),
+    merchantId: r.merchant_id,
+  };
+}
+
+interface RawPosting {
+  id: number;
+  entry_id: string;
+  account_id: string;
+  amount_minor: unknown;
+  currency: string;
+  posted_at: string;
+  merchant_id: string | null;
+  counterparty_user_id: string | null;
+  kind: TransactionKind;
+  description: string;
+}
+
+function toPosting(r: RawPosting): PostingRow {
+  return {
+    id: Number(r.id),
+    entryId: r.entry_id,
+    accountId: r.account_id,
+    amountMinor: toBigInt(r.amount_minor),
+    currency: r.currency,
+    postedAt: r.posted_at,
+    merchantId: r.merchant_id,
+    counterpartyUserId: r.counterparty_user_id,
+    kind: r.kind,
+    description: r.description,
+  };
+}
+
+const postingColumns = ['p.id', 'p.entry_id', 'p.account_id', 'p.amount_minor', 'p.currency', 'p.posted_at', 'p.merchant_id', 'p.counterparty_user_id', 'e.kind', 'e.description'];
+
+export async function ledgerAccountsByIds(db: Knex, ids: readonly string[]): Promise<LedgerAccountRow[]> {
+  const rows = (await db('ledger_accounts').select('*').whereIn('id', ids)) as RawLedgerAccount[];
+  return rows.map(toLedgerAccount);
+}
+
+/**
+ * The newest `limit` postings of each of many accounts, after an optional cursor: one query with
+ * a window function, however many accounts.
+ */
+export async function latestPostings(db: Knex, accountIds: readonly string[], limit: number, after: CursorPosition | null): Promise<PostingRow[]> {
+  const inner = db
+    .from('postings as p')
+    .join('journal_entries as e', 'e.id', 'p.entry_id')
+    .select(postingColumns)
+    .select(db.raw('ROW_NUMBER() OVER (PARTITION BY p.account_id ORDER BY p.posted_at DESC, p.id DESC) AS rn'))
+    .whereIn('p.account_id', accountIds);
+  if (after) {
+    inner.where((q) => q.where('p.posted_at', '<', after.at).orWhere((q2) => q2.where('p.posted_at', '=', after.at).andWhere('p.id', '<', after.id)));
+  }
+  const rows = (await db.from(inner.as('t')).select('*').where('rn', '<=', limit).orderBy([{ column: 'account_id' }, { column: 'rn' }])) as RawPosting[];
+  return rows.map(toPosting);
+}
+
+export async function postingCounts(db: Knex, accountIds: readonly string[]): Promise<Map<string, number>> {
+  const rows = (await db('postings').select('account_id').count({ n: '*' }).whereIn('account_id', accountIds).groupBy('account_id')) as { account_id: string; n: unknown }[];
+  return new Map(rows.map((r) => [r.account_id, Number(r.n)]));
+}
