@@ -10,6 +10,7 @@ import { SUBGRAPHS } from '../subgraphs/index.js';
 import { buildFixture } from '../seeds/fixture.js';
 import { SUBGRAPH_NAMES, type SubgraphName } from './config.js';
 import { migrate, openDb } from './db.js';
+import { deriveInternalKey } from './internal.js';
 import { deriveSubgraphKey } from './signing.js';
 import { startSubgraph, type SubgraphService } from './subgraph.js';
 
@@ -55,6 +56,9 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     for (const s of Object.values(subgraphs)) await s.stop();
     for (const db of Object.values(dbs)) await db.destroy();
   };
+  // Every service's base URL is known before any starts (fixed ports), or filled in as they start (port 0).
+  const peers: Partial<Record<SubgraphName, string>> = {};
+  const internalKeyFor = (peer: SubgraphName) => deriveInternalKey(opts.gatewaySecret, peer);
   try {
     for (const [i, name] of SUBGRAPH_NAMES.entries()) {
       const { db, seeded } = await prepareDb(name, opts.dataDir);
@@ -63,9 +67,13 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       subgraphs[name] = await startSubgraph(SUBGRAPHS[name], {
         db,
         key: deriveSubgraphKey(opts.gatewaySecret, name),
+        internalKey: deriveInternalKey(opts.gatewaySecret, name),
+        peers,
+        internalKeyFor,
         port: opts.port > 0 ? opts.port + i + 1 : 0,
         host: opts.host,
       });
+      peers[name] = subgraphs[name].url.replace(/\/graphql$/, '');
       log(`${name}: ${subgraphs[name].url}`);
     }
     const supergraphSdl = opts.supergraphSdl ?? fs.readFileSync(SUPERGRAPH_PATH, 'utf8');

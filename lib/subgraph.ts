@@ -26,6 +26,18 @@ export interface SubgraphContext<L> {
   requestId: string;
 }
 
+/** What a subgraph's internal routes and background workers get. */
+export interface ServiceEnv {
+  db: Knex;
+  /** URLs of the other subgraphs' services (base URL, without /graphql), by name. */
+  peers: Readonly<Partial<Record<SubgraphName, string>>>;
+  /** Key to sign internal (service-to-service) requests to a peer; see lib/internal.ts. */
+  internalKeyFor(peer: SubgraphName): Buffer;
+}
+
+/** A signed service-to-service endpoint, served at POST /internal/<name>. */
+export type InternalRoute = (env: ServiceEnv, body: unknown, requestId: string) => Promise<unknown>;
+
 export interface SubgraphDefinition<L = unknown> {
   name: SubgraphName;
   typeDefs: DocumentNode;
@@ -35,6 +47,10 @@ export interface SubgraphDefinition<L = unknown> {
   /** Inserts this subgraph's share of the fixture into its own, freshly migrated, empty tables. */
   seed(db: Knex, fixture: Fixture): Promise<void>;
   createLoaders(db: Knex, caller: Caller): L;
+  /** Signed internal endpoints (events feed, commands), never part of the graph. */
+  internalRoutes?: Readonly<Record<string, InternalRoute>>;
+  /** Background work (e.g. an event consumer), started after the server listens; returns its stopper. */
+  startWorkers?(env: ServiceEnv, server: http.Server): Promise<() => Promise<void>>;
 }
 
 export function loadSdl(url: URL): DocumentNode {
@@ -56,6 +72,11 @@ export interface SubgraphServiceOptions {
   db: Knex;
   /** This subgraph's signing key (derived from the gateway secret). */
   key: Buffer;
+  /** Key that internal routes of this subgraph verify (see lib/internal.ts). */
+  internalKey: Buffer;
+  /** Peers and their internal keys, for workers and internal calls. */
+  peers?: Partial<Record<SubgraphName, string>>;
+  internalKeyFor?: (peer: SubgraphName) => Buffer;
   port?: number;
   host?: string;
 }
@@ -69,14 +90,35 @@ export async function startSubgraph<L>(def: SubgraphDefinition<L>, opts: Subgrap
   });
   await apollo.start();
   const verifier = new SignatureVerifier(opts.key);
+  const internalVerifier = new SignatureVerifier(opts.internalKey);
+  const env: ServiceEnv = {
+    db: opts.db,
+    peers: opts.peers ?? {},
+    internalKeyFor: opts.internalKeyFor ?? (() => {
+      throw new Error(`${def.name} was started without internal keys for its peers`);
+    }),
+  };
 
   const server = http.createServer((req, res) => {
     void (async () => {
       const path = (req.url ?? '/').split('?')[0];
       if (path === '/health') return sendJson(res, 200, { status: 'ok', subgraph: def.name });
-      if (path !== '/graphql') return sendJson(res, 404, { error: 'not found' });
+      const internal = path?.startsWith('/internal/') ? def.internalRoutes?.[path.slice('/internal/'.length)] : undefined;
+      if (path !== '/graphql' && !internal) return sendJson(res, 404, { error: 'not found' });
       const body = await readBody(req);
       const headers = headerRecord(req);
+      if (internal) {
+        if (req.method !== 'POST') throw new HttpError(405, 'internal routes take POST');
+        const verdict = internalVerifier.verify(headers, body);
+        if (!verdict.ok) throw new HttpError(401, `internal request not signed (${verdict.reason})`, 'UNAUTHENTICATED');
+        let parsed: unknown;
+        try {
+          parsed = body.length ? JSON.parse(body.toString('utf8')) : {};
+        } catch {
+          throw new HttpError(400, 'internal request body is not JSON');
+        }
+        return sendJson(res, 200, await internal(env, parsed, headers[REQUEST_ID_HEADER] ?? randomUUID()));
+      }
       const verdict = verifier.verify(headers, body);
       if (!verdict.ok) throw new HttpError(401, `request not signed by the gateway (${verdict.reason})`, 'UNAUTHENTICATED');
       const caller = verdict.caller;
@@ -95,11 +137,13 @@ export async function startSubgraph<L>(def: SubgraphDefinition<L>, opts: Subgrap
     });
   });
   const url = `${await listen(server, opts.port ?? 0, opts.host)}/graphql`;
+  const stopWorkers = def.startWorkers ? await def.startWorkers(env, server) : async () => undefined;
   return {
     name: def.name,
     url,
     server,
     async stop() {
+      await stopWorkers();
       await close(server);
       await apollo.stop();
     },

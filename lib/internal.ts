@@ -1,0 +1,35 @@
+/**
+ * Signed service-to-service calls (outside the graph): e.g. the alerts worker reading the payments
+ * event feed, the gateway appending audit records. Each subgraph's internal routes verify a key of
+ * their own, derived from the gateway secret, handed only to the services that need it.
+ */
+import { ANONYMOUS } from './auth.js';
+import type { SubgraphName } from './config.js';
+import { deriveSubgraphKey, REQUEST_ID_HEADER, signRequest } from './signing.js';
+
+export function deriveInternalKey(gatewaySecret: string, subgraph: SubgraphName): Buffer {
+  return deriveSubgraphKey(gatewaySecret, `${subgraph}/internal`);
+}
+
+export class InternalCallError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** POST a JSON body to `<baseUrl>/internal/<route>`, signed with the peer's internal key. */
+export async function callInternal<T>(baseUrl: string, key: Buffer, route: string, body: unknown, opts: { requestId?: string; timeoutMs?: number } = {}): Promise<T> {
+  const text = JSON.stringify(body);
+  const res = await fetch(`${baseUrl}/internal/${route}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...signRequest(key, ANONYMOUS, text), ...(opts.requestId ? { [REQUEST_ID_HEADER]: opts.requestId } : {}) },
+    body: text,
+    signal: AbortSignal.timeout(opts.timeoutMs ?? 10_000),
+  });
+  const out = await res.text();
+  if (!res.ok) throw new InternalCallError(res.status, `internal call ${route} failed with ${res.status}: ${out.slice(0, 200)}`);
+  return JSON.parse(out) as T;
+}
