@@ -216,7 +216,8 @@ function prng(seed: number): () => number {
 export const HISTORY_START = '2026-07-01';
 export const HISTORY_END = '2026-11-20';
 
-function buildFixtureUncached(): Fixture {
+/** Generates the fixture afresh (buildFixture caches it). */
+export function generateFixture(): Fixture {
   const rand = prng(0x5eed2026);
   const int = (min: number, max: number) => min + Math.floor(rand() * (max - min + 1));
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
@@ -356,6 +357,6 @@ function buildFixtureUncached(): Fixture {
 
 let cached: Fixture | null = null;
 export function buildFixture(): Fixture {
-  cached ??= buildFixtureUncached();
+  cached ??= generateFixture();
   return cached;
 }
