@@ -1,6 +1,15 @@
+import { createRequire } from 'node:module';
 import { defineConfig } from 'vitest/config';
 
+const require = createRequire(import.meta.url);
+
 export default defineConfig({
+  resolve: {
+    // graphql 16 ships both index.mjs and index.js. Node (and so tsx, and every CJS Apollo package)
+    // loads index.js; vite would pick index.mjs for our sources, giving two graphql realms in one
+    // process ("Cannot use GraphQLObjectType from another module or realm"). Pin the one Node uses.
+    alias: [{ find: /^graphql$/, replacement: require.resolve('graphql') }],
+  },
   test: {
     include: ['test/**/*.test.ts'],
     testTimeout: 30_000,

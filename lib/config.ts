@@ -14,6 +14,8 @@ export interface Config {
   production: boolean;
   port: number;
   dataDir: string;
+  /** PostgreSQL URL (DATABASE_URL); SQLite files under dataDir when unset. */
+  databaseUrl: string | undefined;
   jwtSecret: string;
   gatewaySecret: string;
   /** Subgraph URL overrides (PAYGRAPH_<NAME>_URL); otherwise http://127.0.0.1:<PORT+i>/graphql. */
@@ -39,6 +41,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     production,
     port,
     dataDir: path.resolve(env.PAYGRAPH_DATA_DIR ?? './data'),
+    databaseUrl: env.DATABASE_URL && env.DATABASE_URL.length > 0 ? env.DATABASE_URL : undefined,
     jwtSecret: required(env, 'PAYGRAPH_JWT_SECRET', DEV_JWT_SECRET, production),
     gatewaySecret: required(env, 'PAYGRAPH_GATEWAY_SECRET', DEV_GATEWAY_SECRET, production),
     subgraphUrls,

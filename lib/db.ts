@@ -12,11 +12,28 @@ export interface Migration {
   down?(knex: Knex): Promise<void>;
 }
 
-export type DbTarget = { sqliteFile: string } | { postgresUrl: string };
+/**
+ * Where a subgraph's data lives: a SQLite file (or ':memory:'), or a PostgreSQL database, where
+ * each subgraph keeps its tables in its own schema (`schema`), so subgraphs stay isolated even
+ * when they share one server.
+ */
+export type DbTarget = { sqliteFile: string } | { postgresUrl: string; schema: string };
 
 export function openDb(target: DbTarget): Knex {
   if ('postgresUrl' in target) {
-    return knexFactory({ client: 'pg', connection: target.postgresUrl, pool: { min: 0, max: 10 } });
+    if (!/^[a-z_][a-z0-9_]*$/.test(target.schema)) throw new Error(`bad schema name ${target.schema}`);
+    return knexFactory({
+      client: 'pg',
+      connection: target.postgresUrl,
+      searchPath: [target.schema],
+      pool: {
+        min: 0,
+        max: 10,
+        afterCreate(conn: { query(sql: string, cb: (err: Error | null) => void): void }, done: (err: Error | null, conn: unknown) => void) {
+          conn.query(`CREATE SCHEMA IF NOT EXISTS ${target.schema}`, (err) => done(err, conn));
+        },
+      },
+    });
   }
   if (target.sqliteFile !== ':memory:') fs.mkdirSync(path.dirname(target.sqliteFile), { recursive: true });
   return knexFactory({

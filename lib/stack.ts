@@ -19,6 +19,8 @@ export const SUPERGRAPH_PATH = new URL('../schema/supergraph.graphql', import.me
 export interface StackOptions {
   /** Directory for `<name>.sqlite` files, or ':memory:' for in-memory databases. */
   dataDir: string;
+  /** PostgreSQL URL: when set, every subgraph keeps its tables in its own schema there instead of SQLite. */
+  databaseUrl?: string;
   /** Gateway port (0 for any); subgraphs get port+1..port+5 when port > 0, any port otherwise. */
   port: number;
   host?: string;
@@ -38,9 +40,11 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
-/** Opens, migrates and (when new) seeds a subgraph's database. */
-export async function prepareDb(name: SubgraphName, dataDir: string): Promise<{ db: Knex; seeded: boolean }> {
-  const db = openDb({ sqliteFile: dataDir === ':memory:' ? ':memory:' : path.join(dataDir, `${name}.sqlite`) });
+/** Opens, migrates and (when new) seeds a subgraph's database: SQLite under dataDir, or PostgreSQL. */
+export async function prepareDb(name: SubgraphName, dataDir: string, databaseUrl?: string): Promise<{ db: Knex; seeded: boolean }> {
+  const db = databaseUrl
+    ? openDb({ postgresUrl: databaseUrl, schema: name })
+    : openDb({ sqliteFile: dataDir === ':memory:' ? ':memory:' : path.join(dataDir, `${name}.sqlite`) });
   const fresh = !(await db.schema.hasTable('knex_migrations'));
   const def = SUBGRAPHS[name];
   await migrate(db, def.migrations);
@@ -61,7 +65,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   const internalKeyFor = (peer: SubgraphName) => deriveInternalKey(opts.gatewaySecret, peer);
   try {
     for (const [i, name] of SUBGRAPH_NAMES.entries()) {
-      const { db, seeded } = await prepareDb(name, opts.dataDir);
+      const { db, seeded } = await prepareDb(name, opts.dataDir, opts.databaseUrl);
       dbs[name] = db;
       log(`${name}: database ready${seeded ? ' (migrated and seeded)' : ''}`);
       subgraphs[name] = await startSubgraph(SUBGRAPHS[name], {

@@ -8,9 +8,10 @@ import { startStack } from '../lib/stack.js';
 import { buildFixture } from '../seeds/fixture.js';
 
 const config = loadConfig();
-console.log(`paygraph: data in ${config.dataDir}`);
+console.log(`paygraph: data in ${config.databaseUrl ? 'PostgreSQL (DATABASE_URL), one schema per subgraph' : config.dataDir}`);
 const stack = await startStack({
   dataDir: config.dataDir,
+  databaseUrl: config.databaseUrl,
   port: config.port,
   host: process.env.HOST ?? '127.0.0.1',
   jwtSecret: config.jwtSecret,

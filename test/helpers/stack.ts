@@ -2,7 +2,8 @@
  * Integration-test harness: the whole stack in the test process on ephemeral ports, with
  * in-memory (or temporary-file) SQLite databases, and a GraphQL-over-HTTP client.
  */
-import type { Knex } from 'knex';
+import { randomBytes } from 'node:crypto';
+import knexFactory, { type Knex } from 'knex';
 import { signToken } from '../../lib/auth.js';
 import type { SubgraphName } from '../../lib/config.js';
 import type { Purpose } from '../../lib/policy.js';
@@ -24,8 +25,8 @@ export interface TestStack extends Stack {
   token(handle: string, purpose?: Purpose): Promise<string>;
   /** POST a GraphQL operation to the gateway. */
   gql<T = Record<string, unknown>>(query: string, variables?: Record<string, unknown>, token?: string | null, headers?: Record<string, string>): Promise<GqlResponse<T>>;
-  /** Count SQL statements across every subgraph database while `fn` runs. */
-  countQueries(fn: () => Promise<unknown>, only?: SubgraphName[]): Promise<number>;
+  /** Count SQL statements across every subgraph database (or `only` some) while `fn` runs, optionally only those `include` accepts. */
+  countQueries(fn: () => Promise<unknown>, only?: SubgraphName[], include?: (sql: string) => boolean): Promise<number>;
 }
 
 export function userId(handle: string): string {
@@ -46,16 +47,44 @@ export async function postGraphQL<T>(url: string, body: unknown, headers: Record
   return { status: res.status, data: json.data, errors: json.errors, headers: res.headers };
 }
 
+/**
+ * With PAYGRAPH_TEST_DATABASE_URL set (`npm run test:scale`), every test stack gets a fresh
+ * PostgreSQL database on that server, dropped when the stack stops; otherwise in-memory SQLite.
+ */
+async function freshPostgresDatabase(adminUrl: string): Promise<{ url: string; drop(): Promise<void> }> {
+  const name = `paygraph_test_${randomBytes(6).toString('hex')}`;
+  const admin = knexFactory({ client: 'pg', connection: adminUrl, pool: { min: 0, max: 1 } });
+  await admin.raw(`CREATE DATABASE ${name}`);
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    async drop() {
+      await admin.raw(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await admin.destroy();
+    },
+  };
+}
+
 export async function startTestStack(overrides: Partial<StackOptions> = {}): Promise<TestStack> {
-  const stack = await startStack({ dataDir: ':memory:', port: 0, jwtSecret: TEST_JWT_SECRET, gatewaySecret: TEST_GATEWAY_SECRET, ...overrides });
+  const adminUrl = process.env.PAYGRAPH_TEST_DATABASE_URL;
+  const pg = adminUrl && !overrides.databaseUrl && !overrides.dataDir ? await freshPostgresDatabase(adminUrl) : null;
+  const stack = await startStack({ dataDir: ':memory:', port: 0, jwtSecret: TEST_JWT_SECRET, gatewaySecret: TEST_GATEWAY_SECRET, ...(pg ? { databaseUrl: pg.url } : {}), ...overrides });
+  if (pg) {
+    const stopStack = stack.stop.bind(stack);
+    stack.stop = async () => {
+      await stopStack();
+      await pg.drop();
+    };
+  }
   return Object.assign(stack, {
     token: (handle: string, purpose: Purpose = 'payments') => signToken(TEST_JWT_SECRET, userId(handle), purpose),
     gql: <T>(query: string, variables?: Record<string, unknown>, token?: string | null, headers: Record<string, string> = {}) =>
       postGraphQL<T>(stack.url, { query, variables }, { ...(token ? { authorization: `Bearer ${token}` } : {}), ...headers }),
-    async countQueries(fn: () => Promise<unknown>, only?: SubgraphName[]) {
+    async countQueries(fn: () => Promise<unknown>, only?: SubgraphName[], include?: (sql: string) => boolean) {
       let n = 0;
-      const listener = () => {
-        n += 1;
+      const listener = (q: { sql: string }) => {
+        if (!include || include(q.sql)) n += 1;
       };
       const dbs = Object.entries(stack.dbs).filter(([name]) => !only || only.includes(name as SubgraphName)).map(([, db]) => db as Knex);
       for (const db of dbs) db.on('query', listener);

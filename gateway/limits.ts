@@ -1,0 +1,114 @@
+/**
+ * Gateway request limits: graphql-armor (depth, aliases, tokens, directives, cost, field
+ * suggestions) and a per-user rate limit for mutations. Each refusal has its own error code.
+ */
+import { ApolloArmor } from '@escape.tech/graphql-armor';
+import type { ApolloServerPlugin } from '@apollo/server';
+import { GraphQLError, type ValidationContext, type ValidationRule } from 'graphql';
+import type { GatewayContext } from './context.js';
+
+export interface LimitsConfig {
+  maxDepth: number;
+  maxAliases: number;
+  maxTokens: number;
+  maxDirectives: number;
+  maxCost: number;
+  /** Mutations per user per window, and the window. */
+  mutationsPerWindow: number;
+  mutationWindowMs: number;
+}
+
+export const DEFAULT_LIMITS: LimitsConfig = {
+  maxDepth: 12,
+  maxAliases: 15,
+  maxTokens: 2000,
+  maxDirectives: 20,
+  maxCost: 5000,
+  mutationsPerWindow: 120,
+  mutationWindowMs: 60_000,
+};
+
+/** Codes clients see for each armor limit (in `extensions.code`). */
+export const LIMIT_CODES = {
+  maxDepth: 'QUERY_TOO_DEEP',
+  maxAliases: 'TOO_MANY_ALIASES',
+  maxTokens: 'QUERY_TOO_LARGE',
+  maxDirectives: 'TOO_MANY_DIRECTIVES',
+  costLimit: 'QUERY_TOO_COSTLY',
+} as const;
+
+/** Armor reports validation errors; we re-report them carrying our code in `extensions.limit`. */
+function reject(code: string) {
+  return (ctx: ValidationContext | null, error: GraphQLError) => {
+    if (ctx) ctx.reportError(new GraphQLError(error.message, { extensions: { limit: code } }));
+    else throw new GraphQLError(error.message, { extensions: { code, http: { status: 400 } } });
+  };
+}
+
+export function armor(limits: LimitsConfig, production: boolean): { plugins: ApolloServerPlugin<GatewayContext>[]; validationRules: ValidationRule[] } {
+  const config: NonNullable<ConstructorParameters<typeof ApolloArmor>[0]> = {
+    maxDepth: { n: limits.maxDepth, onReject: [reject(LIMIT_CODES.maxDepth)], propagateOnRejection: false },
+    maxAliases: { n: limits.maxAliases, onReject: [reject(LIMIT_CODES.maxAliases)], propagateOnRejection: false },
+    maxTokens: { n: limits.maxTokens, onReject: [reject(LIMIT_CODES.maxTokens)], propagateOnRejection: false },
+    maxDirectives: { n: limits.maxDirectives, onReject: [reject(LIMIT_CODES.maxDirectives)], propagateOnRejection: false },
+    costLimit: { maxCost: limits.maxCost, onReject: [reject(LIMIT_CODES.costLimit)], propagateOnRejection: false },
+    // "Did you mean ...?" suggestions help attackers map the schema: off in production.
+    blockFieldSuggestion: { enabled: production },
+  };
+  const p = new ApolloArmor(config).protect();
+  return { plugins: p.plugins as ApolloServerPlugin<GatewayContext>[], validationRules: p.validationRules };
+}
+
+/** Promotes a limit code carried in `extensions.limit` to `extensions.code`. */
+export function promoteLimitCode(formatted: { message: string; extensions?: Record<string, unknown> }): typeof formatted {
+  const limit = formatted.extensions?.limit;
+  if (typeof limit !== 'string') return formatted;
+  const { limit: _ignored, ...rest } = formatted.extensions ?? {};
+  return { ...formatted, extensions: { ...rest, code: limit } };
+}
+
+/** Fixed-window rate limit for mutations, per user (per client for anonymous callers). */
+export class MutationRateLimiter {
+  private readonly windows = new Map<string, { start: number; count: number }>();
+
+  constructor(
+    private readonly limit: number,
+    private readonly windowMs: number,
+  ) {}
+
+  /** Returns null when allowed, else the seconds until the caller may retry. */
+  take(key: string, now = Date.now()): number | null {
+    let w = this.windows.get(key);
+    if (!w || now - w.start >= this.windowMs) {
+      w = { start: now, count: 0 };
+      this.windows.set(key, w);
+      if (this.windows.size > 100_000) this.sweep(now);
+    }
+    if (w.count >= this.limit) return Math.max(1, Math.ceil((w.start + this.windowMs - now) / 1000));
+    w.count += 1;
+    return null;
+  }
+
+  private sweep(now: number): void {
+    for (const [k, w] of this.windows) if (now - w.start >= this.windowMs) this.windows.delete(k);
+  }
+}
+
+export function rateLimitPlugin(limiter: MutationRateLimiter): ApolloServerPlugin<GatewayContext> {
+  return {
+    async requestDidStart() {
+      return {
+        async didResolveOperation({ operation, contextValue }) {
+          if (operation?.operation !== 'mutation') return;
+          const key = contextValue.caller.userId ?? `anonymous:${contextValue.caller.client ?? ''}`;
+          const retryAfter = limiter.take(key);
+          if (retryAfter !== null) {
+            throw new GraphQLError(`Too many mutations; retry in ${retryAfter} s.`, {
+              extensions: { code: 'RATE_LIMITED', retryAfterSeconds: retryAfter, http: { status: 429, headers: new Map([['retry-after', String(retryAfter)]]) } },
+            });
+          }
+        },
+      };
+    },
+  };
+}
