@@ -12,6 +12,8 @@ export default defineConfig({
   },
   test: {
     include: ['test/**/*.test.ts'],
+    // Services log JSON to stdout; in tests only errors (tests that read logs pass their own level).
+    env: { LOG_LEVEL: 'error' },
     testTimeout: 30_000,
     hookTimeout: 60_000,
     // Each file starts its own stack on ephemeral ports; two cores, so two at a time.

@@ -4,7 +4,8 @@
  */
 import { ApolloArmor } from '@escape.tech/graphql-armor';
 import type { ApolloServerPlugin } from '@apollo/server';
-import { GraphQLError, type ValidationContext, type ValidationRule } from 'graphql';
+import { GraphQLError, Lexer, Source, TokenKind, type ValidationContext, type ValidationRule } from 'graphql';
+import { HttpError } from '../lib/http.js';
 import type { GatewayContext } from './context.js';
 
 export interface LimitsConfig {
@@ -49,7 +50,8 @@ export function armor(limits: LimitsConfig, production: boolean): { plugins: Apo
   const config: NonNullable<ConstructorParameters<typeof ApolloArmor>[0]> = {
     maxDepth: { n: limits.maxDepth, onReject: [reject(LIMIT_CODES.maxDepth)], propagateOnRejection: false },
     maxAliases: { n: limits.maxAliases, onReject: [reject(LIMIT_CODES.maxAliases)], propagateOnRejection: false },
-    maxTokens: { n: limits.maxTokens, onReject: [reject(LIMIT_CODES.maxTokens)], propagateOnRejection: false },
+    // Token counting happens before parsing, in checkTokenLimit (armor's own plugin turns syntax errors into 500s).
+    maxTokens: { enabled: false },
     maxDirectives: { n: limits.maxDirectives, onReject: [reject(LIMIT_CODES.maxDirectives)], propagateOnRejection: false },
     costLimit: { maxCost: limits.maxCost, onReject: [reject(LIMIT_CODES.costLimit)], propagateOnRejection: false },
     // "Did you mean ...?" suggestions help attackers map the schema: off in production.
@@ -65,6 +67,30 @@ export function promoteLimitCode(formatted: { message: string; extensions?: Reco
   if (typeof limit !== 'string') return formatted;
   const { limit: _ignored, ...rest } = formatted.extensions ?? {};
   return { ...formatted, extensions: { ...rest, code: limit } };
+}
+
+/** Counts lexer tokens, stopping at the limit: cheaper than a parse, and before one. */
+function exceedsTokens(query: string, max: number): boolean {
+  const lexer = new Lexer(new Source(query));
+  let n = 0;
+  try {
+    for (let t = lexer.advance(); t.kind !== TokenKind.EOF; t = lexer.advance()) if (++n > max) return true;
+  } catch {
+    return false; // a syntax error: Apollo reports it properly
+  }
+  return false;
+}
+
+/** Refuses documents with more than `max` tokens (HTTP 400, QUERY_TOO_LARGE), for POST bodies and GET query strings. */
+export function checkTokenLimit(max: number): (parsed: unknown, search: string) => void {
+  return (parsed, search) => {
+    const bodies = Array.isArray(parsed) ? parsed : [parsed];
+    const queries = bodies.map((b) => (b && typeof b === 'object' && typeof (b as { query?: unknown }).query === 'string' ? (b as { query: string }).query : null));
+    const fromSearch = new URLSearchParams(search).get('query');
+    for (const q of [...queries, fromSearch]) {
+      if (q && exceedsTokens(q, max)) throw new HttpError(400, `Query has more than ${max} tokens.`, LIMIT_CODES.maxTokens);
+    }
+  };
 }
 
 /** Fixed-window rate limit for mutations, per user (per client for anonymous callers). */

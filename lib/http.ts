@@ -37,7 +37,9 @@ export function sendJson(res: http.ServerResponse, status: number, body: unknown
 }
 
 export function sendGraphQLError(res: http.ServerResponse, err: HttpError): void {
-  sendJson(res, err.status, { errors: [{ message: err.message, extensions: { code: err.code } }] });
+  // After a 413 the rest of the body is still on the wire: close the connection so that no client
+  // reuses a socket whose request was abandoned half-read.
+  sendJson(res, err.status, { errors: [{ message: err.message, extensions: { code: err.code } }] }, err.status === 413 ? { connection: 'close' } : {});
 }
 
 export function headerRecord(req: http.IncomingMessage): Record<string, string | undefined> {
@@ -53,6 +55,8 @@ export async function executeApollo<TContext extends BaseContext>(
   res: http.ServerResponse,
   body: Buffer,
   context: () => Promise<TContext>,
+  /** Inspects the parsed body before Apollo sees it; throw HttpError to refuse the request. */
+  inspect?: (parsed: unknown, search: string) => void,
 ): Promise<void> {
   const headers = new HeaderMap();
   for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) headers.set(k, Array.isArray(v) ? v.join(', ') : v);
@@ -70,6 +74,7 @@ export async function executeApollo<TContext extends BaseContext>(
       parsed = body.toString('utf8');
     }
   }
+  if (inspect) inspect(parsed, url.search);
   const result = await server.executeHTTPGraphQLRequest({
     httpGraphQLRequest: { method: req.method ?? 'GET', headers, search: url.search, body: parsed },
     context,

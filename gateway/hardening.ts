@@ -1,0 +1,119 @@
+/**
+ * Production hardening for the gateway, in one place: request limits (graphql-armor), per-user
+ * mutation rate limits, structured request logs with request ids, client-safe errors and metrics.
+ */
+import type { ApolloServerPlugin } from '@apollo/server';
+import type { GraphQLFormattedError, ValidationRule } from 'graphql';
+import type { Logger } from '../lib/log.js';
+import type { GatewayContext } from './context.js';
+import { armor, checkTokenLimit, DEFAULT_LIMITS, LIMIT_CODES, MutationRateLimiter, promoteLimitCode, rateLimitPlugin, type LimitsConfig } from './limits.js';
+import { GatewayMetrics } from './metrics.js';
+
+/** Codes whose messages are written for clients; any other error is an internal fault. */
+const CLIENT_CODES = new Set<string>([
+  'BAD_USER_INPUT',
+  'BAD_REQUEST',
+  'NOT_FOUND',
+  'UNAUTHENTICATED',
+  'FORBIDDEN',
+  'FORBIDDEN_DATA_USE',
+  'GRAPHQL_PARSE_FAILED',
+  'GRAPHQL_VALIDATION_FAILED',
+  'OPERATION_RESOLUTION_FAILURE',
+  'PERSISTED_QUERY_NOT_FOUND',
+  'PERSISTED_QUERY_NOT_SUPPORTED',
+  'RATE_LIMITED',
+  'SUBGRAPH_UNAVAILABLE',
+  ...Object.values(LIMIT_CODES),
+]);
+
+export interface HardeningOptions {
+  production: boolean;
+  logger: Logger;
+  limits?: Partial<LimitsConfig>;
+}
+
+export interface Hardening {
+  metrics: GatewayMetrics;
+  /** HTTP-level checks before Apollo parses the request (token limit). */
+  inspect: (parsed: unknown, search: string) => void;
+  plugins: ApolloServerPlugin<GatewayContext>[];
+  validationRules: ValidationRule[];
+  formatError(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError;
+}
+
+export function createHardening(opts: HardeningOptions): Hardening {
+  const limits = { ...DEFAULT_LIMITS, ...opts.limits };
+  const metrics = new GatewayMetrics();
+  const protection = armor(limits, opts.production);
+  const log = opts.logger;
+
+  const requestLog: ApolloServerPlugin<GatewayContext> = {
+    async requestDidStart({ contextValue }) {
+      const started = process.hrtime.bigint();
+      return {
+        async willSendResponse({ operationName, operation, response, errors }) {
+          const body = response.body.kind === 'single' ? response.body.singleResult : undefined;
+          const codes = [...new Set((body?.errors ?? []).map((e) => String(e.extensions?.code ?? 'UNKNOWN')))];
+          if (codes.includes('FORBIDDEN_DATA_USE')) metrics.fenceRefusals.inc({ layer: 'operation' });
+          for (const e of body?.errors ?? []) {
+            const service = e.extensions?.serviceName;
+            if (typeof service === 'string') metrics.subgraphErrors.inc({ subgraph: service });
+          }
+          for (const e of body?.errors ?? []) {
+            const code = String(e.extensions?.code ?? '');
+            if (!CLIENT_CODES.has(code)) {
+              // The original (unmasked) error goes to the log with the request id, never to the client.
+              const original = errors?.find((x) => x.message === e.message) ?? e;
+              log.error({ requestId: contextValue.requestId, code, err: original instanceof Error ? { message: original.message, stack: original.stack } : { message: e.message }, path: e.path }, 'internal error');
+            }
+          }
+          log.info(
+            {
+              requestId: contextValue.requestId,
+              operationName: operationName ?? null,
+              operationType: operation?.operation ?? null,
+              userId: contextValue.caller.userId,
+              purpose: contextValue.caller.purpose,
+              client: contextValue.caller.client,
+              status: response.http.status ?? 200,
+              errorCodes: codes,
+              durationMs: Number(process.hrtime.bigint() - started) / 1e6,
+            },
+            'graphql request',
+          );
+        },
+      };
+    },
+  };
+
+  /** Every error carries the request id; internal faults lose their message in production. */
+  const requestIdOnErrors: ApolloServerPlugin<GatewayContext> = {
+    async requestDidStart({ contextValue }) {
+      return {
+        async willSendResponse({ response }) {
+          if (response.body.kind !== 'single' || !response.body.singleResult.errors) return;
+          response.body.singleResult.errors = response.body.singleResult.errors.map((e) => {
+            const code = String(e.extensions?.code ?? 'INTERNAL_SERVER_ERROR');
+            const internal = !CLIENT_CODES.has(code);
+            const extensions = { ...e.extensions, code: internal ? 'INTERNAL_SERVER_ERROR' : code, requestId: contextValue.requestId };
+            if (internal && opts.production) {
+              delete (extensions as Record<string, unknown>).exception;
+              delete (extensions as Record<string, unknown>).serviceName;
+              return { message: `Internal server error (request id ${contextValue.requestId}).`, path: e.path, extensions };
+            }
+            return { ...e, extensions };
+          });
+        },
+      };
+    },
+  };
+
+  return {
+    metrics,
+    inspect: checkTokenLimit(limits.maxTokens),
+    plugins: [...protection.plugins, rateLimitPlugin(new MutationRateLimiter(limits.mutationsPerWindow, limits.mutationWindowMs)), metrics.plugin(), requestLog, requestIdOnErrors],
+    validationRules: protection.validationRules,
+    formatError: (formatted) => promoteLimitCode(formatted),
+  };
+}
