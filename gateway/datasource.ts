@@ -3,6 +3,7 @@
  * body bytes it sends (fence layer 4) by wrapping the fetcher.
  */
 import { RemoteGraphQLDataSource, type GraphQLDataSourceProcessOptions } from '@apollo/gateway';
+import { GraphQLError } from 'graphql';
 type Fetcher = RemoteGraphQLDataSource['fetcher'];
 import { encodeCaller, signRaw, CALLER_HEADER, REQUEST_ID_HEADER } from '../lib/signing.js';
 import type { GatewayContext } from './context.js';
@@ -20,8 +21,23 @@ export function signingFetcher(key: Buffer): Fetcher {
 }
 
 export class SignedDataSource extends RemoteGraphQLDataSource<GatewayContext> {
-  constructor(url: string, key: Buffer) {
+  constructor(
+    url: string,
+    key: Buffer,
+    readonly serviceName: string = 'subgraph',
+  ) {
     super({ url, fetcher: signingFetcher(key) });
+  }
+
+  /** A subgraph that cannot be reached (refused, reset, timed out) is a clear, retryable error. */
+  override didEncounterError(error: Error, fetchRequest: Parameters<RemoteGraphQLDataSource['didEncounterError']>[1], fetchResponse?: Parameters<RemoteGraphQLDataSource['didEncounterError']>[2]): void {
+    if (!fetchResponse) {
+      throw new GraphQLError(`The ${this.serviceName} service is unavailable; try again shortly.`, {
+        extensions: { code: 'SUBGRAPH_UNAVAILABLE', serviceName: this.serviceName },
+        originalError: error,
+      });
+    }
+    super.didEncounterError(error, fetchRequest, fetchResponse);
   }
 
   override willSendRequest({ request, context }: GraphQLDataSourceProcessOptions<GatewayContext>): void {

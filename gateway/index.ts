@@ -9,8 +9,17 @@ import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/dis
 import type { SubgraphName } from '../lib/config.js';
 import { close, executeApollo, headerRecord, HttpError, listen, readBody, sendGraphQLError, sendJson } from '../lib/http.js';
 import { deriveSubgraphKey, REQUEST_ID_HEADER } from '../lib/signing.js';
+import { deriveInternalKey } from '../lib/internal.js';
+import { createFence, fencePlugin, internalAuditSink, type AuditSink } from './fence.js';
 import { callerFromHeaders, newRequestId, type GatewayContext } from './context.js';
 import { SignedDataSource } from './datasource.js';
+import { rejectHttpSubscriptions, serveSubscriptions, type SubscriptionServer } from './subscriptions.js';
+import { createHardening, type Hardening } from './hardening.js';
+import type { LimitsConfig } from './limits.js';
+import { createLogger, type Logger } from '../lib/log.js';
+
+/** Largest request body the gateway reads (HTTP 413 beyond): far above any legitimate operation. */
+export const GATEWAY_MAX_BODY_BYTES = 100_000;
 
 export interface GatewayOptions {
   supergraphSdl: string;
@@ -18,62 +27,118 @@ export interface GatewayOptions {
   gatewaySecret: string;
   jwtSecret: string;
   production: boolean;
+  /** Where the data-use fence appends audit records; default: the accounts subgraph's /internal/audit. */
+  audit?: AuditSink;
+  /** Structured logger (pino); default: JSON to stdout. */
+  logger?: Logger;
+  /** Overrides of the request limits (gateway/limits.ts DEFAULT_LIMITS). */
+  limits?: Partial<LimitsConfig>;
+  /**
+   * Benchmarks only (`npm run bench` measures the fence's cost side by side): build the gateway
+   * without the operation and query-plan checks. Refused when production is set.
+   */
+  benchmarkWithoutFence?: boolean;
 }
 
 export interface Gateway {
   url: string;
   server: http.Server;
   apollo: ApolloServer<GatewayContext>;
+  /** The graphql-ws subscription bridge (gateway/subscriptions.ts). */
+  subscriptions: SubscriptionServer;
   stop(): Promise<void>;
 }
 
-export function buildGateway(opts: GatewayOptions): ApolloServer<GatewayContext> {
+export function buildGateway(opts: GatewayOptions, hardening: Hardening = createHardening({ production: opts.production, logger: opts.logger ?? createLogger('gateway'), limits: opts.limits })): ApolloServer<GatewayContext> {
+  if (opts.benchmarkWithoutFence && opts.production) throw new Error('benchmarkWithoutFence is refused in production');
+  const withoutFence = opts.benchmarkWithoutFence === true;
+  // The data-use fence (gateway/fence.ts): operation check + audit (plugin), query-plan check (hook).
+  const fenceLog = opts.logger ?? createLogger('gateway');
+  const fence = createFence({
+    supergraphSdl: opts.supergraphSdl,
+    audit: opts.audit ?? internalAuditSink(opts.subgraphUrls.accounts.replace(/\/graphql$/, ''), deriveInternalKey(opts.gatewaySecret, 'accounts')),
+    log: { error: (message, detail) => fenceLog.error({ fence: detail }, message) },
+  });
   const gateway = new ApolloGateway({
     supergraphSdl: opts.supergraphSdl,
     buildService: ({ name }) => {
       const url = opts.subgraphUrls[name as SubgraphName];
       if (!url) throw new Error(`supergraph names a subgraph "${name}" that paygraph does not know`);
-      return new SignedDataSource(url, deriveSubgraphKey(opts.gatewaySecret, name));
+      return new SignedDataSource(url, deriveSubgraphKey(opts.gatewaySecret, name), name);
     },
     __exposeQueryPlanExperimental: false,
+    ...(withoutFence ? {} : { experimental_didResolveQueryPlan: fence.didResolveQueryPlan }),
   });
   return new ApolloServer<GatewayContext>({
     gateway,
     includeStacktraceInErrorResponses: false,
     introspection: true,
-    plugins: opts.production ? [ApolloServerPluginLandingPageDisabled()] : [],
+    // No "Did you mean ...?" hints in validation errors: they would reveal payment-only field names.
+    hideSchemaDetailsFromClientErrors: true,
+    validationRules: hardening.validationRules,
+    formatError: hardening.formatError,
+    plugins: [...(withoutFence ? [] : [fencePlugin(fence)]), rejectHttpSubscriptions<GatewayContext>(), ...hardening.plugins, ...(opts.production ? [ApolloServerPluginLandingPageDisabled()] : [])],
   });
 }
 
+/** Subgraphs whose /health does not answer 200 within a second. */
+async function unreachableSubgraphs(urls: Readonly<Record<SubgraphName, string>>): Promise<string[]> {
+  const checks = await Promise.all(
+    Object.entries(urls).map(async ([name, url]) => {
+      try {
+        const res = await fetch(url.replace(/\/graphql$/, '/health'), { signal: AbortSignal.timeout(1000) });
+        return res.ok ? null : name;
+      } catch {
+        return name;
+      }
+    }),
+  );
+  return checks.filter((n): n is string => n !== null);
+}
+
 export async function startGateway(opts: GatewayOptions & { port?: number; host?: string }): Promise<Gateway> {
-  const apollo = buildGateway(opts);
+  const logger = opts.logger ?? createLogger('gateway');
+  const hardening = createHardening({ production: opts.production, logger, limits: opts.limits });
+  const apollo = buildGateway({ ...opts, logger }, hardening);
   await apollo.start();
   const server = http.createServer((req, res) => {
     void (async () => {
       const path = (req.url ?? '/').split('?')[0];
       if (path === '/health') return sendJson(res, 200, { status: 'ok' });
+      if (path === '/ready') {
+        const down = await unreachableSubgraphs(opts.subgraphUrls);
+        return sendJson(res, down.length ? 503 : 200, { status: down.length ? 'unavailable' : 'ready', unreachable: down });
+      }
+      if (path === '/metrics') {
+        res.writeHead(200, { 'content-type': hardening.metrics.registry.contentType });
+        return res.end(await hardening.metrics.registry.metrics());
+      }
       if (path !== '/graphql') return sendJson(res, 404, { error: 'not found; GraphQL is served at /graphql' });
-      const body = await readBody(req);
+      const body = await readBody(req, GATEWAY_MAX_BODY_BYTES);
       const headers = headerRecord(req);
       const requestId = newRequestId(headers[REQUEST_ID_HEADER]);
       res.setHeader(REQUEST_ID_HEADER, requestId);
       await executeApollo(apollo, req, res, body, async () => ({
         caller: await callerFromHeaders(opts.jwtSecret, headers.authorization, headers['apollographql-client-name']),
         requestId,
-      }));
+      }), hardening.inspect);
     })().catch((err: unknown) => {
       if (res.headersSent) return res.end();
       if (err instanceof HttpError) return sendGraphQLError(res, err);
-      console.error('[gateway] request failed', err);
+      logger.error({ err: err instanceof Error ? { message: err.message, stack: err.stack } : String(err) }, 'request failed');
       sendGraphQLError(res, new HttpError(500, 'internal error', 'INTERNAL_SERVER_ERROR'));
     });
   });
+  // Subscriptions: graphql-ws on the same server and /graphql URL, bridged to the owning subgraph.
+  const subscriptions = serveSubscriptions({ ...opts, server, validationRules: hardening.validationRules });
   const url = `${await listen(server, opts.port ?? 0, opts.host)}/graphql`;
   return {
     url,
     server,
     apollo,
+    subscriptions,
     async stop() {
+      await subscriptions.dispose();
       await close(server);
       await apollo.stop();
     },

@@ -103,6 +103,12 @@ export async function listen(server: http.Server, port: number, host = '127.0.0.
 
 export async function close(server: http.Server): Promise<void> {
   await new Promise<void>((resolve) => {
+    // A keep-alive client that keeps polling (e.g. the alerts worker reading the payments event
+    // feed) would otherwise hold the closing server open forever: answer its next request with
+    // `Connection: close`.
+    server.prependListener('request', (_req: http.IncomingMessage, res: http.ServerResponse) => {
+      res.shouldKeepAlive = false;
+    });
     server.close(() => resolve());
     server.closeIdleConnections();
   });

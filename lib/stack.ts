@@ -11,6 +11,9 @@ import { buildFixture } from '../seeds/fixture.js';
 import { SUBGRAPH_NAMES, type SubgraphName } from './config.js';
 import { migrate, openDb } from './db.js';
 import { deriveInternalKey } from './internal.js';
+import { createLogger } from './log.js';
+import type { DestinationStream } from 'pino';
+import type { LimitsConfig } from '../gateway/limits.js';
 import { deriveSubgraphKey } from './signing.js';
 import { startSubgraph, type SubgraphService } from './subgraph.js';
 
@@ -30,6 +33,11 @@ export interface StackOptions {
   supergraphSdl?: string;
   /** Called once per phase, for progress output. */
   log?: (message: string) => void;
+  /** Where services write their JSON logs (default stdout) and at what level (default LOG_LEVEL or info). */
+  logDestination?: DestinationStream;
+  logLevel?: string;
+  /** Gateway request-limit overrides. */
+  limits?: Partial<LimitsConfig>;
 }
 
 export interface Stack {
@@ -37,6 +45,12 @@ export interface Stack {
   gateway: Gateway;
   subgraphs: Record<SubgraphName, SubgraphService>;
   dbs: Record<SubgraphName, Knex>;
+  /** Stops one subgraph's service and workers; its database stays open (resilience tests). */
+  stopSubgraph(name: SubgraphName): Promise<void>;
+  /** Starts a stopped subgraph again, on the same port and with the same database. */
+  startSubgraph(name: SubgraphName): Promise<void>;
+  /** stopSubgraph then startSubgraph. */
+  restartSubgraph(name: SubgraphName): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -56,8 +70,9 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   const log = opts.log ?? (() => undefined);
   const dbs = {} as Record<SubgraphName, Knex>;
   const subgraphs = {} as Record<SubgraphName, SubgraphService>;
+  const stopped = new Set<SubgraphName>();
   const stopAll = async () => {
-    for (const s of Object.values(subgraphs)) await s.stop();
+    for (const [name, s] of Object.entries(subgraphs)) if (!stopped.has(name as SubgraphName)) await s.stop();
     for (const db of Object.values(dbs)) await db.destroy();
   };
   // Every service's base URL is known before any starts (fixed ports), or filled in as they start (port 0).
@@ -76,6 +91,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
         internalKeyFor,
         port: opts.port > 0 ? opts.port + i + 1 : 0,
         host: opts.host,
+        logger: createLogger(name, { destination: opts.logDestination, level: opts.logLevel }),
       });
       peers[name] = subgraphs[name].url.replace(/\/graphql$/, '');
       log(`${name}: ${subgraphs[name].url}`);
@@ -88,14 +104,42 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       gatewaySecret: opts.gatewaySecret,
       jwtSecret: opts.jwtSecret,
       production: opts.production ?? false,
+      logger: createLogger('gateway', { destination: opts.logDestination, level: opts.logLevel }),
+      limits: opts.limits,
       port: opts.port,
       host: opts.host,
     });
+    const stopSubgraph = async (name: SubgraphName) => {
+      if (stopped.has(name)) return;
+      stopped.add(name);
+      await subgraphs[name].stop();
+    };
+    const startOne = async (name: SubgraphName) => {
+      if (!stopped.has(name)) return;
+      subgraphs[name] = await startSubgraph(SUBGRAPHS[name], {
+        db: dbs[name],
+        key: deriveSubgraphKey(opts.gatewaySecret, name),
+        internalKey: deriveInternalKey(opts.gatewaySecret, name),
+        peers,
+        internalKeyFor,
+        // Same port: the gateway and the peers keep their URL for it.
+        port: Number(new URL(subgraphs[name].url).port),
+        host: opts.host,
+        logger: createLogger(name, { destination: opts.logDestination, level: opts.logLevel }),
+      });
+      stopped.delete(name);
+    };
     return {
       url: gateway.url,
       gateway,
       subgraphs,
       dbs,
+      stopSubgraph,
+      startSubgraph: startOne,
+      async restartSubgraph(name: SubgraphName) {
+        await stopSubgraph(name);
+        await startOne(name);
+      },
       async stop() {
         await gateway.stop();
         await stopAll();

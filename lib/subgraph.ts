@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import { randomUUID } from 'node:crypto';
-import { ApolloServer } from '@apollo/server';
+import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
 import { ApolloServerPluginInlineTraceDisabled } from '@apollo/server/plugin/disabled';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { buildSubgraphSchema } from '@apollo/subgraph';
@@ -15,8 +15,10 @@ import type { Knex } from 'knex';
 import type { Caller } from './auth.js';
 import type { SubgraphName } from './config.js';
 import type { Migration } from './db.js';
+import { createLogger, type Logger } from './log.js';
 import { close, executeApollo, headerRecord, HttpError, listen, readBody, sendGraphQLError, sendJson } from './http.js';
-import { REQUEST_ID_HEADER, SignatureVerifier } from './signing.js';
+import { REQUEST_ID_HEADER, SignatureVerifier, type VerifyResult } from './signing.js';
+import { subgraphFencePlugin } from './fence.js';
 import type { Fixture } from '../seeds/fixture.js';
 
 export interface SubgraphContext<L> {
@@ -33,6 +35,21 @@ export interface ServiceEnv {
   peers: Readonly<Partial<Record<SubgraphName, string>>>;
   /** Key to sign internal (service-to-service) requests to a peer; see lib/internal.ts. */
   internalKeyFor(peer: SubgraphName): Buffer;
+  /**
+   * Verifies a gateway signature made with this subgraph's key over `body`, with the signature
+   * fields (lib/signing.ts header names) given as a record: e.g. the graphql-ws connection_init
+   * payload of the gateway's subscription bridge (see wsConnectionInitBody). Same replay
+   * protection as the HTTP endpoint.
+   */
+  verifyGatewaySignature(fields: Record<string, string | undefined>, body: string | Buffer): VerifyResult;
+}
+
+/**
+ * The bytes the gateway signs (with the subgraph's key) in the connection_init payload of a
+ * graphql-ws connection to a subgraph; `resumeAfter` and `since` are covered by the signature.
+ */
+export function wsConnectionInitBody(resumeAfter: number | null, since: string | null = null): string {
+  return `graphql-ws/connection_init\nresumeAfter=${resumeAfter ?? ''}\nsince=${since ?? ''}`;
 }
 
 /** A signed service-to-service endpoint, served at POST /internal/<name>. */
@@ -79,14 +96,41 @@ export interface SubgraphServiceOptions {
   internalKeyFor?: (peer: SubgraphName) => Buffer;
   port?: number;
   host?: string;
+  /** Structured logger; default: JSON to stdout, named after the subgraph. */
+  logger?: Logger;
+}
+
+/** Logs resolver faults (errors without a client-facing code) with the request id. */
+function faultLogPlugin<C extends { requestId: string }>(log: Logger): ApolloServerPlugin<C> {
+  return {
+    async requestDidStart() {
+      return {
+        async didEncounterErrors({ errors, contextValue }) {
+          for (const e of errors) {
+            const code = e.extensions?.code;
+            if (code === undefined || code === 'INTERNAL_SERVER_ERROR') {
+              log.error({ requestId: contextValue.requestId, path: e.path, err: { message: e.message, stack: e.originalError?.stack } }, 'resolver fault');
+            }
+          }
+        },
+      };
+    },
+  };
 }
 
 export async function startSubgraph<L>(def: SubgraphDefinition<L>, opts: SubgraphServiceOptions): Promise<SubgraphService> {
+  const log = opts.logger ?? createLogger(def.name);
   const schema = buildSchema(def as SubgraphDefinition);
   const apollo = new ApolloServer<SubgraphContext<L>>({
     schema,
     includeStacktraceInErrorResponses: false,
-    plugins: [ApolloServerPluginInlineTraceDisabled(), ApolloServerPluginLandingPageDisabled()],
+    plugins: [
+      ApolloServerPluginInlineTraceDisabled(),
+      ApolloServerPluginLandingPageDisabled(),
+      faultLogPlugin<SubgraphContext<L>>(log),
+      // Fence layer 4: a payments-zone subgraph refuses its payment-only fields to a non-payments caller.
+      subgraphFencePlugin<SubgraphContext<L>>(def.name, def.typeDefs, schema),
+    ],
   });
   await apollo.start();
   const verifier = new SignatureVerifier(opts.key);
@@ -97,12 +141,27 @@ export async function startSubgraph<L>(def: SubgraphDefinition<L>, opts: Subgrap
     internalKeyFor: opts.internalKeyFor ?? (() => {
       throw new Error(`${def.name} was started without internal keys for its peers`);
     }),
+    verifyGatewaySignature: (fields, body) => verifier.verify(fields, body),
   };
 
   const server = http.createServer((req, res) => {
+    const started = process.hrtime.bigint();
+    res.on('finish', () => {
+      const path = (req.url ?? '/').split('?')[0];
+      if (path === '/health' || path === '/ready') return;
+      log.info({ requestId: req.headers[REQUEST_ID_HEADER] ?? null, path, status: res.statusCode, durationMs: Number(process.hrtime.bigint() - started) / 1e6 }, 'request');
+    });
     void (async () => {
       const path = (req.url ?? '/').split('?')[0];
       if (path === '/health') return sendJson(res, 200, { status: 'ok', subgraph: def.name });
+      if (path === '/ready') {
+        try {
+          await opts.db.raw('select 1');
+          return sendJson(res, 200, { status: 'ready', subgraph: def.name });
+        } catch {
+          return sendJson(res, 503, { status: 'unavailable', subgraph: def.name, reason: 'database unreachable' });
+        }
+      }
       const internal = path?.startsWith('/internal/') ? def.internalRoutes?.[path.slice('/internal/'.length)] : undefined;
       if (path !== '/graphql' && !internal) return sendJson(res, 404, { error: 'not found' });
       const body = await readBody(req);
@@ -132,7 +191,7 @@ export async function startSubgraph<L>(def: SubgraphDefinition<L>, opts: Subgrap
     })().catch((err: unknown) => {
       if (res.headersSent) return res.end();
       if (err instanceof HttpError) return sendGraphQLError(res, err);
-      console.error(`[${def.name}] request failed`, err);
+      log.error({ requestId: req.headers[REQUEST_ID_HEADER] ?? null, err: err instanceof Error ? { message: err.message, stack: err.stack } : String(err) }, 'request failed');
       sendGraphQLError(res, new HttpError(500, 'internal error', 'INTERNAL_SERVER_ERROR'));
     });
   });

@@ -40,3 +40,67 @@ export function accountsByUserIds(db: Knex, userIds: readonly string[]): Promise
 export function institutionsByIds(db: Knex, ids: readonly string[]): Promise<InstitutionRow[]> {
   return db('institutions').select('id', 'name', 'kind').whereIn('id', ids);
 }
+
+/** One row of the data-access log (fence layer 5). */
+export interface DataAccessRow {
+  id: number;
+  at: string;
+  userId: string | null;
+  purpose: string | null;
+  client: string | null;
+  operationName: string | null;
+  operationHash: string;
+  coordinates: string[];
+  decision: string;
+  layer: string;
+  requestId: string | null;
+}
+
+export interface NewDataAccess {
+  at: string;
+  userId: string | null;
+  purpose: string | null;
+  client: string | null;
+  operationName: string | null;
+  operationHash: string;
+  coordinates: string[];
+  decision: string;
+  layer: string;
+  requestId: string | null;
+}
+
+/** Appends one record; the table's triggers refuse any UPDATE or DELETE. */
+export async function appendDataAccess(db: Knex, r: NewDataAccess): Promise<number> {
+  const [row] = await db('data_access_log')
+    .insert({
+      at: r.at,
+      user_id: r.userId,
+      purpose: r.purpose,
+      client: r.client,
+      operation_name: r.operationName,
+      operation_hash: r.operationHash,
+      coordinates: JSON.stringify(r.coordinates),
+      decision: r.decision,
+      layer: r.layer,
+      request_id: r.requestId,
+    })
+    .returning('id');
+  return typeof row === 'object' && row !== null ? Number((row as { id: number }).id) : Number(row);
+}
+
+/** A user's log, newest first, after the record `afterId` (exclusive); `limit` rows at most. */
+export async function dataAccessOfUser(db: Knex, userId: string, limit: number, afterId: number | null): Promise<DataAccessRow[]> {
+  const q = db('data_access_log')
+    .select('id', 'at', 'user_id as userId', 'purpose', 'client', 'operation_name as operationName', 'operation_hash as operationHash', 'coordinates', 'decision', 'layer', 'request_id as requestId')
+    .where('user_id', userId)
+    .orderBy('id', 'desc')
+    .limit(limit);
+  if (afterId !== null) void q.andWhere('id', '<', afterId);
+  const rows = (await q) as (Omit<DataAccessRow, 'coordinates'> & { coordinates: string })[];
+  return rows.map((r) => ({ ...r, id: Number(r.id), coordinates: JSON.parse(r.coordinates) as string[] }));
+}
+
+export async function countDataAccessOfUser(db: Knex, userId: string): Promise<number> {
+  const row = (await db('data_access_log').where('user_id', userId).count({ n: '*' }).first()) as { n: number | string } | undefined;
+  return Number(row?.n ?? 0);
+}

@@ -2,6 +2,7 @@
 import type { Knex } from 'knex';
 import { loadSdl, type SubgraphDefinition } from '../../lib/subgraph.js';
 import type { Fixture } from '../../seeds/fixture.js';
+import { auditRoute } from './audit.js';
 import { createLoaders, type AccountsLoaders } from './loaders.js';
 import { migrations } from './migrations.js';
 import { resolvers } from './resolvers.js';
@@ -23,4 +24,5 @@ export const accounts: SubgraphDefinition<AccountsLoaders> = {
   migrations,
   seed,
   createLoaders: (db) => createLoaders(db),
+  internalRoutes: { audit: auditRoute },
 };

@@ -1,4 +1,18 @@
-import type { Migration } from '../../lib/db.js';
+import type { Knex } from 'knex';
+import { isSqlite, type Migration } from '../../lib/db.js';
+
+/** Makes a table append-only: any UPDATE or DELETE aborts (fence layer 5: the audit is never rewritten). */
+async function appendOnly(knex: Knex, table: string): Promise<void> {
+  if (isSqlite(knex)) {
+    for (const op of ['UPDATE', 'DELETE']) {
+      await knex.raw(`CREATE TRIGGER ${table}_no_${op.toLowerCase()} BEFORE ${op} ON ${table} BEGIN SELECT RAISE(ABORT, '${table} is append-only'); END`);
+    }
+  } else {
+    await knex.raw(`CREATE OR REPLACE FUNCTION paygraph_accounts_append_only() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION '% is append-only', TG_TABLE_NAME; END $$ LANGUAGE plpgsql`);
+    await knex.raw(`CREATE TRIGGER ${table}_append_only BEFORE UPDATE OR DELETE ON ${table} FOR EACH ROW EXECUTE FUNCTION paygraph_accounts_append_only()`);
+    await knex.raw(`CREATE TRIGGER ${table}_no_truncate BEFORE TRUNCATE ON ${table} FOR EACH STATEMENT EXECUTE FUNCTION paygraph_accounts_append_only()`);
+  }
+}
 
 export const migrations: readonly Migration[] = [
   {
@@ -25,6 +39,28 @@ export const migrations: readonly Migration[] = [
         t.string('currency', 3).notNullable();
         t.index(['user_id']);
       });
+    },
+  },
+  {
+    name: '002_data_access_log',
+    async up(knex) {
+      // Fence layer 5: one row per operation that touched payment-only data, allowed or refused.
+      await knex.schema.createTable('data_access_log', (t) => {
+        t.increments('id').primary();
+        t.string('at', 32).notNullable();
+        // No foreign key: anonymous refused attempts have no user, and a log row outlives nothing.
+        t.string('user_id', 64).nullable();
+        t.string('purpose', 16).nullable();
+        t.string('client', 100).nullable();
+        t.string('operation_name', 200).nullable();
+        t.string('operation_hash', 64).notNullable();
+        t.text('coordinates').notNullable();
+        t.string('decision', 16).notNullable();
+        t.string('layer', 32).notNullable();
+        t.string('request_id', 64).nullable();
+        t.index(['user_id', 'id']);
+      });
+      await appendOnly(knex, 'data_access_log');
     },
   },
 ];

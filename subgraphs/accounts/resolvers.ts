@@ -1,6 +1,7 @@
 import type { SubgraphContext } from '../../lib/subgraph.js';
+import { decodeCursor, encodeCursor, pageSize } from '../../lib/cursor.js';
 import { notFound } from '../../lib/errors.js';
-import type { AccountRow, UserRow } from './data.js';
+import { countDataAccessOfUser, dataAccessOfUser, type AccountRow, type DataAccessRow, type UserRow } from './data.js';
 import type { AccountsLoaders } from './loaders.js';
 
 type Ctx = SubgraphContext<AccountsLoaders>;
@@ -23,6 +24,19 @@ export const resolvers = {
       if (user.id !== ctx.caller.userId) throw notFound(`Accounts of user "${user.handle}" are visible only to that user.`);
       return ctx.loaders.accountsOfUser.load(user.id);
     },
+    /** Fence layer 5: the user's own data-access log, newest first (a Relay connection). */
+    dataAccessLog: async (user: UserRow, args: { first?: number | null; after?: string | null }, ctx: Ctx) => {
+      if (user.id !== ctx.caller.userId) throw notFound(`The data-access log of user "${user.handle}" is visible only to that user.`);
+      const size = pageSize(args.first);
+      const afterId = args.after ? decodeCursor(args.after).id : null;
+      const [rows, totalCount] = await Promise.all([dataAccessOfUser(ctx.db, user.id, size + 1, afterId), countDataAccessOfUser(ctx.db, user.id)]);
+      const page = rows.slice(0, size);
+      const edges = page.map((r: DataAccessRow) => ({ cursor: encodeCursor({ at: r.at, id: r.id }), node: r }));
+      return { totalCount, edges, pageInfo: { hasNextPage: rows.length > size, endCursor: edges.length ? edges[edges.length - 1]!.cursor : null } };
+    },
+  },
+  DataAccessRecord: {
+    id: (r: DataAccessRow) => String(r.id),
   },
   Account: {
     __resolveReference: (ref: { id: string }, ctx: Ctx) => ownAccount(ref.id, ctx),

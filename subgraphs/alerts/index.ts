@@ -1,8 +1,9 @@
 /** The alerts subgraph: fraud rules and charge alerts (payments zone). */
-import { loadSdl, type SubgraphDefinition } from '../../lib/subgraph.js';
+import { buildSchema, loadSdl, type SubgraphDefinition } from '../../lib/subgraph.js';
 import { createLoaders, type AlertsLoaders } from './loaders.js';
 import { migrations } from './migrations.js';
 import { resolvers } from './resolvers.js';
+import { startAlertWorkers } from './workers.js';
 
 export const alerts: SubgraphDefinition<AlertsLoaders> = {
   name: 'alerts',
@@ -12,4 +13,6 @@ export const alerts: SubgraphDefinition<AlertsLoaders> = {
   /** Alerts are raised by the rules from payment events; nothing to seed. */
   seed: async () => undefined,
   createLoaders: (db) => createLoaders(db),
+  /** The event consumer, the freeze dispatcher and the graphql-ws endpoint for the gateway. */
+  startWorkers: (env, server) => startAlertWorkers(env, server, buildSchema(alerts as SubgraphDefinition), alerts.typeDefs),
 };

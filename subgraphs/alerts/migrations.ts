@@ -17,4 +17,52 @@ export const migrations: readonly Migration[] = [
       });
     },
   },
+  {
+    name: '002_alert_consumer',
+    async up(knex) {
+      // Where the consumer of the payments event feed stands (one row per feed).
+      await knex.schema.createTable('consumer_positions', (t) => {
+        t.string('feed', 64).primary();
+        t.bigInteger('position').notNullable();
+        t.string('updated_at', 24).notNullable();
+      });
+      // The per-account spending history the rules need, learned from PURCHASE_POSTED events.
+      // The primary key on event_id makes processing idempotent by event id.
+      await knex.schema.createTable('purchase_history', (t) => {
+        t.bigInteger('event_id').primary();
+        t.string('purchase_id', 64).notNullable().unique();
+        t.string('account_id', 64).notNullable();
+        t.string('user_id', 64).notNullable();
+        t.bigInteger('amount_minor').notNullable();
+        t.string('currency', 3).notNullable();
+        t.string('merchant_id', 64).notNullable();
+        t.string('merchant_category', 32).notNullable();
+        t.string('merchant_country', 2).notNullable();
+        t.string('posted_at', 24).notNullable();
+        t.boolean('card_present').notNullable();
+        t.index(['account_id', 'event_id']);
+      });
+      await knex.schema.alterTable('charge_alerts', (t) => {
+        // The event that raised the alert: a monotonic cursor for subscription resume.
+        t.bigInteger('event_id');
+        t.string('resolved_at', 24);
+        t.unique(['purchase_id']);
+        t.index(['user_id', 'event_id']);
+      });
+      // Outbox of freeze commands for the payments service, written in the same transaction as
+      // the CONFIRMED_FRAUD resolution and delivered at least once by the freeze dispatcher.
+      await knex.schema.createTable('freeze_commands', (t) => {
+        t.string('id', 64).primary();
+        t.string('alert_id', 64).notNullable().unique();
+        t.string('account_id', 64).notNullable();
+        t.string('status', 16).notNullable(); // PENDING | DELIVERED | FAILED
+        t.integer('attempts').notNullable().defaultTo(0);
+        t.string('next_attempt_at', 24).notNullable();
+        t.string('last_error', 500);
+        t.string('created_at', 24).notNullable();
+        t.string('delivered_at', 24);
+        t.index(['status', 'next_attempt_at']);
+      });
+    },
+  },
 ];

@@ -1,18 +1,76 @@
+import { GraphQLError } from 'graphql';
+import { unauthenticated } from '../../lib/errors.js';
 import type { SubgraphContext } from '../../lib/subgraph.js';
-import { alertsOfUser, type ChargeAlertRow } from './data.js';
+import type { AlertBus } from './bus.js';
+import { wakeFreezeDispatcher } from './bus.js';
+import { alertById, alertsOfUser, insertFreezeCommand, resolveAlert, type ChargeAlertRow } from './data.js';
 import type { AlertsLoaders } from './loaders.js';
 
-type Ctx = SubgraphContext<AlertsLoaders>;
+/** Present in the context of operations served over the alerts service's graphql-ws endpoint. */
+export interface SubscriptionState {
+  bus: AlertBus;
+  /** Replay alerts raised by events after this position (see ws.ts). */
+  cursor: number;
+  /** The event id of the alert being delivered, reported to the gateway as `extensions.cursor`. */
+  lastEventId: number | null;
+}
+
+export type AlertsContext = SubgraphContext<AlertsLoaders> & { subscription?: SubscriptionState };
+
+interface UserError {
+  code: 'NOT_FOUND' | 'ALERT_ALREADY_RESOLVED';
+  field: string[] | null;
+  message: string;
+}
+
+function userError(code: UserError['code'], field: string[] | null, message: string) {
+  return { alert: null, userErrors: [{ code, field, message }] };
+}
 
 export const resolvers = {
   Query: {
-    chargeAlerts: (_: unknown, __: unknown, ctx: Ctx) => (ctx.caller.userId ? alertsOfUser(ctx.db, ctx.caller.userId) : []),
+    chargeAlerts: (_: unknown, __: unknown, ctx: AlertsContext) => (ctx.caller.userId ? alertsOfUser(ctx.db, ctx.caller.userId) : []),
+  },
+  Mutation: {
+    async resolveChargeAlert(_: unknown, args: { id: string; fraudulent: boolean }, ctx: AlertsContext) {
+      const userId = ctx.caller.userId;
+      if (!userId) throw unauthenticated('Resolving an alert needs a token.');
+      const at = new Date().toISOString();
+      const outcome = await ctx.db.transaction(async (trx) => {
+        const alert = await alertById(trx, args.id);
+        // Another user's alert is indistinguishable from a missing one.
+        if (!alert || alert.userId !== userId) return userError('NOT_FOUND', ['id'], `No charge alert ${args.id} among yours.`);
+        if (alert.status !== 'OPEN') return userError('ALERT_ALREADY_RESOLVED', ['id'], `Charge alert ${args.id} was already resolved (${alert.status}).`);
+        const status = args.fraudulent ? 'CONFIRMED_FRAUD' : 'CONFIRMED_LEGITIMATE';
+        if (!(await resolveAlert(trx, alert.id, status, at))) return userError('ALERT_ALREADY_RESOLVED', ['id'], `Charge alert ${args.id} was already resolved.`);
+        // The freeze command commits with the status change, or neither does.
+        if (args.fraudulent) await insertFreezeCommand(trx, alert.id, alert.accountId, at);
+        return { alert: { ...alert, status, resolvedAt: at } as ChargeAlertRow, userErrors: [] as UserError[] };
+      });
+      if (args.fraudulent && outcome.alert) wakeFreezeDispatcher(ctx.db);
+      return outcome;
+    },
+  },
+  Subscription: {
+    chargeAlertRaised: {
+      subscribe(_: unknown, __: unknown, ctx: AlertsContext) {
+        const sub = ctx.subscription;
+        if (!sub) throw new GraphQLError('Subscriptions are served over graphql-ws, through the gateway.', { extensions: { code: 'BAD_REQUEST' } });
+        if (!ctx.caller.userId) throw unauthenticated('Subscribing to alerts needs a token.');
+        return sub.bus.stream(ctx.db, ctx.caller.userId, sub.cursor);
+      },
+      resolve(alert: ChargeAlertRow, _: unknown, ctx: AlertsContext) {
+        if (ctx.subscription) ctx.subscription.lastEventId = alert.eventId;
+        return alert;
+      },
+    },
   },
   ChargeAlert: {
-    __resolveReference: async (ref: { id: string }, ctx: Ctx) => {
+    __resolveReference: async (ref: { id: string }, ctx: AlertsContext) => {
       const row = await ctx.loaders.alert.load(ref.id);
       return row && row.userId === ctx.caller.userId ? row : null;
     },
     account: (alert: ChargeAlertRow) => ({ __typename: 'Account', id: alert.accountId }),
+    purchase: (alert: ChargeAlertRow) => ({ __typename: 'Purchase', id: alert.purchaseId }),
   },
 };

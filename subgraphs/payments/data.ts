@@ -109,3 +109,65 @@ export async function postingCounts(db: Knex, accountIds: readonly string[]): Pr
   const rows = (await db('postings').select('account_id').count({ n: '*' }).whereIn('account_id', accountIds).groupBy('account_id')) as { account_id: string; n: unknown }[];
   return new Map(rows.map((r) => [r.account_id, Number(r.n)]));
 }
+
+export interface TransferRow {
+  id: string;
+  entryId: string;
+  fromAccountId: string;
+  fromUserId: string;
+  toAccountId: string;
+  toUserId: string;
+  amountMinor: bigint;
+  currency: string;
+  note: string | null;
+  status: string;
+  createdAt: string;
+}
+
+export interface PurchaseRow {
+  id: string;
+  entryId: string;
+  accountId: string;
+  userId: string;
+  merchantId: string;
+  amountMinor: bigint;
+  currency: string;
+  description: string | null;
+  cardPresent: boolean;
+  status: string;
+  createdAt: string;
+}
+
+export async function transfersByIds(db: Knex, ids: readonly string[]): Promise<TransferRow[]> {
+  const rows = (await db('transfers').select('*').whereIn('id', ids)) as Record<string, unknown>[];
+  return rows.map((r) => ({
+    id: r.id as string,
+    entryId: r.entry_id as string,
+    fromAccountId: r.from_account_id as string,
+    fromUserId: r.from_user_id as string,
+    toAccountId: r.to_account_id as string,
+    toUserId: r.to_user_id as string,
+    amountMinor: toBigInt(r.amount_minor),
+    currency: r.currency as string,
+    note: (r.note as string | null) ?? null,
+    status: r.status as string,
+    createdAt: r.created_at as string,
+  }));
+}
+
+export async function purchasesByIds(db: Knex, ids: readonly string[]): Promise<PurchaseRow[]> {
+  const rows = (await db('purchases').select('*').whereIn('id', ids)) as Record<string, unknown>[];
+  return rows.map((r) => ({
+    id: r.id as string,
+    entryId: r.entry_id as string,
+    accountId: r.account_id as string,
+    userId: r.user_id as string,
+    merchantId: r.merchant_id as string,
+    amountMinor: toBigInt(r.amount_minor),
+    currency: r.currency as string,
+    description: (r.description as string | null) ?? null,
+    cardPresent: r.card_present === true || r.card_present === 1,
+    status: r.status as string,
+    createdAt: r.created_at as string,
+  }));
+}

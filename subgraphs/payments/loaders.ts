@@ -34,6 +34,8 @@ export function createLoaders(db: Knex) {
       },
       { cacheKeyFn: pageKeyString },
     ),
+    transfer: new DataLoader<string, data.TransferRow | null>(async (ids) => byKey(ids, await data.transfersByIds(db, ids), (r) => r.id)),
+    purchase: new DataLoader<string, data.PurchaseRow | null>(async (ids) => byKey(ids, await data.purchasesByIds(db, ids), (r) => r.id)),
     postingCount: new DataLoader<string, number>(async (ids) => {
       const counts = await data.postingCounts(db, ids);
       return ids.map((id) => counts.get(id) ?? 0);

@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import type { Migration } from '../../lib/db.js';
 import { isSqlite } from '../../lib/db.js';
+import { buildFixture, settlementAccountId } from '../../seeds/fixture.js';
 
 /** Posted ledger rows are append-only, enforced by the database itself. */
 async function appendOnly(knex: Knex, table: string): Promise<void> {
@@ -56,6 +57,95 @@ export const migrations: readonly Migration[] = [
       });
       await appendOnly(knex, 'journal_entries');
       await appendOnly(knex, 'postings');
+    },
+  },
+  {
+    /**
+     * Money movement: transfers and purchases (business records of posted journal entries),
+     * idempotency keys, the event outbox, merchant metadata on settlement accounts, and the
+     * SQLite write-lock row every ledger transaction updates first (see ledger.ts).
+     */
+    name: '002_money_movement',
+    async up(knex) {
+      await knex.schema.alterTable('ledger_accounts', (t) => {
+        t.string('merchant_name', 120).nullable();
+        t.string('merchant_category', 32).nullable();
+        t.string('merchant_country', 2).nullable();
+        t.string('merchant_mcc', 4).nullable();
+      });
+      // Databases seeded before this migration: backfill settlement-account metadata from the
+      // same fixture the merchants subgraph seeds from (no-op on a fresh, empty database).
+      for (const m of buildFixture().merchants) {
+        await knex('ledger_accounts')
+          .where({ id: settlementAccountId(m.id) })
+          .update({ merchant_name: m.name, merchant_category: m.category, merchant_country: m.country, merchant_mcc: m.mcc });
+      }
+      await knex.schema.createTable('ledger_write_lock', (t) => {
+        t.integer('id').primary();
+        /** Bumped by the first statement of every ledger write transaction (takes SQLite's write lock). */
+        t.bigInteger('version').notNullable().defaultTo(0);
+      });
+      await knex('ledger_write_lock').insert({ id: 1, version: 0 });
+      await knex.schema.createTable('transfers', (t) => {
+        t.string('id', 64).primary();
+        t.string('entry_id', 64).notNullable().unique().references('journal_entries.id');
+        t.string('from_account_id', 64).notNullable().references('ledger_accounts.id');
+        t.string('from_user_id', 64).notNullable();
+        t.string('to_account_id', 64).notNullable().references('ledger_accounts.id');
+        t.string('to_user_id', 64).notNullable();
+        t.bigInteger('amount_minor').notNullable();
+        t.string('currency', 3).notNullable();
+        t.text('note').nullable();
+        t.string('status', 16).notNullable();
+        t.string('created_at', 24).notNullable();
+        /** Daily-limit look-up: the sender's transfers since the start of the UTC day. */
+        t.index(['from_user_id', 'currency', 'created_at']);
+      });
+      await knex.schema.createTable('purchases', (t) => {
+        t.string('id', 64).primary();
+        t.string('entry_id', 64).notNullable().unique().references('journal_entries.id');
+        t.string('account_id', 64).notNullable().references('ledger_accounts.id');
+        t.string('user_id', 64).notNullable();
+        t.string('merchant_id', 64).notNullable();
+        t.bigInteger('amount_minor').notNullable();
+        t.string('currency', 3).notNullable();
+        t.text('description').nullable();
+        t.boolean('card_present').notNullable();
+        t.string('status', 16).notNullable();
+        t.string('created_at', 24).notNullable();
+        t.index(['user_id']);
+      });
+      await knex.schema.createTable('idempotency_keys', (t) => {
+        t.increments('id').primary();
+        t.string('user_id', 64).notNullable();
+        t.string('operation', 32).notNullable();
+        t.string('idem_key', 255).notNullable();
+        /** sha256 (hex) of the canonical input, without the key. */
+        t.string('request_hash', 64).notNullable();
+        /** JSON of the stored result, e.g. {"transferId":"trf_..."}. */
+        t.text('result').notNullable();
+        t.string('created_at', 24).notNullable();
+        t.unique(['user_id', 'operation', 'idem_key']);
+        t.index(['created_at']);
+      });
+      await knex.schema.createTable('outbox_events', (t) => {
+        t.increments('id').primary();
+        t.string('event_type', 32).notNullable();
+        /** JSON text. */
+        t.text('payload').notNullable();
+        t.string('created_at', 24).notNullable();
+      });
+      await knex.schema.createTable('account_freezes', (t) => {
+        t.increments('id').primary();
+        t.string('account_id', 64).notNullable();
+        t.string('alert_id', 64).notNullable();
+        t.string('frozen_at', 24).notNullable();
+        t.index(['account_id']);
+      });
+      await appendOnly(knex, 'transfers');
+      await appendOnly(knex, 'purchases');
+      await appendOnly(knex, 'outbox_events');
+      await appendOnly(knex, 'account_freezes');
     },
   },
 ];

@@ -1,9 +1,11 @@
+import { GraphQLError } from 'graphql';
 import { decodeCursor, encodeCursor, pageSize } from '../../lib/cursor.js';
-import { notFound } from '../../lib/errors.js';
+import { notFound, unauthenticated } from '../../lib/errors.js';
 import { money } from '../../lib/money.js';
 import type { SubgraphContext } from '../../lib/subgraph.js';
-import type { LedgerAccountRow, PostingRow } from './data.js';
+import type { LedgerAccountRow, PostingRow, PurchaseRow, TransferRow } from './data.js';
 import type { PaymentsLoaders } from './loaders.js';
+import { makePurchase, sendTransfer, type MakePurchaseInput, type SendTransferInput } from './movements.js';
 
 type Ctx = SubgraphContext<PaymentsLoaders>;
 
@@ -40,7 +42,59 @@ function transactionNode(p: PostingRow) {
   };
 }
 
+/** Mutations move money: a signed-in caller with the payments purpose only. */
+function mover(ctx: Ctx, field: string): string {
+  const userId = ctx.caller.userId;
+  if (!userId) throw unauthenticated(`Sign in to use Mutation.${field}.`);
+  if (ctx.caller.purpose !== 'payments') {
+    throw new GraphQLError(`Mutation.${field} is payment-only; this caller's purpose is "${ctx.caller.purpose ?? 'none'}".`, { extensions: { code: 'FORBIDDEN_DATA_USE', fields: [`Mutation.${field}`] } });
+  }
+  return userId;
+}
+
+/** A transfer, for its sender or recipient only. */
+async function visibleTransfer(id: string, ctx: Ctx): Promise<TransferRow | null> {
+  const me = ctx.caller.userId;
+  if (!me || typeof id !== 'string') return null;
+  const row = await ctx.loaders.transfer.load(id);
+  return row && (row.fromUserId === me || row.toUserId === me) ? row : null;
+}
+
+/** A purchase, for its account's owner only. */
+async function visiblePurchase(id: string, ctx: Ctx): Promise<PurchaseRow | null> {
+  const me = ctx.caller.userId;
+  if (!me || typeof id !== 'string') return null;
+  const row = await ctx.loaders.purchase.load(id);
+  return row && row.userId === me ? row : null;
+}
+
 export const resolvers = {
+  Query: {
+    transfer: (_: unknown, args: { id: string }, ctx: Ctx) => visibleTransfer(args.id, ctx),
+    purchase: (_: unknown, args: { id: string }, ctx: Ctx) => visiblePurchase(args.id, ctx),
+  },
+  Mutation: {
+    sendTransfer: async (_: unknown, args: { input: SendTransferInput }, ctx: Ctx) => {
+      const result = await sendTransfer(ctx.db, mover(ctx, 'sendTransfer'), args.input);
+      return { transfer: result.transferId ? await ctx.loaders.transfer.load(result.transferId) : null, userErrors: result.userErrors };
+    },
+    makePurchase: async (_: unknown, args: { input: MakePurchaseInput }, ctx: Ctx) => {
+      const result = await makePurchase(ctx.db, mover(ctx, 'makePurchase'), args.input);
+      return { purchase: result.purchaseId ? await ctx.loaders.purchase.load(result.purchaseId) : null, userErrors: result.userErrors };
+    },
+  },
+  Transfer: {
+    __resolveReference: (ref: { id: string }, ctx: Ctx) => visibleTransfer(ref.id, ctx),
+    amount: (t: TransferRow) => money(t.amountMinor, t.currency),
+    from: (t: TransferRow) => ({ id: t.fromAccountId }),
+    recipient: (t: TransferRow) => ({ __typename: 'User', id: t.toUserId }),
+  },
+  Purchase: {
+    __resolveReference: (ref: { id: string }, ctx: Ctx) => visiblePurchase(ref.id, ctx),
+    amount: (p: PurchaseRow) => money(p.amountMinor, p.currency),
+    merchant: (p: PurchaseRow) => ({ __typename: 'Merchant', id: p.merchantId }),
+    account: (p: PurchaseRow) => ({ id: p.accountId }),
+  },
   Account: {
     __resolveReference: (ref: { id: string }) => ({ id: ref.id }),
     balance: async (ref: { id: string }, _: unknown, ctx: Ctx) => balanceOf(await ownLedgerAccount(ref.id, ctx)),

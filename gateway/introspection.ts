@@ -1,0 +1,112 @@
+/**
+ * The contract a non-payments caller may discover: the API schema without payment-only fields and
+ * types. Introspection by an advertising (or anonymous) caller runs against this schema, so ad
+ * clients cannot even learn that `Account.mask` exists.
+ */
+import {
+  buildASTSchema,
+  execute,
+  GraphQLError,
+  Kind,
+  parse,
+  printSchema,
+  type DefinitionNode,
+  type DocumentNode,
+  type ExecutionResult,
+  type FieldDefinitionNode,
+  type GraphQLSchema,
+  type OperationDefinitionNode,
+  type SelectionSetNode,
+  type TypeNode,
+} from 'graphql';
+import { fragmentMap, type FencePolicy } from '../lib/fence.js';
+
+function namedType(t: TypeNode): string {
+  return t.kind === Kind.NAMED_TYPE ? t.name.value : namedType(t.type);
+}
+
+/** The API schema minus every protected type and field (and whatever is left empty by removing them). */
+export function buildFilteredSchema(policy: FencePolicy): GraphQLSchema {
+  const doc = parse(printSchema(policy.schema));
+  const removedTypes = new Set(policy.protectedCoordinates().types);
+  const keepField = (type: string, f: FieldDefinitionNode) => !policy.isProtectedField(type, f.name.value) && !removedTypes.has(namedType(f.type));
+  let defs: DefinitionNode[] = [...doc.definitions];
+  // Removing fields can leave a type without fields, which removes fields returning it: to a fixpoint.
+  for (;;) {
+    const before = removedTypes.size;
+    defs = defs.flatMap((d): DefinitionNode[] => {
+      if ('name' in d && d.name && removedTypes.has(d.name.value)) return [];
+      if (d.kind === Kind.OBJECT_TYPE_DEFINITION || d.kind === Kind.INTERFACE_TYPE_DEFINITION) {
+        const fields = (d.fields ?? []).filter((f) => keepField(d.name.value, f));
+        if (fields.length === 0) {
+          removedTypes.add(d.name.value);
+          return [];
+        }
+        const interfaces = (d.interfaces ?? []).filter((i) => !removedTypes.has(i.name.value));
+        return [{ ...d, fields, interfaces }];
+      }
+      if (d.kind === Kind.UNION_TYPE_DEFINITION) {
+        const types = (d.types ?? []).filter((t) => !removedTypes.has(t.name.value));
+        if (types.length === 0) {
+          removedTypes.add(d.name.value);
+          return [];
+        }
+        return [{ ...d, types }];
+      }
+      return [d];
+    });
+    if (removedTypes.size === before) break;
+  }
+  // Root types that became empty (e.g. a Subscription of only payment-only events) go from the schema definition too.
+  defs = defs.map((d) =>
+    d.kind === Kind.SCHEMA_DEFINITION ? { ...d, operationTypes: d.operationTypes.filter((o) => !removedTypes.has(o.type.name.value)) } : d,
+  );
+  return buildASTSchema({ kind: Kind.DOCUMENT, definitions: defs }, { assumeValidSDL: false });
+}
+
+const INTROSPECTION_FIELDS = new Set(['__schema', '__type']);
+
+/** The root fields an operation selects, through root-level fragments. */
+function rootFieldNames(set: SelectionSetNode, document: DocumentNode): string[] {
+  const fragments = fragmentMap(document);
+  const out: string[] = [];
+  const seen = new Set<string>();
+  const walk = (s: SelectionSetNode) => {
+    for (const sel of s.selections) {
+      if (sel.kind === Kind.FIELD) out.push(sel.name.value);
+      else if (sel.kind === Kind.INLINE_FRAGMENT) walk(sel.selectionSet);
+      else if (!seen.has(sel.name.value)) {
+        seen.add(sel.name.value);
+        const f = fragments[sel.name.value];
+        if (f) walk(f.selectionSet);
+      }
+    }
+  };
+  walk(set);
+  return out;
+}
+
+/** 'none': no introspection; 'only': introspection (and __typename) only; 'mixed': both kinds of root fields. */
+export function introspectionKind(operation: OperationDefinitionNode | undefined, document: DocumentNode): 'none' | 'only' | 'mixed' {
+  if (!operation || operation.operation !== 'query') return 'none';
+  const names = rootFieldNames(operation.selectionSet, document);
+  const introspective = names.filter((n) => INTROSPECTION_FIELDS.has(n));
+  if (introspective.length === 0) return 'none';
+  return names.every((n) => INTROSPECTION_FIELDS.has(n) || n === '__typename') ? 'only' : 'mixed';
+}
+
+/** Runs an introspection-only operation against the filtered schema. */
+export async function executeFilteredIntrospection(
+  filtered: GraphQLSchema,
+  document: DocumentNode,
+  operationName: string | null | undefined,
+  variables: Record<string, unknown> | undefined,
+): Promise<ExecutionResult> {
+  return execute({ schema: filtered, document, operationName: operationName ?? undefined, variableValues: variables });
+}
+
+export function mixedIntrospectionError(): GraphQLError {
+  return new GraphQLError('Introspection fields (__schema, __type) must be sent in an operation of their own.', {
+    extensions: { code: 'BAD_REQUEST', http: { status: 400 } },
+  });
+}

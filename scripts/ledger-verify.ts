@@ -1,0 +1,32 @@
+/**
+ * npm run ledger:verify: checks the payments ledger under PAYGRAPH_DATA_DIR (default ./data), or
+ * in DATABASE_URL's `payments` schema: every cached balance equals the sum of its postings, every
+ * journal entry sums to zero per currency. Prints what it checked; exits 1 on any mismatch, 2 when there is no database.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { loadConfig } from '../lib/config.js';
+import { openDb } from '../lib/db.js';
+import { formatVerification, verifyLedger } from '../subgraphs/payments/verify.js';
+
+const { dataDir, databaseUrl } = loadConfig();
+const file = path.join(dataDir, 'payments.sqlite');
+let db;
+if (databaseUrl) {
+  db = openDb({ postgresUrl: databaseUrl, schema: 'payments' });
+  console.log(`Verifying the payments ledger in PostgreSQL (DATABASE_URL, schema payments)`);
+} else {
+  if (!fs.existsSync(file)) {
+    console.error(`No payments database at ${file}; run \`npm start\` or \`npm run db:reset\` first (or set PAYGRAPH_DATA_DIR).`);
+    process.exit(2);
+  }
+  db = openDb({ sqliteFile: file });
+  console.log(`Verifying the payments ledger in ${file}`);
+}
+try {
+  const result = await verifyLedger(db);
+  console.log(formatVerification(result));
+  process.exitCode = result.ok ? 0 : 1;
+} finally {
+  await db.destroy();
+}

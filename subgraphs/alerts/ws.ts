@@ -1,0 +1,105 @@
+/**
+ * The alerts service's own graphql-ws endpoint (same http.Server, path /graphql), used only by
+ * the gateway's subscription bridge.
+ *
+ * - The connection_init payload must carry a gateway signature (lib/signing.ts fields, made with
+ *   this subgraph's key over wsConnectionInitBody(resumeAfter)) and thereby the caller; anything
+ *   else is closed with 4401.
+ * - Fence layer 4: an operation selecting payment-only fields is refused unless the signed caller's
+ *   purpose is `payments`.
+ * - Resume: the connection_ack payload carries `cursor`: the signed `resumeAfter` the bridge sent
+ *   back on a reconnect, or on a first connection the last alert raised before the signed `since`
+ *   (when the client subscribed at the gateway), or else the consumer position. A subscription
+ *   first replays the caller's alerts raised after the cursor, then goes live. Every `next`
+ *   carries `extensions.cursor`, the event id of that alert, so the bridge knows where to resume.
+ */
+import { randomUUID } from 'node:crypto';
+import type http from 'node:http';
+import { subscribe as graphqlSubscribe, type DocumentNode, type ExecutionArgs, type GraphQLSchema } from 'graphql';
+import { useServer } from 'graphql-ws/use/ws';
+import { WebSocketServer } from 'ws';
+import type { Caller } from '../../lib/auth.js';
+import { checkOperation, forbiddenDataUse, policyFromSubgraph } from '../../lib/fence.js';
+import { CALLER_HEADER, NONCE_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER } from '../../lib/signing.js';
+import { wsConnectionInitBody, type ServiceEnv } from '../../lib/subgraph.js';
+import type { AlertBus } from './bus.js';
+import { cursorBefore, readPosition } from './data.js';
+import { createLoaders } from './loaders.js';
+import type { AlertsContext } from './resolvers.js';
+
+/** graphql-ws keep-alive (ping) interval of the alerts endpoint. */
+export const WS_KEEPALIVE_MS = 10_000;
+/** Close code for a connection that is not signed by the gateway. */
+export const CLOSE_UNAUTHORIZED = 4401;
+
+export interface AlertSubscriptionServer {
+  dispose(): Promise<void>;
+}
+
+export function serveAlertSubscriptions(
+  server: http.Server,
+  opts: { env: ServiceEnv; bus: AlertBus; schema: GraphQLSchema; typeDefs: DocumentNode },
+): AlertSubscriptionServer {
+  const { env, bus, schema } = opts;
+  const policy = policyFromSubgraph(opts.typeDefs, schema);
+  const connections = new WeakMap<object, { caller: Caller; cursor: number }>();
+  const wss = new WebSocketServer({ server, path: '/graphql' });
+  const disposable = useServer<Record<string, unknown>>(
+    {
+      schema,
+      connectionInitWaitTimeout: 5_000,
+      async onConnect(ctx) {
+        const params = ctx.connectionParams ?? {};
+        const rawResume = params.resumeAfter;
+        const resumeAfter = typeof rawResume === 'number' && Number.isSafeInteger(rawResume) && rawResume >= 0 ? rawResume : null;
+        const fields: Record<string, string | undefined> = {};
+        for (const h of [TIMESTAMP_HEADER, NONCE_HEADER, CALLER_HEADER, SIGNATURE_HEADER]) {
+          const v = params[h];
+          fields[h] = typeof v === 'string' ? v : undefined;
+        }
+        const rawSince = params.since;
+        const since = typeof rawSince === 'string' && rawSince.length <= 40 && !Number.isNaN(Date.parse(rawSince)) ? rawSince : null;
+        const verdict = env.verifyGatewaySignature(fields, wsConnectionInitBody(resumeAfter, since));
+        if (!verdict.ok) {
+          ctx.extra.socket.close(CLOSE_UNAUTHORIZED, `Unauthorized: connection not signed by the gateway (${verdict.reason})`);
+          return false;
+        }
+        const cursor = resumeAfter ?? (since && verdict.caller.userId ? await cursorBefore(env.db, verdict.caller.userId, since) : await readPosition(env.db));
+        connections.set(ctx, { caller: verdict.caller, cursor });
+        return { cursor };
+      },
+      context(ctx): AlertsContext {
+        const conn = connections.get(ctx);
+        if (!conn) throw new Error('subscription on a connection that was not acknowledged');
+        return {
+          db: env.db,
+          caller: conn.caller,
+          requestId: randomUUID(),
+          loaders: createLoaders(env.db),
+          subscription: { bus, cursor: conn.cursor, lastEventId: null },
+        };
+      },
+      subscribe(args: ExecutionArgs) {
+        const caller = (args.contextValue as AlertsContext).caller;
+        const check = checkOperation(policy, args.document, args.operationName, args.variableValues, caller);
+        if (!check.allowed) return { errors: [forbiddenDataUse(check.coordinates, 'alerts')] };
+        return graphqlSubscribe(args);
+      },
+      onNext(_ctx, _id, _payload, args, result) {
+        const cursor = (args.contextValue as AlertsContext).subscription?.lastEventId ?? null;
+        return {
+          ...(result.data !== undefined ? { data: result.data } : {}),
+          ...(result.errors ? { errors: result.errors.map((e) => e.toJSON()) } : {}),
+          extensions: { ...(result.extensions ?? {}), cursor },
+        };
+      },
+    },
+    wss,
+    WS_KEEPALIVE_MS,
+  );
+  return {
+    async dispose() {
+      await disposable.dispose();
+    },
+  };
+}

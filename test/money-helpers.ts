@@ -1,0 +1,136 @@
+/** Shared helpers of the money-movement tests (test/money-*.test.ts). */
+import { randomUUID } from 'node:crypto';
+import type { Knex } from 'knex';
+import { expect } from 'vitest';
+import { toBigInt } from '../lib/money.js';
+import { EXTERNAL_ACCOUNT_ID } from '../seeds/fixture.js';
+import { postEntry } from '../subgraphs/payments/ledger.js';
+import type { TestStack } from './helpers/stack.js';
+
+export const SEND = /* GraphQL */ `
+  mutation SendMoney($input: SendTransferInput!) {
+    sendTransfer(input: $input) {
+      transfer { id status amount { amount currency } note from { id } recipient { id handle } createdAt }
+      userErrors { code field message }
+    }
+  }
+`;
+
+export const PAY = /* GraphQL */ `
+  mutation Pay($input: MakePurchaseInput!) {
+    makePurchase(input: $input) {
+      purchase { id status amount { amount currency } merchant { id name country } account { id } createdAt }
+      userErrors { code field message }
+    }
+  }
+`;
+
+export const HISTORY = /* GraphQL */ `
+  query History($accountId: ID!, $first: Int, $after: String) {
+    account(id: $accountId) {
+      id
+      transactions(first: $first, after: $after) {
+        totalCount
+        edges { cursor node { id kind direction status amount { amount currency } description postedAt merchant { id name category country } counterparty { id handle name } } }
+        pageInfo { hasNextPage endCursor }
+      }
+    }
+  }
+`;
+
+export interface UserErrorOut {
+  code: string;
+  field: string[] | null;
+  message: string;
+}
+export interface TransferOut {
+  id: string;
+  status: string;
+  amount: { amount: string; currency: string };
+  note: string | null;
+  from: { id: string };
+  recipient: { id: string; handle: string };
+  createdAt: string;
+}
+export interface PurchaseOut {
+  id: string;
+  status: string;
+  amount: { amount: string; currency: string };
+  merchant: { id: string; name: string; country: string };
+  account: { id: string };
+  createdAt: string;
+}
+
+export const newKey = () => `k-${randomUUID()}`;
+
+/** Every ledger account's cached balance. */
+export async function balances(db: Knex): Promise<Map<string, bigint>> {
+  const rows = (await db('ledger_accounts').select('id', 'balance_minor')) as { id: string; balance_minor: unknown }[];
+  return new Map(rows.map((r) => [r.id, toBigInt(r.balance_minor)]));
+}
+
+export async function balanceOf(db: Knex, accountId: string): Promise<bigint> {
+  const b = (await balances(db)).get(accountId);
+  if (b === undefined) throw new Error(`no account ${accountId}`);
+  return b;
+}
+
+/** Row counts of every table money movement writes. */
+export async function writeCounts(db: Knex): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const t of ['journal_entries', 'postings', 'transfers', 'purchases', 'outbox_events', 'idempotency_keys']) {
+    const row = (await db(t).count({ n: '*' }).first()) as { n: unknown };
+    out[t] = Number(row.n);
+  }
+  return out;
+}
+
+/** Snapshot of everything money movement could change; compare before and after a refusal. */
+export async function snapshot(db: Knex): Promise<{ balances: Record<string, string>; counts: Record<string, number> }> {
+  const b = await balances(db);
+  return { balances: Object.fromEntries([...b].map(([k, v]) => [k, v.toString()])), counts: await writeCounts(db) };
+}
+
+/** Test set-up: money arriving from outside (a deposit), through the ledger module. */
+export async function deposit(db: Knex, accountId: string, minor: bigint): Promise<void> {
+  await postEntry(db, {
+    id: `je_test_${randomUUID()}`,
+    kind: 'DEPOSIT',
+    description: 'Test deposit',
+    postedAt: new Date().toISOString(),
+    postings: [
+      { accountId: EXTERNAL_ACCOUNT_ID, amountMinor: -minor, currency: 'USD' },
+      { accountId, amountMinor: minor, currency: 'USD' },
+    ],
+  });
+}
+
+export async function send(stack: TestStack, token: string, input: Record<string, unknown>): Promise<{ transfer: TransferOut | null; userErrors: UserErrorOut[] }> {
+  const res = await stack.gql<{ sendTransfer: { transfer: TransferOut | null; userErrors: UserErrorOut[] } }>(SEND, { input }, token);
+  expect(res.errors, JSON.stringify(res.errors)).toBeUndefined();
+  return res.data!.sendTransfer;
+}
+
+export async function pay(stack: TestStack, token: string, input: Record<string, unknown>): Promise<{ purchase: PurchaseOut | null; userErrors: UserErrorOut[] }> {
+  const res = await stack.gql<{ makePurchase: { purchase: PurchaseOut | null; userErrors: UserErrorOut[] } }>(PAY, { input }, token);
+  expect(res.errors, JSON.stringify(res.errors)).toBeUndefined();
+  return res.data!.makePurchase;
+}
+
+export interface HistoryNode {
+  id: string;
+  kind: string;
+  direction: string;
+  status: string;
+  amount: { amount: string; currency: string };
+  description: string;
+  postedAt: string;
+  merchant: { id: string; name: string; category: string; country: string } | null;
+  counterparty: { id: string; handle: string; name: string } | null;
+}
+
+export async function history(stack: TestStack, token: string, accountId: string, first = 5): Promise<HistoryNode[]> {
+  const res = await stack.gql<{ account: { transactions: { edges: { node: HistoryNode }[] } } }>(HISTORY, { accountId, first }, token);
+  expect(res.errors, JSON.stringify(res.errors)).toBeUndefined();
+  return res.data!.account.transactions.edges.map((e) => e.node);
+}
