@@ -72,6 +72,8 @@ export function buildGateway(opts: GatewayOptions, hardening: Hardening = create
   return new ApolloServer<GatewayContext>({
     gateway,
     includeStacktraceInErrorResponses: false,
+    // The process owner (scripts/start.ts, tests) decides when to stop, draining HTTP first.
+    stopOnTerminationSignals: false,
     introspection: true,
     // No "Did you mean ...?" hints in validation errors: they would reveal payment-only field names.
     hideSchemaDetailsFromClientErrors: true,

@@ -124,6 +124,7 @@ export async function startSubgraph<L>(def: SubgraphDefinition<L>, opts: Subgrap
   const apollo = new ApolloServer<SubgraphContext<L>>({
     schema,
     includeStacktraceInErrorResponses: false,
+    stopOnTerminationSignals: false,
     plugins: [
       ApolloServerPluginInlineTraceDisabled(),
       ApolloServerPluginLandingPageDisabled(),
@@ -149,7 +150,10 @@ export async function startSubgraph<L>(def: SubgraphDefinition<L>, opts: Subgrap
     res.on('finish', () => {
       const path = (req.url ?? '/').split('?')[0];
       if (path === '/health' || path === '/ready') return;
-      log.info({ requestId: req.headers[REQUEST_ID_HEADER] ?? null, path, status: res.statusCode, durationMs: Number(process.hrtime.bigint() - started) / 1e6 }, 'request');
+      const entry = { requestId: req.headers[REQUEST_ID_HEADER] ?? null, path, status: res.statusCode, durationMs: Number(process.hrtime.bigint() - started) / 1e6 };
+      // Service-to-service polling (e.g. the alerts consumer's feed) would flood info: debug unless it failed.
+      if (path?.startsWith('/internal/') && res.statusCode < 400) log.debug(entry, 'request');
+      else log.info(entry, 'request');
     });
     void (async () => {
       const path = (req.url ?? '/').split('?')[0];
