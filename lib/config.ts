@@ -16,6 +16,8 @@ export interface Config {
   dataDir: string;
   /** PostgreSQL URL (DATABASE_URL); SQLite files under dataDir when unset. */
   databaseUrl: string | undefined;
+  /** Redis URL (REDIS_URL): cross-process fan-out of charge alerts; in-process only when unset. */
+  redisUrl: string | undefined;
   jwtSecret: string;
   gatewaySecret: string;
   /** Subgraph URL overrides (PAYGRAPH_<NAME>_URL); otherwise http://127.0.0.1:<PORT+i>/graphql. */
@@ -42,6 +44,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     port,
     dataDir: path.resolve(env.PAYGRAPH_DATA_DIR ?? './data'),
     databaseUrl: env.DATABASE_URL && env.DATABASE_URL.length > 0 ? env.DATABASE_URL : undefined,
+    redisUrl: env.REDIS_URL && env.REDIS_URL.length > 0 ? env.REDIS_URL : undefined,
     jwtSecret: required(env, 'PAYGRAPH_JWT_SECRET', DEV_JWT_SECRET, production),
     gatewaySecret: required(env, 'PAYGRAPH_GATEWAY_SECRET', DEV_GATEWAY_SECRET, production),
     subgraphUrls,

@@ -36,6 +36,8 @@ export interface StackOptions {
   /** Where services write their JSON logs (default stdout) and at what level (default LOG_LEVEL or info). */
   logDestination?: DestinationStream;
   logLevel?: string;
+  /** Redis URL for cross-process fan-out (REDIS_URL); in-process only when unset. */
+  redisUrl?: string;
   /** Gateway request-limit overrides. */
   limits?: Partial<LimitsConfig>;
 }
@@ -92,6 +94,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
         port: opts.port > 0 ? opts.port + i + 1 : 0,
         host: opts.host,
         logger: createLogger(name, { destination: opts.logDestination, level: opts.logLevel }),
+        redisUrl: opts.redisUrl,
       });
       peers[name] = subgraphs[name].url.replace(/\/graphql$/, '');
       log(`${name}: ${subgraphs[name].url}`);
@@ -126,6 +129,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
         port: Number(new URL(subgraphs[name].url).port),
         host: opts.host,
         logger: createLogger(name, { destination: opts.logDestination, level: opts.logLevel }),
+        redisUrl: opts.redisUrl,
       });
       stopped.delete(name);
     };

@@ -42,6 +42,8 @@ export interface ServiceEnv {
    * protection as the HTTP endpoint.
    */
   verifyGatewaySignature(fields: Record<string, string | undefined>, body: string | Buffer): VerifyResult;
+  /** Redis URL for cross-process fan-out (scale-out); undefined: single process, in-process only. */
+  redisUrl: string | undefined;
 }
 
 /**
@@ -98,6 +100,8 @@ export interface SubgraphServiceOptions {
   host?: string;
   /** Structured logger; default: JSON to stdout, named after the subgraph. */
   logger?: Logger;
+  /** Redis URL for cross-process fan-out; see ServiceEnv.redisUrl. */
+  redisUrl?: string;
 }
 
 /** Logs resolver faults (errors without a client-facing code) with the request id. */
@@ -143,6 +147,7 @@ export async function startSubgraph<L>(def: SubgraphDefinition<L>, opts: Subgrap
       throw new Error(`${def.name} was started without internal keys for its peers`);
     }),
     verifyGatewaySignature: (fields, body) => verifier.verify(fields, body),
+    redisUrl: opts.redisUrl,
   };
 
   const server = http.createServer((req, res) => {

@@ -12,6 +12,7 @@ console.log(`paygraph: data in ${config.databaseUrl ? 'PostgreSQL (DATABASE_URL)
 const stack = await startStack({
   dataDir: config.dataDir,
   databaseUrl: config.databaseUrl,
+  redisUrl: config.redisUrl,
   port: config.port,
   host: process.env.HOST ?? '127.0.0.1',
   jwtSecret: config.jwtSecret,

@@ -8,6 +8,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import { formatMinor, parseMoney, toBigInt } from '../../lib/money.js';
 import { toLedgerAccount, type LedgerAccountRow } from './data.js';
+import { signalOutbox } from './outbox-signal.js';
 import { appendOutbox, availableOf, ledgerTransaction, LedgerError, lockAccounts, postEntry } from './ledger.js';
 import { DESCRIPTION_MAX_CHARS, IDEMPOTENCY_KEY_MAX_CHARS, IDEMPOTENCY_RETENTION_HOURS, NOTE_MAX_CHARS, TRANSFER_LIMITS } from './limits.js';
 
@@ -120,7 +121,7 @@ interface IdempotencyScope {
 async function idempotent<R extends Record<string, string>>(db: Knex, scope: IdempotencyScope, now: Date, work: (trx: Knex.Transaction) => Promise<R>): Promise<R> {
   for (let attempt = 0; ; attempt++) {
     try {
-      return await ledgerTransaction(db, async (trx) => {
+      const result = await ledgerTransaction(db, async (trx) => {
         const existing = (await trx('idempotency_keys').where({ user_id: scope.userId, operation: scope.operation, idem_key: scope.key }).first()) as
           | { request_hash: string; result: string }
           | undefined;
@@ -141,6 +142,8 @@ async function idempotent<R extends Record<string, string>>(db: Knex, scope: Ide
         });
         return result;
       });
+      signalOutbox(db);
+      return result;
     } catch (err) {
       if (attempt === 0 && isIdempotencyConflict(err)) continue;
       throw err;
