@@ -19,6 +19,10 @@
  *    service map in which the owning subgraph's entry answers the primary fetch with the event and
  *    every other service is a normal signed data source, so fields of other subgraphs
  *    (`purchase { merchant { name country } }`) are joined. Events are processed in order.
+ *    Subscriptions of the same caller (identity, purpose and client: exactly what the subgraphs are
+ *    told) with the same operation and variables that receive the same event share one execution
+ *    (SharedExecutions): with N tabs open, the joins run once per event, not N times. Nothing is
+ *    shared across callers.
  *
  * Resilience: when the upstream connection drops (e.g. the subgraph restarts), the bridge
  * reconnects with backoff and re-subscribes, sending back (signed) the cursor of the last event it
@@ -73,6 +77,13 @@ export const UPSTREAM_KEEPALIVE_MS = 10_000;
 export const MAX_SUBSCRIPTIONS_PER_CONNECTION = 10;
 /** Query plans kept (by operation text and name). */
 export const PLAN_CACHE_SIZE = 200;
+/**
+ * How long the joined result of one event stays shareable by the other subscriptions of the same
+ * caller, operation and variables after it was computed (their copies of the event arrive within
+ * milliseconds of each other); and how many such results are kept at most.
+ */
+export const SHARED_RESULT_MS = 2_000;
+export const SHARED_RESULT_MAX = 5_000;
 
 export interface SubscriptionServerOptions {
   server: http.Server;
@@ -106,6 +117,8 @@ export interface SubscriptionServer {
 
 interface BridgeContext extends GatewayContext {
   plan: QueryPlan & { node: SubscriptionNode };
+  /** Operation text and name: with the caller and variables, what makes two executions alike. */
+  operationKey: string;
   subscriptionId: string;
   /** When the gateway received the subscribe message: events from then on are delivered. */
   receivedAt: string;
@@ -257,6 +270,30 @@ function upstreamError(err: unknown, serviceName: string): GraphQLError {
   });
 }
 
+/**
+ * Executions shared by identical inputs: one promise per key while it runs, kept SHARED_RESULT_MS
+ * after it settled (a failure is not kept).
+ */
+class SharedExecutions {
+  private readonly entries = new Map<string, Promise<ExecutionResult>>();
+
+  run(key: string, execute: () => Promise<ExecutionResult>): Promise<ExecutionResult> {
+    const existing = this.entries.get(key);
+    if (existing) return existing;
+    if (this.entries.size >= SHARED_RESULT_MAX) this.entries.delete(this.entries.keys().next().value!);
+    const promise = execute();
+    this.entries.set(key, promise);
+    const forget = () => {
+      if (this.entries.get(key) === promise) this.entries.delete(key);
+    };
+    promise.then(
+      () => setTimeout(forget, SHARED_RESULT_MS).unref(),
+      forget,
+    );
+    return promise;
+  }
+}
+
 function cursorOf(result: ExecutionResult): number | null {
   const c = result.extensions?.cursor;
   return typeof c === 'number' && Number.isFinite(c) ? c : null;
@@ -275,6 +312,16 @@ export function serveSubscriptions(opts: SubscriptionServerOptions): Subscriptio
   for (const name of SUBGRAPH_NAMES) services[name] = new SignedDataSource(opts.subgraphUrls[name], deriveSubgraphKey(opts.gatewaySecret, name));
   const callers = new WeakMap<object, Caller>();
   const bridges = new Set<{ close(): void; live: boolean }>();
+  const shared = new SharedExecutions();
+
+  /**
+   * runRest, shared by the subscriptions of the same caller, operation and variables for the
+   * same event (its cursor and its data).
+   */
+  function sharedRest(args: ExecutionArgs, ctx: BridgeContext, event: ExecutionResult): Promise<ExecutionResult> {
+    const key = JSON.stringify([encodeCaller(ctx.caller), ctx.operationKey, args.variableValues ?? {}, cursorOf(event), event.data ?? null, event.errors ?? null]);
+    return shared.run(key, () => runRest(args, ctx, event));
+  }
 
   /** Runs `Sequence[primary, rest]` for one event: the primary fetch is answered by the event. */
   async function runRest(args: ExecutionArgs, ctx: BridgeContext, event: ExecutionResult): Promise<ExecutionResult> {
@@ -378,7 +425,7 @@ export function serveSubscriptions(opts: SubscriptionServerOptions): Subscriptio
           }
           chain = chain.then(async () => {
             try {
-              stream.push(await runRest(args, ctx, event as ExecutionResult));
+              stream.push(await sharedRest(args, ctx, event as ExecutionResult));
             } catch (err) {
               console.error('[gateway] subscription event could not be joined', err);
               stream.push({ errors: [new GraphQLError('A subscription event could not be completed.', { extensions: { code: 'INTERNAL_SERVER_ERROR' } })] });
@@ -469,7 +516,7 @@ export function serveSubscriptions(opts: SubscriptionServerOptions): Subscriptio
           console.error('[fence] QUERY PLAN VIOLATION in a subscription plan; refused', violations);
           return [new GraphQLError('The data-use fence aborted this subscription: its plan would send payment-only data to an advertising-zone subgraph.', { extensions: { code: 'FORBIDDEN_DATA_USE', fence: 'query-plan' } })];
         }
-        const contextValue: BridgeContext = { caller, requestId, plan: plan as BridgeContext['plan'], subscriptionId: id, receivedAt };
+        const contextValue: BridgeContext = { caller, requestId, plan: plan as BridgeContext['plan'], operationKey: `${operationName ?? ''}\n${payload.query}`, subscriptionId: id, receivedAt };
         return { schema: planner.apiGraphQLSchema, document, operationName, variableValues: coerced.coerced, contextValue };
       },
       subscribe: (args) => bridge(args),

@@ -16,12 +16,50 @@ export interface Config {
   dataDir: string;
   /** PostgreSQL URL (DATABASE_URL); SQLite files under dataDir when unset. */
   databaseUrl: string | undefined;
+  /**
+   * Each subgraph's PostgreSQL URL: PAYGRAPH_<NAME>_DATABASE_URL, else DATABASE_URL; undefined:
+   * SQLite under dataDir. Lets one subgraph move to its own server without the others.
+   */
+  subgraphDatabaseUrls: Record<SubgraphName, string | undefined>;
+  /** Connections per knex pool on PostgreSQL (PAYGRAPH_DB_POOL_MAX, default 10): one pool per subgraph per process. */
+  dbPoolMax: number;
   /** Redis URL (REDIS_URL): cross-process fan-out of charge alerts; in-process only when unset. */
   redisUrl: string | undefined;
   jwtSecret: string;
   gatewaySecret: string;
-  /** Subgraph URL overrides (PAYGRAPH_<NAME>_URL); otherwise http://127.0.0.1:<PORT+i>/graphql. */
+  /**
+   * Subgraph URL overrides (PAYGRAPH_<NAME>_URL); otherwise http://127.0.0.1:<PORT+i>/graphql.
+   * May be a comma-separated list of several processes of one subgraph (see parseUrlList): the
+   * gateway's data source spreads requests over them (gateway/datasource.ts).
+   */
   subgraphUrls: Record<SubgraphName, string>;
+}
+
+/**
+ * The URLs of a `PAYGRAPH_<NAME>_URL` value: one URL, or several separated by commas (whitespace
+ * around them ignored). Throws on an empty list or a value that is not an http(s) URL.
+ */
+export function parseUrlList(value: string): string[] {
+  const urls = value
+    .split(',')
+    .map((u) => u.trim())
+    .filter((u) => u.length > 0);
+  if (urls.length === 0) throw new Error(`empty URL list "${value}"`);
+  for (const u of urls) {
+    let parsed: URL;
+    try {
+      parsed = new URL(u);
+    } catch {
+      throw new Error(`not a URL: "${u}" (in "${value}")`);
+    }
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new Error(`not an http(s) URL: "${u}"`);
+  }
+  return urls;
+}
+
+/** A subgraph's base URL (what internal calls and health checks append to): its URL without /graphql. */
+export function baseUrlOf(graphqlUrl: string): string {
+  return graphqlUrl.replace(/\/graphql$/, '');
 }
 
 function required(env: NodeJS.ProcessEnv, name: string, devDefault: string, production: boolean): string {
@@ -31,20 +69,40 @@ function required(env: NodeJS.ProcessEnv, name: string, devDefault: string, prod
   return devDefault;
 }
 
+function nonEmpty(value: string | undefined): string | undefined {
+  return value !== undefined && value.length > 0 ? value : undefined;
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const production = env.NODE_ENV === 'production';
   const port = env.PORT ? Number.parseInt(env.PORT, 10) : 4000;
   if (!Number.isInteger(port) || port < 0 || port > 65530) throw new Error(`PORT must be an integer port, got ${env.PORT}`);
   const subgraphUrls = {} as Record<SubgraphName, string>;
+  const databaseUrl = nonEmpty(env.DATABASE_URL);
+  const subgraphDatabaseUrls = {} as Record<SubgraphName, string | undefined>;
   SUBGRAPH_NAMES.forEach((name, i) => {
-    subgraphUrls[name] = env[`PAYGRAPH_${name.toUpperCase()}_URL`] ?? `http://127.0.0.1:${port + i + 1}/graphql`;
+    const urls = nonEmpty(env[`PAYGRAPH_${name.toUpperCase()}_URL`]);
+    // Validated here, so a typo fails at start, naming the variable.
+    if (urls !== undefined) {
+      try {
+        parseUrlList(urls);
+      } catch (err) {
+        throw new Error(`PAYGRAPH_${name.toUpperCase()}_URL: ${(err as Error).message}`);
+      }
+    }
+    subgraphUrls[name] = urls ?? `http://127.0.0.1:${port + i + 1}/graphql`;
+    subgraphDatabaseUrls[name] = nonEmpty(env[`PAYGRAPH_${name.toUpperCase()}_DATABASE_URL`]) ?? databaseUrl;
   });
+  const dbPoolMax = env.PAYGRAPH_DB_POOL_MAX ? Number.parseInt(env.PAYGRAPH_DB_POOL_MAX, 10) : 10;
+  if (!Number.isInteger(dbPoolMax) || dbPoolMax < 2) throw new Error(`PAYGRAPH_DB_POOL_MAX must be an integer >= 2 (migrations hold one connection for their lock), got ${env.PAYGRAPH_DB_POOL_MAX}`);
   return {
     production,
     port,
     dataDir: path.resolve(env.PAYGRAPH_DATA_DIR ?? './data'),
-    databaseUrl: env.DATABASE_URL && env.DATABASE_URL.length > 0 ? env.DATABASE_URL : undefined,
-    redisUrl: env.REDIS_URL && env.REDIS_URL.length > 0 ? env.REDIS_URL : undefined,
+    databaseUrl,
+    subgraphDatabaseUrls,
+    dbPoolMax,
+    redisUrl: nonEmpty(env.REDIS_URL),
     jwtSecret: required(env, 'PAYGRAPH_JWT_SECRET', DEV_JWT_SECRET, production),
     gatewaySecret: required(env, 'PAYGRAPH_GATEWAY_SECRET', DEV_GATEWAY_SECRET, production),
     subgraphUrls,

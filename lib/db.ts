@@ -17,7 +17,10 @@ export interface Migration {
  * each subgraph keeps its tables in its own schema (`schema`), so subgraphs stay isolated even
  * when they share one server.
  */
-export type DbTarget = { sqliteFile: string } | { postgresUrl: string; schema: string };
+export type DbTarget = { sqliteFile: string } | { postgresUrl: string; schema: string; /** pool size (default 10) */ poolMax?: number };
+
+/** PostgreSQL errors a concurrent `CREATE SCHEMA IF NOT EXISTS` may raise when another process created it first. */
+const SCHEMA_RACE_CODES = new Set(['42P06', '23505']);
 
 export function openDb(target: DbTarget): Knex {
   if ('postgresUrl' in target) {
@@ -28,9 +31,11 @@ export function openDb(target: DbTarget): Knex {
       searchPath: [target.schema],
       pool: {
         min: 0,
-        max: 10,
-        afterCreate(conn: { query(sql: string, cb: (err: Error | null) => void): void }, done: (err: Error | null, conn: unknown) => void) {
-          conn.query(`CREATE SCHEMA IF NOT EXISTS ${target.schema}`, (err) => done(err, conn));
+        max: target.poolMax ?? 10,
+        afterCreate(conn: { query(sql: string, cb: (err: (Error & { code?: string }) | null) => void): void }, done: (err: Error | null, conn: unknown) => void) {
+          // Two processes of one subgraph starting together on an empty database both get here:
+          // the loser of that race sees a duplicate error, and the schema exists either way.
+          conn.query(`CREATE SCHEMA IF NOT EXISTS ${target.schema}`, (err) => done(err && !SCHEMA_RACE_CODES.has(err.code ?? '') ? err : null, conn));
         },
       },
     });
@@ -67,4 +72,30 @@ export async function migrate(db: Knex, migrations: readonly Migration[]): Promi
       getMigration: async (m: Migration) => ({ up: m.up, down: m.down ?? (async () => undefined) }),
     },
   });
+}
+
+interface PgConnection {
+  query(sql: string, params?: unknown[]): Promise<unknown>;
+}
+
+/**
+ * Runs `fn` (typically migrate + seed) while holding a PostgreSQL advisory lock named `name`, so
+ * that several processes starting together on one empty database do it one after the other: the
+ * first migrates and seeds, the others then find the work done. The lock is held on a connection
+ * of its own, released when `fn` settles (or when that connection dies). On SQLite, one process
+ * owns the file: `fn` just runs.
+ */
+export async function withMigrationLock<T>(db: Knex, name: string, fn: () => Promise<T>): Promise<T> {
+  if (isSqlite(db)) return fn();
+  const conn = (await db.client.acquireConnection()) as PgConnection;
+  try {
+    await conn.query('SELECT pg_advisory_lock(hashtext($1))', [name]);
+    try {
+      return await fn();
+    } finally {
+      await conn.query('SELECT pg_advisory_unlock(hashtext($1))', [name]);
+    }
+  } finally {
+    await db.client.releaseConnection(conn);
+  }
 }

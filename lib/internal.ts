@@ -20,14 +20,28 @@ export class InternalCallError extends Error {
   }
 }
 
+export interface CallInternalOptions {
+  requestId?: string;
+  /**
+   * Whole-call timeout (default 10 s). For a long poll (e.g. the payments `events` route with
+   * `waitMs`) it must exceed the wait: use waitMs plus the normal timeout. Connections are
+   * keep-alive (undici's defaults): a request that waits holds its connection, the next call
+   * reuses it; no socket idle timeout applies while a response is pending.
+   */
+  timeoutMs?: number;
+  /** Aborts the call (e.g. a worker stopping while its long poll is pending). */
+  signal?: AbortSignal;
+}
+
 /** POST a JSON body to `<baseUrl>/internal/<route>`, signed with the peer's internal key. */
-export async function callInternal<T>(baseUrl: string, key: Buffer, route: string, body: unknown, opts: { requestId?: string; timeoutMs?: number } = {}): Promise<T> {
+export async function callInternal<T>(baseUrl: string, key: Buffer, route: string, body: unknown, opts: CallInternalOptions = {}): Promise<T> {
   const text = JSON.stringify(body);
+  const timeout = AbortSignal.timeout(opts.timeoutMs ?? 10_000);
   const res = await fetch(`${baseUrl}/internal/${route}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...signRequest(key, ANONYMOUS, text), ...(opts.requestId ? { [REQUEST_ID_HEADER]: opts.requestId } : {}) },
     body: text,
-    signal: AbortSignal.timeout(opts.timeoutMs ?? 10_000),
+    signal: opts.signal ? AbortSignal.any([timeout, opts.signal]) : timeout,
   });
   const out = await res.text();
   if (!res.ok) throw new InternalCallError(res.status, `internal call ${route} failed with ${res.status}: ${out.slice(0, 200)}`);

@@ -9,7 +9,7 @@ import { startGateway, type Gateway } from '../gateway/index.js';
 import { SUBGRAPHS } from '../subgraphs/index.js';
 import { buildFixture } from '../seeds/fixture.js';
 import { SUBGRAPH_NAMES, type SubgraphName } from './config.js';
-import { migrate, openDb } from './db.js';
+import { migrate, openDb, withMigrationLock } from './db.js';
 import { deriveInternalKey } from './internal.js';
 import { createLogger } from './log.js';
 import type { DestinationStream } from 'pino';
@@ -24,6 +24,10 @@ export interface StackOptions {
   dataDir: string;
   /** PostgreSQL URL: when set, every subgraph keeps its tables in its own schema there instead of SQLite. */
   databaseUrl?: string;
+  /** Per-subgraph PostgreSQL URLs (PAYGRAPH_<NAME>_DATABASE_URL), overriding databaseUrl for that subgraph. */
+  databaseUrls?: Partial<Record<SubgraphName, string | undefined>>;
+  /** knex pool size per subgraph on PostgreSQL (default 10). */
+  dbPoolMax?: number;
   /** Gateway port (0 for any); subgraphs get port+1..port+5 when port > 0, any port otherwise. */
   port: number;
   host?: string;
@@ -56,16 +60,29 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
-/** Opens, migrates and (when new) seeds a subgraph's database: SQLite under dataDir, or PostgreSQL. */
-export async function prepareDb(name: SubgraphName, dataDir: string, databaseUrl?: string): Promise<{ db: Knex; seeded: boolean }> {
+/**
+ * Opens, migrates and (when new) seeds a subgraph's database: SQLite under dataDir, or PostgreSQL.
+ * On PostgreSQL, migrate + seed run under an advisory lock (lib/db.ts withMigrationLock), so
+ * several processes of one subgraph starting together on an empty database (`npm run
+ * start:cluster`, scripts/serve.ts) migrate and seed it exactly once.
+ */
+export async function prepareDb(name: SubgraphName, dataDir: string, databaseUrl?: string, opts: { poolMax?: number } = {}): Promise<{ db: Knex; seeded: boolean }> {
   const db = databaseUrl
-    ? openDb({ postgresUrl: databaseUrl, schema: name })
+    ? openDb({ postgresUrl: databaseUrl, schema: name, poolMax: opts.poolMax })
     : openDb({ sqliteFile: dataDir === ':memory:' ? ':memory:' : path.join(dataDir, `${name}.sqlite`) });
-  const fresh = !(await db.schema.hasTable('knex_migrations'));
-  const def = SUBGRAPHS[name];
-  await migrate(db, def.migrations);
-  if (fresh) await def.seed(db, buildFixture());
-  return { db, seeded: fresh };
+  try {
+    const def = SUBGRAPHS[name];
+    const seeded = await withMigrationLock(db, `paygraph:migrate:${name}`, async () => {
+      const fresh = !(await db.schema.hasTable('knex_migrations'));
+      await migrate(db, def.migrations);
+      if (fresh) await def.seed(db, buildFixture());
+      return fresh;
+    });
+    return { db, seeded };
+  } catch (err) {
+    await db.destroy();
+    throw err;
+  }
 }
 
 export async function startStack(opts: StackOptions): Promise<Stack> {
@@ -82,7 +99,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   const internalKeyFor = (peer: SubgraphName) => deriveInternalKey(opts.gatewaySecret, peer);
   try {
     for (const [i, name] of SUBGRAPH_NAMES.entries()) {
-      const { db, seeded } = await prepareDb(name, opts.dataDir, opts.databaseUrl);
+      const { db, seeded } = await prepareDb(name, opts.dataDir, opts.databaseUrls?.[name] ?? opts.databaseUrl, { poolMax: opts.dbPoolMax });
       dbs[name] = db;
       log(`${name}: database ready${seeded ? ' (migrated and seeded)' : ''}`);
       subgraphs[name] = await startSubgraph(SUBGRAPHS[name], {

@@ -8,10 +8,13 @@ import { startStack } from '../lib/stack.js';
 import { buildFixture } from '../seeds/fixture.js';
 
 const config = loadConfig();
-console.log(`paygraph: data in ${config.databaseUrl ? 'PostgreSQL (DATABASE_URL), one schema per subgraph' : config.dataDir}`);
+const onPostgres = Object.values(config.subgraphDatabaseUrls).filter(Boolean).length;
+console.log(`paygraph: data in ${onPostgres === 5 ? 'PostgreSQL, one schema per subgraph' : onPostgres > 0 ? `PostgreSQL for ${onPostgres} subgraph(s), SQLite under ${config.dataDir} for the others` : config.dataDir}`);
 const stack = await startStack({
   dataDir: config.dataDir,
   databaseUrl: config.databaseUrl,
+  databaseUrls: config.subgraphDatabaseUrls,
+  dbPoolMax: config.dbPoolMax,
   redisUrl: config.redisUrl,
   port: config.port,
   host: process.env.HOST ?? '127.0.0.1',

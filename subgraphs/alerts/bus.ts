@@ -1,23 +1,106 @@
 /**
- * In-process fan-out of raised alerts to live subscriptions, with replay from a cursor so that a
- * subscriber that reconnects misses nothing. (Across several alerts processes this becomes Redis
- * pub/sub; the replay from the database stays the same.)
+ * Fan-out of raised alerts to live subscriptions, with replay from a cursor so that a subscriber
+ * that reconnects misses nothing.
+ *
+ * - Single process (no Redis): `publish` delivers to this process's subscriptions.
+ * - Scale-out (ServiceEnv.redisUrl): `publish` delivers locally at once and publishes the alert on
+ *   a Redis channel scoped to the alerts database (lib/redis.ts); every alerts process delivers
+ *   the messages of other processes to its own subscriptions. A subscription never gets an alert
+ *   twice: its stream skips any event id at or below the last it delivered. After a Redis outage
+ *   (messages published meanwhile are lost by Redis) every stream catches up from the database.
+ *
+ * Subscriptions are indexed by user: an alert only ever reaches its own user's streams.
  */
-import { EventEmitter } from 'node:events';
+import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
+import { channelName, connectPubSub, databaseScope, type PubSub } from '../../lib/redis.js';
 import { Channel } from './channel.js';
 import { alertsOfUserAfter, type ChargeAlertRow } from './data.js';
 
-export class AlertBus {
-  private readonly emitter = new EventEmitter();
+interface Subscription {
+  deliver(alert: ChargeAlertRow): void;
+  /** Reads the user's alerts after the last delivered one from the database (after a Redis outage). */
+  catchUp(): void;
+}
 
-  constructor() {
-    this.emitter.setMaxListeners(0);
+interface WireMessage {
+  origin: string;
+  alert: ChargeAlertRow;
+}
+
+function isAlert(v: unknown): v is ChargeAlertRow {
+  const a = v as Partial<ChargeAlertRow> | null;
+  return !!a && typeof a.id === 'string' && typeof a.userId === 'string' && (a.eventId === null || typeof a.eventId === 'number') && Array.isArray(a.reasons);
+}
+
+export class AlertBus {
+  private readonly byUser = new Map<string, Set<Subscription>>();
+  private pubsub: PubSub | null = null;
+  private channel = '';
+  private readonly origin = randomUUID();
+
+  /** A bus for one alerts process: in-process only without `redisUrl`, Redis-backed with it. */
+  static async create(db: Knex, redisUrl: string | undefined): Promise<AlertBus> {
+    const bus = new AlertBus();
+    if (redisUrl) await bus.connectRedis(db, redisUrl);
+    return bus;
   }
 
-  /** Called by the consumer after the transaction that raised the alert committed. */
-  publish(alert: ChargeAlertRow): void {
-    this.emitter.emit('alert', alert);
+  private async connectRedis(db: Knex, url: string): Promise<void> {
+    this.channel = channelName(await databaseScope(db), 'alerts');
+    const pubsub = connectPubSub(url, 'alerts-bus');
+    try {
+      await pubsub.subscribe(this.channel, (raw) => this.receive(raw));
+    } catch (err) {
+      await pubsub.close();
+      throw err;
+    }
+    pubsub.onReconnect(() => {
+      for (const subs of this.byUser.values()) for (const s of subs) s.catchUp();
+    });
+    this.pubsub = pubsub;
+  }
+
+  get distributed(): boolean {
+    return this.pubsub !== null;
+  }
+
+  /**
+   * Called by the consumer after the transaction that raised the alert committed: delivers to
+   * this process's subscribers, then (with Redis) to the other processes'. A Redis failure is
+   * logged, not thrown: the alert is committed, and subscribers elsewhere get it on their next
+   * replay (reconnection or Redis recovery).
+   */
+  async publish(alert: ChargeAlertRow): Promise<void> {
+    this.deliverLocal(alert);
+    if (!this.pubsub) return;
+    try {
+      await this.pubsub.publish(this.channel, JSON.stringify({ origin: this.origin, alert } satisfies WireMessage));
+    } catch (err) {
+      console.warn(`[alerts] could not publish alert ${alert.id} to Redis: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
+  private receive(raw: string): void {
+    let msg: WireMessage;
+    try {
+      msg = JSON.parse(raw) as WireMessage;
+    } catch {
+      console.warn('[alerts] ignoring a malformed bus message');
+      return;
+    }
+    if (msg.origin === this.origin) return; // delivered locally already
+    if (!isAlert(msg.alert)) {
+      console.warn('[alerts] ignoring a malformed bus message');
+      return;
+    }
+    this.deliverLocal(msg.alert);
+  }
+
+  private deliverLocal(alert: ChargeAlertRow): void {
+    const subs = this.byUser.get(alert.userId);
+    if (!subs) return;
+    for (const s of [...subs]) s.deliver(alert);
   }
 
   /**
@@ -26,33 +109,60 @@ export class AlertBus {
    */
   stream(db: Knex, userId: string, cursor: number): Channel<ChargeAlertRow> {
     let last = cursor;
-    let replaying = true;
+    let reading = 0;
     const buffered: ChargeAlertRow[] = [];
-    const deliver = (a: ChargeAlertRow) => {
+    const emit = (a: ChargeAlertRow) => {
       if (a.eventId !== null && a.eventId <= last) return;
       if (a.eventId !== null) last = a.eventId;
       channel.push(a);
     };
-    const listener = (a: ChargeAlertRow) => {
-      if (a.userId !== userId) return;
-      if (replaying) buffered.push(a);
-      else deliver(a);
+    // While the database is read, live alerts wait in `buffered` (then in event order), so an
+    // alert raised in between is neither lost nor reordered.
+    const replay = () => {
+      reading += 1;
+      alertsOfUserAfter(db, userId, last)
+        .then((rows) => {
+          for (const a of rows) emit(a);
+        })
+        .catch((err: unknown) => channel.fail(err))
+        .finally(() => {
+          reading -= 1;
+          if (reading > 0) return;
+          const queued = buffered.splice(0).sort((x, y) => (x.eventId ?? 0) - (y.eventId ?? 0));
+          for (const a of queued) emit(a);
+        });
+    };
+    const sub: Subscription = {
+      deliver: (a) => {
+        if (a.userId !== userId) return;
+        if (reading > 0) buffered.push(a);
+        else emit(a);
+      },
+      catchUp: replay,
     };
     // Listen first, then read the database: an alert raised in between is buffered, not lost.
-    this.emitter.on('alert', listener);
-    const channel = new Channel<ChargeAlertRow>(() => this.emitter.off('alert', listener));
-    alertsOfUserAfter(db, userId, cursor)
-      .then((rows) => {
-        for (const a of rows) deliver(a);
-        replaying = false;
-        for (const a of buffered.splice(0)) deliver(a);
-      })
-      .catch((err: unknown) => channel.fail(err));
+    let subs = this.byUser.get(userId);
+    if (!subs) this.byUser.set(userId, (subs = new Set()));
+    subs.add(sub);
+    const channel = new Channel<ChargeAlertRow>(() => {
+      subs.delete(sub);
+      if (subs.size === 0 && this.byUser.get(userId) === subs) this.byUser.delete(userId);
+    });
+    replay();
     return channel;
   }
 
   listenerCount(): number {
-    return this.emitter.listenerCount('alert');
+    let n = 0;
+    for (const subs of this.byUser.values()) n += subs.size;
+    return n;
+  }
+
+  /** Closes the Redis connections (streams are ended by their subscribers). */
+  async close(): Promise<void> {
+    const pubsub = this.pubsub;
+    this.pubsub = null;
+    await pubsub?.close();
   }
 }
 

@@ -1,6 +1,8 @@
 /**
- * The alerts consumer: pulls the payments event feed (POST /internal/events on the payments
- * service) from the position stored in the alerts database, and for each event, in one
+ * The alerts consumer: long-polls the payments event feed (POST /internal/events on the payments
+ * service, `waitMs`: the answer comes as soon as a purchase commits) from the position stored in
+ * the alerts database, while it holds the consumer lease (lease.ts: one worker at a time across
+ * alerts processes sharing the database), and for each event, in one
  * transaction: records the purchase in the account's history, runs the rules, inserts the alert
  * (if any) and advances the position. Delivery is at least once (the position only moves in the
  * transaction that applied the event), processing is idempotent by event id (the position check
@@ -13,10 +15,19 @@ import { callInternal } from '../../lib/internal.js';
 import type { ServiceEnv } from '../../lib/subgraph.js';
 import type { AlertBus } from './bus.js';
 import { accountHistory, insertAlert, isRecorded, readPosition, recordPurchase, writePosition, type ChargeAlertRow } from './data.js';
+import { ConsumerLease, LEASE_RETRY_MS, LeaseLostError } from './lease.js';
 import { backoff, WorkerLoop } from './loop.js';
 import { evaluate } from './rules.js';
 
-/** Pause between polls of the feed when it is drained. */
+/**
+ * Long-poll wait per feed request: payments answers as soon as a movement commits, or after this
+ * with no events. Well under the lease TTL, so the lease is renewed in time between polls.
+ */
+export const FEED_WAIT_MS = 5_000;
+/**
+ * Pause before the next poll when the feed answered empty well before the wait ended (a payments
+ * service that does not wait, or one that is stopping): never spin.
+ */
 export const POLL_INTERVAL_MS = 150;
 /** Events per feed request. */
 export const BATCH_SIZE = 100;
@@ -25,7 +36,7 @@ export const RETRY_MIN_MS = 100;
 export const RETRY_MAX_MS = 5_000;
 /** Consecutive failed polls before the outage is logged. */
 export const LOG_AFTER_FAILURES = 3;
-/** Feed request timeout. */
+/** Feed request timeout, on top of the long-poll wait. */
 export const FEED_TIMEOUT_MS = 5_000;
 
 export interface FeedEvent {
@@ -51,10 +62,12 @@ const PurchasePosted = z.object({
 
 /**
  * Applies one event in one transaction. Returns the alert it raised, or null (not a purchase,
- * nothing suspicious, or already processed).
+ * nothing suspicious, or already processed). With a lease, the transaction renews it first and
+ * fails (LeaseLostError) when another worker holds it.
  */
-export async function applyEvent(db: Knex, event: FeedEvent): Promise<ChargeAlertRow | null> {
+export async function applyEvent(db: Knex, event: FeedEvent, lease?: ConsumerLease): Promise<ChargeAlertRow | null> {
   return db.transaction(async (trx) => {
+    if (lease) await lease.fence(trx);
     const position = await readPosition(trx);
     if (event.id <= position) return null;
     let alert: ChargeAlertRow | null = null;
@@ -94,30 +107,87 @@ export async function applyEvent(db: Knex, event: FeedEvent): Promise<ChargeAler
   });
 }
 
-export function startConsumer(env: ServiceEnv, bus: AlertBus): WorkerLoop {
+export interface AlertConsumer {
+  readonly loop: WorkerLoop;
+  readonly lease: ConsumerLease;
+  /** Whether this worker held the lease at its last attempt. */
+  readonly leader: boolean;
+  /** Events this worker applied (tests: a standby applies none). */
+  readonly applied: number;
+  start(): void;
+  /** Stops the loop (aborting a pending long poll) and releases the lease. */
+  stop(): Promise<void>;
+}
+
+export function startConsumer(env: ServiceEnv, bus: AlertBus, lease: ConsumerLease = new ConsumerLease(env.db)): AlertConsumer {
   let position: number | null = null;
   let failures = 0;
-  return new WorkerLoop('alerts consumer', async (loop) => {
+  let leader = false;
+  let applied = 0;
+  let earlyEmpty = 0;
+  const loop = new WorkerLoop('alerts consumer', async (loop) => {
     try {
+      if (!(await lease.acquire())) {
+        if (leader) console.warn(`[alerts] consumer lease taken over by another worker; standing by`);
+        leader = false;
+        position = null;
+        return LEASE_RETRY_MS;
+      }
+      if (!leader) position = null; // (re)gained the lease: the stored position is the truth
+      leader = true;
       const base = env.peers.payments;
       if (!base) throw new Error('the payments service URL is not known yet');
       if (position === null) position = await readPosition(env.db);
-      const { events } = await callInternal<{ events: FeedEvent[] }>(base, env.internalKeyFor('payments'), 'events', { after: position, limit: BATCH_SIZE }, { timeoutMs: FEED_TIMEOUT_MS });
+      const asked = Date.now();
+      const { events } = await callInternal<{ events: FeedEvent[] }>(
+        base,
+        env.internalKeyFor('payments'),
+        'events',
+        { after: position, limit: BATCH_SIZE, waitMs: FEED_WAIT_MS },
+        { timeoutMs: FEED_WAIT_MS + FEED_TIMEOUT_MS, signal: loop.signal },
+      );
       for (const event of events) {
         if (!loop.isRunning) return 0;
-        const alert = await applyEvent(env.db, event);
+        const alert = await applyEvent(env.db, event, lease);
+        applied += 1;
         position = Math.max(position, event.id);
-        if (alert) bus.publish(alert);
+        if (alert) await bus.publish(alert);
       }
       if (failures >= LOG_AFTER_FAILURES) console.warn(`[alerts] event feed reachable again after ${failures} failed attempt(s); position ${position}`);
       failures = 0;
-      return events.length >= BATCH_SIZE ? 0 : POLL_INTERVAL_MS;
+      // Re-poll at once: the feed itself waits for the next commit. An empty answer well before the
+      // wait ended means payments did not wait (e.g. it is stopping: asking again at once lets it
+      // close the connection); twice in a row, pause instead of spinning.
+      earlyEmpty = events.length === 0 && Date.now() - asked < FEED_WAIT_MS / 2 ? earlyEmpty + 1 : 0;
+      return earlyEmpty >= 2 ? POLL_INTERVAL_MS : 0;
     } catch (err) {
-      failures += 1;
       position = null; // re-read the stored position: it is the truth
+      if (!loop.isRunning) return 0; // stopping: the long poll was aborted
+      if (err instanceof LeaseLostError) {
+        console.warn(`[alerts] ${err.message}; standing by`);
+        leader = false;
+        return LEASE_RETRY_MS;
+      }
+      failures += 1;
       // A single failed poll is routine (e.g. payments restarting or shutting down first): stay quiet.
       if (failures === LOG_AFTER_FAILURES || failures % 20 === 0) console.warn(`[alerts] event feed unavailable (attempt ${failures}): ${err instanceof Error ? err.message : String(err)}`);
       return backoff(failures, RETRY_MIN_MS, RETRY_MAX_MS);
     }
   });
+  return {
+    loop,
+    lease,
+    get leader() {
+      return leader;
+    },
+    get applied() {
+      return applied;
+    },
+    start: () => loop.start(),
+    async stop() {
+      await loop.stop();
+      if (leader) await lease.release().catch((err: unknown) => console.warn(`[alerts] could not release the consumer lease: ${err instanceof Error ? err.message : String(err)}`));
+      leader = false;
+    },
+  };
 }

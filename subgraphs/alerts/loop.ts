@@ -1,6 +1,10 @@
-/** A background loop with an interruptible sleep: `wake()` cuts a pause short, `stop()` ends it. */
+/**
+ * A background loop with an interruptible sleep: `wake()` cuts a pause short, `stop()` ends it and
+ * aborts `signal` (so a pending long poll in a step ends at once).
+ */
 export class WorkerLoop {
   private running = false;
+  private controller = new AbortController();
   private done: Promise<void> = Promise.resolve();
   private timer: NodeJS.Timeout | null = null;
   private wakeUp: (() => void) | null = null;
@@ -15,10 +19,16 @@ export class WorkerLoop {
     return this.running;
   }
 
+  /** Aborted when the loop is stopped: pass it to calls that may wait (long polls). */
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
   /** Runs `step` until stopped; `step` returns how long to pause before the next round (ms). */
   start(): void {
     if (this.running) return;
     this.running = true;
+    if (this.controller.signal.aborted) this.controller = new AbortController();
     this.done = (async () => {
       while (this.running) {
         let pause: number;
@@ -42,6 +52,7 @@ export class WorkerLoop {
 
   async stop(): Promise<void> {
     this.running = false;
+    this.controller.abort();
     this.wake();
     await this.done;
   }

@@ -65,4 +65,19 @@ export const migrations: readonly Migration[] = [
       });
     },
   },
+  {
+    name: '003_consumer_lease',
+    async up(knex) {
+      // Who may consume a feed right now (subgraphs/alerts/lease.ts): one row per feed, taken by
+      // the worker that finds it expired, renewed while it works, released on stop.
+      await knex.schema.createTable('consumer_leases', (t) => {
+        t.string('feed', 64).primary();
+        t.string('holder', 200).notNullable();
+        // Milliseconds since the epoch (holder's clock); 0: free.
+        t.bigInteger('expires_at').notNullable();
+        t.string('acquired_at', 24);
+      });
+      await knex('consumer_leases').insert({ feed: 'payments', holder: '', expires_at: 0, acquired_at: null });
+    },
+  },
 ];

@@ -2,7 +2,7 @@
 import type { Knex } from 'knex';
 import { loadSdl, type SubgraphDefinition } from '../../lib/subgraph.js';
 import type { Fixture } from '../../seeds/fixture.js';
-import { internalRoutes } from './internal.js';
+import { internalRoutes, startEventFeed } from './internal.js';
 import { IDEMPOTENCY_PRUNE_INTERVAL_MS } from './limits.js';
 import { createLoaders, type PaymentsLoaders } from './loaders.js';
 import { migrations } from './migrations.js';
@@ -46,14 +46,18 @@ export const payments: SubgraphDefinition<PaymentsLoaders> = {
   seed,
   createLoaders: (db) => createLoaders(db),
   internalRoutes,
-  /** Prunes idempotency keys past their retention (limits.ts), at start and then hourly. */
-  async startWorkers(env) {
+  /** Prunes idempotency keys past their retention (limits.ts), at start and then hourly; serves long-poll wake-ups of the event feed (internal.ts). */
+  async startWorkers(env, server) {
+    const stopFeed = await startEventFeed(env, server);
     const prune = () => {
       pruneIdempotencyKeys(env.db).catch((err: unknown) => console.error('[payments] pruning idempotency keys failed', err));
     };
     prune();
     const timer = setInterval(prune, IDEMPOTENCY_PRUNE_INTERVAL_MS);
     timer.unref();
-    return async () => clearInterval(timer);
+    return async () => {
+      clearInterval(timer);
+      await stopFeed();
+    };
   },
 };

@@ -50,8 +50,10 @@ export async function postGraphQL<T>(url: string, body: unknown, headers: Record
 /**
  * With PAYGRAPH_TEST_DATABASE_URL set (`npm run test:scale`), every test stack gets a fresh
  * PostgreSQL database on that server, dropped when the stack stops; otherwise in-memory SQLite.
+ * With PAYGRAPH_TEST_REDIS_URL set (`npm run test:scale` sets it from REDIS_URL), every test stack
+ * uses that Redis for cross-process fan-out (StackOptions.redisUrl).
  */
-async function freshPostgresDatabase(adminUrl: string): Promise<{ url: string; drop(): Promise<void> }> {
+export async function freshPostgresDatabase(adminUrl: string): Promise<{ url: string; drop(): Promise<void> }> {
   const name = `paygraph_test_${randomBytes(6).toString('hex')}`;
   const admin = knexFactory({ client: 'pg', connection: adminUrl, pool: { min: 0, max: 1 } });
   await admin.raw(`CREATE DATABASE ${name}`);
@@ -69,7 +71,22 @@ async function freshPostgresDatabase(adminUrl: string): Promise<{ url: string; d
 export async function startTestStack(overrides: Partial<StackOptions> = {}): Promise<TestStack> {
   const adminUrl = process.env.PAYGRAPH_TEST_DATABASE_URL;
   const pg = adminUrl && !overrides.databaseUrl && !overrides.dataDir ? await freshPostgresDatabase(adminUrl) : null;
-  const stack = await startStack({ dataDir: ':memory:', port: 0, jwtSecret: TEST_JWT_SECRET, gatewaySecret: TEST_GATEWAY_SECRET, ...(pg ? { databaseUrl: pg.url } : {}), ...overrides });
+  const redisUrl = process.env.PAYGRAPH_TEST_REDIS_URL || undefined;
+  let stack: Stack;
+  try {
+    stack = await startStack({
+      dataDir: ':memory:',
+      port: 0,
+      jwtSecret: TEST_JWT_SECRET,
+      gatewaySecret: TEST_GATEWAY_SECRET,
+      ...(pg ? { databaseUrl: pg.url } : {}),
+      ...(redisUrl ? { redisUrl } : {}),
+      ...overrides,
+    });
+  } catch (err) {
+    await pg?.drop();
+    throw err;
+  }
   if (pg) {
     const stopStack = stack.stop.bind(stack);
     stack.stop = async () => {

@@ -1,0 +1,250 @@
+/**
+ * A paygraph cluster on one machine: every service in a process of its own (scripts/serve.ts),
+ * several processes for the gateway and for the busy subgraphs, sharing one PostgreSQL and one
+ * Redis. Used by `npm run start:cluster` (scripts/start-cluster.ts) and the scale tests
+ * (test/scale/). On several machines, run scripts/serve.ts under any process manager with the same
+ * environment (docs/scale.md).
+ *
+ * Port layout with a base port P (PORT, default 4000): process k (0, 1, ...) of a service gets
+ * P + 10k + its offset (gateway 0, accounts 1, payments 2, merchants 3, alerts 4, ads 5), so the
+ * first processes keep `npm start`'s ports. Base port 0: free ports picked by the OS.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { SUBGRAPH_NAMES, type SubgraphName } from './config.js';
+
+export const SERVICE_NAMES = ['gateway', ...SUBGRAPH_NAMES] as const;
+export type ServiceName = (typeof SERVICE_NAMES)[number];
+
+export function isServiceName(value: string): value is ServiceName {
+  return (SERVICE_NAMES as readonly string[]).includes(value);
+}
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const SERVE = path.join(ROOT, 'scripts', 'serve.ts');
+
+/** Processes per service by default: two gateways, two payments, two alerts, one of the others. */
+export const DEFAULT_REPLICAS: Readonly<Record<ServiceName, number>> = { gateway: 2, accounts: 1, payments: 2, merchants: 1, alerts: 2, ads: 1 };
+const OFFSET: Readonly<Record<ServiceName, number>> = { gateway: 0, accounts: 1, payments: 2, merchants: 3, alerts: 4, ads: 5 };
+
+export interface ClusterOptions {
+  /** PostgreSQL URL shared by every process (each subgraph in its own schema). Required. */
+  databaseUrl: string;
+  /** Redis URL for cross-process fan-out. Required. */
+  redisUrl: string;
+  /** Base port (see the layout above); 0 for free ports. Default 0. */
+  basePort?: number;
+  host?: string;
+  /** Processes per service (default DEFAULT_REPLICAS). */
+  replicas?: Partial<Record<ServiceName, number>>;
+  /** Environment of every process (default process.env); the cluster's own variables override it. */
+  env?: NodeJS.ProcessEnv;
+  /** Every output line of every process, with its label (e.g. `payments#2`). Default: none. */
+  onLine?: (label: string, line: string, stream: 'stdout' | 'stderr') => void;
+  /** How long every process has to answer /ready (default 90 s). */
+  readyTimeoutMs?: number;
+}
+
+export interface ClusterProcess {
+  service: ServiceName;
+  /** 1-based instance number within its service. */
+  instance: number;
+  /** `<service>#<instance>`. */
+  label: string;
+  port: number;
+  /** http://host:port/graphql */
+  url: string;
+  /** The running child (replaced by restartProcess). */
+  child: ChildProcess;
+  /** Its output lines so far (the last MAX_LINES), across restarts. */
+  lines: string[];
+}
+
+export interface Cluster {
+  /** The gateways' GraphQL URLs. */
+  gateways: string[];
+  processes: ClusterProcess[];
+  /** Each subgraph's URLs, as the gateways are given them. */
+  subgraphUrls: Record<SubgraphName, string[]>;
+  /** Stops one process (SIGTERM, then SIGKILL after the grace period). */
+  stopProcess(label: string): Promise<void>;
+  /** Starts a stopped process again, same port and environment, and waits until it is ready. */
+  startProcess(label: string): Promise<void>;
+  /** Stops every process: gateways first, then the subgraphs. Idempotent. */
+  stop(): Promise<void>;
+}
+
+const MAX_LINES = 20_000;
+const STOP_GRACE_MS = 15_000;
+
+/** `n` distinct free ports (held open together while choosing, so they differ). */
+export async function freePorts(n: number, host = '127.0.0.1'): Promise<number[]> {
+  const servers: net.Server[] = [];
+  try {
+    for (let i = 0; i < n; i += 1) {
+      const s = net.createServer();
+      servers.push(s);
+      await new Promise<void>((resolve, reject) => {
+        s.once('error', reject);
+        s.listen(0, host, () => resolve());
+      });
+    }
+    return servers.map((s) => (s.address() as net.AddressInfo).port);
+  } finally {
+    await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+  }
+}
+
+/** `list` rotated so that element `k` comes first. */
+function rotate<T>(list: readonly T[], k: number): T[] {
+  const i = list.length ? k % list.length : 0;
+  return [...list.slice(i), ...list.slice(0, i)];
+}
+
+function exited(child: ChildProcess): boolean {
+  return child.exitCode !== null || child.signalCode !== null;
+}
+
+function waitExit(child: ChildProcess, ms: number): Promise<boolean> {
+  if (exited(child)) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (exited(child)) return;
+  child.kill('SIGTERM');
+  if (await waitExit(child, STOP_GRACE_MS)) return;
+  child.kill('SIGKILL');
+  await waitExit(child, 5_000);
+}
+
+/** Runs `node --import tsx scripts/serve.ts <args>` with the label's output captured. */
+function spawnServe(args: string[], label: string, env: NodeJS.ProcessEnv, onLine: ClusterOptions['onLine'], lines: string[]): ChildProcess {
+  // One node process per service (no tsx CLI wrapper in between): signals reach it directly.
+  const child = spawn(process.execPath, ['--import', 'tsx', SERVE, ...args], {
+    cwd: ROOT,
+    env: { ...env, PAYGRAPH_EXIT_WITH_STDIN: '1' },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  for (const stream of ['stdout', 'stderr'] as const) {
+    let partial = '';
+    child[stream]!.setEncoding('utf8');
+    child[stream]!.on('data', (chunk: string) => {
+      const parts = (partial + chunk).split('\n');
+      partial = parts.pop() ?? '';
+      for (const line of parts) {
+        lines.push(line);
+        if (lines.length > MAX_LINES) lines.splice(0, lines.length - MAX_LINES);
+        onLine?.(label, line, stream);
+      }
+    });
+  }
+  // Its stdin is our pipe: if this process dies, the child sees end-of-file and stops itself.
+  child.stdin!.on('error', () => undefined);
+  return child;
+}
+
+async function waitReady(proc: ClusterProcess, deadline: number): Promise<void> {
+  const readyUrl = proc.url.replace(/\/graphql$/, '/ready');
+  for (;;) {
+    if (exited(proc.child)) throw new Error(`${proc.label} exited (code ${proc.child.exitCode ?? proc.child.signalCode}) before it was ready:\n${proc.lines.slice(-20).join('\n')}`);
+    try {
+      const res = await fetch(readyUrl, { signal: AbortSignal.timeout(2_000) });
+      await res.body?.cancel();
+      if (res.ok) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`${proc.label} was not ready at ${readyUrl} in time:\n${proc.lines.slice(-20).join('\n')}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
+  if (!opts.databaseUrl) throw new Error('a cluster needs PostgreSQL: set DATABASE_URL');
+  if (!opts.redisUrl) throw new Error('a cluster needs Redis: set REDIS_URL');
+  const host = opts.host ?? '127.0.0.1';
+  const replicas = { ...DEFAULT_REPLICAS, ...opts.replicas };
+  for (const name of SERVICE_NAMES) if (!Number.isInteger(replicas[name]) || replicas[name] < 1) throw new Error(`replicas of ${name} must be >= 1`);
+  const total = SERVICE_NAMES.reduce((n, s) => n + replicas[s], 0);
+  const base = opts.basePort ?? 0;
+  const free = base > 0 ? [] : await freePorts(total, host);
+  const ports = {} as Record<ServiceName, number[]>;
+  for (const name of SERVICE_NAMES) ports[name] = Array.from({ length: replicas[name] }, (_, k) => (base > 0 ? base + 10 * k + OFFSET[name] : free.shift()!));
+  const urlOf = (port: number) => `http://${host}:${port}/graphql`;
+  const subgraphUrls = Object.fromEntries(SUBGRAPH_NAMES.map((n) => [n, ports[n].map(urlOf)])) as Record<SubgraphName, string[]>;
+
+  const baseEnv: NodeJS.ProcessEnv = { ...(opts.env ?? process.env), DATABASE_URL: opts.databaseUrl, REDIS_URL: opts.redisUrl, HOST: host };
+  // Per-subgraph database URLs stay as given in the environment (they override DATABASE_URL).
+  const processes: ClusterProcess[] = [];
+  const spawnArgs = new Map<string, { args: string[]; env: NodeJS.ProcessEnv }>();
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    // Gateways first (no new work reaches the subgraphs), then the subgraphs.
+    await Promise.all(processes.filter((p) => p.service === 'gateway').map((p) => stopChild(p.child)));
+    await Promise.all(processes.filter((p) => p.service !== 'gateway').map((p) => stopChild(p.child)));
+  };
+
+  // 1. Migrate and seed once, before any service starts.
+  const migrateLines: string[] = [];
+  const migrator = spawnServe(['migrate'], 'migrate', baseEnv, opts.onLine, migrateLines);
+  const code = await new Promise<number | null>((resolve) => migrator.once('exit', (c) => resolve(c)));
+  // (Its output was already shown when onLine is set.)
+  if (code !== 0) throw new Error(`migration failed (exit ${code})${opts.onLine ? '' : `:\n${migrateLines.slice(-30).join('\n')}`}`);
+
+  // 2. Every process, each told where everything is. Process k of a service lists the k-th
+  //    process of every multi-process subgraph first: its "home" peer for internal calls and, for
+  //    a gateway, its alerts process for subscriptions (lib/cluster-service.ts).
+  try {
+    for (const service of SERVICE_NAMES) {
+      for (let k = 0; k < replicas[service]; k += 1) {
+        const env: NodeJS.ProcessEnv = { ...baseEnv };
+        for (const n of SUBGRAPH_NAMES) env[`PAYGRAPH_${n.toUpperCase()}_URL`] = rotate(subgraphUrls[n], k).join(',');
+        const label = `${service}#${k + 1}`;
+        const lines: string[] = [];
+        const port = ports[service][k]!;
+        const args = [service, '--port', String(port), '--host', host];
+        spawnArgs.set(label, { args, env });
+        const child = spawnServe(args, label, env, opts.onLine, lines);
+        processes.push({ service, instance: k + 1, label, port, url: urlOf(port), child, lines });
+      }
+    }
+    const deadline = Date.now() + (opts.readyTimeoutMs ?? 90_000);
+    await Promise.all(processes.map((p) => waitReady(p, deadline)));
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  const find = (label: string) => {
+    const p = processes.find((x) => x.label === label);
+    if (!p) throw new Error(`no process ${label}`);
+    return p;
+  };
+  return {
+    gateways: processes.filter((p) => p.service === 'gateway').map((p) => p.url),
+    processes,
+    subgraphUrls,
+    async stopProcess(label: string) {
+      await stopChild(find(label).child);
+    },
+    async startProcess(label: string) {
+      const p = find(label);
+      if (stopped) throw new Error('the cluster is stopped');
+      if (!exited(p.child)) throw new Error(`${label} is running`);
+      const { args, env } = spawnArgs.get(label)!;
+      p.child = spawnServe(args, label, env, opts.onLine, p.lines);
+      await waitReady(p, Date.now() + (opts.readyTimeoutMs ?? 90_000));
+    },
+    stop,
+  };
+}

@@ -1,0 +1,146 @@
+/**
+ * Redis pub/sub for scale-out (REDIS_URL, ServiceEnv.redisUrl): the one place Redis clients are
+ * built. A `PubSub` holds two connections (a subscriber connection cannot run other commands):
+ * one publishes, one subscribes. ioredis reconnects on its own and re-subscribes after a
+ * reconnection; `onReconnect` tells the owner, who must catch up from its database (messages
+ * published while the connection was down are not replayed by Redis).
+ *
+ * Channel names are scoped to the database the service uses (`databaseScope`), so that unrelated
+ * deployments (or parallel test stacks) sharing one Redis never hear each other: processes share
+ * a channel if and only if they share the database.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import os from 'node:os';
+import path from 'node:path';
+import { Redis } from 'ioredis';
+import type { Knex } from 'knex';
+
+/** How long `close()` waits for a graceful QUIT before dropping the connections. */
+export const REDIS_CLOSE_TIMEOUT_MS = 1_000;
+
+export interface PubSub {
+  /** Publishes `message` on `channel`; rejects when Redis is unreachable (bounded by ioredis retries). */
+  publish(channel: string, message: string): Promise<void>;
+  /** Subscribes `fn` to `channel` (resolves once Redis confirmed); returns the unsubscriber. */
+  subscribe(channel: string, fn: (message: string) => void): Promise<() => Promise<void>>;
+  /** Called after the subscriber connection came back from an outage (and re-subscribed). */
+  onReconnect(fn: () => void): void;
+  /** Closes both connections (idempotent). */
+  close(): Promise<void>;
+}
+
+function client(url: string, name: string): Redis {
+  const redis = new Redis(url, {
+    connectionName: name,
+    // A publish while Redis is down fails after a few attempts instead of queueing forever.
+    maxRetriesPerRequest: 3,
+    retryStrategy: (times) => Math.min(2_000, 50 * 2 ** Math.min(times, 6)),
+  });
+  let logged = 0;
+  redis.on('error', (err: Error) => {
+    // ioredis retries by itself; log the first failure of an outage and then rarely.
+    if (logged++ % 50 === 0) console.warn(`[redis ${name}] ${err.message}`);
+  });
+  redis.on('ready', () => {
+    logged = 0;
+  });
+  return redis;
+}
+
+export function connectPubSub(url: string, name: string): PubSub {
+  const pub = client(url, `${name}:pub`);
+  const sub = client(url, `${name}:sub`);
+  const handlers = new Map<string, Set<(message: string) => void>>();
+  const reconnectListeners: (() => void)[] = [];
+  let readyOnce = false;
+  let closed = false;
+  sub.on('message', (channel: string, message: string) => {
+    for (const fn of handlers.get(channel) ?? []) {
+      try {
+        fn(message);
+      } catch (err) {
+        console.error(`[redis ${name}] handler of ${channel} failed`, err);
+      }
+    }
+  });
+  sub.on('ready', () => {
+    if (!readyOnce) {
+      readyOnce = true;
+      return;
+    }
+    // ioredis re-subscribes (autoResubscribe) right after emitting 'ready'; a PING sent after that
+    // is answered after the SUBSCRIBE, so from then on nothing is missed. What was published while
+    // the connection was down is lost: the listeners catch up from their database.
+    setImmediate(() => {
+      sub
+        .ping()
+        .catch(() => undefined)
+        .then(() => {
+          for (const fn of reconnectListeners) fn();
+        });
+    });
+  });
+  return {
+    async publish(channel, message) {
+      await pub.publish(channel, message);
+    },
+    async subscribe(channel, fn) {
+      let set = handlers.get(channel);
+      if (!set) {
+        handlers.set(channel, (set = new Set()));
+        await sub.subscribe(channel);
+      }
+      set.add(fn);
+      return async () => {
+        set.delete(fn);
+        if (set.size === 0 && handlers.get(channel) === set) {
+          handlers.delete(channel);
+          if (!closed) await sub.unsubscribe(channel).catch(() => undefined);
+        }
+      };
+    },
+    onReconnect(fn) {
+      reconnectListeners.push(fn);
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      handlers.clear();
+      await Promise.all(
+        [pub, sub].map(async (r) => {
+          const timer = setTimeout(() => r.disconnect(), REDIS_CLOSE_TIMEOUT_MS);
+          try {
+            await r.quit();
+          } catch {
+            r.disconnect();
+          } finally {
+            clearTimeout(timer);
+          }
+        }),
+      );
+    },
+  };
+}
+
+/**
+ * A short, stable name for "the database behind `db`": processes that share the database get the
+ * same scope. PostgreSQL: database name and oid, and the schema (search path); a SQLite file: host
+ * and absolute path; an in-memory SQLite database cannot be shared, so it gets a random scope.
+ */
+export async function databaseScope(db: Knex): Promise<string> {
+  let identity: string;
+  if (db.client.config.client === 'pg') {
+    const res = (await db.raw('select current_database() as name, (select oid from pg_database where datname = current_database()) as oid, current_schema() as schema')) as { rows: { name: string; oid: unknown; schema: string }[] };
+    const row = res.rows[0]!;
+    identity = `pg:${row.name}:${String(row.oid)}:${row.schema}`;
+  } else {
+    const filename = (db.client.config.connection as { filename?: string } | undefined)?.filename ?? ':memory:';
+    identity = filename === ':memory:' ? `memory:${randomUUID()}` : `sqlite:${os.hostname()}:${path.resolve(filename)}`;
+  }
+  return createHash('sha256').update(identity).digest('hex').slice(0, 16);
+}
+
+/** The channel for `topic` among the processes sharing the database of scope `scope`. */
+export function channelName(scope: string, topic: string): string {
+  return `paygraph:${scope}:${topic}`;
+}

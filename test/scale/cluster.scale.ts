@@ -1,0 +1,239 @@
+/**
+ * The scaled-out cluster, as `npm run start:cluster` runs it (lib/cluster.ts): two gateways, two
+ * payments and two alerts processes, one of each other subgraph, every one a real child process,
+ * on free ports, sharing a fresh PostgreSQL database and the Redis of REDIS_URL.
+ * Run by `npm run test:scale` (vitest.scale.config.ts), which requires both.
+ */
+import { createClient, type Client } from 'graphql-ws';
+import type { Knex } from 'knex';
+import WebSocket from 'ws';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { signToken } from '../../lib/auth.js';
+import { startCluster, type Cluster, type ClusterProcess } from '../../lib/cluster.js';
+import { openDb } from '../../lib/db.js';
+import { formatMinor } from '../../lib/money.js';
+import { verifyLedger } from '../../subgraphs/payments/verify.js';
+import { freshPostgresDatabase, postGraphQL, TEST_GATEWAY_SECRET, TEST_JWT_SECRET, userId } from '../helpers/stack.js';
+import { balanceOf, balances, newKey, PAY, SEND, type PurchaseOut, type TransferOut, type UserErrorOut } from '../money-helpers.js';
+
+const HANDLES = ['alice', 'bob', 'carol', 'dave'] as const;
+const total = (b: Map<string, bigint>) => [...b].filter(([id]) => id.startsWith('acc_')).reduce((s, [, v]) => s + v, 0n);
+
+let cluster: Cluster;
+let database: { url: string; drop(): Promise<void> };
+let payments: Knex;
+let alerts: Knex;
+const tokens: Record<string, string> = {};
+
+beforeAll(async () => {
+  database = await freshPostgresDatabase(process.env.PAYGRAPH_TEST_DATABASE_URL!);
+  try {
+    cluster = await startCluster({
+      databaseUrl: database.url,
+      redisUrl: process.env.REDIS_URL!,
+      basePort: 0,
+      // info: every subgraph logs each request it serves, which shows how requests were spread.
+      env: { ...process.env, NODE_ENV: 'test', LOG_LEVEL: 'info', PAYGRAPH_JWT_SECRET: TEST_JWT_SECRET, PAYGRAPH_GATEWAY_SECRET: TEST_GATEWAY_SECRET },
+    });
+  } catch (err) {
+    await database.drop();
+    throw err;
+  }
+  payments = openDb({ postgresUrl: database.url, schema: 'payments', poolMax: 2 });
+  alerts = openDb({ postgresUrl: database.url, schema: 'alerts', poolMax: 2 });
+  for (const h of HANDLES) tokens[h] = await signToken(TEST_JWT_SECRET, userId(h), 'payments');
+});
+
+afterAll(async () => {
+  await payments?.destroy();
+  await alerts?.destroy();
+  await cluster?.stop();
+  // Every process exited: nothing is left behind.
+  for (const p of cluster?.processes ?? []) expect(p.child.exitCode !== null || p.child.signalCode !== null, p.label).toBe(true);
+  await database?.drop();
+});
+
+function proc(label: string): ClusterProcess {
+  const p = cluster.processes.find((x) => x.label === label);
+  if (!p) throw new Error(`no ${label}`);
+  return p;
+}
+
+/** GraphQL requests a subgraph process has served so far (its request log lines). */
+function graphqlRequests(label: string): number {
+  return proc(label).lines.filter((l) => l.includes('"path":"/graphql"')).length;
+}
+
+async function send(gateway: string, token: string, input: Record<string, unknown>): Promise<{ transfer: TransferOut | null; userErrors: UserErrorOut[] }> {
+  const res = await postGraphQL<{ sendTransfer: { transfer: TransferOut | null; userErrors: UserErrorOut[] } }>(gateway, { query: SEND, variables: { input } }, { authorization: `Bearer ${token}` });
+  expect(res.errors, JSON.stringify(res.errors)).toBeUndefined();
+  return res.data!.sendTransfer;
+}
+
+async function pay(gateway: string, token: string, input: Record<string, unknown>): Promise<{ purchase: PurchaseOut | null; userErrors: UserErrorOut[] }> {
+  const res = await postGraphQL<{ makePurchase: { purchase: PurchaseOut | null; userErrors: UserErrorOut[] } }>(gateway, { query: PAY, variables: { input } }, { authorization: `Bearer ${token}` });
+  expect(res.errors, JSON.stringify(res.errors)).toBeUndefined();
+  return res.data!.makePurchase;
+}
+
+async function waitFor(cond: () => boolean | Promise<boolean>, label: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await cond()) return;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${label}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('cluster: two gateways, two payments processes, one PostgreSQL', () => {
+  it('serves the same data through both gateways and reports ready', async () => {
+    expect(cluster.gateways).toHaveLength(2);
+    expect(cluster.processes.map((p) => p.label).sort()).toEqual(['accounts#1', 'ads#1', 'alerts#1', 'alerts#2', 'gateway#1', 'gateway#2', 'merchants#1', 'payments#1', 'payments#2'].sort());
+    const query = '{ me { handle accounts { id balance { current { amount currency } } } } }';
+    const [a, b] = await Promise.all(cluster.gateways.map((g) => postGraphQL(g, { query }, { authorization: `Bearer ${tokens.alice}` })));
+    expect(a!.errors).toBeUndefined();
+    expect(b!.data).toEqual(a!.data);
+    for (const g of cluster.gateways) {
+      const ready = await fetch(g.replace(/\/graphql$/, '/ready'));
+      expect(ready.status).toBe(200);
+    }
+  });
+
+  it('concurrent transfers through both gateways, spread over both payments processes, conserve money', async () => {
+    const before = await balances(payments);
+    const served = [graphqlRequests('payments#1'), graphqlRequests('payments#2')];
+    // Deterministic pseudo-random plan: 80 transfers between the four users, 0.01 .. 60.00 each,
+    // alternating between the two gateways, all at once.
+    let seed = 4242;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2147483648), seed / 2147483648);
+    const plan = Array.from({ length: 80 }, (_, i) => {
+      const from = HANDLES[Math.floor(rnd() * 4)]!;
+      let to = HANDLES[Math.floor(rnd() * 4)]!;
+      if (to === from) to = HANDLES[(HANDLES.indexOf(from) + 1) % 4]!;
+      return { gateway: cluster.gateways[i % 2]!, from, to, minor: BigInt(1 + Math.floor(rnd() * 6000)) };
+    });
+    const results = await Promise.all(
+      plan.map((p) => send(p.gateway, tokens[p.from]!, { fromAccountId: `acc_${p.from}_checking`, toHandle: p.to, amount: { amount: formatMinor(p.minor, 'USD'), currency: 'USD' }, idempotencyKey: newKey() })),
+    );
+    expect(results.filter((r) => r.userErrors.length > 0)).toEqual([]);
+    const after = await balances(payments);
+    expect(total(after)).toBe(total(before));
+    const expected = new Map(before);
+    plan.forEach((p) => {
+      expected.set(`acc_${p.from}_checking`, expected.get(`acc_${p.from}_checking`)! - p.minor);
+      expected.set(`acc_${p.to}_checking`, expected.get(`acc_${p.to}_checking`)! + p.minor);
+    });
+    expect(after).toEqual(expected);
+    expect(new Set(results.map((r) => r.transfer!.id)).size).toBe(plan.length);
+    expect((await verifyLedger(payments)).problems).toEqual([]);
+    // Both payments processes did part of the work (the gateways go round-robin over them).
+    expect(graphqlRequests('payments#1')).toBeGreaterThan(served[0]!);
+    expect(graphqlRequests('payments#2')).toBeGreaterThan(served[1]!);
+  });
+
+  it('an account drained concurrently through both gateways never goes below zero', async () => {
+    // Bring carol's checking down to exactly 100.00.
+    const start = await balanceOf(payments, 'acc_carol_checking');
+    const drain = await pay(cluster.gateways[0]!, tokens.carol!, { accountId: 'acc_carol_checking', merchantId: 'mer_apple', amount: { amount: formatMinor(start - 10_000n, 'USD'), currency: 'USD' }, idempotencyKey: newKey() });
+    expect(drain.userErrors).toEqual([]);
+    expect(await balanceOf(payments, 'acc_carol_checking')).toBe(10_000n);
+    const before = await balances(payments);
+
+    const results = await Promise.all(
+      Array.from({ length: 30 }, (_, i) =>
+        send(cluster.gateways[i % 2]!, tokens.carol!, { fromAccountId: 'acc_carol_checking', toHandle: (['alice', 'bob', 'dave'] as const)[i % 3]!, amount: { amount: '7.00', currency: 'USD' }, idempotencyKey: newKey() }),
+      ),
+    );
+    const ok = results.filter((r) => r.transfer);
+    const refused = results.filter((r) => !r.transfer);
+    expect(ok.length).toBe(14); // 14 x 7.00 = 98.00 <= 100.00 < 15 x 7.00
+    expect(refused.every((r) => r.userErrors.length === 1 && r.userErrors[0]!.code === 'INSUFFICIENT_FUNDS')).toBe(true);
+    expect(await balanceOf(payments, 'acc_carol_checking')).toBe(200n);
+    expect(total(await balances(payments))).toBe(total(before));
+    expect((await verifyLedger(payments)).problems).toEqual([]);
+  });
+});
+
+interface Raised {
+  id: string;
+  purchase: { id: string };
+}
+
+/** A graphql-ws subscriber on one gateway, collecting the alerts it receives. */
+function subscriber(gateway: string, token: string): { client: Client; alerts: Raised[]; errors: unknown[]; connected: Promise<void> } {
+  const client = createClient({ url: gateway.replace(/^http/, 'ws'), webSocketImpl: WebSocket, retryAttempts: 0, lazy: false, connectionParams: { authorization: `Bearer ${token}` } });
+  const out = { client, alerts: [] as Raised[], errors: [] as unknown[], connected: new Promise<void>((resolve) => client.on('connected', () => resolve())) };
+  client.subscribe(
+    { query: 'subscription ChargeAlerts { chargeAlertRaised { id purchase { id } } }' },
+    {
+      next: (v) => {
+        if (v.errors) out.errors.push(v.errors);
+        else out.alerts.push((v.data as { chargeAlertRaised: Raised }).chargeAlertRaised);
+      },
+      error: (e) => out.errors.push(e),
+      complete: () => out.errors.push('completed'),
+    },
+  );
+  return out;
+}
+
+/** The alerts process holding the consumer lease (subgraphs/alerts/lease.ts: holder host:pid:random). */
+async function leader(): Promise<string | null> {
+  const row = (await alerts('consumer_leases').select('holder', 'expires_at').first()) as { holder: string; expires_at: unknown } | undefined;
+  if (!row || !row.holder || Number(row.expires_at) < Date.now()) return null;
+  const pid = Number(row.holder.split(':')[1]);
+  return cluster.processes.find((p) => p.service === 'alerts' && p.child.pid === pid && p.child.exitCode === null && p.child.signalCode === null)?.label ?? null;
+}
+
+describe('cluster: charge alerts across two alerts processes and two gateways (Redis fan-out)', () => {
+  it('an alert raised by either alerts worker reaches a subscriber on either gateway, once', async () => {
+    // gateway#k's subscription bridge is connected to alerts#k (lib/cluster.ts), and only the
+    // lease holder raises alerts: each alert reaches the other gateway's subscriber only through
+    // Redis.
+    const subs = cluster.gateways.map((g) => subscriber(g, tokens.alice!));
+    try {
+      await Promise.all(subs.map((s) => s.connected));
+      await waitFor(async () => (await leader()) !== null, 'an alerts worker to hold the consumer lease');
+      const first = (await leader())!;
+      const other = first === 'alerts#1' ? 'alerts#2' : 'alerts#1';
+      const suspicious = (gateway: string) =>
+        pay(gateway, tokens.alice!, { accountId: 'acc_alice_checking', merchantId: 'mer_air_france', amount: { amount: '1200.00', currency: 'USD' }, idempotencyKey: newKey(), cardPresent: false });
+      const expectAll = async (purchaseIds: string[], label: string) => {
+        await waitFor(() => subs.every((s) => s.alerts.length >= purchaseIds.length || s.errors.length > 0), label);
+        for (const s of subs) {
+          expect(s.errors).toEqual([]);
+          expect(s.alerts.map((a) => a.purchase.id)).toEqual(purchaseIds);
+        }
+      };
+
+      // 1. Raised by the first lease holder.
+      const p1 = await suspicious(cluster.gateways[0]!);
+      expect(p1.userErrors).toEqual([]);
+      await expectAll([p1.purchase!.id], `the first alert (raised by ${first}) on both gateways`);
+
+      // 2. The holder stops: the other worker takes the lease over and raises the next alert; the
+      //    subscriber whose bridge was on the stopped process gets it once that process is back
+      //    (the bridge resumes from its cursor), the other one live.
+      await cluster.stopProcess(first);
+      await waitFor(async () => (await leader()) === other, `${other} to take the consumer lease over`);
+      const p2 = await suspicious(cluster.gateways[1]!);
+      expect(p2.userErrors).toEqual([]);
+      await cluster.startProcess(first);
+      await expectAll([p1.purchase!.id, p2.purchase!.id], `the second alert (raised by ${other}) on both gateways`);
+
+      // 3. One more, after everything settled: it arrives next everywhere, so nothing was
+      //    delivered twice.
+      const p3 = await suspicious(cluster.gateways[0]!);
+      expect(p3.userErrors).toEqual([]);
+      const ids = [p1, p2, p3].map((p) => p.purchase!.id);
+      await expectAll(ids, 'the third alert on both gateways');
+
+      // Exactly the alerts the database holds for these purchases, one each.
+      const rows = (await alerts('charge_alerts').whereIn('purchase_id', ids).select('id', 'purchase_id')) as { id: string; purchase_id: string }[];
+      expect(rows).toHaveLength(3);
+      for (const s of subs) expect(new Set(s.alerts.map((a) => a.id))).toEqual(new Set(rows.map((r) => r.id)));
+    } finally {
+      await Promise.all(subs.map((s) => s.client.dispose()));
+    }
+  });
+});
