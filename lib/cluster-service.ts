@@ -60,10 +60,10 @@ export async function serveService(name: ServiceName, config: Config, opts: Serv
 async function serveSubgraph(name: SubgraphName, config: Config, port: number, opts: ServeOptions): Promise<RunningService> {
   const { db, seeded } = await prepareDb(name, config.dataDir, config.subgraphDatabaseUrls[name], { poolMax: config.dbPoolMax });
   opts.log?.(`${name}: database ready${seeded ? ' (migrated and seeded)' : ''}`);
-  // Internal calls (lib/internal.ts callInternal) take one base URL per peer: the first of its
-  // list. A cluster lists each process's "home" peer first (lib/cluster.ts).
+  // Internal calls (lib/internal.ts callInternal) take a peer's list of base URLs and fail over on
+  // a refused connection; a cluster lists each process's "home" peer first (lib/cluster.ts).
   const peers: Partial<Record<SubgraphName, string>> = {};
-  for (const peer of SUBGRAPH_NAMES) if (peer !== name) peers[peer] = baseUrlOf(parseUrlList(config.subgraphUrls[peer])[0]!);
+  for (const peer of SUBGRAPH_NAMES) if (peer !== name) peers[peer] = parseUrlList(config.subgraphUrls[peer]).map(baseUrlOf).join(',');
   try {
     const service = await startSubgraph(SUBGRAPHS[name], {
       db,

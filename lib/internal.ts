@@ -33,8 +33,32 @@ export interface CallInternalOptions {
   signal?: AbortSignal;
 }
 
-/** POST a JSON body to `<baseUrl>/internal/<route>`, signed with the peer's internal key. */
+/** True when a request failed because nothing accepted the connection: it was never sent, so another process may take it. */
+export function isConnectionRefused(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  // node:http errors carry the code themselves; fetch (undici) errors carry it in `cause`.
+  return (err as { code?: unknown }).code === 'ECONNREFUSED' || (err.cause as { code?: unknown } | undefined)?.code === 'ECONNREFUSED';
+}
+
+/**
+ * POST a JSON body to `<baseUrl>/internal/<route>`, signed with the peer's internal key.
+ * `baseUrl` may be a comma-separated list of the peer's processes, the preferred one first (a
+ * cluster lists each process's "home" peer first): a refused connection moves on to the next.
+ * Nothing else is retried, as the call may have run.
+ */
 export async function callInternal<T>(baseUrl: string, key: Buffer, route: string, body: unknown, opts: CallInternalOptions = {}): Promise<T> {
+  const urls = baseUrl.split(',').map((u) => u.trim()).filter((u) => u.length > 0);
+  for (let i = 0; ; i++) {
+    try {
+      return await callOne<T>(urls[i]!, key, route, body, opts);
+    } catch (err) {
+      if (i + 1 < urls.length && isConnectionRefused(err)) continue;
+      throw err;
+    }
+  }
+}
+
+async function callOne<T>(baseUrl: string, key: Buffer, route: string, body: unknown, opts: CallInternalOptions): Promise<T> {
   const text = JSON.stringify(body);
   const timeout = AbortSignal.timeout(opts.timeoutMs ?? 10_000);
   const res = await fetch(`${baseUrl}/internal/${route}`, {

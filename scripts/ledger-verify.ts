@@ -1,6 +1,6 @@
 /**
  * npm run ledger:verify: checks the payments ledger under PAYGRAPH_DATA_DIR (default ./data), or
- * in DATABASE_URL's `payments` schema: every cached balance equals the sum of its postings, every
+ * in the `payments` schema of PAYGRAPH_PAYMENTS_DATABASE_URL or DATABASE_URL: every cached balance equals the sum of its postings, every
  * journal entry sums to zero per currency. Prints what it checked; exits 1 on any mismatch, 2 when there is no database.
  */
 import fs from 'node:fs';
@@ -9,12 +9,13 @@ import { loadConfig } from '../lib/config.js';
 import { openDb } from '../lib/db.js';
 import { formatVerification, verifyLedger } from '../subgraphs/payments/verify.js';
 
-const { dataDir, databaseUrl } = loadConfig();
+const { dataDir, subgraphDatabaseUrls } = loadConfig();
+const databaseUrl = subgraphDatabaseUrls.payments;
 const file = path.join(dataDir, 'payments.sqlite');
 let db;
 if (databaseUrl) {
   db = openDb({ postgresUrl: databaseUrl, schema: 'payments' });
-  console.log(`Verifying the payments ledger in PostgreSQL (DATABASE_URL, schema payments)`);
+  console.log(`Verifying the payments ledger in PostgreSQL (schema payments)`);
 } else {
   if (!fs.existsSync(file)) {
     console.error(`No payments database at ${file}; run \`npm start\` or \`npm run db:reset\` first (or set PAYGRAPH_DATA_DIR).`);
