@@ -1,7 +1,12 @@
 /** Shared helpers of the money-movement tests (test/money-*.test.ts). */
-import { randomUUID } from 'node:crypto';
-import type { Knex } from 'knex';
+import { randomBytes, randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import knexFactory, { type Knex } from 'knex';
 import { expect } from 'vitest';
+import { openDb } from '../lib/db.js';
+import { prepareDb } from '../lib/stack.js';
 import { toBigInt } from '../lib/money.js';
 import { EXTERNAL_ACCOUNT_ID } from '../seeds/fixture.js';
 import { postEntry } from '../subgraphs/payments/ledger.js';
@@ -133,4 +138,50 @@ export async function history(stack: TestStack, token: string, accountId: string
   const res = await stack.gql<{ account: { transactions: { edges: { node: HistoryNode }[] } } }>(HISTORY, { accountId, first }, token);
   expect(res.errors, JSON.stringify(res.errors)).toBeUndefined();
   return res.data!.account.transactions.edges.map((e) => e.node);
+}
+
+export interface PaymentsDb {
+  /** The first handle. */
+  db: Knex;
+  /** Independent database handles (knex instances) on the same database, as separate processes would have. */
+  handles: Knex[];
+  close(): Promise<void>;
+}
+
+/**
+ * A fresh, migrated and seeded payments database without the rest of the stack: a SQLite file in
+ * a temporary directory, or, with PAYGRAPH_TEST_DATABASE_URL, a new PostgreSQL database (dropped by
+ * close()). `handles` > 1 opens more independent handles on it.
+ */
+export async function freshPaymentsDb(handles = 1): Promise<PaymentsDb> {
+  const adminUrl = process.env.PAYGRAPH_TEST_DATABASE_URL;
+  if (adminUrl) {
+    const name = `paygraph_test_${randomBytes(6).toString('hex')}`;
+    const admin = knexFactory({ client: 'pg', connection: adminUrl, pool: { min: 0, max: 1 } });
+    await admin.raw(`CREATE DATABASE ${name}`);
+    const url = new URL(adminUrl);
+    url.pathname = `/${name}`;
+    const { db } = await prepareDb('payments', ':memory:', url.toString());
+    const all = [db, ...Array.from({ length: handles - 1 }, () => openDb({ postgresUrl: url.toString(), schema: 'payments' }))];
+    return {
+      db,
+      handles: all,
+      async close() {
+        for (const h of all) await h.destroy();
+        await admin.raw(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+        await admin.destroy();
+      },
+    };
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'paygraph-money-'));
+  const { db } = await prepareDb('payments', dir);
+  const all = [db, ...Array.from({ length: handles - 1 }, () => openDb({ sqliteFile: path.join(dir, 'payments.sqlite') }))];
+  return {
+    db,
+    handles: all,
+    async close() {
+      for (const h of all) await h.destroy();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }

@@ -4,8 +4,10 @@
  *   1. takes the write lock first (SQLite: the first statement is a write, which is what
  *      `BEGIN IMMEDIATE` does, so no other connection or process can interleave; PostgreSQL:
  *      `SELECT ... FOR UPDATE` on the touched ledger accounts, in id order),
- *   2. re-reads the touched accounts under that lock and checks the rules,
- *   3. inserts the journal entry and its postings and writes the new cached balances.
+ *   2. re-reads the touched accounts under that lock and checks the rules (applyEntry, in memory,
+ *      so one transaction can check several entries against the running balances),
+ *   3. inserts the journal entries and their postings and writes the new cached balances
+ *      (writeEntries: multi-row inserts and one UPDATE).
  *
  * Sign convention: a positive posting is money into the account, a negative one money out.
  * Deposit accounts (checking, savings, debit) never go below zero; a credit card's balance is
@@ -96,17 +98,38 @@ export async function ledgerTransaction<T>(db: Knex, fn: (trx: Knex.Transaction)
   });
 }
 
+/** A ledger account row as stored (snake_case), including the settlement-account merchant columns. */
+export type RawAccountRow = Parameters<typeof toLedgerAccount>[0] & {
+  merchant_name?: string | null;
+  merchant_category?: string | null;
+  merchant_country?: string | null;
+  merchant_mcc?: string | null;
+};
+
 /**
- * Reads ledger accounts under the write lock: on PostgreSQL locks their rows (`FOR UPDATE`, in
- * id order so two transactions never wait on each other in a cycle); on SQLite the transaction
- * already holds the database's single write lock.
+ * Reads ledger accounts (by id, and settlement accounts by merchant id) under the write lock, in
+ * one statement: on PostgreSQL it locks their rows (`FOR UPDATE`, in id order, so two
+ * transactions never wait on each other in a cycle); on SQLite the transaction already holds the
+ * database's single write lock.
  */
-export async function lockAccounts(trx: Knex.Transaction, ids: readonly string[]): Promise<Map<string, LedgerAccountRow>> {
-  const sorted = [...new Set(ids)].sort();
-  if (sorted.length === 0) return new Map();
-  const q = trx('ledger_accounts').select('*').whereIn('id', sorted).orderBy('id');
+export async function lockAccountRows(trx: Knex.Transaction, ids: readonly string[], merchantIds: readonly string[] = []): Promise<RawAccountRow[]> {
+  const sortedIds = [...new Set(ids)].sort();
+  const sortedMerchants = [...new Set(merchantIds)].sort();
+  if (sortedIds.length === 0 && sortedMerchants.length === 0) return [];
+  const q = trx('ledger_accounts')
+    .select('*')
+    .where((w) => {
+      if (sortedIds.length > 0) w.whereIn('id', sortedIds);
+      if (sortedMerchants.length > 0) w.orWhereIn('merchant_id', sortedMerchants);
+    })
+    .orderBy('id');
   if (!isSqlite(trx)) q.forUpdate();
-  const rows = (await q) as Parameters<typeof toLedgerAccount>[0][];
+  return (await q) as RawAccountRow[];
+}
+
+/** lockAccounts by id only, as typed rows. */
+export async function lockAccounts(trx: Knex.Transaction, ids: readonly string[]): Promise<Map<string, LedgerAccountRow>> {
+  const rows = await lockAccountRows(trx, ids);
   return new Map(rows.map((r) => [r.id, toLedgerAccount(r)]));
 }
 
@@ -125,13 +148,13 @@ export function assertBalanced(entry: NewEntry): void {
   }
 }
 
-/** Posts inside an open ledger transaction (see ledgerTransaction). */
-async function postIn(trx: Knex.Transaction, entry: NewEntry): Promise<PostedEntry> {
+/**
+ * Checks an entry against the accounts' current state (read under the lock, possibly already
+ * moved by earlier entries of the same transaction) and returns the touched accounts' balances
+ * after it. Pure: throws a LedgerError (and changes nothing) when a rule is broken.
+ */
+export function applyEntry(accounts: ReadonlyMap<string, LedgerAccountRow>, entry: NewEntry): Map<string, bigint> {
   assertBalanced(entry);
-  const accounts = await lockAccounts(
-    trx,
-    entry.postings.map((p) => p.accountId),
-  );
   const deltas = new Map<string, bigint>();
   for (const p of entry.postings) {
     const account = accounts.get(p.accountId);
@@ -152,21 +175,46 @@ async function postIn(trx: Knex.Transaction, entry: NewEntry): Promise<PostedEnt
     }
     balances.set(id, next);
   }
-  await trx('journal_entries').insert({ id: entry.id, kind: entry.kind, description: entry.description, posted_at: entry.postedAt });
+  return balances;
+}
+
+/**
+ * Writes entries already checked with applyEntry, inside the ledger transaction: one multi-row
+ * insert for the journal entries, one for their postings, and one UPDATE for all the new cached
+ * balances (`balances`: account id -> balance after every entry).
+ */
+export async function writeEntries(trx: Knex.Transaction, entries: readonly NewEntry[], balances: ReadonlyMap<string, bigint>): Promise<void> {
+  if (entries.length === 0) return;
+  await trx('journal_entries').insert(entries.map((e) => ({ id: e.id, kind: e.kind, description: e.description, posted_at: e.postedAt })));
   await trx('postings').insert(
-    entry.postings.map((p) => ({
-      entry_id: entry.id,
-      account_id: p.accountId,
-      amount_minor: p.amountMinor.toString(),
-      currency: p.currency,
-      posted_at: entry.postedAt,
-      merchant_id: p.merchantId ?? null,
-      counterparty_user_id: p.counterpartyUserId ?? null,
-    })),
+    entries.flatMap((entry) =>
+      entry.postings.map((p) => ({
+        entry_id: entry.id,
+        account_id: p.accountId,
+        amount_minor: p.amountMinor.toString(),
+        currency: p.currency,
+        posted_at: entry.postedAt,
+        merchant_id: p.merchantId ?? null,
+        counterparty_user_id: p.counterpartyUserId ?? null,
+      })),
+    ),
   );
-  for (const [id, balance] of balances) {
-    await trx('ledger_accounts').where({ id }).update({ balance_minor: balance.toString() });
-  }
+  const ids = [...balances.keys()].sort();
+  if (ids.length === 0) return;
+  const cases = ids.map(() => 'WHEN ? THEN CAST(? AS BIGINT)').join(' ');
+  const bindings = ids.flatMap((id) => [id, balances.get(id)!.toString()]);
+  await trx.raw(`UPDATE ledger_accounts SET balance_minor = CASE id ${cases} END WHERE id IN (${ids.map(() => '?').join(', ')})`, [...bindings, ...ids]);
+}
+
+/** Posts inside an open ledger transaction (see ledgerTransaction). */
+async function postIn(trx: Knex.Transaction, entry: NewEntry): Promise<PostedEntry> {
+  assertBalanced(entry);
+  const accounts = await lockAccounts(
+    trx,
+    entry.postings.map((p) => p.accountId),
+  );
+  const balances = applyEntry(accounts, entry);
+  await writeEntries(trx, [entry], balances);
   return { entryId: entry.id, balances };
 }
 
@@ -182,12 +230,34 @@ export async function postEntry(db: Knex, entry: NewEntry): Promise<PostedEntry>
 
 export type OutboxEventType = 'PURCHASE_POSTED' | 'TRANSFER_POSTED';
 
+export interface NewOutboxEvent {
+  type: OutboxEventType;
+  payload: Record<string, unknown>;
+  createdAt: string;
+}
+
 /**
- * Appends an event to the outbox inside the ledger transaction, so an event exists if and only
- * if its entry committed. Event ids must become visible in id order for the `events` feed: on
- * SQLite writers are serialized already; on PostgreSQL the table lock (held to commit) does it.
+ * Key of the transaction-scoped advisory lock that serializes outbox appends on PostgreSQL
+ * (an arbitrary constant: 0x706179626f78, "paybox" in ASCII).
  */
+export const OUTBOX_ADVISORY_LOCK_KEY = '123563950632824';
+
+/**
+ * Appends events to the outbox inside the ledger transaction (one multi-row insert), so an event
+ * exists if and only if its entry committed. Event ids must become visible in id order for the
+ * `events` feed (a consumer reads `id > position`; an id committed after a larger one would be
+ * skipped): on SQLite writers are serialized already; on PostgreSQL the transaction takes
+ * `pg_advisory_xact_lock` just before the insert, so id assignment and commit are serialized
+ * across connections and processes (the lock is held until commit, and nothing after the insert
+ * waits on another lock, so it adds no deadlock). Plain readers are not blocked.
+ */
+export async function appendOutboxEvents(trx: Knex.Transaction, events: readonly NewOutboxEvent[]): Promise<void> {
+  if (events.length === 0) return;
+  if (!isSqlite(trx)) await trx.raw(`SELECT pg_advisory_xact_lock(${OUTBOX_ADVISORY_LOCK_KEY}::bigint)`);
+  await trx('outbox_events').insert(events.map((e) => ({ event_type: e.type, payload: JSON.stringify(e.payload), created_at: e.createdAt })));
+}
+
+/** One event; see appendOutboxEvents. */
 export async function appendOutbox(trx: Knex.Transaction, type: OutboxEventType, payload: Record<string, unknown>, createdAt: string): Promise<void> {
-  if (!isSqlite(trx)) await trx.raw('LOCK TABLE outbox_events IN EXCLUSIVE MODE');
-  await trx('outbox_events').insert({ event_type: type, payload: JSON.stringify(payload), created_at: createdAt });
+  await appendOutboxEvents(trx, [{ type, payload, createdAt }]);
 }

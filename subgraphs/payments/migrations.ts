@@ -148,4 +148,29 @@ export const migrations: readonly Migration[] = [
       await appendOnly(knex, 'account_freezes');
     },
   },
+  {
+    /**
+     * Ledger write path (docs/money.md, "Throughput"): the daily transfer limit reads one counter
+     * row per (sender, currency, UTC day), updated in the same transaction as the transfer, instead
+     * of summing the day's transfers; recipients are looked up by `lower(handle)` through an index.
+     * Existing transfers are counted into the new table.
+     */
+    name: '003_ledger_throughput',
+    async up(knex) {
+      await knex.schema.createTable('transfer_daily_usage', (t) => {
+        t.string('user_id', 64).notNullable();
+        t.string('currency', 3).notNullable();
+        /** UTC calendar day, YYYY-MM-DD (the first 10 characters of the transfers' created_at). */
+        t.string('day', 10).notNullable();
+        /** Sum of the user's transfers in that currency that day, minor units. */
+        t.bigInteger('sent_minor').notNullable().defaultTo(0);
+        t.primary(['user_id', 'currency', 'day']);
+      });
+      await knex.raw(
+        'INSERT INTO transfer_daily_usage (user_id, currency, day, sent_minor) ' +
+          'SELECT from_user_id, currency, substr(created_at, 1, 10), SUM(amount_minor) FROM transfers GROUP BY from_user_id, currency, substr(created_at, 1, 10)',
+      );
+      await knex.raw('CREATE INDEX parties_handle_lower ON parties (lower(handle))');
+    },
+  },
 ];

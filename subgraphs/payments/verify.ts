@@ -2,7 +2,9 @@
  * Ledger verification (`npm run ledger:verify`, and tests): recomputes every ledger account's
  * balance from its postings and compares it with the cached balance, checks that every journal
  * entry adds up to zero per currency and has at least two postings, that postings are in their
- * account's currency, and that no account is beyond its floor (deposit < 0, card over limit).
+ * account's currency, that no account is beyond its floor (deposit < 0, card over limit), and that
+ * every daily transfer-usage counter (the daily limit's running total) equals the sum of that
+ * sender's transfers in that currency that UTC day.
  * All sums are exact: SQL sums are read as text and compared as bigint.
  */
 import type { Knex } from 'knex';
@@ -76,6 +78,27 @@ export async function verifyLedger(db: Knex): Promise<LedgerVerification> {
     .select('p.id', 'p.account_id', 'p.currency', 'a.currency as account_currency')) as { id: unknown; account_id: string; currency: string; account_currency: string }[];
   for (const w of wrongCurrency) problems.push(`posting ${String(w.id)} on ${w.account_id} is in ${w.currency}, the account holds ${w.account_currency}`);
 
+  if (await db.schema.hasTable('transfer_daily_usage')) {
+    const day = 'substr(created_at, 1, 10)';
+    const sent = (await db('transfers')
+      .select('from_user_id', 'currency', db.raw(`${day} AS day`), db.raw('CAST(SUM(amount_minor) AS TEXT) AS total'))
+      .groupByRaw(`from_user_id, currency, ${day}`)) as { from_user_id: string; currency: string; day: string; total: unknown }[];
+    const counters = (await db('transfer_daily_usage').select('user_id', 'currency', 'day', db.raw('CAST(sent_minor AS TEXT) AS sent'))) as {
+      user_id: string;
+      currency: string;
+      day: string;
+      sent: unknown;
+    }[];
+    const k = (u: string, c: string, d: string) => `${u} ${c} ${d}`;
+    const counted = new Map(counters.map((c) => [k(c.user_id, c.currency, c.day), exact(c.sent)]));
+    const summed = new Map(sent.map((s) => [k(s.from_user_id, s.currency, s.day), exact(s.total)]));
+    for (const key of new Set([...counted.keys(), ...summed.keys()])) {
+      const c = counted.get(key) ?? 0n;
+      const t = summed.get(key) ?? 0n;
+      if (c !== t) problems.push(`daily transfer usage ${key}: counter ${c} != sum of transfers ${t} (minor units)`);
+    }
+  }
+
   return {
     ok: problems.length === 0,
     accounts: accounts.length,
@@ -96,7 +119,7 @@ export function formatVerification(v: LedgerVerification): string {
     ...Object.entries(v.totals).map(
       ([c, t]) => `  ${c}: postings total ${formatMinor(t.postingsMinor, c)}, cached balances total ${formatMinor(t.cachedBalancesMinor, c)} (both must be 0)`,
     ),
-    '  checks: cached balance = sum of postings (every account); every entry sums to 0 per currency and has >= 2 postings; postings in the account currency; no account below its floor',
+    '  checks: cached balance = sum of postings (every account); every entry sums to 0 per currency and has >= 2 postings; postings in the account currency; no account below its floor; daily transfer usage = sum of the day\'s transfers',
   ];
   if (v.ok) lines.push('OK: the ledger balances.');
   else lines.push(`FAILED: ${v.problems.length} problem(s):`, ...v.problems.map((p) => `  - ${p}`));
