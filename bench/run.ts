@@ -15,6 +15,13 @@
  *   alerts                purchase commit -> graphql-ws subscriber receipt through the gateway,
  *                         with 1 and with 100 subscribers
  *
+ * Every client in the harness (the closed loops, the direct fetcher) uses the same keep-alive
+ * node:http client as the gateway (lib/http.ts httpRequest), so the client's own cost is the same
+ * on both sides of each ratio and small next to the stack's.
+ *
+ * Modes: full (10 s legs), `--quick` (4 s legs, about 45 s in all), `--tiny` (sub-second legs,
+ * for test/bench-harness.test.ts: checks the harness runs end to end, not the numbers).
+ *
  * Writes bench/results.json (the ratio keys as numbers, plus every raw leg) and bench/results.md.
  */
 import fs from 'node:fs';
@@ -22,8 +29,8 @@ import os from 'node:os';
 import autocannon from 'autocannon';
 import type { Knex } from 'knex';
 import { signToken } from '../lib/auth.js';
-import { signRequest, REQUEST_ID_HEADER } from '../lib/signing.js';
-import { deriveSubgraphKey } from '../lib/signing.js';
+import { deriveSubgraphKey, signRequest, REQUEST_ID_HEADER } from '../lib/signing.js';
+import { httpRequest } from '../lib/http.js';
 import { startStack, type Stack } from '../lib/stack.js';
 import { startGateway } from '../gateway/index.js';
 import { createLogger } from '../lib/log.js';
@@ -33,16 +40,29 @@ import { measureAlertLatency } from './alerts.js';
 
 const JWT = 'bench-jwt-secret-0123456789abcdef';
 const GW = 'bench-gateway-secret-0123456789abcdef';
-const args = process.argv.slice(2);
-export const QUICK = args.includes('--quick') || args.includes('--tiny');
-const TINY = args.includes('--tiny'); // for the harness self-test: seconds, not minutes
-const SECONDS = TINY ? 1 : QUICK ? 4 : 10;
-const WARMUP = TINY ? 0.5 : QUICK ? 1 : 3;
-const CONNECTIONS = 8;
-const started = Date.now();
+
+export interface BenchSettings {
+  mode: 'full' | 'quick' | 'tiny';
+  /** Measured seconds per leg (each side of a side-by-side leg gets this much). */
+  seconds: number;
+  warmup: number;
+  connections: number;
+  /** Alerts per subscriber count in the alert leg. */
+  alertSamples: number;
+}
+
+export function settingsFromArgs(args: readonly string[]): BenchSettings {
+  if (args.includes('--tiny')) return { mode: 'tiny', seconds: 0.6, warmup: 0.3, connections: 4, alertSamples: 3 };
+  if (args.includes('--quick')) return { mode: 'quick', seconds: 4, warmup: 1, connections: 8, alertSamples: 20 };
+  return { mode: 'full', seconds: 10, warmup: 3, connections: 8, alertSamples: 60 };
+}
+
+let started = Date.now();
+/** Progress lines go to stdout by default; the harness test silences them. */
+let progressSink: (line: string) => void = (line) => console.log(line);
 
 export function progress(message: string): void {
-  console.log(`[bench ${((Date.now() - started) / 1000).toFixed(1).padStart(5)} s] ${message}`);
+  progressSink(`[bench ${((Date.now() - started) / 1000).toFixed(1).padStart(5)} s] ${message}`);
 }
 
 export interface LegStats {
@@ -65,7 +85,7 @@ function stats(latencies: number[], seconds: number, errors: number): LegStats {
 }
 
 /** A closed loop of `concurrency` workers calling `fn` for `seconds`; latencies in ms (hrtime). */
-async function loop(fn: () => Promise<void>, seconds: number, concurrency = CONNECTIONS): Promise<{ latencies: number[]; errors: number }> {
+async function loop(fn: () => Promise<void>, seconds: number, concurrency: number): Promise<{ latencies: number[]; errors: number }> {
   const end = Date.now() + seconds * 1000;
   const latencies: number[] = [];
   let errors = 0;
@@ -86,19 +106,23 @@ async function loop(fn: () => Promise<void>, seconds: number, concurrency = CONN
 }
 
 /** Runs `a` and `b` alternately in `rounds` rounds (so drift hits both), returning both legs. */
-async function sideBySide(a: () => Promise<void>, b: () => Promise<void>, seconds: number, rounds = 4): Promise<[LegStats, LegStats]> {
-  await loop(a, WARMUP);
-  await loop(b, WARMUP);
+async function sideBySide(cfg: BenchSettings, a: () => Promise<void>, b: () => Promise<void>, rounds = 4): Promise<[LegStats, LegStats]> {
+  const seconds = cfg.seconds;
+  await loop(a, cfg.warmup, cfg.connections);
+  await loop(b, cfg.warmup, cfg.connections);
   const la: number[] = [];
   const lb: number[] = [];
   let ea = 0;
   let eb = 0;
   for (let r = 0; r < rounds; r++) {
-    const x = await loop(a, seconds / rounds);
-    const y = await loop(b, seconds / rounds);
-    la.push(...x.latencies);
+    // Alternate which side goes first, so neither always follows the other's garbage.
+    const first = r % 2 === 0;
+    const x = first ? await loop(a, seconds / rounds, cfg.connections) : null;
+    const y = await loop(b, seconds / rounds, cfg.connections);
+    const x2 = x ?? (await loop(a, seconds / rounds, cfg.connections));
+    la.push(...x2.latencies);
     lb.push(...y.latencies);
-    ea += x.errors;
+    ea += x2.errors;
     eb += y.errors;
   }
   return [stats(la, seconds, ea), stats(lb, seconds, eb)];
@@ -124,14 +148,14 @@ const BALANCES_AND_HISTORY = `query BalancesAndHistory($accountId: ID!) {
 }`;
 
 async function post(url: string, body: string, headers: Record<string, string>): Promise<{ data?: unknown; errors?: unknown[] }> {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
-  const json = (await res.json()) as { data?: unknown; errors?: unknown[] };
-  if (!res.ok || json.errors) throw new Error(`request failed: ${res.status} ${JSON.stringify(json.errors).slice(0, 200)}`);
+  const res = await httpRequest(url, { headers: { 'content-type': 'application/json', ...headers }, body, timeoutMs: 30_000 });
+  const json = JSON.parse(res.body.toString('utf8')) as { data?: unknown; errors?: unknown[] };
+  if (res.status !== 200 || json.errors) throw new Error(`request failed: ${res.status} ${JSON.stringify(json.errors).slice(0, 200)}`);
   return json;
 }
 
 /** The same data as BALANCES_AND_HISTORY, fetched straight from the subgraphs the way the plan does. */
-function directFetcher(stack: Stack, userId: string, accountId: string): () => Promise<void> {
+export function directFetcher(stack: Stack, userId: string, accountId: string): () => Promise<void> {
   const caller = { userId, purpose: 'payments' as const, client: 'bench' };
   const signed = async (name: 'accounts' | 'payments' | 'merchants', query: string, variables: Record<string, unknown>) => {
     const body = JSON.stringify({ query, variables });
@@ -180,8 +204,13 @@ export interface BenchResults {
   legs: Record<string, unknown>;
 }
 
-export async function runBench(): Promise<BenchResults> {
-  progress(`mode: ${TINY ? 'tiny' : QUICK ? 'quick' : 'full'} (${SECONDS} s per leg, ${WARMUP} s warm-up, ${CONNECTIONS} connections)`);
+export async function runBench(cfg: BenchSettings = settingsFromArgs(process.argv.slice(2)), opts: { quiet?: boolean } = {}): Promise<BenchResults> {
+  started = Date.now();
+  progressSink = opts.quiet ? () => undefined : (line) => console.log(line);
+  const SECONDS = cfg.seconds;
+  // autocannon takes whole seconds.
+  const acSeconds = Math.max(1, Math.round(cfg.seconds));
+  progress(`mode: ${cfg.mode} (${SECONDS} s per leg, ${cfg.warmup} s warm-up, ${cfg.connections} connections; node ${process.version}, ${os.cpus().length} cpus)`);
   const stack = await startStack({ dataDir: ':memory:', port: 0, jwtSecret: JWT, gatewaySecret: GW, logLevel: 'silent', limits: { mutationsPerWindow: 1e9 } });
   const legs: Record<string, unknown> = {};
   const ratios: Record<string, number> = {};
@@ -193,12 +222,12 @@ export async function runBench(): Promise<BenchResults> {
     // 1. gateway vs direct
     progress('leg 1/5: gateway vs direct subgraph fetches (MyBalances + History(first: 20))');
     const viaGateway = async () => void (await post(stack.url, body, auth));
-    const [gw, direct] = await sideBySide(viaGateway, directFetcher(stack, 'usr_alice', 'acc_alice_checking'), SECONDS);
+    const [gw, direct] = await sideBySide(cfg, viaGateway, directFetcher(stack, 'usr_alice', 'acc_alice_checking'));
     legs.gateway = gw;
     legs.direct = direct;
     ratios.gateway_overhead_p50 = gw.p50 / direct.p50;
     progress(`  gateway p50 ${gw.p50.toFixed(2)} ms, direct p50 ${direct.p50.toFixed(2)} ms -> ratio ${ratios.gateway_overhead_p50.toFixed(2)}`);
-    const ac = await autocannonRun({ url: stack.url, method: 'POST', headers: { 'content-type': 'application/json', ...auth }, body, connections: CONNECTIONS, duration: SECONDS });
+    const ac = await autocannonRun({ url: stack.url, method: 'POST', headers: { 'content-type': 'application/json', ...auth }, body, connections: cfg.connections, duration: acSeconds });
     legs.gateway_autocannon = fromAutocannon(ac);
     progress(`  autocannon through the gateway: ${ac.requests.average.toFixed(0)} req/s, p50 ${ac.latency.p50} ms, p99 ${ac.latency.p99} ms, ${ac.errors + ac.non2xx} errors`);
 
@@ -207,7 +236,7 @@ export async function runBench(): Promise<BenchResults> {
     const subgraphUrls = Object.fromEntries(Object.entries(stack.subgraphs).map(([n, s]) => [n, s.url])) as Parameters<typeof startGateway>[0]['subgraphUrls'];
     const fenceless = await startGateway({ supergraphSdl: fs.readFileSync(new URL('../schema/supergraph.graphql', import.meta.url), 'utf8'), subgraphUrls, gatewaySecret: GW, jwtSecret: JWT, production: false, benchmarkWithoutFence: true, logger: createLogger('gateway', { level: 'silent' }), limits: { mutationsPerWindow: 1e9 } });
     try {
-      const [on, off] = await sideBySide(viaGateway, async () => void (await post(fenceless.url, body, auth)), SECONDS);
+      const [on, off] = await sideBySide(cfg, viaGateway, async () => void (await post(fenceless.url, body, auth)));
       legs.fence_on = on;
       legs.fence_off = off;
       ratios.fence_overhead_p50 = on.p50 / off.p50;
@@ -254,8 +283,8 @@ export async function runBench(): Promise<BenchResults> {
     const tr = await autocannonRun({
       url: stack.url,
       method: 'POST',
-      connections: CONNECTIONS,
-      duration: SECONDS,
+      connections: cfg.connections,
+      duration: acSeconds,
       requests: [
         {
           setupRequest: (req: autocannon.Request) => {
@@ -278,7 +307,7 @@ export async function runBench(): Promise<BenchResults> {
       const from = senders[i % 4]!;
       const r = await sendTransfer(stack.dbs.payments, `usr_${from}`, { fromAccountId: `acc_${from}_checking`, toHandle: senders[(i + 1) % 4]!, amount: { amount: '0.01', currency: 'USD' }, idempotencyKey: `bench-ledger-${process.pid}-${i}` });
       if (r.userErrors.length) throw new Error(r.userErrors[0]!.code);
-    }, SECONDS);
+    }, SECONDS, cfg.connections);
     const ledgerStats = stats(ledgerLoop.latencies, SECONDS, ledgerLoop.errors);
     legs.transfers_ledger = ledgerStats;
     ratios.transfers_per_sec_ledger = ledgerStats.rps;
@@ -292,7 +321,7 @@ export async function runBench(): Promise<BenchResults> {
 
     // 5. alerts
     progress('leg 5/5: alert latency, purchase commit -> subscriber, 1 and 100 subscribers');
-    const alerts = await measureAlertLatency(stack, JWT, { samples: TINY ? 5 : QUICK ? 20 : 60, progress });
+    const alerts = await measureAlertLatency(stack, JWT, { samples: cfg.alertSamples, progress });
     legs.alerts = alerts;
     ratios.alert_p99_ms_1_subscriber = alerts.one.p99;
     ratios.alert_p99_ms_100_subscribers = alerts.hundred.p99;
@@ -301,7 +330,7 @@ export async function runBench(): Promise<BenchResults> {
   } finally {
     await stack.stop();
   }
-  return { machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, memGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, mode: TINY ? 'tiny' : QUICK ? 'quick' : 'full', seconds: SECONDS }, ratios, legs };
+  return { machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, memGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, mode: cfg.mode, seconds: SECONDS, connections: cfg.connections }, ratios, legs };
 }
 
 const TARGETS: Record<string, [string, (v: number) => boolean]> = {
@@ -326,11 +355,50 @@ export function table(results: BenchResults): string {
   return ['| metric | value | target | |', '| --- | --- | --- | --- |', ...rows].join('\n');
 }
 
+/** The HTTP and loop legs, one row each (requests per second and latency percentiles, ms). */
+export function legsTable(results: BenchResults): string {
+  const n = (v: unknown, digits = 1) => (typeof v === 'number' && Number.isFinite(v) ? v.toFixed(digits) : '-');
+  const row = (name: string, leg: unknown): string[] => {
+    if (!leg || typeof leg !== 'object') return [];
+    const l = leg as Partial<LegStats> & { samples?: number; lost?: number };
+    // Nested legs (alerts: one, hundred) get a row each.
+    if (typeof l.p50 !== 'number') return Object.entries(leg).flatMap(([k, v]) => (v && typeof v === 'object' && typeof (v as { p50?: unknown }).p50 === 'number' ? row(`${name}.${k}`, v) : []));
+    return [`| ${name} | ${n(l.rps, 0)} | ${n(l.p50)} | ${n(l.p95)} | ${n(l.p99)} | ${l.requests ?? l.samples ?? '-'} | ${l.errors ?? l.lost ?? '-'} |`];
+  };
+  const rows = Object.entries(results.legs).flatMap(([name, leg]) => row(name, leg));
+  return ['| leg | req/s | p50 ms | p95 ms | p99 ms | requests | errors |', '| --- | --- | --- | --- | --- | --- | --- |', ...rows].join('\n');
+}
+
+export function markdown(results: BenchResults, command: string): string {
+  const m = results.machine;
+  return [
+    '# paygraph benchmark',
+    '',
+    `${new Date().toISOString()}: \`${command}\` on ${String(m.cpus)} x ${String(m.cpu)}, ${String(m.memGiB)} GiB, Node ${String(m.node)}, mode ${String(m.mode)} (${String(m.seconds)} s per leg, ${String(m.connections)} connections). The whole stack runs in the benchmark's process.`,
+    '',
+    table(results),
+    '',
+    'Legs:',
+    '',
+    legsTable(results),
+    '',
+    'Raw legs:',
+    '',
+    '```json',
+    JSON.stringify(results.legs, null, 2),
+    '```',
+    '',
+  ].join('\n');
+}
+
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const results = await runBench();
-  const md = `# paygraph benchmark\n\n${new Date().toISOString()} on ${results.machine.cpus} x ${String(results.machine.cpu)}, Node ${String(results.machine.node)}, mode ${String(results.machine.mode)}\n\n${table(results)}\n\nRaw legs:\n\n\`\`\`json\n${JSON.stringify(results.legs, null, 2)}\n\`\`\`\n`;
-  fs.writeFileSync(new URL('./results.json', import.meta.url), `${JSON.stringify(results, null, 2)}\n`);
-  fs.writeFileSync(new URL('./results.md', import.meta.url), md);
-  console.log(`\n${table(results)}\n\nwrote bench/results.json and bench/results.md`);
+  const args = process.argv.slice(2);
+  const results = await runBench(settingsFromArgs(args));
+  const command = `npm run bench${args.length ? ` -- ${args.join(' ')}` : ''}`;
+  // A --tiny run checks the harness, its numbers mean nothing: it does not replace the results.
+  if (results.machine.mode !== 'tiny') fs.writeFileSync(new URL('./results.json', import.meta.url), `${JSON.stringify({ command, ...results }, null, 2)}\n`);
+  if (results.machine.mode !== 'tiny') fs.writeFileSync(new URL('./results.md', import.meta.url), markdown(results, command));
+  const wrote = results.machine.mode === 'tiny' ? 'tiny mode: bench/results.* left as they were' : 'wrote bench/results.json and bench/results.md';
+  console.log(`\n${table(results)}\n\n${legsTable(results)}\n\n${wrote} (${((Date.now() - started) / 1000).toFixed(0)} s)`);
   process.exit(0);
 }

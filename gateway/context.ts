@@ -1,11 +1,39 @@
 /** The gateway's per-request context: who is calling (from the JWT) and a request id. */
 import { randomUUID } from 'node:crypto';
+import { decodeJwt } from 'jose';
 import { ANONYMOUS, bearerToken, TokenError, verifyToken, type Caller } from '../lib/auth.js';
+import type { Purpose } from '../lib/policy.js';
 import { unauthenticated } from '../lib/errors.js';
 
 export interface GatewayContext {
   caller: Caller;
   requestId: string;
+}
+
+/** Tokens already verified, per JWT secret: token -> who it names and when it expires. */
+const verifiedTokens = new Map<string, Map<string, { userId: string; purpose: Purpose; expiresAtMs: number }>>();
+const VERIFIED_TOKENS_MAX = 10_000;
+
+/**
+ * verifyToken, remembering success: a client sends the same bearer token on every request until it
+ * expires, and an HS256 verification (key import, HMAC, claims) costs more than the rest of the
+ * context. The verdict on a given token string can only change with time, so a remembered token
+ * is accepted only while `Date.now()` is before its `exp` (jose's own rule, without leeway);
+ * failures are never remembered. Bounded: the oldest entries go first.
+ */
+async function verifyTokenCached(jwtSecret: string, token: string): Promise<{ userId: string; purpose: Purpose }> {
+  let bySecret = verifiedTokens.get(jwtSecret);
+  const hit = bySecret?.get(token);
+  if (hit && Date.now() < hit.expiresAtMs) return hit;
+  if (hit) bySecret!.delete(token);
+  const verified = await verifyToken(jwtSecret, token);
+  const exp = decodeJwt(token).exp;
+  if (typeof exp === 'number') {
+    if (!bySecret) verifiedTokens.set(jwtSecret, (bySecret = new Map()));
+    if (bySecret.size >= VERIFIED_TOKENS_MAX) bySecret.delete(bySecret.keys().next().value!);
+    bySecret.set(token, { ...verified, expiresAtMs: exp * 1000 });
+  }
+  return verified;
 }
 
 export async function callerFromHeaders(jwtSecret: string, authorization: string | undefined, clientName: string | undefined): Promise<Caller> {
@@ -14,7 +42,7 @@ export async function callerFromHeaders(jwtSecret: string, authorization: string
   try {
     token = bearerToken(authorization);
     if (!token) return { ...ANONYMOUS, client };
-    const { userId, purpose } = await verifyToken(jwtSecret, token);
+    const { userId, purpose } = await verifyTokenCached(jwtSecret, token);
     return { userId, purpose, client };
   } catch (err) {
     throw unauthenticated(err instanceof TokenError ? `Authentication failed: ${err.message}.` : 'Authentication failed.');

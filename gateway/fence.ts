@@ -18,20 +18,103 @@ import type { PlanNode, QueryPlan, QueryPlanSelectionNode, SubscriptionNode } fr
 import { getNamedType, GraphQLError, isInterfaceType, isObjectType, Kind, parse, type DocumentNode, type GraphQLSchema } from 'graphql';
 import type { Caller } from '../lib/auth.js';
 import { checkOperation, collectProtected, forbiddenDataUse, fragmentMap, policyFromSupergraph, rootType, type FencePolicy, type OperationCheck } from '../lib/fence.js';
-import { callInternal } from '../lib/internal.js';
+import { ANONYMOUS } from '../lib/auth.js';
+import { httpRequest, type HttpResponse } from '../lib/http.js';
+import { InternalCallError, isConnectionRefused } from '../lib/internal.js';
+import { REQUEST_ID_HEADER, signRequest } from '../lib/signing.js';
 import { isAdvertisingZone, mayReceivePaymentOnly, type DataAccessRecord } from '../lib/policy.js';
 import type { GatewayContext } from './context.js';
 import { buildFilteredSchema, executeFilteredIntrospection, introspectionKind, mixedIntrospectionError } from './introspection.js';
 
 export { checkOperation, forbiddenDataUse, type FencePolicy, type OperationCheck } from '../lib/fence.js';
 
-/** Appends one record to the data-access log; rejects when it could not. */
+/** Appends one record to the data-access log; resolves once it is committed, rejects when it could not be. */
 export type AuditSink = (record: DataAccessRecord) => Promise<void>;
 
-/** The audit sink the gateway uses: POST /internal/audit on the accounts subgraph, signed with its internal key. */
+/** Most records one audit append carries (one multi-row INSERT: 10 columns each, well under SQLite's and PostgreSQL's bind limits). */
+export const AUDIT_MAX_BATCH = 200;
+
+/**
+ * Group commit for the audit log. Each record's promise settles only when the append that carries
+ * it has committed (or failed), and the operation waits for it exactly as unbatched: nothing
+ * executes, and nothing is answered, before its record is durable. Records go in arrival order,
+ * at most `maxBatch` per append (one HTTP call, one INSERT, one transaction), one append at a
+ * time: an append starts right after the event-loop turn in which a record arrived (records of
+ * the other requests handled in that turn join it), and records that arrive while it is in flight
+ * go together in the next one. At low load every record goes alone, with no added wait; under
+ * load the appends per second stay bounded by one round trip while the records per append grow.
+ * A failed append rejects every record it carried (each of those operations is refused: fail
+ * closed) and does not affect the next one.
+ */
+export function batchingAuditSink(append: (records: DataAccessRecord[]) => Promise<void>, maxBatch = AUDIT_MAX_BATCH): AuditSink {
+  let queue: { record: DataAccessRecord; resolve: () => void; reject: (err: unknown) => void }[] = [];
+  let busy = false;
+  const drain = async () => {
+    try {
+      while (queue.length > 0) {
+        const batch = queue.length <= maxBatch ? queue : queue.slice(0, maxBatch);
+        queue = queue.length <= maxBatch ? [] : queue.slice(maxBatch);
+        try {
+          await append(batch.map((b) => b.record));
+          for (const b of batch) b.resolve();
+        } catch (err) {
+          for (const b of batch) b.reject(err);
+        }
+      }
+    } finally {
+      busy = false;
+    }
+  };
+  return (record) =>
+    new Promise<void>((resolve, reject) => {
+      queue.push({ record, resolve, reject });
+      if (busy) return; // the scheduled or running drain takes it
+      busy = true;
+      setImmediate(() => void drain());
+    });
+}
+
+/**
+ * The audit sink the gateway uses: POST /internal/audit on the accounts subgraph, signed with its
+ * internal key, batched by group commit (batchingAuditSink), over a keep-alive connection.
+ */
 export function internalAuditSink(accountsBaseUrl: string, accountsInternalKey: Buffer): AuditSink {
-  return async (record) => {
-    await callInternal<{ id: number }>(accountsBaseUrl, accountsInternalKey, 'audit', record, { requestId: record.requestId ?? undefined, timeoutMs: 5_000 });
+  return batchingAuditSink(internalAuditAppend(accountsBaseUrl, accountsInternalKey));
+}
+
+/**
+ * One append of several records to the accounts subgraph's log (POST /internal/audit), resolving
+ * once they are committed. `accountsBaseUrl` may list several accounts processes, comma-separated
+ * (as lib/internal.ts callInternal takes them; a trailing `/graphql` on each is ignored): a refused
+ * connection moves on to the next one, nothing else is retried.
+ */
+export function internalAuditAppend(accountsBaseUrl: string, accountsInternalKey: Buffer): (records: DataAccessRecord[]) => Promise<void> {
+  const urls = accountsBaseUrl
+    .split(',')
+    .map((u) => u.trim().replace(/\/graphql$/, ''))
+    .filter((u) => u.length > 0)
+    .map((u) => `${u}/internal/audit`);
+  if (urls.length === 0) throw new Error('the audit needs the accounts service URL');
+  return async (records) => {
+    const text = JSON.stringify({ records });
+    const requestId = records.length === 1 ? records[0]!.requestId : null;
+    let res: HttpResponse | undefined;
+    for (let i = 0; !res; i++) {
+      try {
+        res = await httpRequest(urls[i]!, {
+          headers: { 'content-type': 'application/json', ...signRequest(accountsInternalKey, ANONYMOUS, text), ...(requestId ? { [REQUEST_ID_HEADER]: requestId } : {}) },
+          body: text,
+          timeoutMs: 5_000,
+        });
+      } catch (err) {
+        if (i + 1 < urls.length && isConnectionRefused(err)) continue;
+        throw err;
+      }
+    }
+    const out = res.body.toString('utf8');
+    if (res.status !== 200) throw new InternalCallError(res.status, `internal call audit failed with ${res.status}: ${out.slice(0, 200)}`);
+    const ids = (JSON.parse(out) as { ids?: unknown }).ids;
+    if (!Array.isArray(ids) || ids.length !== records.length) throw new Error(`audit append answered ${Array.isArray(ids) ? ids.length : 'no'} ids for ${records.length} records`);
   };
 }
 
@@ -60,6 +143,8 @@ export interface QueryPlanViolation {
 
 export class Fence {
   readonly filteredSchema: GraphQLSchema;
+  /** Layer-3 verdicts per plan object: the gateway hands cached plans back as the same object. */
+  private readonly planCache = new WeakMap<object, readonly QueryPlanViolation[]>();
 
   constructor(
     readonly policy: FencePolicy,
@@ -69,15 +154,9 @@ export class Fence {
     this.filteredSchema = buildFilteredSchema(policy);
   }
 
-  /**
-   * Layers 2 and 5: checks the document, appends an audit record when it touches payment-only data
-   * (before anything executes; if the record cannot be written the operation is refused), and
-   * throws FORBIDDEN_DATA_USE when the caller may not receive it.
-   */
-  async enforce(input: EnforceInput): Promise<OperationCheck> {
-    const result = checkOperation(this.policy, input.document, input.operationName, input.variables, input.caller);
-    if (result.coordinates.length === 0) return result;
-    const record: DataAccessRecord = {
+  /** The audit record for an operation the check found touching payment-only data. */
+  private record(input: EnforceInput, result: OperationCheck): DataAccessRecord {
+    return {
       at: new Date().toISOString(),
       userId: input.caller.userId,
       purpose: input.caller.purpose,
@@ -89,14 +168,30 @@ export class Fence {
       layer: input.layer ?? 'gateway',
       requestId: input.requestId,
     };
+  }
+
+  /** The error for an operation whose record could not be written (logged here). */
+  private auditFailed(record: DataAccessRecord, err: unknown): GraphQLError {
+    this.log.error('[fence] AUDIT WRITE FAILED: refusing the operation (fail closed)', { record, error: err instanceof Error ? err.message : String(err) });
+    if (record.decision === 'REFUSED') return forbiddenDataUse(record.coordinates);
+    return new GraphQLError('Access to payment-only data could not be audited, so it was refused. Try again later.', {
+      extensions: { code: 'AUDIT_UNAVAILABLE', http: { status: 503 } },
+    });
+  }
+
+  /**
+   * Layers 2 and 5: checks the document, appends an audit record when it touches payment-only data
+   * (before anything executes; if the record cannot be written the operation is refused), and
+   * throws FORBIDDEN_DATA_USE when the caller may not receive it.
+   */
+  async enforce(input: EnforceInput): Promise<OperationCheck> {
+    const result = checkOperation(this.policy, input.document, input.operationName, input.variables, input.caller);
+    if (result.coordinates.length === 0) return result;
+    const record = this.record(input, result);
     try {
       await this.audit(record);
     } catch (err) {
-      this.log.error('[fence] AUDIT WRITE FAILED: refusing the operation (fail closed)', { record, error: err instanceof Error ? err.message : String(err) });
-      if (!result.allowed) throw forbiddenDataUse(result.coordinates);
-      throw new GraphQLError('Access to payment-only data could not be audited, so it was refused. Try again later.', {
-        extensions: { code: 'AUDIT_UNAVAILABLE', http: { status: 503 } },
-      });
+      throw this.auditFailed(record, err);
     }
     if (!result.allowed) throw forbiddenDataUse(result.coordinates);
     return result;
@@ -104,7 +199,13 @@ export class Fence {
 
   /** Layer 3: every fetch to an advertising-zone subgraph, checked for protected coordinates. */
   checkQueryPlan(plan: QueryPlan | { node?: PlanNode | SubscriptionNode }): QueryPlanViolation[] {
-    return checkQueryPlan(this.policy, plan);
+    // Plans are immutable once built; the walk (and any fetch parse) happens once per plan object.
+    let violations = this.planCache.get(plan);
+    if (!violations) {
+      violations = checkQueryPlan(this.policy, plan);
+      this.planCache.set(plan, violations);
+    }
+    return [...violations];
   }
 
   /** The `experimental_didResolveQueryPlan` hook: throws (vetoing the request) on any violation. */

@@ -137,6 +137,14 @@ export function mergeMarks(...all: Marks[]): Marks {
 /** The protected coordinates of one schema: what the fence checks operations against. */
 export class FencePolicy {
   private readonly typeCache = new Map<string, boolean>();
+  /**
+   * The protected coordinates of each document already checked. The verdict depends only on the
+   * document (variables and operationName never change it, see checkOperation), and Apollo Server
+   * hands every request with the same query text the same cached, never-mutated DocumentNode, so a
+   * document is walked once, not once per request. Weak keys: documents evicted from Apollo's
+   * cache are collected with their entry.
+   */
+  private readonly operationCache = new WeakMap<DocumentNode, readonly string[]>();
 
   constructor(
     /** The schema operations are written against (the gateway's API schema, or a subgraph schema). */
@@ -168,6 +176,16 @@ export class FencePolicy {
     if (type.getInterfaces().some((i) => this.marks.fields.has(`${i.name}.${fieldName}`))) return true;
     const field = type.getFields()[fieldName];
     return field ? this.isProtectedType(getNamedType(field.type).name) : false;
+  }
+
+  /** The cached coordinates of `document` (see operationCache), computing them on first sight. */
+  coordinatesOf(document: DocumentNode): readonly string[] {
+    let coordinates = this.operationCache.get(document);
+    if (!coordinates) {
+      coordinates = Object.freeze(selectedCoordinates(this, document));
+      this.operationCache.set(document, coordinates);
+    }
+    return coordinates;
   }
 
   /** Every protected type and field coordinate of the schema, sorted. */
@@ -311,6 +329,12 @@ export function checkOperation(
 ): OperationCheck {
   void operationName;
   void variables;
+  const coordinates = [...policy.coordinatesOf(document)];
+  return { coordinates, allowed: coordinates.length === 0 || caller?.purpose === PAYMENT_PURPOSE };
+}
+
+/** Every protected coordinate `document` selects, sorted (uncached; see FencePolicy.coordinatesOf). */
+function selectedCoordinates(policy: FencePolicy, document: DocumentNode): string[] {
   const fragments = fragmentMap(document);
   const out = new Set<string>();
   for (const def of document.definitions) {
@@ -323,8 +347,7 @@ export function checkOperation(
     const type = policy.schema.getType(frag.typeCondition.name.value);
     collectProtected(policy, frag.selectionSet, type && (isObjectType(type) || isAbstractType(type)) ? type : null, fragments, out, frag.typeCondition.name.value);
   }
-  const coordinates = [...out].sort();
-  return { coordinates, allowed: coordinates.length === 0 || caller?.purpose === PAYMENT_PURPOSE };
+  return [...out].sort();
 }
 
 /** The error a refused caller gets: it names every protected coordinate selected. */

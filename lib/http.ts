@@ -4,6 +4,7 @@
  * to it), which Apollo's standalone server does not give us.
  */
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { HeaderMap, type ApolloServer, type BaseContext } from '@apollo/server';
 
@@ -19,15 +20,48 @@ export class HttpError extends Error {
   }
 }
 
-export async function readBody(req: http.IncomingMessage, limit = MAX_BODY_BYTES): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > limit) throw new HttpError(413, `request body larger than ${limit} bytes`, 'PAYLOAD_TOO_LARGE');
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
+/**
+ * The whole request body (HTTP 413 past `limit`). Plain 'data'/'end' listeners: an async iterator
+ * over the stream costs a promise and several closures per chunk on every request.
+ */
+export function readBody(req: http.IncomingMessage, limit = MAX_BODY_BYTES): Promise<Buffer> {
+  return new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        cleanup();
+        // Stop reading; the rest of the body stays on the wire (sendGraphQLError closes the connection).
+        req.pause();
+        reject(new HttpError(413, `request body larger than ${limit} bytes`, 'PAYLOAD_TOO_LARGE'));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => {
+      cleanup();
+      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+    };
+    const onError = (err: Error) => {
+      cleanup();
+      reject(err);
+    };
+    const onClose = () => {
+      cleanup();
+      if (!req.complete) reject(new HttpError(400, 'request body incomplete: the connection closed'));
+    };
+    function cleanup(): void {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+      req.off('close', onClose);
+    }
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+    req.on('close', onClose);
+  });
 }
 
 export function sendJson(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
@@ -111,5 +145,85 @@ export async function close(server: http.Server): Promise<void> {
     });
     server.close(() => resolve());
     server.closeIdleConnections();
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// A small keep-alive HTTP client for service-to-service calls
+// ---------------------------------------------------------------------------------------------
+
+/** A whole response, body read. */
+export interface HttpResponse {
+  status: number;
+  statusText: string;
+  headers: http.IncomingHttpHeaders;
+  body: Buffer;
+}
+
+export interface HttpRequestInit {
+  method?: string;
+  headers?: Record<string, string>;
+  body?: string | Buffer;
+  /** Whole-call timeout (connect, send, wait, read); the request is destroyed with an ETIMEDOUT error. */
+  timeoutMs: number;
+  /** Keep-alive agent (default: one shared per protocol, see keepAliveAgent). */
+  agent?: http.Agent;
+}
+
+/**
+ * A keep-alive agent. Idle sockets are kept per origin and reused; Node honours the server's
+ * `Keep-Alive: timeout=N` hint (closing an idle socket a second before the server would), so a
+ * reused socket is not one the server is about to drop.
+ */
+export function keepAliveAgent(protocol: 'http:' | 'https:' = 'http:'): http.Agent {
+  const options = { keepAlive: true, maxSockets: 256, maxFreeSockets: 64, scheduling: 'lifo' as const };
+  return protocol === 'https:' ? new https.Agent(options) : new http.Agent(options);
+}
+
+const sharedAgents = { 'http:': keepAliveAgent('http:'), 'https:': keepAliveAgent('https:') };
+
+/**
+ * One HTTP request over node:http with a keep-alive agent, resolving with the whole response.
+ * Used for the gateway's subgraph fetches and the audit append instead of the global `fetch`:
+ * on Node 20, undici's fetch (WHATWG streams, AbortSignal, Headers objects) costs about five
+ * times the CPU of node:http per small request (docs/performance.md).
+ * Errors are node's own (`code` ECONNREFUSED, ECONNRESET, ...), or ETIMEDOUT after `timeoutMs`.
+ */
+export function httpRequest(url: string | URL, init: HttpRequestInit): Promise<HttpResponse> {
+  const target = typeof url === 'string' ? new URL(url) : url;
+  const secure = target.protocol === 'https:';
+  const body = init.body ?? '';
+  return new Promise<HttpResponse>((resolve, reject) => {
+    const req = (secure ? https : http).request(
+      target,
+      {
+        method: init.method ?? 'POST',
+        agent: init.agent ?? sharedAgents[secure ? 'https:' : 'http:'],
+        headers: { ...init.headers, 'content-length': String(Buffer.byteLength(body)) },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', fail);
+        // A response cut short (connection reset, destroyed on timeout) without an 'error' event.
+        res.on('close', () => {
+          if (!res.complete) fail(Object.assign(new Error(`response from ${target.origin} aborted`), { code: 'ECONNRESET' }));
+        });
+        res.on('end', () => {
+          clearTimeout(timer);
+          resolve({ status: res.statusCode ?? 0, statusText: res.statusMessage ?? '', headers: res.headers, body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks) });
+        });
+      },
+    );
+    function fail(err: Error): void {
+      clearTimeout(timer);
+      reject(err);
+    }
+    const timer = setTimeout(() => {
+      const err = Object.assign(new Error(`request to ${target.origin} timed out after ${init.timeoutMs} ms`), { code: 'ETIMEDOUT', name: 'TimeoutError' });
+      req.destroy(err);
+    }, init.timeoutMs);
+    req.on('error', fail);
+    req.end(body);
   });
 }

@@ -7,8 +7,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
-import { ApolloServerPluginInlineTraceDisabled } from '@apollo/server/plugin/disabled';
-import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginInlineTraceDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import { parse, type DocumentNode, type GraphQLSchema } from 'graphql';
 import type { Knex } from 'knex';
@@ -128,9 +127,16 @@ export async function startSubgraph<L>(def: SubgraphDefinition<L>, opts: Subgrap
   const apollo = new ApolloServer<SubgraphContext<L>>({
     schema,
     includeStacktraceInErrorResponses: false,
+    // Browsers never reach a subgraph: every request must carry the gateway's HMAC signature
+    // (checked before Apollo sees it), which is stronger than CSRF's preflight-forcing headers,
+    // and the check would parse each request's content type for nothing.
+    csrfPrevention: false,
     stopOnTerminationSignals: false,
     plugins: [
       ApolloServerPluginInlineTraceDisabled(),
+      // No @cacheControl hints exist and responses are per caller: without this, Apollo's default
+      // cache-control plugin wraps every resolver (willResolveField) to compute a policy of max-age 0.
+      ApolloServerPluginCacheControlDisabled(),
       ApolloServerPluginLandingPageDisabled(),
       faultLogPlugin<SubgraphContext<L>>(log),
       // Fence layer 4: a payments-zone subgraph refuses its payment-only fields to a non-payments caller.

@@ -329,6 +329,28 @@ describe('layer 5: the data-access log', () => {
   });
 });
 
+describe('layer 5: group commit', () => {
+  it('concurrent operations are each audited exactly once, with fewer or as many appends as records', async () => {
+    let appends = 0;
+    const count = (req: { url?: string }) => {
+      if (req.url?.startsWith('/internal/audit')) appends += 1;
+    };
+    stack.subgraphs.accounts.server.on('request', count);
+    const names = Array.from({ length: 12 }, (_, i) => `Concurrent${i}`);
+    try {
+      const results = await Promise.all(names.map((n) => raw(`query ${n} { me { accounts { mask } } }`, undefined, pay)));
+      for (const r of results) expect(r.json.errors, r.text).toBeUndefined();
+    } finally {
+      stack.subgraphs.accounts.server.off('request', count);
+    }
+    const rows = await stack.dbs.accounts('data_access_log').whereIn('operation_name', names);
+    expect(rows.map((r: { operation_name: string }) => r.operation_name).sort()).toEqual([...names].sort());
+    expect(rows.every((r: { decision: string; layer: string }) => r.decision === 'ALLOWED' && r.layer === 'gateway')).toBe(true);
+    expect(appends).toBeGreaterThan(0);
+    expect(appends).toBeLessThanOrEqual(names.length);
+  });
+});
+
 describe('layer 5: fail closed', () => {
   it('when the audit record cannot be written, protected data is not served and no subgraph is called', async () => {
     const db = stack.dbs.accounts;

@@ -6,7 +6,7 @@
 import { buildSchema, parse, printSchema } from 'graphql';
 import { describe, expect, it } from 'vitest';
 import { checkOperation, FencePolicy, readMarks } from '../lib/fence.js';
-import { Fence, type AuditSink } from '../gateway/fence.js';
+import { batchingAuditSink, Fence, type AuditSink } from '../gateway/fence.js';
 import { buildFilteredSchema } from '../gateway/introspection.js';
 import type { DataAccessRecord } from '../lib/policy.js';
 
@@ -102,6 +102,79 @@ describe('Fence.enforce: the audit fails closed', () => {
     await expect(fence.enforce({ ...input('{ me { card } }'), caller: { ...caller, purpose: 'advertising' } })).rejects.toMatchObject({ extensions: { code: 'FORBIDDEN_DATA_USE' } });
     // Operations touching nothing protected need no audit.
     await expect(fence.enforce(input('{ merchant { name } }'))).resolves.toEqual({ coordinates: [], allowed: true });
+  });
+});
+
+describe('the audit group commit (batchingAuditSink)', () => {
+  const record = (n: number): DataAccessRecord => ({
+    at: new Date().toISOString(),
+    userId: `usr_${n}`,
+    purpose: 'payments',
+    client: null,
+    operationName: `Op${n}`,
+    operationHash: 'a'.repeat(64),
+    coordinates: ['User.card'],
+    decision: 'ALLOWED',
+    layer: 'gateway',
+    requestId: null,
+  });
+
+  it('settles each record only when the append carrying it has committed, in order, several per append under load', async () => {
+    const appends: string[][] = [];
+    const commits: (() => void)[] = [];
+    const sink = batchingAuditSink((records) => {
+      appends.push(records.map((r) => r.operationName!));
+      return new Promise<void>((commit) => commits.push(commit));
+    });
+    const turns = async (done: () => boolean) => {
+      for (let i = 0; i < 100 && !done(); i++) await new Promise((r) => setImmediate(r));
+    };
+    const settled: string[] = [];
+    const first = sink(record(1)).then(() => settled.push('Op1'));
+    await turns(() => appends.length === 1); // the first append is in flight
+    const rest = [2, 3, 4].map((n) => sink(record(n)).then(() => settled.push(`Op${n}`)));
+    await turns(() => false);
+    expect(settled).toEqual([]); // nothing is acknowledged before its append commits
+    expect(appends).toEqual([['Op1']]); // one append at a time
+    commits[0]!();
+    await first;
+    await turns(() => appends.length === 2);
+    expect(settled).toEqual(['Op1']);
+    expect(appends).toEqual([['Op1'], ['Op2', 'Op3', 'Op4']]); // the records that waited go together
+    commits[1]!();
+    await Promise.all(rest);
+    expect(settled).toEqual(['Op1', 'Op2', 'Op3', 'Op4']);
+  });
+
+  it('a failed append rejects every record it carried, and only those', async () => {
+    let calls = 0;
+    const sink = batchingAuditSink(async () => {
+      calls += 1;
+      if (calls === 1) throw new Error('accounts down');
+    }, 2);
+    const results = await Promise.allSettled([1, 2, 3].map((n) => sink(record(n))));
+    // Records 1 and 2 went in the first append (max 2 per append) and failed; 3 went in the next.
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected', 'fulfilled']);
+    expect(calls).toBe(2);
+  });
+
+  it('a fence over a failing batched sink still fails closed', async () => {
+    const fence = new Fence(policy, batchingAuditSink(async () => Promise.reject(new Error('accounts down'))), { error: () => undefined });
+    await expect(fence.enforce({ document: parse('{ me { card } }'), source: '{ me { card } }', operationName: null, caller: { userId: 'usr_x', purpose: 'payments', client: null }, requestId: null })).rejects.toMatchObject({
+      extensions: { code: 'AUDIT_UNAVAILABLE' },
+    });
+  });
+});
+
+describe('the operation check cache', () => {
+  it('checks a document once: the same document object gives the same verdict for every caller, without sharing arrays', () => {
+    const document = parse('{ me { name card } }');
+    const a = checkOperation(policy, document, null, null, { purpose: 'payments' });
+    const b = checkOperation(policy, document, null, null, ad);
+    expect(a).toEqual({ coordinates: ['User.card'], allowed: true });
+    expect(b).toEqual({ coordinates: ['User.card'], allowed: false });
+    a.coordinates.push('tampered');
+    expect(checkOperation(policy, document, null, null, ad).coordinates).toEqual(['User.card']);
   });
 });
 

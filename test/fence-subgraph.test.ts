@@ -122,6 +122,30 @@ describe('layer 4: only gateway-signed requests reach a subgraph', () => {
   });
 });
 
+describe('layer 5: the internal audit route takes batches, all or nothing', () => {
+  const url = () => stack.subgraphs.accounts.url.replace(/\/graphql$/, '/internal/audit');
+  const record = (operationName: string, extra: Record<string, unknown> = {}) => ({ at: new Date().toISOString(), userId: null, purpose: null, client: null, operationName, operationHash: 'b'.repeat(64), coordinates: ['Account.mask'], decision: 'REFUSED', layer: 'gateway', requestId: null, ...extra });
+  const append = (body: unknown) => {
+    const text = JSON.stringify(body);
+    return post(url(), text, signRequest(deriveInternalKey(TEST_GATEWAY_SECRET, 'accounts'), alice(null), text));
+  };
+
+  it('appends every record of a batch, in order, and answers their ids', async () => {
+    const res = await append({ records: [record('BatchA'), record('BatchB'), record('BatchC')] });
+    expect(res.status).toBe(200);
+    const ids = (res.json as unknown as { ids: number[] }).ids;
+    const rows = await stack.dbs.accounts('data_access_log').whereIn('operation_name', ['BatchA', 'BatchB', 'BatchC']).orderBy('id');
+    expect(rows.map((r: { operation_name: string }) => r.operation_name)).toEqual(['BatchA', 'BatchB', 'BatchC']);
+    expect(rows.map((r: { id: number }) => Number(r.id))).toEqual(ids);
+  });
+
+  it('refuses a whole batch when one record is invalid: nothing is written', async () => {
+    const res = await append({ records: [record('HalfGood'), record('HalfBad', { decision: 'MAYBE' })] });
+    expect(res.status).toBe(400);
+    expect(await stack.dbs.accounts('data_access_log').whereIn('operation_name', ['HalfGood', 'HalfBad'])).toHaveLength(0);
+  });
+});
+
 describe('layer 4: payments-zone subgraphs refuse payment-only fields to non-payments callers', () => {
   const CASES: { name: SubgraphName; query: string; coordinates: string[] }[] = [
     { name: 'accounts', query: '{ me { id accounts { id mask } } }', coordinates: ['User.accounts', 'Account.mask'] },

@@ -1,5 +1,7 @@
 /** Production hardening at the gateway: limits, rate limits, client-safe errors, logs, health, metrics, faults. */
+import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { close, httpRequest, listen } from '../lib/http.js';
 import { op } from './operations.js';
 import { LogCapture } from './helpers/logs.js';
 import { startTestStack, TEST_GATEWAY_SECRET, TEST_JWT_SECRET, type TestStack } from './helpers/stack.js';
@@ -202,5 +204,71 @@ describe('faults', () => {
     const res = await stack.gql<{ me: { accounts: { balance: unknown }[] } }>(op('MyBalances'), {}, alice);
     expect(res.errors).toBeUndefined();
     expect(res.data!.me.accounts.every((a) => a.balance)).toBe(true);
+  });
+});
+
+describe('gateway to subgraph connections', () => {
+  let stack: TestStack;
+  beforeAll(async () => {
+    stack = await startTestStack();
+  });
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  it('are kept alive and reused: sequential operations open no new connection per request', async () => {
+    const alice = await stack.token('alice');
+    const opened: Record<string, number> = {};
+    const listeners = (['accounts', 'payments'] as const).map((name) => {
+      const on = () => {
+        opened[name] = (opened[name] ?? 0) + 1;
+      };
+      stack.subgraphs[name].server.on('connection', on);
+      return () => stack.subgraphs[name].server.off('connection', on);
+    });
+    try {
+      for (let i = 0; i < 10; i++) {
+        const res = await stack.gql(op('MyBalances'), {}, alice);
+        expect(res.errors).toBeUndefined();
+      }
+    } finally {
+      for (const off of listeners) off();
+    }
+    // 10 operations, each calling accounts (the query and the audit append) and payments: with
+    // keep-alive a sequential client needs at most a connection or two per subgraph, not one per call.
+    expect(opened.accounts ?? 0).toBeLessThanOrEqual(2);
+    expect(opened.payments ?? 0).toBeLessThanOrEqual(2);
+  });
+});
+
+describe('the service-to-service HTTP client (lib/http.ts httpRequest)', () => {
+  it('reads whole responses, and fails clearly on refused connections, timeouts and responses cut short', async () => {
+    let mode: 'ok' | 'hang' | 'cut' = 'ok';
+    const hanging: http.ServerResponse[] = [];
+    const server = http.createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        if (mode === 'ok') return res.end(JSON.stringify({ echo: req.headers['x-test'] ?? null }));
+        if (mode === 'hang') return void hanging.push(res);
+        res.writeHead(200, { 'content-length': '1000' });
+        res.write('{"partial":');
+        setImmediate(() => res.socket?.destroy());
+      });
+    });
+    const base = await listen(server, 0);
+    try {
+      const ok = await httpRequest(`${base}/x`, { headers: { 'x-test': 'yes' }, body: '{}', timeoutMs: 5_000 });
+      expect(ok.status).toBe(200);
+      expect(JSON.parse(ok.body.toString('utf8'))).toEqual({ echo: 'yes' });
+      mode = 'hang';
+      await expect(httpRequest(`${base}/x`, { body: '{}', timeoutMs: 200 })).rejects.toMatchObject({ code: 'ETIMEDOUT' });
+      mode = 'cut';
+      await expect(httpRequest(`${base}/x`, { body: '{}', timeoutMs: 5_000 })).rejects.toBeInstanceOf(Error);
+    } finally {
+      for (const res of hanging) res.destroy();
+      server.closeAllConnections();
+      await close(server);
+    }
+    await expect(httpRequest(`${base}/x`, { body: '{}', timeoutMs: 5_000 })).rejects.toMatchObject({ code: 'ECONNREFUSED' });
   });
 });

@@ -1,12 +1,21 @@
 /**
- * Fence layer 5: the accounts subgraph keeps the data-access log. The gateway appends one record per
- * operation touching payment-only data through the signed internal route POST /internal/audit
+ * Fence layer 5: the accounts subgraph keeps the data-access log. The gateway appends records for
+ * every operation touching payment-only data through the signed internal route POST /internal/audit
  * (lib/internal.ts); nothing ever updates or deletes a record (table triggers, migration 002).
+ *
+ * The body is one record, or `{ records: [...] }`: the gateway groups the records that arrive
+ * while its previous append is in flight (group commit, gateway/fence.ts batchingAuditSink). A
+ * batch is validated as a whole (one bad record refuses all of it) and written with one INSERT,
+ * so it commits entirely or not at all; the answer (200 with the ids, in order) is sent only
+ * after the commit, and the gateway lets none of those operations run before it.
  */
 import { z } from 'zod';
 import { HttpError } from '../../lib/http.js';
 import type { InternalRoute } from '../../lib/subgraph.js';
-import { appendDataAccess } from './data.js';
+import { appendDataAccessBatch } from './data.js';
+
+/** Most records one append may carry (the gateway sends at most AUDIT_MAX_BATCH = 200). */
+export const MAX_AUDIT_BATCH = 500;
 
 const record = z.object({
   at: z.iso.datetime(),
@@ -21,9 +30,12 @@ const record = z.object({
   requestId: z.string().max(64).nullable(),
 });
 
+const batch = z.object({ records: z.array(record).min(1).max(MAX_AUDIT_BATCH) });
+
 export const auditRoute: InternalRoute = async (env, body) => {
-  const parsed = record.safeParse(body);
+  const many = typeof body === 'object' && body !== null && 'records' in body;
+  const parsed = many ? batch.safeParse(body) : record.transform((r) => ({ records: [r] })).safeParse(body);
   if (!parsed.success) throw new HttpError(400, `audit record rejected: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
-  const id = await appendDataAccess(env.db, parsed.data);
-  return { id };
+  const ids = await appendDataAccessBatch(env.db, parsed.data.records);
+  return many ? { ids } : { id: ids[0], ids };
 };

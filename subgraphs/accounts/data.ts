@@ -69,23 +69,35 @@ export interface NewDataAccess {
   requestId: string | null;
 }
 
+function dataAccessRow(r: NewDataAccess) {
+  return {
+    at: r.at,
+    user_id: r.userId,
+    purpose: r.purpose,
+    client: r.client,
+    operation_name: r.operationName,
+    operation_hash: r.operationHash,
+    coordinates: JSON.stringify(r.coordinates),
+    decision: r.decision,
+    layer: r.layer,
+    request_id: r.requestId,
+  };
+}
+
 /** Appends one record; the table's triggers refuse any UPDATE or DELETE. */
 export async function appendDataAccess(db: Knex, r: NewDataAccess): Promise<number> {
-  const [row] = await db('data_access_log')
-    .insert({
-      at: r.at,
-      user_id: r.userId,
-      purpose: r.purpose,
-      client: r.client,
-      operation_name: r.operationName,
-      operation_hash: r.operationHash,
-      coordinates: JSON.stringify(r.coordinates),
-      decision: r.decision,
-      layer: r.layer,
-      request_id: r.requestId,
-    })
-    .returning('id');
-  return typeof row === 'object' && row !== null ? Number((row as { id: number }).id) : Number(row);
+  const [id] = await appendDataAccessBatch(db, [r]);
+  return id!;
+}
+
+/**
+ * Appends several records, in order, with one multi-row INSERT: one statement, so all of them
+ * commit together or none does. Returns their ids, in order.
+ */
+export async function appendDataAccessBatch(db: Knex, records: readonly NewDataAccess[]): Promise<number[]> {
+  if (records.length === 0) return [];
+  const rows = (await db('data_access_log').insert(records.map(dataAccessRow)).returning('id')) as unknown[];
+  return rows.map((row) => (typeof row === 'object' && row !== null ? Number((row as { id: number }).id) : Number(row)));
 }
 
 /** A user's log, newest first, after the record `afterId` (exclusive); `limit` rows at most. */
