@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Knex } from 'knex';
 import { migrate, openDb } from '../lib/db.js';
 import { AlertBus } from '../subgraphs/alerts/bus.js';
-import { applyEvent, type FeedEvent } from '../subgraphs/alerts/consumer.js';
+import { applyEvent, applyEvents, type FeedEvent } from '../subgraphs/alerts/consumer.js';
 import { accountHistory, cursorBefore, readPosition } from '../subgraphs/alerts/data.js';
 import { migrations } from '../subgraphs/alerts/migrations.js';
 import {
@@ -165,6 +165,40 @@ describe('consumer: applyEvent', () => {
     expect(await readPosition(db)).toBe(1);
     // An older event (already behind the position) is skipped too.
     expect(await applyEvent(db, event(1))).toBeNull();
+  });
+
+  it('applies a page of events in one transaction with the same effect as one by one, and a replayed page changes nothing', async () => {
+    const transfer = (id: number): FeedEvent => ({ id, type: 'TRANSFER_POSTED', createdAt: DAYTIME, payload: {} });
+    const foreign = { merchantId: 'mer_air_france', merchantCountry: 'FR', amountMinor: '120000', cardPresent: false };
+    const page = [event(1), transfer(2), event(3, foreign), transfer(4), event(5, foreign)];
+    const other = openDb({ sqliteFile: ':memory:' });
+    try {
+      await migrate(other, migrations);
+      const oneByOne = [];
+      for (const e of page) oneByOne.push(await applyEvent(other, e));
+      const together = await applyEvents(db, page);
+      expect(together.map((a) => [a.eventId, a.riskScore, a.reasons])).toEqual(oneByOne.filter((a) => a !== null).map((a) => [a!.eventId, a!.riskScore, a!.reasons]));
+      expect(together.map((a) => a.eventId)).toEqual([3, 5]);
+      expect(await readPosition(db)).toBe(5);
+      // Replaying the page (a retry after a lost answer) raises nothing and records nothing twice.
+      expect(await applyEvents(db, page)).toEqual([]);
+      expect(await db('charge_alerts').count({ n: '*' }).first()).toEqual({ n: 2 });
+      expect(await db('purchase_history').count({ n: '*' }).first()).toEqual({ n: 3 });
+    } finally {
+      await other.destroy();
+    }
+  });
+
+  it('rolls back a whole page when one event fails, so the page is read again from the stored position', async () => {
+    const page = [event(1), event(2, { merchantId: 'mer_air_france', merchantCountry: 'FR', amountMinor: '120000', cardPresent: false })];
+    // A database fault in the middle of the page: the second purchase's history insert fails.
+    await db.raw("CREATE TRIGGER fail_second BEFORE INSERT ON purchase_history WHEN NEW.event_id = 2 BEGIN SELECT RAISE(ABORT, 'disk on fire'); END");
+    await expect(applyEvents(db, page)).rejects.toThrow(/disk on fire/);
+    expect(await readPosition(db)).toBe(0);
+    expect(await db('purchase_history').count({ n: '*' }).first()).toEqual({ n: 0 });
+    await db.raw('DROP TRIGGER fail_second');
+    expect((await applyEvents(db, page)).map((a) => a.eventId)).toEqual([2]);
+    expect(await readPosition(db)).toBe(2);
   });
 
   it('ignores non-purchase events but moves past them; skips malformed ones loudly', async () => {

@@ -61,50 +61,66 @@ const PurchasePosted = z.object({
 });
 
 /**
- * Applies one event in one transaction. Returns the alert it raised, or null (not a purchase,
- * nothing suspicious, or already processed). With a lease, the transaction renews it first and
- * fails (LeaseLostError) when another worker holds it.
+ * Applies one page of feed events, in id order, in ONE transaction: records each purchase in its
+ * account's history, runs the rules, inserts the alerts, and advances the position once, to the
+ * last event. All or nothing: after a failure the whole page is read again from the stored
+ * position (at least once; events at or below the position are skipped, so at most once in
+ * effect). Events that are not purchases cost nothing but the position write. Returns the alerts
+ * raised, for publishing after the commit. With a lease, the transaction renews it first and fails
+ * (LeaseLostError) when another worker holds it.
  */
-export async function applyEvent(db: Knex, event: FeedEvent, lease?: ConsumerLease): Promise<ChargeAlertRow | null> {
+export async function applyEvents(db: Knex, events: readonly FeedEvent[], lease?: ConsumerLease): Promise<ChargeAlertRow[]> {
+  if (events.length === 0) return [];
   return db.transaction(async (trx) => {
     if (lease) await lease.fence(trx);
-    const position = await readPosition(trx);
-    if (event.id <= position) return null;
-    let alert: ChargeAlertRow | null = null;
-    if (event.type === 'PURCHASE_POSTED' && !(await isRecorded(trx, event.id))) {
-      const parsed = PurchasePosted.safeParse(event.payload);
-      if (!parsed.success) {
-        // A malformed event is a producer bug: skip it loudly rather than block the feed forever.
-        console.error(`[alerts] skipping malformed PURCHASE_POSTED event ${event.id}: ${parsed.error.message}`);
-      } else {
-        const p = parsed.data;
-        const amountMinor = BigInt(p.amountMinor);
-        const history = await accountHistory(trx, p.accountId, p.currency, event.id);
-        const verdict = evaluate(
-          { accountId: p.accountId, amountMinor, currency: p.currency, merchantCategory: p.merchantCategory, merchantCountry: p.merchantCountry, userCountry: p.userCountry, postedAt: p.postedAt, cardPresent: p.cardPresent },
-          history,
-        );
-        await recordPurchase(trx, {
-          eventId: event.id,
-          purchaseId: p.purchaseId,
-          accountId: p.accountId,
-          userId: p.userId,
-          amountMinor,
-          currency: p.currency,
-          merchantId: p.merchantId,
-          merchantCategory: p.merchantCategory,
-          merchantCountry: p.merchantCountry,
-          postedAt: p.postedAt,
-          cardPresent: p.cardPresent,
-        });
-        if (verdict.alert) {
-          alert = await insertAlert(trx, { userId: p.userId, accountId: p.accountId, purchaseId: p.purchaseId, eventId: event.id, riskScore: verdict.riskScore, reasons: verdict.reasons });
-        }
-      }
+    let position = await readPosition(trx);
+    const alerts: ChargeAlertRow[] = [];
+    for (const event of events) {
+      if (event.id <= position) continue;
+      const alert = event.type === 'PURCHASE_POSTED' ? await applyPurchase(trx, event) : null;
+      if (alert) alerts.push(alert);
+      position = event.id;
     }
-    await writePosition(trx, event.id);
-    return alert;
+    await writePosition(trx, position);
+    return alerts;
   });
+}
+
+/** Applies one event in its own transaction (see applyEvents): the alert it raised, or null. */
+export async function applyEvent(db: Knex, event: FeedEvent, lease?: ConsumerLease): Promise<ChargeAlertRow | null> {
+  return (await applyEvents(db, [event], lease))[0] ?? null;
+}
+
+async function applyPurchase(trx: Knex.Transaction, event: FeedEvent): Promise<ChargeAlertRow | null> {
+  if (await isRecorded(trx, event.id)) return null;
+  const parsed = PurchasePosted.safeParse(event.payload);
+  if (!parsed.success) {
+    // A malformed event is a producer bug: skip it loudly rather than block the feed forever.
+    console.error(`[alerts] skipping malformed PURCHASE_POSTED event ${event.id}: ${parsed.error.message}`);
+    return null;
+  }
+  const p = parsed.data;
+  const amountMinor = BigInt(p.amountMinor);
+  const history = await accountHistory(trx, p.accountId, p.currency, event.id);
+  const verdict = evaluate(
+    { accountId: p.accountId, amountMinor, currency: p.currency, merchantCategory: p.merchantCategory, merchantCountry: p.merchantCountry, userCountry: p.userCountry, postedAt: p.postedAt, cardPresent: p.cardPresent },
+    history,
+  );
+  await recordPurchase(trx, {
+    eventId: event.id,
+    purchaseId: p.purchaseId,
+    accountId: p.accountId,
+    userId: p.userId,
+    amountMinor,
+    currency: p.currency,
+    merchantId: p.merchantId,
+    merchantCategory: p.merchantCategory,
+    merchantCountry: p.merchantCountry,
+    postedAt: p.postedAt,
+    cardPresent: p.cardPresent,
+  });
+  if (!verdict.alert) return null;
+  return insertAlert(trx, { userId: p.userId, accountId: p.accountId, purchaseId: p.purchaseId, eventId: event.id, riskScore: verdict.riskScore, reasons: verdict.reasons });
 }
 
 export interface AlertConsumer {
@@ -146,13 +162,11 @@ export function startConsumer(env: ServiceEnv, bus: AlertBus, lease: ConsumerLea
         { after: position, limit: BATCH_SIZE, waitMs: FEED_WAIT_MS },
         { timeoutMs: FEED_WAIT_MS + FEED_TIMEOUT_MS, signal: loop.signal },
       );
-      for (const event of events) {
-        if (!loop.isRunning) return 0;
-        const alert = await applyEvent(env.db, event, lease);
-        applied += 1;
-        position = Math.max(position, event.id);
-        if (alert) await bus.publish(alert);
-      }
+      if (!loop.isRunning) return 0;
+      const alerts = await applyEvents(env.db, events, lease);
+      applied += events.length;
+      position = Math.max(position, events.at(-1)?.id ?? position);
+      for (const alert of alerts) await bus.publish(alert);
       if (failures >= LOG_AFTER_FAILURES) console.warn(`[alerts] event feed reachable again after ${failures} failed attempt(s); position ${position}`);
       failures = 0;
       // Re-poll at once: the feed itself waits for the next commit. An empty answer well before the
