@@ -6,7 +6,7 @@ import http from 'node:http';
 import { ApolloServer } from '@apollo/server';
 import { ApolloGateway } from '@apollo/gateway';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
-import type { SubgraphName } from '../lib/config.js';
+import { parseUrlList, type SubgraphName } from '../lib/config.js';
 import { close, executeApollo, headerRecord, HttpError, listen, readBody, sendGraphQLError, sendJson } from '../lib/http.js';
 import { deriveSubgraphKey, REQUEST_ID_HEADER } from '../lib/signing.js';
 import { deriveInternalKey } from '../lib/internal.js';
@@ -56,7 +56,7 @@ export function buildGateway(opts: GatewayOptions, hardening: Hardening = create
   const fenceLog = opts.logger ?? createLogger('gateway');
   const fence = createFence({
     supergraphSdl: opts.supergraphSdl,
-    audit: opts.audit ?? internalAuditSink(opts.subgraphUrls.accounts.replace(/\/graphql$/, ''), deriveInternalKey(opts.gatewaySecret, 'accounts')),
+    audit: opts.audit ?? internalAuditSink(opts.subgraphUrls.accounts, deriveInternalKey(opts.gatewaySecret, 'accounts')),
     log: { error: (message, detail) => fenceLog.error({ fence: detail }, message) },
   });
   const gateway = new ApolloGateway({
@@ -83,33 +83,50 @@ export function buildGateway(opts: GatewayOptions, hardening: Hardening = create
   });
 }
 
-/** Subgraphs whose /health does not answer 200 within a second. */
-async function unreachableSubgraphs(urls: Readonly<Record<SubgraphName, string>>): Promise<string[]> {
-  const checks = await Promise.all(
-    Object.entries(urls).map(async ([name, url]) => {
-      try {
-        const res = await fetch(url.replace(/\/graphql$/, '/health'), { signal: AbortSignal.timeout(1000) });
-        return res.ok ? null : name;
-      } catch {
-        return name;
-      }
+async function healthy(graphqlUrl: string): Promise<boolean> {
+  try {
+    const res = await fetch(graphqlUrl.replace(/\/graphql$/, '/health'), { signal: AbortSignal.timeout(1000) });
+    await res.body?.cancel();
+    return res.ok;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Readiness over every subgraph's processes (a URL may list several, comma-separated): a subgraph
+ * is `unreachable` when none of its processes answers /health within a second (the gateway is not
+ * ready); a single process that does not while another does is listed as `degraded` (the data
+ * sources fail over to the others).
+ */
+export async function readiness(subgraphUrls: Readonly<Record<SubgraphName, string>>): Promise<{ unreachable: string[]; degraded: string[] }> {
+  const unreachable: string[] = [];
+  const degraded: string[] = [];
+  await Promise.all(
+    Object.entries(subgraphUrls).map(async ([name, list]) => {
+      const urls = parseUrlList(list);
+      const up = await Promise.all(urls.map(healthy));
+      if (!up.some(Boolean)) unreachable.push(name);
+      else urls.forEach((u, i) => (up[i] ? undefined : degraded.push(`${name} ${u}`)));
     }),
   );
-  return checks.filter((n): n is string => n !== null);
+  return { unreachable: unreachable.sort(), degraded: degraded.sort() };
 }
 
 export async function startGateway(opts: GatewayOptions & { port?: number; host?: string }): Promise<Gateway> {
   const logger = opts.logger ?? createLogger('gateway');
   const hardening = createHardening({ production: opts.production, logger, limits: opts.limits });
-  const apollo = buildGateway({ ...opts, logger }, hardening);
+  // One audit sink for HTTP operations and subscriptions: one group commit for both.
+  const audit = opts.audit ?? internalAuditSink(opts.subgraphUrls.accounts, deriveInternalKey(opts.gatewaySecret, 'accounts'));
+  const apollo = buildGateway({ ...opts, logger, audit }, hardening);
   await apollo.start();
   const server = http.createServer((req, res) => {
     void (async () => {
       const path = (req.url ?? '/').split('?')[0];
       if (path === '/health') return sendJson(res, 200, { status: 'ok' });
       if (path === '/ready') {
-        const down = await unreachableSubgraphs(opts.subgraphUrls);
-        return sendJson(res, down.length ? 503 : 200, { status: down.length ? 'unavailable' : 'ready', unreachable: down });
+        const { unreachable, degraded } = await readiness(opts.subgraphUrls);
+        return sendJson(res, unreachable.length ? 503 : 200, { status: unreachable.length ? 'unavailable' : 'ready', unreachable, degraded });
       }
       if (path === '/metrics') {
         res.writeHead(200, { 'content-type': hardening.metrics.registry.contentType });
@@ -132,7 +149,7 @@ export async function startGateway(opts: GatewayOptions & { port?: number; host?
     });
   });
   // Subscriptions: graphql-ws on the same server and /graphql URL, bridged to the owning subgraph.
-  const subscriptions = serveSubscriptions({ ...opts, server, validationRules: hardening.validationRules });
+  const subscriptions = serveSubscriptions({ ...opts, audit, server, validationRules: hardening.validationRules });
   const url = `${await listen(server, opts.port ?? 0, opts.host)}/graphql`;
   return {
     url,

@@ -58,7 +58,7 @@ import { deriveInternalKey } from '../lib/internal.js';
 import { deriveSubgraphKey, encodeCaller, signRaw } from '../lib/signing.js';
 import { wsConnectionInitBody } from '../lib/subgraph.js';
 import { callerFromHeaders, newRequestId, type GatewayContext } from './context.js';
-import { SignedDataSource } from './datasource.js';
+import { Replicas, SignedDataSource } from './datasource.js';
 import { createFence, internalAuditSink, type AuditSink, type Fence } from './fence.js';
 
 /** Close code for a connection without a valid token (graphql-ws "Unauthorized"). */
@@ -305,12 +305,18 @@ export function serveSubscriptions(opts: SubscriptionServerOptions): Subscriptio
     opts.fence ??
     createFence({
       supergraphSdl: opts.supergraphSdl,
-      audit: opts.audit ?? internalAuditSink(opts.subgraphUrls.accounts.replace(/\/graphql$/, ''), deriveInternalKey(opts.gatewaySecret, 'accounts')),
+      audit: opts.audit ?? internalAuditSink(opts.subgraphUrls.accounts, deriveInternalKey(opts.gatewaySecret, 'accounts')),
     });
   // The gateway's normal signed data sources, one per subgraph, for the `rest` of each plan.
   const services: ServiceMap = {};
   for (const name of SUBGRAPH_NAMES) services[name] = new SignedDataSource(opts.subgraphUrls[name], deriveSubgraphKey(opts.gatewaySecret, name));
   const callers = new WeakMap<object, Caller>();
+  const replicas = new Map<SubgraphName, Replicas>();
+  const replicasOf = (name: SubgraphName): Replicas => {
+    let r = replicas.get(name);
+    if (!r) replicas.set(name, (r = new Replicas(opts.subgraphUrls[name])));
+    return r;
+  };
   const bridges = new Set<{ close(): void; live: boolean }>();
   const shared = new SharedExecutions();
 
@@ -361,7 +367,10 @@ export function serveSubscriptions(opts: SubscriptionServerOptions): Subscriptio
     const ctx = args.contextValue as BridgeContext;
     const primary: FetchNode = ctx.plan.node.primary;
     const serviceName = primary.serviceName as SubgraphName;
-    const upstreamUrl = opts.subgraphUrls[serviceName];
+    // Several processes of the owning subgraph (a comma-separated URL list): each (re)connection
+    // takes the next one, so subscriptions spread over them and a reconnection fails over. The
+    // replay by cursor makes the switch lossless (with REDIS_URL every alerts process sees every alert).
+    const upstream = replicasOf(serviceName);
     const key = deriveSubgraphKey(opts.gatewaySecret, serviceName);
     const variables: Record<string, unknown> = {};
     for (const v of primary.variableUsages ?? []) if (args.variableValues && v in args.variableValues) variables[v] = args.variableValues[v];
@@ -386,7 +395,7 @@ export function serveSubscriptions(opts: SubscriptionServerOptions): Subscriptio
     bridges.add(handle);
 
     client = createClient({
-      url: wsUrl(upstreamUrl),
+      url: () => wsUrl(upstream.next()),
       webSocketImpl: WebSocket,
       lazy: true,
       keepAlive: UPSTREAM_KEEPALIVE_MS,

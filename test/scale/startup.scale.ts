@@ -8,7 +8,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePorts } from '../../lib/cluster.js';
-import { readiness, serveService, type RunningService } from '../../lib/cluster-service.js';
+import { serveService, type RunningService } from '../../lib/cluster-service.js';
+import { readiness } from '../../gateway/index.js';
 import { loadConfig, parseUrlList, SUBGRAPH_NAMES } from '../../lib/config.js';
 import { prepareDb } from '../../lib/stack.js';
 import { buildFixture } from '../../seeds/fixture.js';
