@@ -99,3 +99,21 @@ export async function withMigrationLock<T>(db: Knex, name: string, fn: () => Pro
     await db.client.releaseConnection(conn);
   }
 }
+
+/**
+ * Makes a table append-only in the database itself: UPDATE and DELETE abort (SQLite and
+ * PostgreSQL), and so does TRUNCATE (PostgreSQL; SQLite has none). Idempotent on PostgreSQL
+ * (`CREATE OR REPLACE TRIGGER`, PostgreSQL 14+), so a later migration can re-apply it to add what
+ * an older version lacked.
+ */
+export async function appendOnly(knex: Knex, table: string): Promise<void> {
+  if (isSqlite(knex)) {
+    for (const op of ['UPDATE', 'DELETE']) {
+      await knex.raw(`CREATE TRIGGER IF NOT EXISTS ${table}_no_${op.toLowerCase()} BEFORE ${op} ON ${table} BEGIN SELECT RAISE(ABORT, '${table} is append-only'); END`);
+    }
+    return;
+  }
+  await knex.raw(`CREATE OR REPLACE FUNCTION paygraph_append_only() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION '% is append-only', TG_TABLE_NAME; END $$ LANGUAGE plpgsql`);
+  await knex.raw(`CREATE OR REPLACE TRIGGER ${table}_append_only BEFORE UPDATE OR DELETE ON ${table} FOR EACH ROW EXECUTE FUNCTION paygraph_append_only()`);
+  await knex.raw(`CREATE OR REPLACE TRIGGER ${table}_no_truncate BEFORE TRUNCATE ON ${table} FOR EACH STATEMENT EXECUTE FUNCTION paygraph_append_only()`);
+}

@@ -320,11 +320,12 @@ describe('layer 5: the data-access log', () => {
     expect(rows[0]).toMatchObject({ user_id: null, purpose: null, decision: 'REFUSED' });
   });
 
-  it('the log is append-only: UPDATE and DELETE fail', async () => {
+  it('the log is append-only: UPDATE, DELETE (and TRUNCATE on PostgreSQL) fail', async () => {
     const db = stack.dbs.accounts;
     const before = await db('data_access_log').count({ n: '*' }).first();
     await expect(db('data_access_log').update({ decision: 'ALLOWED' })).rejects.toThrow(/append-only/);
     await expect(db('data_access_log').where('id', '>', 0).delete()).rejects.toThrow(/append-only/);
+    if (!isSqlite(db)) await expect(db.raw('TRUNCATE data_access_log')).rejects.toThrow(/append-only/);
     expect(await db('data_access_log').count({ n: '*' }).first()).toEqual(before);
   });
 });

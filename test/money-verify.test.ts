@@ -3,12 +3,14 @@
  * through the gateway, and `npm run ledger:verify` (scripts/ledger-verify.ts) as a process.
  */
 import { execFile } from 'node:child_process';
+import { isSqlite } from '../lib/db.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toBigInt } from '../lib/money.js';
 import { prepareDb } from '../lib/stack.js';
+import { freezeAccount } from '../subgraphs/payments/internal.js';
 import { formatVerification, verifyLedger } from '../subgraphs/payments/verify.js';
 import { startTestStack, type TestStack } from './helpers/stack.js';
 import { newKey, pay, send } from './money-helpers.js';
@@ -54,6 +56,31 @@ describe('verifyLedger on a stack', () => {
     } finally {
       await db('ledger_accounts').where({ id: 'acc_bob_checking' }).update({ balance_minor: original.toString() });
     }
+  });
+});
+
+describe('posted ledger rows on a stack', () => {
+  let stack: TestStack;
+  beforeAll(async () => {
+    stack = await startTestStack();
+    // A row in every append-only table: a transfer, a purchase (and their events), a freeze.
+    const alice = await stack.token('alice');
+    expect((await send(stack, alice, { fromAccountId: 'acc_alice_checking', toHandle: 'bob', amount: { amount: '1.00', currency: 'USD' }, idempotencyKey: newKey() })).userErrors).toEqual([]);
+    expect((await pay(stack, alice, { accountId: 'acc_alice_card', merchantId: 'mer_zara', amount: { amount: '2.00', currency: 'USD' }, idempotencyKey: newKey() })).userErrors).toEqual([]);
+    expect(await freezeAccount(stack.dbs.payments, 'acc_dave_card', 'alert_test')).toEqual({ frozen: true });
+  });
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  it.each(['journal_entries', 'postings', 'transfers', 'purchases', 'outbox_events', 'account_freezes'])('%s refuses UPDATE, DELETE and (PostgreSQL) TRUNCATE', async (table) => {
+    const db = stack.dbs.payments;
+    const before = (await db(table).count({ n: '*' }).first()) as { n: number | string };
+    expect(Number(before.n)).toBeGreaterThan(0);
+    await expect(db(table).update({ id: db.raw('id') })).rejects.toThrow(/append-only/);
+    await expect(db(table).delete()).rejects.toThrow(/append-only/);
+    if (!isSqlite(db)) await expect(db.raw(`TRUNCATE ${table} CASCADE`)).rejects.toThrow(/append-only/);
+    expect(await db(table).count({ n: '*' }).first()).toEqual(before);
   });
 });
 

@@ -56,18 +56,8 @@ export interface DataAccessRow {
   requestId: string | null;
 }
 
-export interface NewDataAccess {
-  at: string;
-  userId: string | null;
-  purpose: string | null;
-  client: string | null;
-  operationName: string | null;
-  operationHash: string;
-  coordinates: string[];
-  decision: string;
-  layer: string;
-  requestId: string | null;
-}
+/** A record to append: a row without its id. */
+export type NewDataAccess = Omit<DataAccessRow, 'id'>;
 
 function dataAccessRow(r: NewDataAccess) {
   return {

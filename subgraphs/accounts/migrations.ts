@@ -1,18 +1,6 @@
 import type { Knex } from 'knex';
-import { isSqlite, type Migration } from '../../lib/db.js';
+import { appendOnly, type Migration } from '../../lib/db.js';
 
-/** Makes a table append-only: any UPDATE or DELETE aborts (fence layer 5: the audit is never rewritten). */
-async function appendOnly(knex: Knex, table: string): Promise<void> {
-  if (isSqlite(knex)) {
-    for (const op of ['UPDATE', 'DELETE']) {
-      await knex.raw(`CREATE TRIGGER ${table}_no_${op.toLowerCase()} BEFORE ${op} ON ${table} BEGIN SELECT RAISE(ABORT, '${table} is append-only'); END`);
-    }
-  } else {
-    await knex.raw(`CREATE OR REPLACE FUNCTION paygraph_accounts_append_only() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION '% is append-only', TG_TABLE_NAME; END $$ LANGUAGE plpgsql`);
-    await knex.raw(`CREATE TRIGGER ${table}_append_only BEFORE UPDATE OR DELETE ON ${table} FOR EACH ROW EXECUTE FUNCTION paygraph_accounts_append_only()`);
-    await knex.raw(`CREATE TRIGGER ${table}_no_truncate BEFORE TRUNCATE ON ${table} FOR EACH STATEMENT EXECUTE FUNCTION paygraph_accounts_append_only()`);
-  }
-}
 
 export const migrations: readonly Migration[] = [
   {

@@ -1,19 +1,7 @@
 import type { Knex } from 'knex';
-import type { Migration } from '../../lib/db.js';
-import { isSqlite } from '../../lib/db.js';
+import { appendOnly, isSqlite, type Migration } from '../../lib/db.js';
 import { buildFixture, settlementAccountId } from '../../seeds/fixture.js';
 
-/** Posted ledger rows are append-only, enforced by the database itself. */
-async function appendOnly(knex: Knex, table: string): Promise<void> {
-  if (isSqlite(knex)) {
-    for (const op of ['UPDATE', 'DELETE']) {
-      await knex.raw(`CREATE TRIGGER ${table}_no_${op.toLowerCase()} BEFORE ${op} ON ${table} BEGIN SELECT RAISE(ABORT, '${table} is append-only'); END`);
-    }
-  } else {
-    await knex.raw(`CREATE OR REPLACE FUNCTION paygraph_append_only() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION '% is append-only', TG_TABLE_NAME; END $$ LANGUAGE plpgsql`);
-    await knex.raw(`CREATE TRIGGER ${table}_append_only BEFORE UPDATE OR DELETE ON ${table} FOR EACH ROW EXECUTE FUNCTION paygraph_append_only()`);
-  }
-}
 
 export const migrations: readonly Migration[] = [
   {
@@ -171,6 +159,13 @@ export const migrations: readonly Migration[] = [
           'SELECT from_user_id, currency, substr(created_at, 1, 10), SUM(amount_minor) FROM transfers GROUP BY from_user_id, currency, substr(created_at, 1, 10)',
       );
       await knex.raw('CREATE INDEX parties_handle_lower ON parties (lower(handle))');
+    },
+  },
+  {
+    /** PostgreSQL: posted rows refuse TRUNCATE too (databases migrated before lib/db.ts appendOnly covered it). */
+    name: '004_append_only_truncate',
+    async up(knex) {
+      for (const table of ['journal_entries', 'postings', 'transfers', 'purchases', 'outbox_events', 'account_freezes']) await appendOnly(knex, table);
     },
   },
 ];
