@@ -58,6 +58,7 @@ import { deriveInternalKey } from '../lib/internal.js';
 import { deriveSubgraphKey, encodeCaller, signRaw } from '../lib/signing.js';
 import { wsConnectionInitBody } from '../lib/subgraph.js';
 import { callerFromHeaders, newRequestId, type GatewayContext } from './context.js';
+import { Channel } from '../lib/channel.js';
 import { Replicas, SignedDataSource } from './datasource.js';
 import { createFence, internalAuditSink, type AuditSink, type Fence } from './fence.js';
 
@@ -148,72 +149,6 @@ class Planner {
     if (this.cache.size >= PLAN_CACHE_SIZE) this.cache.delete(this.cache.keys().next().value!);
     this.cache.set(key, plan);
     return plan;
-  }
-}
-
-/** A push-based async iterator whose `return()` takes effect at once (see subgraphs/alerts/channel.ts). */
-class Stream<T> implements AsyncIterableIterator<T> {
-  private readonly queue: T[] = [];
-  private readonly waiters: { resolve(r: IteratorResult<T>): void; reject(err: unknown): void }[] = [];
-  private closed = false;
-  private failure: { error: unknown } | null = null;
-
-  constructor(private onClose?: () => void) {}
-
-  push(value: T): void {
-    if (this.closed) return;
-    const w = this.waiters.shift();
-    if (w) w.resolve({ value, done: false });
-    else this.queue.push(value);
-  }
-
-  end(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.cleanup();
-    for (const w of this.waiters.splice(0)) w.resolve({ value: undefined, done: true });
-  }
-
-  fail(error: unknown): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.cleanup();
-    const w = this.waiters.shift();
-    if (w) w.reject(error);
-    else this.failure = { error };
-    for (const other of this.waiters.splice(0)) other.resolve({ value: undefined, done: true });
-  }
-
-  next(): Promise<IteratorResult<T>> {
-    if (this.queue.length > 0) return Promise.resolve({ value: this.queue.shift()!, done: false });
-    if (this.failure) {
-      const { error } = this.failure;
-      this.failure = null;
-      return Promise.reject(error);
-    }
-    if (this.closed) return Promise.resolve({ value: undefined, done: true });
-    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
-  }
-
-  return(): Promise<IteratorResult<T>> {
-    this.queue.length = 0;
-    this.failure = null;
-    this.end();
-    return Promise.resolve({ value: undefined, done: true });
-  }
-
-  throw(): Promise<IteratorResult<T>> {
-    return this.return();
-  }
-
-  [Symbol.asyncIterator](): AsyncIterableIterator<T> {
-    return this;
-  }
-
-  private cleanup(): void {
-    const fn = this.onClose;
-    this.onClose = undefined;
-    fn?.();
   }
 }
 
@@ -391,7 +326,7 @@ export function serveSubscriptions(opts: SubscriptionServerOptions): Subscriptio
         bridges.delete(handle);
       },
     };
-    const stream = new Stream<ExecutionResult>(() => handle.close());
+    const stream = new Channel<ExecutionResult>(() => handle.close());
     bridges.add(handle);
 
     client = createClient({

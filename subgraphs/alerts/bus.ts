@@ -14,7 +14,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import { channelName, connectPubSub, databaseScope, type PubSub } from '../../lib/redis.js';
-import { Channel } from './channel.js';
+import { Channel } from '../../lib/channel.js';
 import { alertsOfUserAfter, type ChargeAlertRow } from './data.js';
 
 interface Subscription {

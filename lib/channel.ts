@@ -1,7 +1,8 @@
 /**
  * A push-based async iterator for subscription streams. Unlike an async generator, `return()`
  * takes effect at once even while a `next()` is pending, so a client that unsubscribes (or a
- * socket that closes) releases the stream immediately instead of at the next event.
+ * socket that closes) releases the stream immediately instead of at the next event. Used by the
+ * alerts service's subscription endpoint and the gateway's subscription bridge.
  */
 export class Channel<T> implements AsyncIterableIterator<T> {
   private readonly queue: T[] = [];
