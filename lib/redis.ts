@@ -144,3 +144,27 @@ export async function databaseScope(db: Knex): Promise<string> {
 export function channelName(scope: string, topic: string): string {
   return `paygraph:${scope}:${topic}`;
 }
+
+/**
+ * Replay protection shared by every process of a service (lib/signing.ts SignatureVerifier): a
+ * nonce is claimed with `SET key 1 PX ttl NX`, so a signed request captured on its way to one
+ * process cannot be replayed to another within the freshness window.
+ */
+export interface NonceStore {
+  /** True when this is the first claim of `nonce` in `scope` within `ttlMs`. Rejects when Redis is unreachable. */
+  claim(scope: string, nonce: string, ttlMs: number): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+export function connectNonceStore(url: string, name: string): NonceStore {
+  const redis = client(url, `${name}:nonces`);
+  return {
+    async claim(scope, nonce, ttlMs) {
+      return (await redis.set(`paygraph:nonce:${scope}:${nonce}`, '1', 'PX', ttlMs, 'NX')) === 'OK';
+    },
+    async close() {
+      await Promise.race([redis.quit().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, REDIS_CLOSE_TIMEOUT_MS).unref())]);
+      redis.disconnect();
+    },
+  };
+}

@@ -71,11 +71,40 @@ export type VerifyResult = { ok: true; caller: Caller } | { ok: false; reason: s
  * arrival order (a Map iterates in insertion order) and expired from the front, O(1) amortised
  * per request (a full scan per request grew with the request rate times two minutes).
  */
+/** A nonce store shared by every process of a service (lib/redis.ts connectNonceStore). */
+export interface SharedNonces {
+  claim(scope: string, nonce: string, ttlMs: number): Promise<boolean>;
+}
+
 export class SignatureVerifier {
   /** nonce -> when it was first seen (this process's clock). */
   private readonly seen = new Map<string, number>();
 
-  constructor(private readonly key: Buffer) {}
+  /**
+   * `shared` (several processes of one service, REDIS_URL): `check` also claims each nonce there,
+   * under `scope`, so a request accepted by one process is refused as a replay by the others.
+   */
+  constructor(
+    private readonly key: Buffer,
+    private readonly shared?: { nonces: SharedNonces; scope: string; onUnavailable?: (err: unknown) => void },
+  ) {}
+
+  /**
+   * `verify`, plus the shared replay check when configured. If the shared store is unreachable
+   * the request is judged on this process's own replay check (and `onUnavailable` is told):
+   * a Redis outage must not stop the payments zone, and the local check still holds.
+   */
+  async check(headers: Record<string, string | undefined>, body: string | Buffer, now = Date.now()): Promise<VerifyResult> {
+    const verdict = this.verify(headers, body, now);
+    if (!verdict.ok || !this.shared) return verdict;
+    try {
+      const first = await this.shared.nonces.claim(this.shared.scope, headers[NONCE_HEADER]!, MAX_SKEW_MS * 2);
+      return first ? verdict : { ok: false, reason: 'replayed signature' };
+    } catch (err) {
+      this.shared.onUnavailable?.(err);
+      return verdict;
+    }
+  }
 
   verify(headers: Record<string, string | undefined>, body: string | Buffer, now = Date.now()): VerifyResult {
     const timestamp = headers[TIMESTAMP_HEADER];

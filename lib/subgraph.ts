@@ -3,6 +3,7 @@
  * and an HTTP service that accepts only gateway-signed requests and builds one context (with one
  * DataLoader set) per request.
  */
+import { connectNonceStore } from './redis.js';
 import fs from 'node:fs';
 import http from 'node:http';
 import { randomUUID } from 'node:crypto';
@@ -40,7 +41,7 @@ export interface ServiceEnv {
    * payload of the gateway's subscription bridge (see wsConnectionInitBody). Same replay
    * protection as the HTTP endpoint.
    */
-  verifyGatewaySignature(fields: Record<string, string | undefined>, body: string | Buffer): VerifyResult;
+  verifyGatewaySignature(fields: Record<string, string | undefined>, body: string | Buffer): Promise<VerifyResult>;
   /** Redis URL for cross-process fan-out (scale-out); undefined: single process, in-process only. */
   redisUrl: string | undefined;
 }
@@ -144,15 +145,20 @@ export async function startSubgraph<L>(def: SubgraphDefinition<L>, opts: Subgrap
     ],
   });
   await apollo.start();
-  const verifier = new SignatureVerifier(opts.key);
-  const internalVerifier = new SignatureVerifier(opts.internalKey);
+  // Several processes of this subgraph (REDIS_URL): replay protection shared through Redis.
+  const nonces = opts.redisUrl ? connectNonceStore(opts.redisUrl, def.name) : null;
+  let warned = 0;
+  const shared = (scope: string) =>
+    nonces ? { nonces, scope, onUnavailable: (err: unknown) => void (warned++ % 100 === 0 && log.warn({ err: err instanceof Error ? err.message : String(err) }, 'shared replay check unavailable (Redis); using this process\'s own')) } : undefined;
+  const verifier = new SignatureVerifier(opts.key, shared(def.name));
+  const internalVerifier = new SignatureVerifier(opts.internalKey, shared(`${def.name}/internal`));
   const env: ServiceEnv = {
     db: opts.db,
     peers: opts.peers ?? {},
     internalKeyFor: opts.internalKeyFor ?? (() => {
       throw new Error(`${def.name} was started without internal keys for its peers`);
     }),
-    verifyGatewaySignature: (fields, body) => verifier.verify(fields, body),
+    verifyGatewaySignature: (fields, body) => verifier.check(fields, body),
     redisUrl: opts.redisUrl,
   };
 
@@ -183,7 +189,7 @@ export async function startSubgraph<L>(def: SubgraphDefinition<L>, opts: Subgrap
       const headers = headerRecord(req);
       if (internal) {
         if (req.method !== 'POST') throw new HttpError(405, 'internal routes take POST');
-        const verdict = internalVerifier.verify(headers, body);
+        const verdict = await internalVerifier.check(headers, body);
         if (!verdict.ok) throw new HttpError(401, `internal request not signed (${verdict.reason})`, 'UNAUTHENTICATED');
         let parsed: unknown;
         try {
@@ -193,7 +199,7 @@ export async function startSubgraph<L>(def: SubgraphDefinition<L>, opts: Subgrap
         }
         return sendJson(res, 200, await internal(env, parsed, headers[REQUEST_ID_HEADER] ?? randomUUID()));
       }
-      const verdict = verifier.verify(headers, body);
+      const verdict = await verifier.check(headers, body);
       if (!verdict.ok) throw new HttpError(401, `request not signed by the gateway (${verdict.reason})`, 'UNAUTHENTICATED');
       const caller = verdict.caller;
       const requestId = headers[REQUEST_ID_HEADER] ?? randomUUID();
@@ -220,6 +226,7 @@ export async function startSubgraph<L>(def: SubgraphDefinition<L>, opts: Subgrap
       await stopWorkers();
       await close(server);
       await apollo.stop();
+      await nonces?.close();
     },
   };
 }

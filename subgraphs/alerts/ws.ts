@@ -59,7 +59,7 @@ export function serveAlertSubscriptions(
         }
         const rawSince = params.since;
         const since = typeof rawSince === 'string' && rawSince.length <= 40 && !Number.isNaN(Date.parse(rawSince)) ? rawSince : null;
-        const verdict = env.verifyGatewaySignature(fields, wsConnectionInitBody(resumeAfter, since));
+        const verdict = await env.verifyGatewaySignature(fields, wsConnectionInitBody(resumeAfter, since));
         if (!verdict.ok) {
           ctx.extra.socket.close(CLOSE_UNAUTHORIZED, `Unauthorized: connection not signed by the gateway (${verdict.reason})`);
           return false;
