@@ -73,16 +73,39 @@ export async function prepareDb(name: SubgraphName, dataDir: string, databaseUrl
   try {
     const def = SUBGRAPHS[name];
     const seeded = await withMigrationLock(db, `paygraph:migrate:${name}`, async () => {
-      const fresh = !(await db.schema.hasTable('knex_migrations'));
       await migrate(db, def.migrations);
-      if (fresh) await def.seed(db, buildFixture());
-      return fresh;
+      return seedOnce(db, def.seededTable, (trx) => def.seed(trx, buildFixture()));
     });
     return { db, seeded };
   } catch (err) {
     await db.destroy();
     throw err;
   }
+}
+
+/** The table whose one row says "this database was seeded". */
+export const SEED_MARKER_TABLE = 'paygraph_seed';
+
+/**
+ * Seeds a database at most once: the seed and its marker row commit in one transaction, so a
+ * process that dies while seeding leaves an unseeded database that the next start seeds, never a
+ * half-seeded one. A database from before the marker existed counts as seeded when its
+ * `seededTable` has rows.
+ */
+export async function seedOnce(db: Knex, seededTable: string | null, seed: (trx: Knex.Transaction) => Promise<void>): Promise<boolean> {
+  if (!(await db.schema.hasTable(SEED_MARKER_TABLE))) {
+    const legacy = seededTable !== null && (await db(seededTable).first()) !== undefined;
+    await db.transaction(async (trx) => {
+      await trx.schema.createTable(SEED_MARKER_TABLE, (t) => t.string('seeded_at', 40).notNullable());
+      if (legacy) await trx(SEED_MARKER_TABLE).insert({ seeded_at: 'before the seed marker' });
+    });
+  }
+  if (await db(SEED_MARKER_TABLE).first()) return false;
+  await db.transaction(async (trx) => {
+    await seed(trx);
+    await trx(SEED_MARKER_TABLE).insert({ seeded_at: new Date().toISOString() });
+  });
+  return true;
 }
 
 export async function startStack(opts: StackOptions): Promise<Stack> {

@@ -65,6 +65,11 @@ export interface SubgraphDefinition<L = unknown> {
   migrations: readonly Migration[];
   /** Inserts this subgraph's share of the fixture into its own, freshly migrated, empty tables. */
   seed(db: Knex, fixture: Fixture): Promise<void>;
+  /**
+   * A table the seed always fills (none when the seed inserts nothing): a database migrated before
+   * seeds were marked (lib/stack.ts seedOnce) counts as seeded when it has rows.
+   */
+  seededTable: string | null;
   createLoaders(db: Knex, caller: Caller): L;
   /** Signed internal endpoints (events feed, commands), never part of the graph. */
   internalRoutes?: Readonly<Record<string, InternalRoute>>;

@@ -1,4 +1,10 @@
 /** The seed fixture meets DESIGN.md section 7 and is deterministic. */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { migrate, openDb } from '../lib/db.js';
+import { prepareDb } from '../lib/stack.js';
+import { SUBGRAPHS } from '../subgraphs/index.js';
 import { describe, expect, it } from 'vitest';
 import { buildFixture, generateFixture, HISTORY_END, HISTORY_START } from '../seeds/fixture.js';
 
@@ -66,5 +72,42 @@ describe('seed fixture', () => {
     expect(g).not.toBe(f);
     expect(g.entries.length).toBe(f.entries.length);
     expect(JSON.stringify(g.entries, (_, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))).toBe(JSON.stringify(f.entries, (_, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)));
+  });
+});
+
+describe('seeding a database (lib/stack.ts prepareDb)', () => {
+  it('seeds once, and seeds a database whose first start died between migrating and seeding', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'paygraph-seed-'));
+    try {
+      for (const name of ['accounts', 'payments'] as const) {
+        // A first start that died after migrating, before seeding.
+        const half = openDb({ sqliteFile: path.join(dir, `${name}.sqlite`) });
+        await migrate(half, SUBGRAPHS[name].migrations);
+        await half.destroy();
+        const first = await prepareDb(name, dir);
+        expect(first.seeded).toBe(true);
+        const table = name === 'accounts' ? 'users' : 'journal_entries';
+        const count = async (db: typeof first.db) => Number(((await db(table).count({ n: '*' }).first()) as { n: number | string }).n);
+        const rows = await count(first.db);
+        expect(rows).toBeGreaterThan(0);
+        await first.db.destroy();
+        const again = await prepareDb(name, dir);
+        expect(again.seeded).toBe(false);
+        expect(await count(again.db)).toBe(rows);
+        await again.db.destroy();
+      }
+      // A database seeded before seeds were marked (no marker table) is not seeded again.
+      const legacyDir = path.join(dir, 'legacy');
+      const legacy = openDb({ sqliteFile: path.join(legacyDir, 'merchants.sqlite') });
+      await migrate(legacy, SUBGRAPHS.merchants.migrations);
+      await SUBGRAPHS.merchants.seed(legacy, buildFixture());
+      await legacy.destroy();
+      const reopened = await prepareDb('merchants', legacyDir);
+      expect(reopened.seeded).toBe(false);
+      expect(await reopened.db('merchants').count({ n: '*' }).first()).toEqual({ n: buildFixture().merchants.length });
+      await reopened.db.destroy();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

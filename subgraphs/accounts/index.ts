@@ -23,6 +23,7 @@ export const accounts: SubgraphDefinition<AccountsLoaders> = {
   resolvers,
   migrations,
   seed,
+  seededTable: 'users',
   createLoaders: (db) => createLoaders(db),
   internalRoutes: { audit: auditRoute },
 };

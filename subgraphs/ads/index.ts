@@ -17,5 +17,6 @@ export const ads: SubgraphDefinition<AdsLoaders> = {
   resolvers,
   migrations,
   seed,
+  seededTable: 'offers',
   createLoaders: (db) => createLoaders(db),
 };

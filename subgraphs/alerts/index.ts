@@ -12,6 +12,7 @@ export const alerts: SubgraphDefinition<AlertsLoaders> = {
   migrations,
   /** Alerts are raised by the rules from payment events; nothing to seed. */
   seed: async () => undefined,
+  seededTable: null,
   createLoaders: (db) => createLoaders(db),
   /** The event consumer, the freeze dispatcher and the graphql-ws endpoint for the gateway. */
   startWorkers: (env, server) => startAlertWorkers(env, server, buildSchema(alerts as SubgraphDefinition), alerts.typeDefs),

@@ -16,5 +16,6 @@ export const merchants: SubgraphDefinition<MerchantsLoaders> = {
   resolvers,
   migrations,
   seed,
+  seededTable: 'merchants',
   createLoaders: (db) => createLoaders(db),
 };

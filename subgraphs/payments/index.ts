@@ -44,6 +44,7 @@ export const payments: SubgraphDefinition<PaymentsLoaders> = {
   resolvers,
   migrations,
   seed,
+  seededTable: 'journal_entries',
   createLoaders: (db) => createLoaders(db),
   internalRoutes,
   /** Prunes idempotency keys past their retention (limits.ts), at start and then hourly; serves long-poll wake-ups of the event feed (internal.ts). */
