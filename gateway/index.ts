@@ -10,7 +10,7 @@ import { parseUrlList, type SubgraphName } from '../lib/config.js';
 import { close, executeApollo, headerRecord, HttpError, listen, readBody, sendGraphQLError, sendJson } from '../lib/http.js';
 import { deriveSubgraphKey, REQUEST_ID_HEADER } from '../lib/signing.js';
 import { deriveInternalKey } from '../lib/internal.js';
-import { createFence, fencePlugin, internalAuditSink, type AuditSink } from './fence.js';
+import { createFence, fencePlugin, internalAuditSink, type AuditSink, type Fence } from './fence.js';
 import { callerFromHeaders, newRequestId, type GatewayContext } from './context.js';
 import { SignedDataSource } from './datasource.js';
 import { rejectHttpSubscriptions, serveSubscriptions, type SubscriptionServer } from './subscriptions.js';
@@ -49,16 +49,10 @@ export interface Gateway {
   stop(): Promise<void>;
 }
 
-export function buildGateway(opts: GatewayOptions, hardening: Hardening = createHardening({ production: opts.production, logger: opts.logger ?? createLogger('gateway'), limits: opts.limits })): ApolloServer<GatewayContext> {
+/** The Apollo gateway server; `fence` is the data-use fence it enforces (shared with the subscription bridge). */
+function buildGateway(opts: GatewayOptions, hardening: Hardening, fence: Fence): ApolloServer<GatewayContext> {
   if (opts.benchmarkWithoutFence && opts.production) throw new Error('benchmarkWithoutFence is refused in production');
   const withoutFence = opts.benchmarkWithoutFence === true;
-  // The data-use fence (gateway/fence.ts): operation check + audit (plugin), query-plan check (hook).
-  const fenceLog = opts.logger ?? createLogger('gateway');
-  const fence = createFence({
-    supergraphSdl: opts.supergraphSdl,
-    audit: opts.audit ?? internalAuditSink(opts.subgraphUrls.accounts, deriveInternalKey(opts.gatewaySecret, 'accounts')),
-    log: { error: (message, detail) => fenceLog.error({ fence: detail }, message) },
-  });
   const gateway = new ApolloGateway({
     supergraphSdl: opts.supergraphSdl,
     buildService: ({ name }) => {
@@ -116,9 +110,15 @@ export async function readiness(subgraphUrls: Readonly<Record<SubgraphName, stri
 export async function startGateway(opts: GatewayOptions & { port?: number; host?: string }): Promise<Gateway> {
   const logger = opts.logger ?? createLogger('gateway');
   const hardening = createHardening({ production: opts.production, logger, limits: opts.limits });
-  // One audit sink for HTTP operations and subscriptions: one group commit for both.
-  const audit = opts.audit ?? internalAuditSink(opts.subgraphUrls.accounts, deriveInternalKey(opts.gatewaySecret, 'accounts'));
-  const apollo = buildGateway({ ...opts, logger, audit }, hardening);
+  // One data-use fence (gateway/fence.ts) for HTTP operations and subscriptions: one policy, one
+  // check cache, one audit group commit. Operation check + audit run in the plugin, the query-plan
+  // check in the gateway's hook.
+  const fence = createFence({
+    supergraphSdl: opts.supergraphSdl,
+    audit: opts.audit ?? internalAuditSink(opts.subgraphUrls.accounts, deriveInternalKey(opts.gatewaySecret, 'accounts')),
+    log: { error: (message, detail) => logger.error({ fence: detail }, message) },
+  });
+  const apollo = buildGateway({ ...opts, logger }, hardening, fence);
   await apollo.start();
   const server = http.createServer((req, res) => {
     void (async () => {
@@ -149,7 +149,7 @@ export async function startGateway(opts: GatewayOptions & { port?: number; host?
     });
   });
   // Subscriptions: graphql-ws on the same server and /graphql URL, bridged to the owning subgraph.
-  const subscriptions = serveSubscriptions({ ...opts, audit, server, validationRules: hardening.validationRules });
+  const subscriptions = serveSubscriptions({ ...opts, fence, server, validationRules: hardening.validationRules });
   const url = `${await listen(server, opts.port ?? 0, opts.host)}/graphql`;
   return {
     url,

@@ -58,9 +58,10 @@ import { deriveInternalKey } from '../lib/internal.js';
 import { deriveSubgraphKey, encodeCaller, signRaw } from '../lib/signing.js';
 import { wsConnectionInitBody } from '../lib/subgraph.js';
 import { callerFromHeaders, newRequestId, type GatewayContext } from './context.js';
+import type { GatewayOptions } from './index.js';
 import { Channel } from '../lib/channel.js';
 import { Replicas, SignedDataSource } from './datasource.js';
-import { createFence, internalAuditSink, type AuditSink, type Fence } from './fence.js';
+import { createFence, internalAuditSink, type Fence } from './fence.js';
 
 /** Close code for a connection without a valid token (graphql-ws "Unauthorized"). */
 export const CLOSE_UNAUTHORIZED = 4401;
@@ -86,15 +87,8 @@ export const PLAN_CACHE_SIZE = 200;
 export const SHARED_RESULT_MS = 2_000;
 export const SHARED_RESULT_MAX = 5_000;
 
-export interface SubscriptionServerOptions {
+export interface SubscriptionServerOptions extends Pick<GatewayOptions, 'supergraphSdl' | 'subgraphUrls' | 'gatewaySecret' | 'jwtSecret' | 'production' | 'audit'> {
   server: http.Server;
-  supergraphSdl: string;
-  subgraphUrls: Readonly<Record<SubgraphName, string>>;
-  gatewaySecret: string;
-  jwtSecret: string;
-  production: boolean;
-  /** Where the fence appends audit records (default: the accounts subgraph's /internal/audit). */
-  audit?: AuditSink;
   /** A fence to share with the HTTP path; built from the supergraph and `audit` when absent. */
   fence?: Fence;
   /** The path graphql-ws is served on (default /graphql). */

@@ -74,12 +74,6 @@ function dataAccessRow(r: NewDataAccess) {
   };
 }
 
-/** Appends one record; the table's triggers refuse any UPDATE or DELETE. */
-export async function appendDataAccess(db: Knex, r: NewDataAccess): Promise<number> {
-  const [id] = await appendDataAccessBatch(db, [r]);
-  return id!;
-}
-
 /**
  * Appends several records, in order, with one multi-row INSERT: one statement, so all of them
  * commit together or none does. Returns their ids, in order.

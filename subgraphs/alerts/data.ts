@@ -239,11 +239,6 @@ export async function dueFreezeCommands(db: Knex, now: string, limit: number): P
   return rows.map(toFreeze);
 }
 
-export async function freezeCommandOfAlert(db: Knex, alertId: string): Promise<FreezeCommand | null> {
-  const row = (await db('freeze_commands').select('*').where('alert_id', alertId).first()) as RawFreeze | undefined;
-  return row ? toFreeze(row) : null;
-}
-
 export async function markFreeze(db: Knex, id: string, patch: { status: FreezeCommand['status']; attempts: number; nextAttemptAt?: string; lastError?: string | null; deliveredAt?: string | null }): Promise<void> {
   await db('freeze_commands')
     .where('id', id)
