@@ -6,27 +6,10 @@ import type { ApolloServerPlugin } from '@apollo/server';
 import type { GraphQLFormattedError, ValidationRule } from 'graphql';
 import type { Logger } from '../lib/log.js';
 import type { GatewayContext } from './context.js';
-import { armor, checkTokenLimit, DEFAULT_LIMITS, LIMIT_CODES, MutationRateLimiter, promoteLimitCode, rateLimitPlugin, type LimitsConfig } from './limits.js';
+import { isClientSafe } from '../lib/errors.js';
+import { armor, checkTokenLimit, DEFAULT_LIMITS, MutationRateLimiter, promoteLimitCode, rateLimitPlugin, type LimitsConfig } from './limits.js';
 import { GatewayMetrics } from './metrics.js';
 
-/** Codes whose messages are written for clients; any other error is an internal fault. */
-const CLIENT_CODES = new Set<string>([
-  'BAD_USER_INPUT',
-  'BAD_REQUEST',
-  'NOT_FOUND',
-  'UNAUTHENTICATED',
-  'FORBIDDEN',
-  'FORBIDDEN_DATA_USE',
-  'AUDIT_UNAVAILABLE',
-  'GRAPHQL_PARSE_FAILED',
-  'GRAPHQL_VALIDATION_FAILED',
-  'OPERATION_RESOLUTION_FAILURE',
-  'PERSISTED_QUERY_NOT_FOUND',
-  'PERSISTED_QUERY_NOT_SUPPORTED',
-  'RATE_LIMITED',
-  'SUBGRAPH_UNAVAILABLE',
-  ...Object.values(LIMIT_CODES),
-]);
 
 export interface HardeningOptions {
   production: boolean;
@@ -63,7 +46,7 @@ export function createHardening(opts: HardeningOptions): Hardening {
           }
           for (const e of body?.errors ?? []) {
             const code = String(e.extensions?.code ?? '');
-            if (!CLIENT_CODES.has(code)) {
+            if (!isClientSafe(code)) {
               // The original (unmasked) error goes to the log with the request id, never to the client.
               const original = errors?.find((x) => x.message === e.message) ?? e;
               log.error({ requestId: contextValue.requestId, code, err: original instanceof Error ? { message: original.message, stack: original.stack } : { message: e.message }, path: e.path }, 'internal error');
@@ -96,7 +79,7 @@ export function createHardening(opts: HardeningOptions): Hardening {
           if (response.body.kind !== 'single' || !response.body.singleResult.errors) return;
           response.body.singleResult.errors = response.body.singleResult.errors.map((e) => {
             const code = String(e.extensions?.code ?? 'INTERNAL_SERVER_ERROR');
-            const internal = !CLIENT_CODES.has(code);
+            const internal = !isClientSafe(code);
             const extensions = { ...e.extensions, code: internal ? 'INTERNAL_SERVER_ERROR' : code, requestId: contextValue.requestId };
             if (internal && opts.production) {
               delete (extensions as Record<string, unknown>).exception;

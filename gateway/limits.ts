@@ -5,7 +5,7 @@
 import { ApolloArmor } from '@escape.tech/graphql-armor';
 import type { ApolloServerPlugin } from '@apollo/server';
 import { GraphQLError, Lexer, Source, TokenKind, type ValidationContext, type ValidationRule } from 'graphql';
-import { HttpError } from '../lib/http.js';
+import { HttpError } from '../lib/errors.js';
 import type { GatewayContext } from './context.js';
 
 export interface LimitsConfig {

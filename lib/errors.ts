@@ -1,18 +1,103 @@
-/** GraphQL error constructors with stable `extensions.code` values. */
+/**
+ * The error registry: every `extensions.code` paygraph puts on a GraphQL error, with its HTTP
+ * status and whether its message is written for clients. It is the one list the gateway masks by
+ * (an error whose code is not client-safe reaches the client as INTERNAL_SERVER_ERROR, its message
+ * only in the log), so a new code is added here or it is masked.
+ *
+ * Business failures of mutations (`userErrors[].code`, the schema's UserErrorCode enum) are not
+ * errors: they are data, listed in subgraphs/payments/schema.graphql.
+ */
 import { GraphQLError } from 'graphql';
+
+interface ErrorSpec {
+  /** HTTP status of a response whose only error is this one (GraphQL-over-HTTP). */
+  status: number;
+  /** Whether the message is written for clients; otherwise it is replaced before it leaves the gateway. */
+  clientSafe: boolean;
+}
+
+export const ERRORS = {
+  // Requests
+  BAD_REQUEST: { status: 400, clientSafe: true },
+  BAD_USER_INPUT: { status: 400, clientSafe: true },
+  GRAPHQL_PARSE_FAILED: { status: 400, clientSafe: true },
+  GRAPHQL_VALIDATION_FAILED: { status: 400, clientSafe: true },
+  OPERATION_RESOLUTION_FAILURE: { status: 400, clientSafe: true },
+  PERSISTED_QUERY_NOT_FOUND: { status: 200, clientSafe: true },
+  PERSISTED_QUERY_NOT_SUPPORTED: { status: 200, clientSafe: true },
+  PAYLOAD_TOO_LARGE: { status: 413, clientSafe: true },
+  METHOD_NOT_ALLOWED: { status: 405, clientSafe: true },
+  // Request limits (gateway/limits.ts)
+  QUERY_TOO_DEEP: { status: 400, clientSafe: true },
+  TOO_MANY_ALIASES: { status: 400, clientSafe: true },
+  QUERY_TOO_LARGE: { status: 400, clientSafe: true },
+  TOO_MANY_DIRECTIVES: { status: 400, clientSafe: true },
+  QUERY_TOO_COSTLY: { status: 400, clientSafe: true },
+  RATE_LIMITED: { status: 429, clientSafe: true },
+  TOO_MANY_SUBSCRIPTIONS: { status: 400, clientSafe: true },
+  // Who is calling
+  UNAUTHENTICATED: { status: 401, clientSafe: true },
+  FORBIDDEN: { status: 403, clientSafe: true },
+  // The data-use fence (fence/)
+  FORBIDDEN_DATA_USE: { status: 403, clientSafe: true },
+  AUDIT_UNAVAILABLE: { status: 503, clientSafe: true },
+  // Data
+  NOT_FOUND: { status: 200, clientSafe: true },
+  // Faults
+  SUBGRAPH_UNAVAILABLE: { status: 503, clientSafe: true },
+  INTERNAL_SERVER_ERROR: { status: 500, clientSafe: false },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+/** Codes whose messages are written for clients (the gateway masks every other). */
+export const CLIENT_SAFE_CODES: ReadonlySet<string> = new Set(
+  (Object.keys(ERRORS) as ErrorCode[]).filter((c) => ERRORS[c].clientSafe),
+);
+
+export function isClientSafe(code: unknown): boolean {
+  return typeof code === 'string' && CLIENT_SAFE_CODES.has(code);
+}
+
+/**
+ * A GraphQL error with a registered code. `extensions` adds fields (e.g. `field`, `coordinates`);
+ * the HTTP status is set from the registry only where it is not 200, as Apollo expects it.
+ */
+export function appError(code: ErrorCode, message: string, extensions: Record<string, unknown> = {}): GraphQLError {
+  const status = ERRORS[code].status;
+  return new GraphQLError(message, { extensions: { code, ...extensions, ...(status !== 200 && !('http' in extensions) ? { http: { status } } : {}) } });
+}
 
 export function badUserInput(message: string, field?: string): GraphQLError {
   return new GraphQLError(message, { extensions: { code: 'BAD_USER_INPUT', ...(field ? { field } : {}) } });
 }
 
+export function badRequest(message: string, extensions: Record<string, unknown> = {}): GraphQLError {
+  return appError('BAD_REQUEST', message, extensions);
+}
+
 export function notFound(message: string): GraphQLError {
-  return new GraphQLError(message, { extensions: { code: 'NOT_FOUND' } });
+  return appError('NOT_FOUND', message);
 }
 
 export function unauthenticated(message: string): GraphQLError {
-  return new GraphQLError(message, { extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } } });
+  return appError('UNAUTHENTICATED', message);
 }
 
 export function forbidden(message: string): GraphQLError {
   return new GraphQLError(message, { extensions: { code: 'FORBIDDEN' } });
+}
+
+/**
+ * An error answered outside GraphQL execution (HTTP layer: body too large, unsigned internal
+ * request, ...): a status, a message and a registered code.
+ */
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly code: ErrorCode = 'BAD_REQUEST',
+  ) {
+    super(message);
+  }
 }

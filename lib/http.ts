@@ -7,18 +7,9 @@ import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { HeaderMap, type ApolloServer, type BaseContext } from '@apollo/server';
+import { HttpError } from './errors.js';
 
 export const MAX_BODY_BYTES = 1_000_000;
-
-export class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-    readonly code = 'BAD_REQUEST',
-  ) {
-    super(message);
-  }
-}
 
 /**
  * The whole request body (HTTP 413 past `limit`). Plain 'data'/'end' listeners: an async iterator

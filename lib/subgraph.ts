@@ -16,7 +16,8 @@ import type { Caller } from './auth.js';
 import type { SubgraphName } from './config.js';
 import type { Migration } from './db.js';
 import { createLogger, type Logger } from './log.js';
-import { close, executeApollo, headerRecord, HttpError, listen, readBody, sendGraphQLError, sendJson } from './http.js';
+import { close, executeApollo, headerRecord, listen, readBody, sendGraphQLError, sendJson } from './http.js';
+import { HttpError } from './errors.js';
 import { REQUEST_ID_HEADER, SignatureVerifier, type VerifyResult } from './signing.js';
 import { subgraphFencePlugin } from './fence.js';
 import type { Fixture } from '../seeds/fixture.js';
@@ -44,6 +45,8 @@ export interface ServiceEnv {
   verifyGatewaySignature(fields: Record<string, string | undefined>, body: string | Buffer): Promise<VerifyResult>;
   /** Redis URL for cross-process fan-out (scale-out); undefined: single process, in-process only. */
   redisUrl: string | undefined;
+  /** This service's logger (pino): workers and routes log through it, never through console. */
+  logger: Logger;
 }
 
 /**
@@ -165,6 +168,7 @@ export async function startSubgraph<L>(def: SubgraphDefinition<L>, opts: Subgrap
     }),
     verifyGatewaySignature: (fields, body) => verifier.check(fields, body),
     redisUrl: opts.redisUrl,
+    logger: log,
   };
 
   const server = http.createServer((req, res) => {

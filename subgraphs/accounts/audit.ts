@@ -10,7 +10,7 @@
  * after the commit, and the gateway lets none of those operations run before it.
  */
 import { z } from 'zod';
-import { HttpError } from '../../lib/http.js';
+import { HttpError } from '../../lib/errors.js';
 import type { InternalRoute } from '../../lib/subgraph.js';
 import { appendDataAccessBatch } from './data.js';
 

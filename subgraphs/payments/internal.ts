@@ -18,7 +18,7 @@
 import { randomUUID } from 'node:crypto';
 import type http from 'node:http';
 import type { Knex } from 'knex';
-import { HttpError } from '../../lib/http.js';
+import { HttpError } from '../../lib/errors.js';
 import { channelName, connectPubSub, databaseScope, type PubSub } from '../../lib/redis.js';
 import type { InternalRoute, ServiceEnv } from '../../lib/subgraph.js';
 import { ledgerTransaction } from './ledger.js';
