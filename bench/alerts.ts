@@ -14,7 +14,7 @@
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import { signToken } from '../lib/auth.js';
-import type { Stack } from '../lib/stack.js';
+import type { Stack } from '../runtime/stack.js';
 import { VELOCITY_MAX_CHARGES } from '../subgraphs/alerts/rules.js';
 
 const SUBSCRIPTION = 'subscription { chargeAlertRaised { id purchase { id merchant { name } } } }';

@@ -24,14 +24,15 @@
  *
  * Writes bench/results.json (the ratio keys as numbers, plus every raw leg) and bench/results.md.
  */
+import { readSupergraph } from '../schema/supergraph.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import autocannon from 'autocannon';
 import type { Knex } from 'knex';
 import { signToken } from '../lib/auth.js';
-import { deriveSubgraphKey, signRequest, REQUEST_ID_HEADER } from '../lib/signing.js';
+import { deriveSubgraphKey, signRequest, REQUEST_ID_HEADER } from '../lib/transport/signing.js';
 import { httpRequest } from '../lib/http.js';
-import { startStack, type Stack } from '../lib/stack.js';
+import { startStack, type Stack } from '../runtime/stack.js';
 import { startGateway } from '../gateway/index.js';
 import { createLogger } from '../lib/log.js';
 import { sendTransfer } from '../subgraphs/payments/movements.js';
@@ -234,7 +235,7 @@ export async function runBench(cfg: BenchSettings = settingsFromArgs(process.arg
     // 2. fence on vs off
     progress('leg 2/5: fence on vs off (two gateways over the same subgraphs)');
     const subgraphUrls = Object.fromEntries(Object.entries(stack.subgraphs).map(([n, s]) => [n, s.url])) as Parameters<typeof startGateway>[0]['subgraphUrls'];
-    const fenceless = await startGateway({ supergraphSdl: fs.readFileSync(new URL('../schema/supergraph.graphql', import.meta.url), 'utf8'), subgraphUrls, gatewaySecret: GW, jwtSecret: JWT, production: false, benchmarkWithoutFence: true, logger: createLogger('gateway', { level: 'silent' }), limits: { mutationsPerWindow: 1e9 } });
+    const fenceless = await startGateway({ supergraphSdl: readSupergraph(), subgraphUrls, gatewaySecret: GW, jwtSecret: JWT, production: false, benchmarkWithoutFence: true, logger: createLogger('gateway', { level: 'silent' }), limits: { mutationsPerWindow: 1e9 } });
     try {
       const [on, off] = await sideBySide(cfg, viaGateway, async () => void (await post(fenceless.url, body, auth)));
       legs.fence_on = on;

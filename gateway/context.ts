@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { decodeJwt } from 'jose';
 import { ANONYMOUS, bearerToken, TokenError, verifyToken, type Caller } from '../lib/auth.js';
-import type { Purpose } from '../lib/policy.js';
+import type { Purpose } from '../lib/auth.js';
 import { unauthenticated } from '../lib/errors.js';
 
 export interface GatewayContext {

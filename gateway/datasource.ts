@@ -13,7 +13,7 @@ import { GraphQLError } from 'graphql';
 type Fetcher = RemoteGraphQLDataSource['fetcher'];
 import { parseUrlList } from '../lib/config.js';
 import { httpRequest, type HttpResponse } from '../lib/http.js';
-import { encodeCaller, signRaw, CALLER_HEADER, REQUEST_ID_HEADER } from '../lib/signing.js';
+import { encodeCaller, signRaw, CALLER_HEADER, REQUEST_ID_HEADER } from '../lib/transport/signing.js';
 import type { GatewayContext } from './context.js';
 
 /** Subgraph fetch timeout. */

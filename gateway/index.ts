@@ -9,9 +9,9 @@ import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/dis
 import { parseUrlList, type SubgraphName } from '../lib/config.js';
 import { close, executeApollo, headerRecord, listen, readBody, sendGraphQLError, sendJson } from '../lib/http.js';
 import { HttpError } from '../lib/errors.js';
-import { deriveSubgraphKey, REQUEST_ID_HEADER } from '../lib/signing.js';
-import { deriveInternalKey } from '../lib/internal.js';
-import { createFence, fencePlugin, internalAuditSink, type AuditSink, type Fence } from './fence.js';
+import { deriveSubgraphKey, REQUEST_ID_HEADER } from '../lib/transport/signing.js';
+import { deriveInternalKey } from '../lib/transport/internal-client.js';
+import { createFence, fencePlugin, internalAuditSink, type AuditSink, type Fence } from '../fence/fence.js';
 import { callerFromHeaders, newRequestId, type GatewayContext } from './context.js';
 import { SignedDataSource } from './datasource.js';
 import { rejectHttpSubscriptions, serveSubscriptions, type SubscriptionServer } from './subscriptions.js';

@@ -54,14 +54,14 @@ import { useServer } from 'graphql-ws/use/ws';
 import WebSocket, { WebSocketServer } from 'ws';
 import type { Caller } from '../lib/auth.js';
 import { SUBGRAPH_NAMES, type SubgraphName } from '../lib/config.js';
-import { deriveInternalKey } from '../lib/internal.js';
-import { deriveSubgraphKey, encodeCaller, signRaw } from '../lib/signing.js';
-import { wsConnectionInitBody } from '../lib/subgraph.js';
+import { deriveInternalKey } from '../lib/transport/internal-client.js';
+import { deriveSubgraphKey, encodeCaller, signRaw } from '../lib/transport/signing.js';
+import { wsConnectionInitBody } from '../lib/transport/signing.js';
 import { callerFromHeaders, newRequestId, type GatewayContext } from './context.js';
 import type { GatewayOptions } from './index.js';
 import { Channel } from '../lib/channel.js';
 import { Replicas, SignedDataSource } from './datasource.js';
-import { createFence, internalAuditSink, type Fence } from './fence.js';
+import { createFence, internalAuditSink, type Fence } from '../fence/fence.js';
 
 /** Close code for a connection without a valid token (graphql-ws "Unauthorized"). */
 export const CLOSE_UNAUTHORIZED = 4401;

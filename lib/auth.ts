@@ -2,7 +2,17 @@
  * Client authentication: HS256 JWTs (jose) carrying `sub` (user id) and `purpose`.
  */
 import { SignJWT, jwtVerify, errors as joseErrors } from 'jose';
-import { isPurpose, type Purpose } from './policy.js';
+
+/**
+ * Why a caller is calling, as its token states it. What each purpose may receive is the data-use
+ * fence's decision (fence/policy.ts); here a purpose is only a value a token carries.
+ */
+export type Purpose = 'payments' | 'advertising';
+export const PURPOSES: readonly Purpose[] = ['payments', 'advertising'];
+
+export function isPurpose(value: unknown): value is Purpose {
+  return (PURPOSES as readonly unknown[]).includes(value);
+}
 
 /** Who is calling, as the gateway established it and signed it to the subgraphs. */
 export interface Caller {

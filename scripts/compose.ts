@@ -2,8 +2,8 @@
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { SUBGRAPH_NAMES, type SubgraphName } from '../lib/config.js';
-import { composeSupergraph } from '../lib/compose.js';
-import { SUPERGRAPH_PATH } from '../lib/stack.js';
+import { composeSupergraph } from '../schema/compose.js';
+import { SUPERGRAPH_PATH } from '../schema/supergraph.js';
 import { SUBGRAPHS } from '../subgraphs/index.js';
 
 const typeDefs = Object.fromEntries(SUBGRAPH_NAMES.map((n) => [n, SUBGRAPHS[n].typeDefs])) as Record<SubgraphName, (typeof SUBGRAPHS)[SubgraphName]['typeDefs']>;

@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { loadConfig, SUBGRAPH_NAMES } from '../lib/config.js';
-import { prepareDb } from '../lib/stack.js';
+import { prepareDb } from '../runtime/database.js';
 
 const { dataDir } = loadConfig();
 for (const name of SUBGRAPH_NAMES) {

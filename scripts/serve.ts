@@ -13,8 +13,8 @@
  * closes: a supervisor (lib/cluster.ts) that dies, even by SIGKILL, leaves no orphan behind.
  */
 import { loadConfig } from '../lib/config.js';
-import { isServiceName, SERVICE_NAMES } from '../lib/cluster.js';
-import { migrateAll, serveService, type RunningService } from '../lib/cluster-service.js';
+import { isServiceName, SERVICE_NAMES } from '../runtime/cluster.js';
+import { migrateAll, serveService, type RunningService } from '../runtime/service.js';
 
 const USAGE = `usage: serve.ts <${SERVICE_NAMES.join('|')}|migrate> [--port N] [--host H]`;
 

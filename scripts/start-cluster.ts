@@ -8,7 +8,7 @@
  * Ports: PORT (default 4000) and up, as in lib/cluster.ts (gateways on PORT and PORT+10).
  */
 import { loadConfig } from '../lib/config.js';
-import { startCluster, type Cluster } from '../lib/cluster.js';
+import { startCluster, type Cluster } from '../runtime/cluster.js';
 
 let config;
 try {

@@ -4,7 +4,7 @@
  */
 import { signToken } from '../lib/auth.js';
 import { loadConfig } from '../lib/config.js';
-import { startStack } from '../lib/stack.js';
+import { startStack } from '../runtime/stack.js';
 import { buildFixture } from '../seeds/fixture.js';
 
 const config = loadConfig();

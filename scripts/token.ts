@@ -1,7 +1,7 @@
 /** npm run -s token -- <handle> <purpose>: prints a JWT for a seeded user, and nothing else. */
 import { loadConfig } from '../lib/config.js';
 import { signToken } from '../lib/auth.js';
-import { isPurpose, PURPOSES } from '../lib/policy.js';
+import { isPurpose, PURPOSES } from '../lib/auth.js';
 import { buildFixture } from '../seeds/fixture.js';
 
 const [handle, purpose = 'payments'] = process.argv.slice(2);

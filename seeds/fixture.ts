@@ -6,20 +6,9 @@
  * and every machine gets the same data. Amounts are integer minor units (bigint).
  */
 
-export type InstitutionKind = 'BANK' | 'CARD_ISSUER';
-export type AccountKind = 'CHECKING' | 'SAVINGS' | 'CREDIT_CARD' | 'DEBIT_CARD';
-export type TransactionKind = 'TRANSFER' | 'PURCHASE' | 'DEPOSIT' | 'REFUND' | 'FEE';
-export type MerchantCategory =
-  | 'GROCERIES'
-  | 'RESTAURANTS'
-  | 'TRANSPORT'
-  | 'TRAVEL'
-  | 'ENTERTAINMENT'
-  | 'SHOPPING'
-  | 'ELECTRONICS'
-  | 'APPAREL'
-  | 'FUEL'
-  | 'UTILITIES';
+import type { AccountKind, InstitutionKind } from '../subgraphs/accounts/data.js';
+import type { MerchantCategory } from '../subgraphs/merchants/data.js';
+import type { TransactionKind } from '../subgraphs/payments/data.js';
 
 export interface Institution {
   id: string;

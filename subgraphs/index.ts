@@ -1,6 +1,6 @@
 /** The subgraph registry: every subgraph definition, by name. Zones live in lib/policy.ts. */
 import type { SubgraphName } from '../lib/config.js';
-import type { SubgraphDefinition } from '../lib/subgraph.js';
+import type { SubgraphDefinition } from './definition.js';
 import { accounts } from './accounts/index.js';
 import { ads } from './ads/index.js';
 import { alerts } from './alerts/index.js';

@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { callInternal, deriveInternalKey } from '../lib/internal.js';
+import { callInternal, deriveInternalKey } from '../lib/transport/internal-client.js';
 import { ConsumerLease } from '../subgraphs/alerts/lease.js';
 import { alertWorkersOf } from '../subgraphs/alerts/workers.js';
 import { EVENTS_MAX_WAIT_MS, eventFeedOf, type OutboxEvent } from '../subgraphs/payments/internal.js';

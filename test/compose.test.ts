@@ -2,8 +2,8 @@
 import fs from 'node:fs';
 import { expect, it } from 'vitest';
 import { SUBGRAPH_NAMES, type SubgraphName } from '../lib/config.js';
-import { composeSupergraph } from '../lib/compose.js';
-import { SUPERGRAPH_PATH } from '../lib/stack.js';
+import { composeSupergraph } from '../schema/compose.js';
+import { SUPERGRAPH_PATH } from '../schema/supergraph.js';
 import { SUBGRAPHS } from '../subgraphs/index.js';
 
 it('schema/supergraph.graphql is up to date (run `npm run compose`)', () => {

@@ -5,9 +5,9 @@
 import { parse, type DocumentNode } from 'graphql';
 import { describe, expect, it } from 'vitest';
 import { SUBGRAPH_NAMES, type SubgraphName } from '../lib/config.js';
-import { composeSupergraph } from '../lib/compose.js';
-import { checkFenceComposition, type FenceRule } from '../lib/fence-compose.js';
-import { SUBGRAPH_ZONES } from '../lib/policy.js';
+import { composeSupergraph } from '../schema/compose.js';
+import { checkFenceComposition, type FenceRule } from '../fence/compose-lint.js';
+import { SUBGRAPH_ZONES } from '../fence/policy.js';
 import { SUBGRAPHS } from '../subgraphs/index.js';
 
 const LINK = 'extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key", "@external", "@requires", "@provides", "@shareable"])';

@@ -5,10 +5,10 @@
  */
 import { buildSchema, parse, printSchema } from 'graphql';
 import { describe, expect, it } from 'vitest';
-import { checkOperation, FencePolicy, readMarks } from '../lib/fence.js';
-import { batchingAuditSink, Fence, type AuditSink } from '../gateway/fence.js';
-import { buildFilteredSchema } from '../gateway/introspection.js';
-import type { DataAccessRecord } from '../lib/policy.js';
+import { checkOperation, FencePolicy, readMarks } from '../fence/operation-check.js';
+import { batchingAuditSink, Fence, type AuditSink } from '../fence/fence.js';
+import { buildFilteredSchema } from '../fence/contract-schema.js';
+import type { DataAccessRecord } from '../fence/policy.js';
 
 const SDL = `
   directive @paymentOnly(source: String) on FIELD_DEFINITION | OBJECT | INTERFACE

@@ -6,7 +6,7 @@ import path from 'node:path';
 import knexFactory, { type Knex } from 'knex';
 import { expect } from 'vitest';
 import { openDb } from '../lib/db.js';
-import { prepareDb } from '../lib/stack.js';
+import { prepareDb } from '../runtime/database.js';
 import { toBigInt } from '../lib/money.js';
 import { EXTERNAL_ACCOUNT_ID } from '../seeds/fixture.js';
 import { postEntry } from '../subgraphs/payments/ledger.js';

@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ANONYMOUS } from '../lib/auth.js';
-import { deriveSubgraphKey, signRequest } from '../lib/signing.js';
+import { deriveSubgraphKey, signRequest } from '../lib/transport/signing.js';
 import { TRANSFER_LIMITS } from '../subgraphs/payments/limits.js';
 import { startTestStack, TEST_GATEWAY_SECRET, type TestStack } from './helpers/stack.js';
 import { balanceOf, deposit, history, newKey, send, SEND, snapshot } from './money-helpers.js';

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toBigInt } from '../lib/money.js';
-import { prepareDb } from '../lib/stack.js';
+import { prepareDb } from '../runtime/database.js';
 import { freezeAccount } from '../subgraphs/payments/internal.js';
 import { formatVerification, verifyLedger } from '../subgraphs/payments/verify.js';
 import { startTestStack, type TestStack } from './helpers/stack.js';

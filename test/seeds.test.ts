@@ -3,10 +3,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { migrate, openDb } from '../lib/db.js';
-import { prepareDb } from '../lib/stack.js';
+import { prepareDb } from '../runtime/database.js';
 import { SUBGRAPHS } from '../subgraphs/index.js';
 import { describe, expect, it } from 'vitest';
 import { buildFixture, generateFixture, HISTORY_END, HISTORY_START } from '../seeds/fixture.js';
+import { SEEDS } from '../seeds/load.js';
 
 const f = buildFixture();
 
@@ -100,7 +101,7 @@ describe('seeding a database (lib/stack.ts prepareDb)', () => {
       const legacyDir = path.join(dir, 'legacy');
       const legacy = openDb({ sqliteFile: path.join(legacyDir, 'merchants.sqlite') });
       await migrate(legacy, SUBGRAPHS.merchants.migrations);
-      await SUBGRAPHS.merchants.seed(legacy, buildFixture());
+      await SEEDS.merchants.load(legacy, buildFixture());
       await legacy.destroy();
       const reopened = await prepareDb('merchants', legacyDir);
       expect(reopened.seeded).toBe(false);

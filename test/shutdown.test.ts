@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { expect, it } from 'vitest';
 import { SUBGRAPH_NAMES } from '../lib/config.js';
-import { prepareDb } from '../lib/stack.js';
+import { prepareDb } from '../runtime/database.js';
 import { verifyLedger } from '../subgraphs/payments/verify.js';
 import { op } from './operations.js';
 import { startTestStack } from './helpers/stack.js';

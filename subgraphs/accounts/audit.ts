@@ -11,7 +11,7 @@
  */
 import { z } from 'zod';
 import { HttpError } from '../../lib/errors.js';
-import type { InternalRoute } from '../../lib/subgraph.js';
+import type { InternalRoute } from '../definition.js';
 import { appendDataAccessBatch } from './data.js';
 
 /** Most records one append may carry (the gateway sends at most AUDIT_MAX_BATCH = 200). */

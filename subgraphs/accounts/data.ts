@@ -1,6 +1,10 @@
 /** Data access for the accounts subgraph: its own tables only, plain typed rows out. */
 import type { Knex } from 'knex';
-import type { AccountKind, InstitutionKind } from '../../seeds/fixture.js';
+
+/** Kinds of institutions that link accounts (the schema's InstitutionKind). */
+export type InstitutionKind = 'BANK' | 'CARD_ISSUER';
+/** Kinds of linked accounts (the schema's AccountKind). */
+export type AccountKind = 'CHECKING' | 'SAVINGS' | 'CREDIT_CARD' | 'DEBIT_CARD';
 
 export interface UserRow {
   id: string;

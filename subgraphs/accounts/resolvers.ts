@@ -1,4 +1,4 @@
-import type { SubgraphContext } from '../../lib/subgraph.js';
+import type { SubgraphContext } from '../definition.js';
 import { decodeCursor, encodeCursor, pageSize } from '../../lib/cursor.js';
 import { notFound } from '../../lib/errors.js';
 import { countDataAccessOfUser, dataAccessOfUser, type AccountRow, type DataAccessRow, type UserRow } from './data.js';

@@ -1,4 +1,4 @@
-import type { SubgraphContext } from '../../lib/subgraph.js';
+import type { SubgraphContext } from '../definition.js';
 import type { OfferRow } from './data.js';
 import type { AdsLoaders } from './loaders.js';
 

@@ -11,8 +11,8 @@
  */
 import type { Knex } from 'knex';
 import { z } from 'zod';
-import { callInternal } from '../../lib/internal.js';
-import type { ServiceEnv } from '../../lib/subgraph.js';
+import { callInternal } from '../../lib/transport/internal-client.js';
+import type { ServiceEnv } from '../definition.js';
 import type { AlertBus } from './bus.js';
 import { accountHistory, insertAlert, isRecorded, readPosition, recordPurchase, writePosition, type ChargeAlertRow } from './data.js';
 import { ConsumerLease, LEASE_RETRY_MS, LeaseLostError } from './lease.js';

@@ -5,8 +5,8 @@
  * payments side is idempotent, so a repeated delivery is harmless; no freeze is ever dropped.
  */
 import type { Knex } from 'knex';
-import { callInternal, InternalCallError } from '../../lib/internal.js';
-import type { ServiceEnv } from '../../lib/subgraph.js';
+import { callInternal, InternalCallError } from '../../lib/transport/internal-client.js';
+import type { ServiceEnv } from '../definition.js';
 import { dueFreezeCommands, markFreeze, type FreezeCommand } from './data.js';
 import { backoff, WorkerLoop } from './loop.js';
 

@@ -1,5 +1,5 @@
 /** The alerts subgraph: fraud rules and charge alerts (payments zone). */
-import { buildSchema, loadSdl, type SubgraphDefinition } from '../../lib/subgraph.js';
+import { buildSchema, loadSdl, type SubgraphDefinition } from '../definition.js';
 import { createLoaders, type AlertsLoaders } from './loaders.js';
 import { migrations } from './migrations.js';
 import { resolvers } from './resolvers.js';
@@ -10,9 +10,6 @@ export const alerts: SubgraphDefinition<AlertsLoaders> = {
   typeDefs: loadSdl(new URL('./schema.graphql', import.meta.url)),
   resolvers,
   migrations,
-  /** Alerts are raised by the rules from payment events; nothing to seed. */
-  seed: async () => undefined,
-  seededTable: null,
   createLoaders: (db) => createLoaders(db),
   /** The event consumer, the freeze dispatcher and the graphql-ws endpoint for the gateway. */
   startWorkers: (env, server) => startAlertWorkers(env, server, buildSchema(alerts as SubgraphDefinition), alerts.typeDefs),

@@ -1,6 +1,6 @@
 import { GraphQLError } from 'graphql';
 import { unauthenticated } from '../../lib/errors.js';
-import type { SubgraphContext } from '../../lib/subgraph.js';
+import type { SubgraphContext } from '../definition.js';
 import type { AlertBus } from './bus.js';
 import { wakeFreezeDispatcher } from './bus.js';
 import { alertById, alertsOfUser, insertFreezeCommand, resolveAlert, type ChargeAlertRow } from './data.js';

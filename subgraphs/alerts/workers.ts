@@ -7,7 +7,7 @@
 import type http from 'node:http';
 import type { DocumentNode, GraphQLSchema } from 'graphql';
 import type { Knex } from 'knex';
-import type { ServiceEnv } from '../../lib/subgraph.js';
+import type { ServiceEnv } from '../definition.js';
 import { AlertBus, registerFreezeWaker } from './bus.js';
 import { startConsumer, type AlertConsumer } from './consumer.js';
 import { startFreezeDispatcher } from './freezer.js';

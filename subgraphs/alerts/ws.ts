@@ -19,9 +19,9 @@ import { subscribe as graphqlSubscribe, type DocumentNode, type ExecutionArgs, t
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import type { Caller } from '../../lib/auth.js';
-import { checkOperation, forbiddenDataUse, policyFromSubgraph } from '../../lib/fence.js';
-import { CALLER_HEADER, NONCE_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER } from '../../lib/signing.js';
-import { wsConnectionInitBody, type ServiceEnv } from '../../lib/subgraph.js';
+import { checkOperation, forbiddenDataUse, policyFromSubgraph } from '../../fence/operation-check.js';
+import { CALLER_HEADER, NONCE_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, wsConnectionInitBody } from '../../lib/transport/signing.js';
+import type { ServiceEnv } from '../definition.js';
 import type { AlertBus } from './bus.js';
 import { cursorBefore, readPosition } from './data.js';
 import { createLoaders } from './loaders.js';
@@ -76,6 +76,7 @@ export function serveAlertSubscriptions(
           caller: conn.caller,
           requestId: randomUUID(),
           loaders: createLoaders(env.db),
+          services: undefined,
           subscription: { bus, cursor: conn.cursor, lastEventId: null },
         };
       },

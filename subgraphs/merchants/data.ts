@@ -1,6 +1,8 @@
 /** Data access for the merchants subgraph. */
 import type { Knex } from 'knex';
-import type { MerchantCategory } from '../../seeds/fixture.js';
+
+/** Merchant categories of the directory (the schema's MerchantCategory). */
+export type MerchantCategory = 'GROCERIES' | 'RESTAURANTS' | 'TRANSPORT' | 'TRAVEL' | 'ENTERTAINMENT' | 'SHOPPING' | 'ELECTRONICS' | 'APPAREL' | 'FUEL' | 'UTILITIES';
 
 export interface MerchantRow {
   id: string;

@@ -1,6 +1,6 @@
 import { pageSize } from '../../lib/cursor.js';
 import { notFound } from '../../lib/errors.js';
-import type { SubgraphContext } from '../../lib/subgraph.js';
+import type { SubgraphContext } from '../definition.js';
 import { listMerchants } from './data.js';
 import type { MerchantsLoaders } from './loaders.js';
 

@@ -2,7 +2,9 @@
 import type { Knex } from 'knex';
 import { toBigInt } from '../../lib/money.js';
 import type { CursorPosition } from '../../lib/cursor.js';
-import type { TransactionKind } from '../../seeds/fixture.js';
+
+/** Kinds of journal entries (the schema's TransactionKind). */
+export type TransactionKind = 'TRANSFER' | 'PURCHASE' | 'DEPOSIT' | 'REFUND' | 'FEE';
 
 export interface LedgerAccountRow {
   id: string;

@@ -20,7 +20,7 @@ import type http from 'node:http';
 import type { Knex } from 'knex';
 import { HttpError } from '../../lib/errors.js';
 import { channelName, connectPubSub, databaseScope, type PubSub } from '../../lib/redis.js';
-import type { InternalRoute, ServiceEnv } from '../../lib/subgraph.js';
+import type { InternalRoute, ServiceEnv } from '../definition.js';
 import { ledgerTransaction } from './ledger.js';
 import { EVENTS_MAX_LIMIT } from './limits.js';
 import { onOutbox } from './outbox-signal.js';

@@ -17,7 +17,7 @@
 import type { Knex } from 'knex';
 import { isSqlite } from '../../lib/db.js';
 import { CURRENCIES } from '../../lib/money.js';
-import type { TransactionKind } from '../../seeds/fixture.js';
+import type { TransactionKind } from './data.js';
 import { toLedgerAccount, type LedgerAccountRow } from './data.js';
 
 export type LedgerErrorCode = 'UNBALANCED_ENTRY' | 'INVALID_ENTRY' | 'ACCOUNT_NOT_FOUND' | 'CURRENCY_MISMATCH' | 'ACCOUNT_FROZEN' | 'INSUFFICIENT_FUNDS';

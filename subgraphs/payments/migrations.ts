@@ -1,6 +1,5 @@
 import type { Knex } from 'knex';
 import { appendOnly, isSqlite, type Migration } from '../../lib/db.js';
-import { buildFixture, settlementAccountId } from '../../seeds/fixture.js';
 
 
 export const migrations: readonly Migration[] = [
@@ -61,13 +60,6 @@ export const migrations: readonly Migration[] = [
         t.string('merchant_country', 2).nullable();
         t.string('merchant_mcc', 4).nullable();
       });
-      // Databases seeded before this migration: backfill settlement-account metadata from the
-      // same fixture the merchants subgraph seeds from (no-op on a fresh, empty database).
-      for (const m of buildFixture().merchants) {
-        await knex('ledger_accounts')
-          .where({ id: settlementAccountId(m.id) })
-          .update({ merchant_name: m.name, merchant_category: m.category, merchant_country: m.country, merchant_mcc: m.mcc });
-      }
       await knex.schema.createTable('ledger_write_lock', (t) => {
         t.integer('id').primary();
         /** Bumped by the first statement of every ledger write transaction (takes SQLite's write lock). */

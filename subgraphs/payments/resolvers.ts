@@ -2,7 +2,7 @@ import { GraphQLError } from 'graphql';
 import { decodeCursor, encodeCursor, pageSize } from '../../lib/cursor.js';
 import { notFound, unauthenticated } from '../../lib/errors.js';
 import { money } from '../../lib/money.js';
-import type { SubgraphContext } from '../../lib/subgraph.js';
+import type { SubgraphContext } from '../definition.js';
 import type { LedgerAccountRow, PostingRow, PurchaseRow, TransferRow } from './data.js';
 import type { PaymentsLoaders } from './loaders.js';
 import { makePurchase, sendTransfer, type MakePurchaseInput, type SendTransferInput } from './movements.js';

@@ -6,8 +6,8 @@ import { randomBytes } from 'node:crypto';
 import knexFactory, { type Knex } from 'knex';
 import { signToken } from '../../lib/auth.js';
 import type { SubgraphName } from '../../lib/config.js';
-import type { Purpose } from '../../lib/policy.js';
-import { startStack, type Stack, type StackOptions } from '../../lib/stack.js';
+import type { Purpose } from '../../lib/auth.js';
+import { startStack, type Stack, type StackOptions } from '../../runtime/stack.js';
 import { buildFixture } from '../../seeds/fixture.js';
 
 export const TEST_JWT_SECRET = 'test-jwt-secret-0123456789abcdef';

@@ -9,7 +9,7 @@ import type { Knex } from 'knex';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signToken } from '../../lib/auth.js';
-import { startCluster, type Cluster, type ClusterProcess } from '../../lib/cluster.js';
+import { startCluster, type Cluster, type ClusterProcess } from '../../runtime/cluster.js';
 import { openDb } from '../../lib/db.js';
 import { formatMinor } from '../../lib/money.js';
 import { verifyLedger } from '../../subgraphs/payments/verify.js';

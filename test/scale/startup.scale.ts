@@ -7,11 +7,11 @@
  *   /ready reports that process as degraded, not the subgraph as unreachable.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePorts } from '../../lib/cluster.js';
-import { serveService, type RunningService } from '../../lib/cluster-service.js';
+import { freePorts } from '../../runtime/cluster.js';
+import { serveService, type RunningService } from '../../runtime/service.js';
 import { readiness } from '../../gateway/index.js';
 import { loadConfig, parseUrlList, SUBGRAPH_NAMES } from '../../lib/config.js';
-import { prepareDb } from '../../lib/stack.js';
+import { prepareDb } from '../../runtime/database.js';
 import { buildFixture } from '../../seeds/fixture.js';
 import { freshPostgresDatabase, startTestStack, TEST_GATEWAY_SECRET, TEST_JWT_SECRET, type TestStack } from '../helpers/stack.js';
 import { postGraphQL } from '../helpers/stack.js';

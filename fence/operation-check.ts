@@ -33,7 +33,7 @@ import {
   type SelectionSetNode,
   type ValueNode,
 } from 'graphql';
-import type { Caller } from './auth.js';
+import type { Caller } from '../lib/auth.js';
 import { FORBIDDEN_DATA_USE, PAYMENT_ONLY_DIRECTIVE, PAYMENT_ONLY_SPEC_URL, PAYMENT_PURPOSE, zoneOf } from './policy.js';
 
 // ---------------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ import {
   type SelectionSetNode,
   type TypeNode,
 } from 'graphql';
-import { fragmentMap, type FencePolicy } from '../lib/fence.js';
+import { fragmentMap, type FencePolicy } from './operation-check.js';
 
 function namedType(t: TypeNode): string {
   return t.kind === Kind.NAMED_TYPE ? t.name.value : namedType(t.type);

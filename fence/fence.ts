@@ -17,16 +17,16 @@ import type { Experimental_DidResolveQueryPlanCallback } from '@apollo/gateway';
 import type { PlanNode, QueryPlan, QueryPlanSelectionNode, SubscriptionNode } from '@apollo/query-planner';
 import { getNamedType, GraphQLError, isInterfaceType, isObjectType, Kind, parse, type DocumentNode, type GraphQLSchema } from 'graphql';
 import type { Caller } from '../lib/auth.js';
-import { checkOperation, collectProtected, forbiddenDataUse, fragmentMap, policyFromSupergraph, rootType, type FencePolicy, type OperationCheck } from '../lib/fence.js';
+import { checkOperation, collectProtected, forbiddenDataUse, fragmentMap, policyFromSupergraph, rootType, type FencePolicy, type OperationCheck } from './operation-check.js';
 import { ANONYMOUS } from '../lib/auth.js';
 import { httpRequest, type HttpResponse } from '../lib/http.js';
-import { InternalCallError, isConnectionRefused } from '../lib/internal.js';
-import { REQUEST_ID_HEADER, signRequest } from '../lib/signing.js';
-import { isAdvertisingZone, mayReceivePaymentOnly, type DataAccessRecord } from '../lib/policy.js';
-import type { GatewayContext } from './context.js';
-import { buildFilteredSchema, executeFilteredIntrospection, introspectionKind, mixedIntrospectionError } from './introspection.js';
+import { InternalCallError, isConnectionRefused } from '../lib/transport/internal-client.js';
+import { REQUEST_ID_HEADER, signRequest } from '../lib/transport/signing.js';
+import { isAdvertisingZone, mayReceivePaymentOnly, type DataAccessRecord } from './policy.js';
+import type { GatewayContext } from '../gateway/context.js';
+import { buildFilteredSchema, executeFilteredIntrospection, introspectionKind, mixedIntrospectionError } from './contract-schema.js';
 
-export { checkOperation, forbiddenDataUse, type FencePolicy, type OperationCheck } from '../lib/fence.js';
+export { checkOperation, forbiddenDataUse, type FencePolicy, type OperationCheck } from './operation-check.js';
 
 /** Appends one record to the data-access log; resolves once it is committed, rejects when it could not be. */
 export type AuditSink = (record: DataAccessRecord) => Promise<void>;

@@ -1,9 +1,9 @@
 /** Composes every subgraph's SDL into the supergraph with @apollo/composition. */
 import { composeServices } from '@apollo/composition';
 import type { DocumentNode } from 'graphql';
-import { SUBGRAPH_NAMES, type SubgraphName } from './config.js';
-import { checkFenceComposition } from './fence-compose.js';
-import { SUBGRAPH_ZONES } from './policy.js';
+import { SUBGRAPH_NAMES, type SubgraphName } from '../lib/config.js';
+import { checkFenceComposition } from '../fence/compose-lint.js';
+import { SUBGRAPH_ZONES } from '../fence/policy.js';
 
 /** Placeholder routing URLs in the committed supergraph; the gateway routes by subgraph name. */
 export const routingUrl = (name: SubgraphName) => `http://${name}.paygraph.internal/graphql`;

@@ -6,7 +6,7 @@
  * `npm run compose` fails with one readable line per violation.
  */
 import { Kind, parse, type DocumentNode, type FieldDefinitionNode, type SelectionSetNode, type TypeNode } from 'graphql';
-import { directiveArg, linkedDirectiveName, mergeMarks, readMarks, type Marks } from './fence.js';
+import { directiveArg, linkedDirectiveName, mergeMarks, readMarks, type Marks } from './operation-check.js';
 import type { Zone } from './policy.js';
 
 export interface FenceSubgraph {

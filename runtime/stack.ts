@@ -2,22 +2,19 @@
  * Starts the whole stack in one process: five subgraphs (each with its own database) and the
  * gateway. Used by `npm start` and by the integration tests.
  */
-import fs from 'node:fs';
-import path from 'node:path';
 import type { Knex } from 'knex';
 import { startGateway, type Gateway } from '../gateway/index.js';
 import { SUBGRAPHS } from '../subgraphs/index.js';
-import { buildFixture } from '../seeds/fixture.js';
-import { SUBGRAPH_NAMES, type SubgraphName } from './config.js';
-import { migrate, openDb, withMigrationLock } from './db.js';
-import { deriveInternalKey } from './internal.js';
-import { createLogger } from './log.js';
+import { SUBGRAPH_NAMES, type SubgraphName } from '../lib/config.js';
+import { readSupergraph } from '../schema/supergraph.js';
+import { prepareDb } from './database.js';
+import { deriveInternalKey } from '../lib/transport/internal-client.js';
+import { createLogger } from '../lib/log.js';
 import type { DestinationStream } from 'pino';
 import type { LimitsConfig } from '../gateway/limits.js';
-import { deriveSubgraphKey } from './signing.js';
-import { startSubgraph, type SubgraphService } from './subgraph.js';
+import { deriveSubgraphKey } from '../lib/transport/signing.js';
+import { startSubgraph, type SubgraphService } from '../subgraphs/service.js';
 
-export const SUPERGRAPH_PATH = new URL('../schema/supergraph.graphql', import.meta.url);
 
 export interface StackOptions {
   /** Directory for `<name>.sqlite` files, or ':memory:' for in-memory databases. */
@@ -60,54 +57,6 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
-/**
- * Opens, migrates and (when new) seeds a subgraph's database: SQLite under dataDir, or PostgreSQL.
- * On PostgreSQL, migrate + seed run under an advisory lock (lib/db.ts withMigrationLock), so
- * several processes of one subgraph starting together on an empty database (`npm run
- * start:cluster`, scripts/serve.ts) migrate and seed it exactly once.
- */
-export async function prepareDb(name: SubgraphName, dataDir: string, databaseUrl?: string, opts: { poolMax?: number } = {}): Promise<{ db: Knex; seeded: boolean }> {
-  const db = databaseUrl
-    ? openDb({ postgresUrl: databaseUrl, schema: name, poolMax: opts.poolMax })
-    : openDb({ sqliteFile: dataDir === ':memory:' ? ':memory:' : path.join(dataDir, `${name}.sqlite`) });
-  try {
-    const def = SUBGRAPHS[name];
-    const seeded = await withMigrationLock(db, `paygraph:migrate:${name}`, async () => {
-      await migrate(db, def.migrations);
-      return seedOnce(db, def.seededTable, (trx) => def.seed(trx, buildFixture()));
-    });
-    return { db, seeded };
-  } catch (err) {
-    await db.destroy();
-    throw err;
-  }
-}
-
-/** The table whose one row says "this database was seeded". */
-export const SEED_MARKER_TABLE = 'paygraph_seed';
-
-/**
- * Seeds a database at most once: the seed and its marker row commit in one transaction, so a
- * process that dies while seeding leaves an unseeded database that the next start seeds, never a
- * half-seeded one. A database from before the marker existed counts as seeded when its
- * `seededTable` has rows.
- */
-export async function seedOnce(db: Knex, seededTable: string | null, seed: (trx: Knex.Transaction) => Promise<void>): Promise<boolean> {
-  if (!(await db.schema.hasTable(SEED_MARKER_TABLE))) {
-    const legacy = seededTable !== null && (await db(seededTable).first()) !== undefined;
-    await db.transaction(async (trx) => {
-      await trx.schema.createTable(SEED_MARKER_TABLE, (t) => t.string('seeded_at', 40).notNullable());
-      if (legacy) await trx(SEED_MARKER_TABLE).insert({ seeded_at: 'before the seed marker' });
-    });
-  }
-  if (await db(SEED_MARKER_TABLE).first()) return false;
-  await db.transaction(async (trx) => {
-    await seed(trx);
-    await trx(SEED_MARKER_TABLE).insert({ seeded_at: new Date().toISOString() });
-  });
-  return true;
-}
-
 export async function startStack(opts: StackOptions): Promise<Stack> {
   const log = opts.log ?? (() => undefined);
   const dbs = {} as Record<SubgraphName, Knex>;
@@ -139,7 +88,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       peers[name] = subgraphs[name].url.replace(/\/graphql$/, '');
       log(`${name}: ${subgraphs[name].url}`);
     }
-    const supergraphSdl = opts.supergraphSdl ?? fs.readFileSync(SUPERGRAPH_PATH, 'utf8');
+    const supergraphSdl = opts.supergraphSdl ?? readSupergraph();
     const subgraphUrls = Object.fromEntries(SUBGRAPH_NAMES.map((n) => [n, subgraphs[n].url])) as Record<SubgraphName, string>;
     const gateway = await startGateway({
       supergraphSdl,

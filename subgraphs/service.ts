@@ -1,9 +1,9 @@
 /**
- * The runtime every subgraph shares: a schema built with buildSubgraphSchema (no port opened),
- * and an HTTP service that accepts only gateway-signed requests and builds one context (with one
- * DataLoader set) per request.
+ * The service every subgraph runs in: an HTTP server that accepts only gateway-signed requests
+ * (and signed internal calls), runs the subgraph's fence plugin, and builds one context (with
+ * one DataLoader set) per request.
  */
-import { connectNonceStore } from './redis.js';
+import { connectNonceStore } from '../lib/redis.js';
 import fs from 'node:fs';
 import http from 'node:http';
 import { randomUUID } from 'node:crypto';
@@ -12,81 +12,15 @@ import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginInlineTraceDi
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import { parse, type DocumentNode, type GraphQLSchema } from 'graphql';
 import type { Knex } from 'knex';
-import type { Caller } from './auth.js';
-import type { SubgraphName } from './config.js';
-import type { Migration } from './db.js';
-import { createLogger, type Logger } from './log.js';
-import { close, executeApollo, headerRecord, listen, readBody, sendGraphQLError, sendJson } from './http.js';
-import { HttpError } from './errors.js';
-import { REQUEST_ID_HEADER, SignatureVerifier, type VerifyResult } from './signing.js';
-import { subgraphFencePlugin } from './fence.js';
-import type { Fixture } from '../seeds/fixture.js';
-
-export interface SubgraphContext<L> {
-  db: Knex;
-  caller: Caller;
-  loaders: L;
-  requestId: string;
-}
-
-/** What a subgraph's internal routes and background workers get. */
-export interface ServiceEnv {
-  db: Knex;
-  /** URLs of the other subgraphs' services (base URL, without /graphql), by name. */
-  peers: Readonly<Partial<Record<SubgraphName, string>>>;
-  /** Key to sign internal (service-to-service) requests to a peer; see lib/internal.ts. */
-  internalKeyFor(peer: SubgraphName): Buffer;
-  /**
-   * Verifies a gateway signature made with this subgraph's key over `body`, with the signature
-   * fields (lib/signing.ts header names) given as a record: e.g. the graphql-ws connection_init
-   * payload of the gateway's subscription bridge (see wsConnectionInitBody). Same replay
-   * protection as the HTTP endpoint.
-   */
-  verifyGatewaySignature(fields: Record<string, string | undefined>, body: string | Buffer): Promise<VerifyResult>;
-  /** Redis URL for cross-process fan-out (scale-out); undefined: single process, in-process only. */
-  redisUrl: string | undefined;
-  /** This service's logger (pino): workers and routes log through it, never through console. */
-  logger: Logger;
-}
-
-/**
- * The bytes the gateway signs (with the subgraph's key) in the connection_init payload of a
- * graphql-ws connection to a subgraph; `resumeAfter` and `since` are covered by the signature.
- */
-export function wsConnectionInitBody(resumeAfter: number | null, since: string | null = null): string {
-  return `graphql-ws/connection_init\nresumeAfter=${resumeAfter ?? ''}\nsince=${since ?? ''}`;
-}
-
-/** A signed service-to-service endpoint, served at POST /internal/<name>. */
-export type InternalRoute = (env: ServiceEnv, body: unknown, requestId: string) => Promise<unknown>;
-
-export interface SubgraphDefinition<L = unknown> {
-  name: SubgraphName;
-  typeDefs: DocumentNode;
-  /** Resolver map in buildSubgraphSchema's shape (including `__resolveReference`). */
-  resolvers: Record<string, unknown>;
-  migrations: readonly Migration[];
-  /** Inserts this subgraph's share of the fixture into its own, freshly migrated, empty tables. */
-  seed(db: Knex, fixture: Fixture): Promise<void>;
-  /**
-   * A table the seed always fills (none when the seed inserts nothing): a database migrated before
-   * seeds were marked (lib/stack.ts seedOnce) counts as seeded when it has rows.
-   */
-  seededTable: string | null;
-  createLoaders(db: Knex, caller: Caller): L;
-  /** Signed internal endpoints (events feed, commands), never part of the graph. */
-  internalRoutes?: Readonly<Record<string, InternalRoute>>;
-  /** Background work (e.g. an event consumer), started after the server listens; returns its stopper. */
-  startWorkers?(env: ServiceEnv, server: http.Server): Promise<() => Promise<void>>;
-}
-
-export function loadSdl(url: URL): DocumentNode {
-  return parse(fs.readFileSync(url, 'utf8'));
-}
-
-export function buildSchema(def: SubgraphDefinition): GraphQLSchema {
-  return buildSubgraphSchema({ typeDefs: def.typeDefs, resolvers: def.resolvers as never });
-}
+import type { Caller } from '../lib/auth.js';
+import type { SubgraphName } from '../lib/config.js';
+import type { Migration } from '../lib/db.js';
+import { createLogger, type Logger } from '../lib/log.js';
+import { close, executeApollo, headerRecord, listen, readBody, sendGraphQLError, sendJson } from '../lib/http.js';
+import { HttpError } from '../lib/errors.js';
+import { REQUEST_ID_HEADER, SignatureVerifier, type VerifyResult } from '../lib/transport/signing.js';
+import { subgraphFencePlugin } from '../fence/operation-check.js';
+import { buildSchema, type ServiceEnv, type SubgraphContext, type SubgraphDefinition } from './definition.js';
 
 export interface SubgraphService {
   name: SubgraphName;
@@ -130,10 +64,10 @@ function faultLogPlugin<C extends { requestId: string }>(log: Logger): ApolloSer
   };
 }
 
-export async function startSubgraph<L>(def: SubgraphDefinition<L>, opts: SubgraphServiceOptions): Promise<SubgraphService> {
+export async function startSubgraph<L, S>(def: SubgraphDefinition<L, S>, opts: SubgraphServiceOptions): Promise<SubgraphService> {
   const log = opts.logger ?? createLogger(def.name);
   const schema = buildSchema(def as SubgraphDefinition);
-  const apollo = new ApolloServer<SubgraphContext<L>>({
+  const apollo = new ApolloServer<SubgraphContext<L, S>>({
     schema,
     includeStacktraceInErrorResponses: false,
     // Browsers never reach a subgraph: every request must carry the gateway's HMAC signature
@@ -147,9 +81,9 @@ export async function startSubgraph<L>(def: SubgraphDefinition<L>, opts: Subgrap
       // cache-control plugin wraps every resolver (willResolveField) to compute a policy of max-age 0.
       ApolloServerPluginCacheControlDisabled(),
       ApolloServerPluginLandingPageDisabled(),
-      faultLogPlugin<SubgraphContext<L>>(log),
+      faultLogPlugin<SubgraphContext<L, S>>(log),
       // Fence layer 4: a payments-zone subgraph refuses its payment-only fields to a non-payments caller.
-      subgraphFencePlugin<SubgraphContext<L>>(def.name, def.typeDefs, schema),
+      subgraphFencePlugin<SubgraphContext<L, S>>(def.name, def.typeDefs, schema),
     ],
   });
   await apollo.start();
@@ -170,6 +104,7 @@ export async function startSubgraph<L>(def: SubgraphDefinition<L>, opts: Subgrap
     redisUrl: opts.redisUrl,
     logger: log,
   };
+  const services = (def.createServices ? def.createServices(env) : undefined) as S;
 
   const server = http.createServer((req, res) => {
     const started = process.hrtime.bigint();
@@ -206,7 +141,7 @@ export async function startSubgraph<L>(def: SubgraphDefinition<L>, opts: Subgrap
         } catch {
           throw new HttpError(400, 'internal request body is not JSON');
         }
-        return sendJson(res, 200, await internal(env, parsed, headers[REQUEST_ID_HEADER] ?? randomUUID()));
+        return sendJson(res, 200, await internal(env, parsed, headers[REQUEST_ID_HEADER] ?? randomUUID(), services));
       }
       const verdict = await verifier.check(headers, body);
       if (!verdict.ok) throw new HttpError(401, `request not signed by the gateway (${verdict.reason})`, 'UNAUTHENTICATED');
@@ -216,7 +151,8 @@ export async function startSubgraph<L>(def: SubgraphDefinition<L>, opts: Subgrap
         db: opts.db,
         caller,
         requestId,
-        loaders: def.createLoaders(opts.db, caller),
+        loaders: def.createLoaders(opts.db, caller, services),
+        services,
       }));
     })().catch((err: unknown) => {
       if (res.headersSent) return res.end();
@@ -226,7 +162,7 @@ export async function startSubgraph<L>(def: SubgraphDefinition<L>, opts: Subgrap
     });
   });
   const url = `${await listen(server, opts.port ?? 0, opts.host)}/graphql`;
-  const stopWorkers = def.startWorkers ? await def.startWorkers(env, server) : async () => undefined;
+  const stopWorkers = def.startWorkers ? await def.startWorkers(env, server, services) : async () => undefined;
   return {
     name: def.name,
     url,

@@ -3,8 +3,8 @@
  * event feed, the gateway appending audit records. Each subgraph's internal routes verify a key of
  * their own, derived from the gateway secret, handed only to the services that need it.
  */
-import { ANONYMOUS } from './auth.js';
-import type { SubgraphName } from './config.js';
+import { ANONYMOUS } from '../auth.js';
+import type { SubgraphName } from '../config.js';
 import { deriveSubgraphKey, REQUEST_ID_HEADER, signRequest } from './signing.js';
 
 export function deriveInternalKey(gatewaySecret: string, subgraph: SubgraphName): Buffer {

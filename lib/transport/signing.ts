@@ -6,8 +6,8 @@
  * secret. A subgraph holds only its own key, so one subgraph cannot forge a request to another.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { Caller } from './auth.js';
-import { isPurpose } from './policy.js';
+import type { Caller } from '../auth.js';
+import { isPurpose } from '../auth.js';
 
 export const SIGNATURE_HEADER = 'x-paygraph-signature';
 export const TIMESTAMP_HEADER = 'x-paygraph-timestamp';
@@ -133,4 +133,12 @@ export class SignatureVerifier {
       this.seen.delete(nonce);
     }
   }
+}
+
+/**
+ * The bytes the gateway signs (with the subgraph's key) in the connection_init payload of a
+ * graphql-ws connection to a subgraph; `resumeAfter` and `since` are covered by the signature.
+ */
+export function wsConnectionInitBody(resumeAfter: number | null, since: string | null = null): string {
+  return `graphql-ws/connection_init\nresumeAfter=${resumeAfter ?? ''}\nsince=${since ?? ''}`;
 }

@@ -5,15 +5,15 @@
  * scaled-out paygraph: several gateways, several processes of one subgraph, sharing PostgreSQL
  * (DATABASE_URL / PAYGRAPH_<NAME>_DATABASE_URL) and Redis (REDIS_URL).
  */
-import fs from 'node:fs';
 import { startGateway } from '../gateway/index.js';
 import { SUBGRAPHS } from '../subgraphs/index.js';
-import { baseUrlOf, parseUrlList, SUBGRAPH_NAMES, type Config, type SubgraphName } from './config.js';
-import { deriveInternalKey } from './internal.js';
-import { createLogger } from './log.js';
-import { deriveSubgraphKey } from './signing.js';
-import { prepareDb, SUPERGRAPH_PATH } from './stack.js';
-import { startSubgraph } from './subgraph.js';
+import { baseUrlOf, parseUrlList, SUBGRAPH_NAMES, type Config, type SubgraphName } from '../lib/config.js';
+import { deriveInternalKey } from '../lib/transport/internal-client.js';
+import { createLogger } from '../lib/log.js';
+import { deriveSubgraphKey } from '../lib/transport/signing.js';
+import { prepareDb } from './database.js';
+import { readSupergraph } from '../schema/supergraph.js';
+import { startSubgraph } from '../subgraphs/service.js';
 import type { ServiceName } from './cluster.js';
 
 export interface RunningService {
@@ -92,7 +92,7 @@ async function serveGateway(config: Config, port: number, host: string | undefin
   // URL lists go to the gateway as they are: its data sources and subscription bridge take turns
   // over a subgraph's processes and fail over; /ready reports degraded processes.
   const gateway = await startGateway({
-    supergraphSdl: fs.readFileSync(SUPERGRAPH_PATH, 'utf8'),
+    supergraphSdl: readSupergraph(),
     subgraphUrls: config.subgraphUrls,
     gatewaySecret: config.gatewaySecret,
     jwtSecret: config.jwtSecret,

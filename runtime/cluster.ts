@@ -13,7 +13,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SUBGRAPH_NAMES, type SubgraphName } from './config.js';
+import { SUBGRAPH_NAMES, type SubgraphName } from '../lib/config.js';
 
 export const SERVICE_NAMES = ['gateway', ...SUBGRAPH_NAMES] as const;
 export type ServiceName = (typeof SERVICE_NAMES)[number];
