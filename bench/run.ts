@@ -31,7 +31,7 @@ import autocannon from 'autocannon';
 import type { Knex } from 'knex';
 import { signToken } from '../lib/auth.js';
 import { deriveSubgraphKey, signRequest, REQUEST_ID_HEADER } from '../lib/transport/signing.js';
-import { httpRequest } from '../lib/http.js';
+import { httpRequest } from '../lib/transport/http-client.js';
 import { startStack, type Stack } from '../runtime/stack.js';
 import { startGateway } from '../gateway/index.js';
 import { createLogger } from '../lib/log.js';

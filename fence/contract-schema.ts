@@ -1,12 +1,13 @@
 /**
  * The contract a non-payments caller may discover: the API schema without payment-only fields and
- * types. Introspection by an advertising (or anonymous) caller runs against this schema, so ad
- * clients cannot even learn that `Account.mask` exists.
+ * types (fence/protection.ts rules). Introspection by an advertising (or anonymous) caller runs
+ * against this schema, so ad clients cannot even learn that `Account.mask` exists; introspection
+ * mixed with data fields in one operation is refused, so it cannot reach the full schema.
  */
 import {
   buildASTSchema,
   execute,
-  GraphQLError,
+  type GraphQLError,
   Kind,
   parse,
   printSchema,
@@ -19,6 +20,7 @@ import {
   type SelectionSetNode,
   type TypeNode,
 } from 'graphql';
+import { badRequest } from '../lib/errors.js';
 import { fragmentMap, type FencePolicy } from './operation-check.js';
 
 function namedType(t: TypeNode): string {
@@ -26,7 +28,7 @@ function namedType(t: TypeNode): string {
 }
 
 /** The API schema minus every protected type and field (and whatever is left empty by removing them). */
-export function buildFilteredSchema(policy: FencePolicy): GraphQLSchema {
+export function buildContractSchema(policy: FencePolicy): GraphQLSchema {
   const doc = parse(printSchema(policy.schema));
   const removedTypes = new Set(policy.protectedCoordinates().types);
   const keepField = (type: string, f: FieldDefinitionNode) => !policy.isProtectedField(type, f.name.value) && !removedTypes.has(namedType(f.type));
@@ -106,7 +108,5 @@ export async function executeFilteredIntrospection(
 }
 
 export function mixedIntrospectionError(): GraphQLError {
-  return new GraphQLError('Introspection fields (__schema, __type) must be sent in an operation of their own.', {
-    extensions: { code: 'BAD_REQUEST', http: { status: 400 } },
-  });
+  return badRequest('Introspection fields (__schema, __type) must be sent in an operation of their own.');
 }

@@ -1,28 +1,21 @@
 /**
- * The data-use fence's shared core: which schema coordinates are payment-only, and which of them an
- * operation selects. Pure functions over graphql-js ASTs and schemas, used by the gateway
- * (operation check, query-plan check, introspection filter, subscriptions), by every payments-zone
- * subgraph (layer 4) and, for the marks, by the composition rules (layer 1).
+ * Fence layer 2 (at the gateway) and layer 4 (in every payments-zone subgraph): which protected
+ * coordinates an operation selects, and whether the caller may receive them. Pure functions over
+ * graphql-js ASTs and schemas; the rules are fence/protection.ts's.
  *
- * Protection rules (DESIGN.md section 3):
- * - a type is protected when it is marked @paymentOnly, when it implements a marked interface, or
- *   when it is a union all of whose members are protected;
- * - a field `T.f` is protected when it is marked (on T or on an interface T implements), when T is
- *   protected, or when it returns a protected type.
+ * Every operation and fragment of a document is walked, not only `operationName`'s; fragments
+ * (named, inline, on interfaces and unions), aliases, mutations and subscriptions are expanded;
+ * fields under @skip/@include count as selected whatever the variables say. So neither variables
+ * nor operationName can change a verdict, and a verdict can be cached per parsed document.
  */
-import type { ApolloServerPlugin } from '@apollo/server';
 import { Supergraph } from '@apollo/federation-internals';
 import {
-  getNamedType,
-  GraphQLError,
   isAbstractType,
   isInterfaceType,
   isObjectType,
-  isUnionType,
   Kind,
   parse,
-  type ConstDirectiveNode,
-  type DirectiveNode,
+  getNamedType,
   type DocumentNode,
   type FragmentDefinitionNode,
   type GraphQLCompositeType,
@@ -31,112 +24,18 @@ import {
   type GraphQLSchema,
   type OperationDefinitionNode,
   type SelectionSetNode,
-  type ValueNode,
 } from 'graphql';
 import type { Caller } from '../lib/auth.js';
-import { FORBIDDEN_DATA_USE, PAYMENT_ONLY_DIRECTIVE, PAYMENT_ONLY_SPEC_URL, PAYMENT_PURPOSE, zoneOf } from './policy.js';
-
-// ---------------------------------------------------------------------------------------------
-// Reading @link'ed directive names and @paymentOnly marks from an SDL document
-// ---------------------------------------------------------------------------------------------
-
-function constValue(node: ValueNode | undefined): unknown {
-  if (!node) return undefined;
-  switch (node.kind) {
-    case Kind.STRING:
-    case Kind.ENUM:
-      return node.value;
-    case Kind.LIST:
-      return node.values.map(constValue);
-    case Kind.OBJECT:
-      return Object.fromEntries(node.fields.map((f) => [f.name.value, constValue(f.value)]));
-    case Kind.BOOLEAN:
-      return node.value;
-    case Kind.INT:
-    case Kind.FLOAT:
-      return Number(node.value);
-    default:
-      return undefined;
-  }
-}
-
-export function directiveArg(d: DirectiveNode | ConstDirectiveNode, name: string): unknown {
-  return constValue(d.arguments?.find((a) => a.name.value === name)?.value);
-}
-
-function specBase(url: string): string {
-  return url.replace(/\/v\d+(\.\d+)?\/?$/, '');
-}
+import { readMarks, type Marks } from './marks.js';
+import { mayReceivePaymentOnly } from './policy.js';
+import { Protection, schemaTypes } from './protection.js';
 
 /**
- * The name under which `@name` from the spec at `specUrl` is used in `doc`, following its @link
- * (imports with or without `as`, or the spec's namespace prefix). `fallback` is returned when the
- * document does not link the spec at all (e.g. a Federation 1 SDL).
+ * The protected coordinates of one schema: what the fence checks operations against. The rules
+ * are fence/protection.ts's; this adds the schema's own walk and the per-document cache.
  */
-export function linkedDirectiveName(doc: DocumentNode, specUrl: string, name: string, fallback: string | null = name): string | null {
-  const base = specBase(specUrl);
-  for (const def of doc.definitions) {
-    if (def.kind !== Kind.SCHEMA_DEFINITION && def.kind !== Kind.SCHEMA_EXTENSION) continue;
-    for (const d of def.directives ?? []) {
-      if (d.name.value !== 'link') continue;
-      const url = directiveArg(d, 'url');
-      if (typeof url !== 'string' || specBase(url) !== base) continue;
-      const imports = directiveArg(d, 'import');
-      if (Array.isArray(imports)) {
-        for (const imp of imports) {
-          if (imp === `@${name}`) return name;
-          if (imp && typeof imp === 'object' && (imp as { name?: unknown }).name === `@${name}`) {
-            const as = (imp as { as?: unknown }).as;
-            return typeof as === 'string' ? as.replace(/^@/, '') : name;
-          }
-        }
-      }
-      const as = directiveArg(d, 'as');
-      const prefix = typeof as === 'string' ? as : (base.split('/').pop() ?? name);
-      return `${prefix}__${name}`;
-    }
-  }
-  return fallback;
-}
-
-/** The @paymentOnly marks written in one SDL document (subgraph or supergraph). */
-export interface Marks {
-  /** Object and interface types marked @paymentOnly. */
-  types: ReadonlySet<string>;
-  /** Field coordinates `Type.field` marked @paymentOnly. */
-  fields: ReadonlySet<string>;
-}
-
-export function readMarks(doc: DocumentNode): Marks {
-  const directive = linkedDirectiveName(doc, PAYMENT_ONLY_SPEC_URL, PAYMENT_ONLY_DIRECTIVE);
-  const types = new Set<string>();
-  const fields = new Set<string>();
-  for (const def of doc.definitions) {
-    if (
-      def.kind !== Kind.OBJECT_TYPE_DEFINITION &&
-      def.kind !== Kind.OBJECT_TYPE_EXTENSION &&
-      def.kind !== Kind.INTERFACE_TYPE_DEFINITION &&
-      def.kind !== Kind.INTERFACE_TYPE_EXTENSION
-    )
-      continue;
-    const typeName = def.name.value;
-    if (def.directives?.some((d) => d.name.value === directive)) types.add(typeName);
-    for (const f of def.fields ?? []) if (f.directives?.some((d) => d.name.value === directive)) fields.add(`${typeName}.${f.name.value}`);
-  }
-  return { types, fields };
-}
-
-export function mergeMarks(...all: Marks[]): Marks {
-  return { types: new Set(all.flatMap((m) => [...m.types])), fields: new Set(all.flatMap((m) => [...m.fields])) };
-}
-
-// ---------------------------------------------------------------------------------------------
-// The policy over a schema
-// ---------------------------------------------------------------------------------------------
-
-/** The protected coordinates of one schema: what the fence checks operations against. */
 export class FencePolicy {
-  private readonly typeCache = new Map<string, boolean>();
+  private readonly protection: Protection;
   /**
    * The protected coordinates of each document already checked. The verdict depends only on the
    * document (variables and operationName never change it, see checkOperation), and Apollo Server
@@ -150,32 +49,16 @@ export class FencePolicy {
     /** The schema operations are written against (the gateway's API schema, or a subgraph schema). */
     readonly schema: GraphQLSchema,
     readonly marks: Marks,
-  ) {}
+  ) {
+    this.protection = new Protection(marks, schemaTypes(schema));
+  }
 
-  isProtectedType(name: string, seen: ReadonlySet<string> = new Set()): boolean {
-    const cached = this.typeCache.get(name);
-    if (cached !== undefined) return cached;
-    if (seen.has(name)) return false;
-    const type = this.schema.getType(name);
-    let result = this.marks.types.has(name);
-    if (!result && type && isObjectType(type)) result = type.getInterfaces().some((i) => this.marks.types.has(i.name));
-    if (!result && type && isUnionType(type)) {
-      const members = type.getTypes();
-      const next = new Set([...seen, name]);
-      result = members.length > 0 && members.every((m) => this.isProtectedType(m.name, next));
-    }
-    this.typeCache.set(name, result);
-    return result;
+  isProtectedType(name: string): boolean {
+    return this.protection.isProtectedType(name);
   }
 
   isProtectedField(typeName: string, fieldName: string): boolean {
-    if (fieldName.startsWith('__')) return false;
-    if (this.marks.fields.has(`${typeName}.${fieldName}`) || this.isProtectedType(typeName)) return true;
-    const type = this.schema.getType(typeName);
-    if (!type || !(isObjectType(type) || isInterfaceType(type))) return false;
-    if (type.getInterfaces().some((i) => this.marks.fields.has(`${i.name}.${fieldName}`))) return true;
-    const field = type.getFields()[fieldName];
-    return field ? this.isProtectedType(getNamedType(field.type).name) : false;
+    return this.protection.isProtectedField(typeName, fieldName);
   }
 
   /** The cached coordinates of `document` (see operationCache), computing them on first sight. */
@@ -217,12 +100,6 @@ export function policyFromSubgraph(typeDefs: DocumentNode, schema: GraphQLSchema
 function parseSdl(sdl: string): DocumentNode {
   return parse(sdl, { noLocation: true });
 }
-
-// ---------------------------------------------------------------------------------------------
-// Operation check
-// ---------------------------------------------------------------------------------------------
-
-export type FenceDecision = 'ALLOWED' | 'REFUSED';
 
 export interface OperationCheck {
   /**
@@ -311,26 +188,13 @@ export function rootType(schema: GraphQLSchema, op: OperationDefinitionNode): Gr
 }
 
 /**
- * Fence layer 2 (and layer 4 in the subgraphs): which protected coordinates `document` selects,
- * and whether `caller` may receive them.
- *
- * Every operation in the document is checked, not only `operationName`: a document that carries a
- * protected selection anywhere is refused for a caller whose purpose is not `payments`. Fragments
- * (named, inline, on interfaces and unions), aliases, mutations and subscriptions are expanded;
- * fields under `@skip`/`@include` count as selected whatever the variables say, so `variables` and
- * `operationName` do not change the verdict (they are accepted for the callers' convenience).
+ * Which protected coordinates `document` selects, and whether `caller` may receive them: a
+ * document that carries a protected selection anywhere is refused for a caller whose purpose is
+ * not `payments` (see the header: operationName and variables cannot change the verdict).
  */
-export function checkOperation(
-  policy: FencePolicy,
-  document: DocumentNode,
-  operationName?: string | null,
-  variables?: Readonly<Record<string, unknown>> | null,
-  caller?: Pick<Caller, 'purpose'> | null,
-): OperationCheck {
-  void operationName;
-  void variables;
+export function checkOperation(policy: FencePolicy, document: DocumentNode, caller: Pick<Caller, 'purpose'> | null | undefined): OperationCheck {
   const coordinates = [...policy.coordinatesOf(document)];
-  return { coordinates, allowed: coordinates.length === 0 || caller?.purpose === PAYMENT_PURPOSE };
+  return { coordinates, allowed: coordinates.length === 0 || mayReceivePaymentOnly(caller?.purpose) };
 }
 
 /** Every protected coordinate `document` selects, sorted (uncached; see FencePolicy.coordinatesOf). */
@@ -348,34 +212,4 @@ function selectedCoordinates(policy: FencePolicy, document: DocumentNode): strin
     collectProtected(policy, frag.selectionSet, type && (isObjectType(type) || isAbstractType(type)) ? type : null, fragments, out, frag.typeCondition.name.value);
   }
   return [...out].sort();
-}
-
-/** The error a refused caller gets: it names every protected coordinate selected. */
-export function forbiddenDataUse(coordinates: readonly string[], where = 'gateway'): GraphQLError {
-  return new GraphQLError(
-    `Forbidden data use: ${coordinates.join(', ')} ${coordinates.length === 1 ? 'is' : 'are'} payment-only bank data and may be selected only by a caller whose purpose is "payments".`,
-    { extensions: { code: FORBIDDEN_DATA_USE, coordinates: [...coordinates], fence: where, http: { status: 403 } } },
-  );
-}
-
-/**
- * Fence layer 4: an Apollo Server plugin for a payments-zone subgraph. It reads the @paymentOnly
- * marks from the subgraph's own SDL and refuses any operation (including `_entities` fetches) that
- * selects one when the signed caller's purpose is not `payments`. Advertising-zone subgraphs hold
- * no marks, so the plugin does nothing there.
- */
-export function subgraphFencePlugin<TContext extends { caller: Caller }>(subgraph: string, typeDefs: DocumentNode, schema: GraphQLSchema): ApolloServerPlugin<TContext> {
-  const policy = policyFromSubgraph(typeDefs, schema);
-  const active = zoneOf(subgraph) === 'payments' && (policy.marks.types.size > 0 || policy.marks.fields.size > 0);
-  return {
-    async requestDidStart() {
-      if (!active) return {};
-      return {
-        async didResolveOperation({ document, operationName, request, contextValue }) {
-          const result = checkOperation(policy, document, operationName, request.variables, contextValue.caller);
-          if (!result.allowed) throw forbiddenDataUse(result.coordinates, subgraph);
-        },
-      };
-    },
-  };
 }

@@ -1,5 +1,11 @@
-/** The gateway's per-request context: who is calling (from the JWT) and a request id. */
+/**
+ * The gateway's per-operation context and the one authentication step both transports share:
+ * who is calling (from the bearer token: the HTTP Authorization header, or the WebSocket
+ * connection_init payload), a request id, and which transport carried the operation.
+ */
 import { randomUUID } from 'node:crypto';
+import type { QueryPlan, SubscriptionNode } from '@apollo/query-planner';
+import type { DocumentNode } from 'graphql';
 import { decodeJwt } from 'jose';
 import { ANONYMOUS, bearerToken, TokenError, verifyToken, type Caller } from '../lib/auth.js';
 import type { Purpose } from '../lib/auth.js';
@@ -8,6 +14,20 @@ import { unauthenticated } from '../lib/errors.js';
 export interface GatewayContext {
   caller: Caller;
   requestId: string;
+  transport: 'http' | 'ws';
+  /**
+   * WebSocket only: where the pipeline leaves an accepted subscription (its checked plan and
+   * coerced variables) for the bridge. A holder object, since Apollo shallow-clones the context.
+   */
+  accepted?: { subscription?: PlannedSubscription };
+}
+
+export interface PlannedSubscription {
+  plan: QueryPlan & { node: SubscriptionNode };
+  /** The variables, coerced against the API schema. */
+  variables: Record<string, unknown>;
+  document: DocumentNode;
+  operationName: string | undefined;
 }
 
 /** Tokens already verified, per JWT secret: token -> who it names and when it expires. */
@@ -36,7 +56,11 @@ async function verifyTokenCached(jwtSecret: string, token: string): Promise<{ us
   return verified;
 }
 
-export async function callerFromHeaders(jwtSecret: string, authorization: string | undefined, clientName: string | undefined): Promise<Caller> {
+/**
+ * The caller a bearer token names (`authorization` is `Bearer <token>`, or absent: anonymous).
+ * A token that is present and invalid is refused with UNAUTHENTICATED, never treated as anonymous.
+ */
+export async function authenticate(jwtSecret: string, authorization: string | undefined, clientName: string | undefined): Promise<Caller> {
   const client = clientName ? clientName.slice(0, 100) : null;
   let token: string | null;
   try {

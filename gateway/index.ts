@@ -1,23 +1,23 @@
 /**
- * The gateway: Apollo Server with @apollo/gateway over the committed supergraph. Builds
- * everything without opening a port until `start` is called.
+ * The gateway: one node:http server for GraphQL over HTTP (/graphql) and over WebSocket (the same
+ * URL), health, readiness and metrics. It builds, once, the fence, the hardening and the one
+ * operation pipeline (pipeline.ts) both transports call; nothing listens until startGateway.
  */
 import http from 'node:http';
-import { ApolloServer } from '@apollo/server';
-import { ApolloGateway } from '@apollo/gateway';
-import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
-import { parseUrlList, type SubgraphName } from '../lib/config.js';
-import { close, executeApollo, headerRecord, listen, readBody, sendGraphQLError, sendJson } from '../lib/http.js';
+import type { SubgraphName } from '../lib/config.js';
 import { HttpError } from '../lib/errors.js';
-import { deriveSubgraphKey, REQUEST_ID_HEADER } from '../lib/transport/signing.js';
-import { deriveInternalKey } from '../lib/transport/internal-client.js';
-import { createFence, fencePlugin, internalAuditSink, type AuditSink, type Fence } from '../fence/fence.js';
-import { callerFromHeaders, newRequestId, type GatewayContext } from './context.js';
-import { SignedDataSource } from './datasource.js';
-import { rejectHttpSubscriptions, serveSubscriptions, type SubscriptionServer } from './subscriptions.js';
-import { createHardening, type Hardening } from './hardening.js';
-import type { LimitsConfig } from './limits.js';
+import { close, listen, readBody, sendGraphQLError, sendJson } from '../lib/http.js';
 import { createLogger, type Logger } from '../lib/log.js';
+import { deriveInternalKey } from '../lib/transport/signing.js';
+import { internalAuditSink, type AuditSink } from '../fence/audit-sink.js';
+import { createFence } from '../fence/fence.js';
+import { createHardening } from './hardening.js';
+import type { LimitsConfig } from './limits.js';
+import { createPipeline, type OperationPipeline } from './pipeline.js';
+import { Planner } from './planner.js';
+import { readiness } from './readiness.js';
+import { createBridge } from './subscription-bridge.js';
+import { serveSubscriptions, type SubscriptionServer } from './subscription-server.js';
 
 /** Largest request body the gateway reads (HTTP 413 beyond): far above any legitimate operation. */
 export const GATEWAY_MAX_BODY_BYTES = 100_000;
@@ -34,93 +34,38 @@ export interface GatewayOptions {
   logger?: Logger;
   /** Overrides of the request limits (gateway/limits.ts DEFAULT_LIMITS). */
   limits?: Partial<LimitsConfig>;
+  /** Upstream reconnection attempts of a subscription before its client is told (tests shorten it). */
+  upstreamRetryAttempts?: number;
   /**
    * Benchmarks only (`npm run bench` measures the fence's cost side by side): build the gateway
-   * without the operation and query-plan checks. Refused when production is set.
+   * without the fence's steps. Refused when production is set.
    */
   benchmarkWithoutFence?: boolean;
+  port?: number;
+  host?: string;
 }
 
 export interface Gateway {
   url: string;
   server: http.Server;
-  apollo: ApolloServer<GatewayContext>;
-  /** The graphql-ws subscription bridge (gateway/subscriptions.ts). */
+  pipeline: OperationPipeline;
+  /** The graphql-ws subscription server. */
   subscriptions: SubscriptionServer;
   stop(): Promise<void>;
 }
 
-/** The Apollo gateway server; `fence` is the data-use fence it enforces (shared with the subscription bridge). */
-function buildGateway(opts: GatewayOptions, hardening: Hardening, fence: Fence): ApolloServer<GatewayContext> {
-  if (opts.benchmarkWithoutFence && opts.production) throw new Error('benchmarkWithoutFence is refused in production');
-  const withoutFence = opts.benchmarkWithoutFence === true;
-  const gateway = new ApolloGateway({
-    supergraphSdl: opts.supergraphSdl,
-    buildService: ({ name }) => {
-      const url = opts.subgraphUrls[name as SubgraphName];
-      if (!url) throw new Error(`supergraph names a subgraph "${name}" that paygraph does not know`);
-      return new SignedDataSource(url, deriveSubgraphKey(opts.gatewaySecret, name), name);
-    },
-    __exposeQueryPlanExperimental: false,
-    ...(withoutFence ? {} : { experimental_didResolveQueryPlan: fence.didResolveQueryPlan }),
-  });
-  return new ApolloServer<GatewayContext>({
-    gateway,
-    includeStacktraceInErrorResponses: false,
-    // The process owner (scripts/start.ts, tests) decides when to stop, draining HTTP first.
-    stopOnTerminationSignals: false,
-    introspection: true,
-    // No "Did you mean ...?" hints in validation errors: they would reveal payment-only field names.
-    hideSchemaDetailsFromClientErrors: true,
-    validationRules: hardening.validationRules,
-    formatError: hardening.formatError,
-    plugins: [...(withoutFence ? [] : [fencePlugin(fence)]), rejectHttpSubscriptions<GatewayContext>(), ...hardening.plugins, ...(opts.production ? [ApolloServerPluginLandingPageDisabled()] : [])],
-  });
-}
-
-async function healthy(graphqlUrl: string): Promise<boolean> {
-  try {
-    const res = await fetch(graphqlUrl.replace(/\/graphql$/, '/health'), { signal: AbortSignal.timeout(1000) });
-    await res.body?.cancel();
-    return res.ok;
-  } catch {
-    return false;
-  }
-}
-
-/**
- * Readiness over every subgraph's processes (a URL may list several, comma-separated): a subgraph
- * is `unreachable` when none of its processes answers /health within a second (the gateway is not
- * ready); a single process that does not while another does is listed as `degraded` (the data
- * sources fail over to the others).
- */
-export async function readiness(subgraphUrls: Readonly<Record<SubgraphName, string>>): Promise<{ unreachable: string[]; degraded: string[] }> {
-  const unreachable: string[] = [];
-  const degraded: string[] = [];
-  await Promise.all(
-    Object.entries(subgraphUrls).map(async ([name, list]) => {
-      const urls = parseUrlList(list);
-      const up = await Promise.all(urls.map(healthy));
-      if (!up.some(Boolean)) unreachable.push(name);
-      else urls.forEach((u, i) => (up[i] ? undefined : degraded.push(`${name} ${u}`)));
-    }),
-  );
-  return { unreachable: unreachable.sort(), degraded: degraded.sort() };
-}
-
-export async function startGateway(opts: GatewayOptions & { port?: number; host?: string }): Promise<Gateway> {
+export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const logger = opts.logger ?? createLogger('gateway');
   const hardening = createHardening({ production: opts.production, logger, limits: opts.limits });
-  // One data-use fence (gateway/fence.ts) for HTTP operations and subscriptions: one policy, one
-  // check cache, one audit group commit. Operation check + audit run in the plugin, the query-plan
-  // check in the gateway's hook.
   const fence = createFence({
     supergraphSdl: opts.supergraphSdl,
     audit: opts.audit ?? internalAuditSink(opts.subgraphUrls.accounts, deriveInternalKey(opts.gatewaySecret, 'accounts')),
-    log: { error: (message, detail) => logger.error({ fence: detail }, message) },
+    log: logger,
   });
-  const apollo = buildGateway({ ...opts, logger }, hardening, fence);
-  await apollo.start();
+  const planner = new Planner(opts.supergraphSdl);
+  const pipeline = createPipeline({ ...opts, logger, fence, hardening, planner, withoutFence: opts.benchmarkWithoutFence });
+  await pipeline.start();
+
   const server = http.createServer((req, res) => {
     void (async () => {
       const path = (req.url ?? '/').split('?')[0];
@@ -134,14 +79,7 @@ export async function startGateway(opts: GatewayOptions & { port?: number; host?
         return res.end(await hardening.metrics.registry.metrics());
       }
       if (path !== '/graphql') return sendJson(res, 404, { error: 'not found; GraphQL is served at /graphql' });
-      const body = await readBody(req, GATEWAY_MAX_BODY_BYTES);
-      const headers = headerRecord(req);
-      const requestId = newRequestId(headers[REQUEST_ID_HEADER]);
-      res.setHeader(REQUEST_ID_HEADER, requestId);
-      await executeApollo(apollo, req, res, body, async () => ({
-        caller: await callerFromHeaders(opts.jwtSecret, headers.authorization, headers['apollographql-client-name']),
-        requestId,
-      }), hardening.inspect);
+      await pipeline.http(req, res, await readBody(req, GATEWAY_MAX_BODY_BYTES));
     })().catch((err: unknown) => {
       if (res.headersSent) return res.end();
       if (err instanceof HttpError) return sendGraphQLError(res, err);
@@ -149,18 +87,18 @@ export async function startGateway(opts: GatewayOptions & { port?: number; host?
       sendGraphQLError(res, new HttpError(500, 'internal error', 'INTERNAL_SERVER_ERROR'));
     });
   });
-  // Subscriptions: graphql-ws on the same server and /graphql URL, bridged to the owning subgraph.
-  const subscriptions = serveSubscriptions({ ...opts, fence, server, validationRules: hardening.validationRules });
+  const bridge = createBridge({ subgraphUrls: opts.subgraphUrls, gatewaySecret: opts.gatewaySecret, planner, logger, upstreamRetryAttempts: opts.upstreamRetryAttempts });
+  const subscriptions = serveSubscriptions({ server, pipeline, bridge, jwtSecret: opts.jwtSecret, production: opts.production, schema: planner.apiGraphQLSchema });
   const url = `${await listen(server, opts.port ?? 0, opts.host)}/graphql`;
   return {
     url,
     server,
-    apollo,
+    pipeline,
     subscriptions,
     async stop() {
       await subscriptions.dispose();
       await close(server);
-      await apollo.stop();
+      await pipeline.stop();
     },
   };
 }

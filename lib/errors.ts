@@ -10,7 +10,7 @@
 import { GraphQLError } from 'graphql';
 
 interface ErrorSpec {
-  /** HTTP status of a response whose only error is this one (GraphQL-over-HTTP). */
+  /** HTTP status of a response refused with this error before execution (GraphQL over HTTP); 200: none of its own. */
   status: number;
   /** Whether the message is written for clients; otherwise it is replaced before it leaves the gateway. */
   clientSafe: boolean;
@@ -43,8 +43,8 @@ export const ERRORS = {
   AUDIT_UNAVAILABLE: { status: 503, clientSafe: true },
   // Data
   NOT_FOUND: { status: 200, clientSafe: true },
-  // Faults
-  SUBGRAPH_UNAVAILABLE: { status: 503, clientSafe: true },
+  // Faults (SUBGRAPH_UNAVAILABLE arises during execution, beside partial data: no status of its own)
+  SUBGRAPH_UNAVAILABLE: { status: 200, clientSafe: true },
   INTERNAL_SERVER_ERROR: { status: 500, clientSafe: false },
 } as const satisfies Record<string, ErrorSpec>;
 
@@ -63,9 +63,12 @@ export function isClientSafe(code: unknown): boolean {
  * A GraphQL error with a registered code. `extensions` adds fields (e.g. `field`, `coordinates`);
  * the HTTP status is set from the registry only where it is not 200, as Apollo expects it.
  */
-export function appError(code: ErrorCode, message: string, extensions: Record<string, unknown> = {}): GraphQLError {
+export function appError(code: ErrorCode, message: string, extensions: Record<string, unknown> = {}, cause?: Error): GraphQLError {
   const status = ERRORS[code].status;
-  return new GraphQLError(message, { extensions: { code, ...extensions, ...(status !== 200 && !('http' in extensions) ? { http: { status } } : {}) } });
+  return new GraphQLError(message, {
+    extensions: { code, ...extensions, ...(status !== 200 && !('http' in extensions) ? { http: { status } } : {}) },
+    ...(cause ? { originalError: cause } : {}),
+  });
 }
 
 export function badUserInput(message: string, field?: string): GraphQLError {

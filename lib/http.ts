@@ -1,10 +1,10 @@
 /**
- * A minimal Apollo Server integration for node:http. We need the raw request bytes (subgraphs
+ * The server side of HTTP for every service: a minimal Apollo Server integration for node:http,
+ * body reading with a limit, JSON answers, listen and close. We need the raw request bytes (subgraphs
  * verify an HMAC over the exact body) and the http.Server itself (the gateway attaches graphql-ws
  * to it), which Apollo's standalone server does not give us.
  */
 import http from 'node:http';
-import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { HeaderMap, type ApolloServer, type BaseContext } from '@apollo/server';
 import { HttpError } from './errors.js';
@@ -136,85 +136,5 @@ export async function close(server: http.Server): Promise<void> {
     });
     server.close(() => resolve());
     server.closeIdleConnections();
-  });
-}
-
-// ---------------------------------------------------------------------------------------------
-// A small keep-alive HTTP client for service-to-service calls
-// ---------------------------------------------------------------------------------------------
-
-/** A whole response, body read. */
-export interface HttpResponse {
-  status: number;
-  statusText: string;
-  headers: http.IncomingHttpHeaders;
-  body: Buffer;
-}
-
-export interface HttpRequestInit {
-  method?: string;
-  headers?: Record<string, string>;
-  body?: string | Buffer;
-  /** Whole-call timeout (connect, send, wait, read); the request is destroyed with an ETIMEDOUT error. */
-  timeoutMs: number;
-  /** Keep-alive agent (default: one shared per protocol, see keepAliveAgent). */
-  agent?: http.Agent;
-}
-
-/**
- * A keep-alive agent. Idle sockets are kept per origin and reused; Node honours the server's
- * `Keep-Alive: timeout=N` hint (closing an idle socket a second before the server would), so a
- * reused socket is not one the server is about to drop.
- */
-export function keepAliveAgent(protocol: 'http:' | 'https:' = 'http:'): http.Agent {
-  const options = { keepAlive: true, maxSockets: 256, maxFreeSockets: 64, scheduling: 'lifo' as const };
-  return protocol === 'https:' ? new https.Agent(options) : new http.Agent(options);
-}
-
-const sharedAgents = { 'http:': keepAliveAgent('http:'), 'https:': keepAliveAgent('https:') };
-
-/**
- * One HTTP request over node:http with a keep-alive agent, resolving with the whole response.
- * Used for the gateway's subgraph fetches and the audit append instead of the global `fetch`:
- * on Node 20, undici's fetch (WHATWG streams, AbortSignal, Headers objects) costs about five
- * times the CPU of node:http per small request (docs/performance.md).
- * Errors are node's own (`code` ECONNREFUSED, ECONNRESET, ...), or ETIMEDOUT after `timeoutMs`.
- */
-export function httpRequest(url: string | URL, init: HttpRequestInit): Promise<HttpResponse> {
-  const target = typeof url === 'string' ? new URL(url) : url;
-  const secure = target.protocol === 'https:';
-  const body = init.body ?? '';
-  return new Promise<HttpResponse>((resolve, reject) => {
-    const req = (secure ? https : http).request(
-      target,
-      {
-        method: init.method ?? 'POST',
-        agent: init.agent ?? sharedAgents[secure ? 'https:' : 'http:'],
-        headers: { ...init.headers, 'content-length': String(Buffer.byteLength(body)) },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('error', fail);
-        // A response cut short (connection reset, destroyed on timeout) without an 'error' event.
-        res.on('close', () => {
-          if (!res.complete) fail(Object.assign(new Error(`response from ${target.origin} aborted`), { code: 'ECONNRESET' }));
-        });
-        res.on('end', () => {
-          clearTimeout(timer);
-          resolve({ status: res.statusCode ?? 0, statusText: res.statusMessage ?? '', headers: res.headers, body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks) });
-        });
-      },
-    );
-    function fail(err: Error): void {
-      clearTimeout(timer);
-      reject(err);
-    }
-    const timer = setTimeout(() => {
-      const err = Object.assign(new Error(`request to ${target.origin} timed out after ${init.timeoutMs} ms`), { code: 'ETIMEDOUT', name: 'TimeoutError' });
-      req.destroy(err);
-    }, init.timeoutMs);
-    req.on('error', fail);
-    req.end(body);
   });
 }

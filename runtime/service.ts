@@ -8,9 +8,8 @@
 import { startGateway } from '../gateway/index.js';
 import { SUBGRAPHS } from '../subgraphs/index.js';
 import { baseUrlOf, parseUrlList, SUBGRAPH_NAMES, type Config, type SubgraphName } from '../lib/config.js';
-import { deriveInternalKey } from '../lib/transport/internal-client.js';
+import { deriveInternalKey, deriveSubgraphKey } from '../lib/transport/signing.js';
 import { createLogger } from '../lib/log.js';
-import { deriveSubgraphKey } from '../lib/transport/signing.js';
 import { prepareDb } from './database.js';
 import { readSupergraph } from '../schema/supergraph.js';
 import { startSubgraph } from '../subgraphs/service.js';

@@ -8,11 +8,10 @@ import { SUBGRAPHS } from '../subgraphs/index.js';
 import { SUBGRAPH_NAMES, type SubgraphName } from '../lib/config.js';
 import { readSupergraph } from '../schema/supergraph.js';
 import { prepareDb } from './database.js';
-import { deriveInternalKey } from '../lib/transport/internal-client.js';
+import { deriveInternalKey, deriveSubgraphKey } from '../lib/transport/signing.js';
 import { createLogger } from '../lib/log.js';
 import type { DestinationStream } from 'pino';
 import type { LimitsConfig } from '../gateway/limits.js';
-import { deriveSubgraphKey } from '../lib/transport/signing.js';
 import { startSubgraph, type SubgraphService } from '../subgraphs/service.js';
 
 

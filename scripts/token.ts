@@ -1,7 +1,6 @@
 /** npm run -s token -- <handle> <purpose>: prints a JWT for a seeded user, and nothing else. */
 import { loadConfig } from '../lib/config.js';
-import { signToken } from '../lib/auth.js';
-import { isPurpose, PURPOSES } from '../lib/auth.js';
+import { signToken, isPurpose, PURPOSES } from '../lib/auth.js';
 import { buildFixture } from '../seeds/fixture.js';
 
 const [handle, purpose = 'payments'] = process.argv.slice(2);

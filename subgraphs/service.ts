@@ -19,7 +19,7 @@ import { createLogger, type Logger } from '../lib/log.js';
 import { close, executeApollo, headerRecord, listen, readBody, sendGraphQLError, sendJson } from '../lib/http.js';
 import { HttpError } from '../lib/errors.js';
 import { REQUEST_ID_HEADER, SignatureVerifier, type VerifyResult } from '../lib/transport/signing.js';
-import { subgraphFencePlugin } from '../fence/operation-check.js';
+import { subgraphFence } from '../fence/adapters/subgraph.js';
 import { buildSchema, type ServiceEnv, type SubgraphContext, type SubgraphDefinition } from './definition.js';
 
 export interface SubgraphService {
@@ -83,7 +83,7 @@ export async function startSubgraph<L, S>(def: SubgraphDefinition<L, S>, opts: S
       ApolloServerPluginLandingPageDisabled(),
       faultLogPlugin<SubgraphContext<L, S>>(log),
       // Fence layer 4: a payments-zone subgraph refuses its payment-only fields to a non-payments caller.
-      subgraphFencePlugin<SubgraphContext<L, S>>(def.name, def.typeDefs, schema),
+      subgraphFence(def.name, def.typeDefs, schema).plugin<SubgraphContext<L, S>>(),
     ],
   });
   await apollo.start();

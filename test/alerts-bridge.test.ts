@@ -1,23 +1,21 @@
 /**
- * The subscription bridge on its own (gateway/subscriptions.ts): when the owning subgraph cannot
+ * The subscription bridge against a subgraph that is down (gateway/subscription-bridge.ts): when the owning subgraph cannot
  * be reached, the client is told with a clear error and the subscription ends (no silent stall).
  */
-import fs from 'node:fs';
 import http from 'node:http';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { signToken } from '../lib/auth.js';
 import { SUBGRAPH_NAMES, type SubgraphName } from '../lib/config.js';
 import { close, listen } from '../lib/http.js';
-import { SUPERGRAPH_PATH } from '../schema/supergraph.js';
-import { serveSubscriptions, type SubscriptionServer } from '../gateway/subscriptions.js';
-import type { DataAccessRecord } from '../fence/policy.js';
+import { readSupergraph } from '../schema/supergraph.js';
+import { startGateway, type Gateway } from '../gateway/index.js';
+import type { DataAccessRecord } from '../fence/audit-record.js';
+import { silentLogger } from '../lib/log.js';
 import { op } from './operations.js';
 import { TEST_GATEWAY_SECRET, TEST_JWT_SECRET, userId, type TestStack } from './helpers/stack.js';
 import { subscribe } from './alerts-helpers.js';
 
-let server: http.Server;
-let subs: SubscriptionServer;
-let url: string;
+let gateway: Gateway;
 const audit: DataAccessRecord[] = [];
 
 beforeAll(async () => {
@@ -26,10 +24,8 @@ beforeAll(async () => {
   const dead = await listen(probe, 0);
   await close(probe);
   const subgraphUrls = Object.fromEntries(SUBGRAPH_NAMES.map((n) => [n, `${dead}/graphql`])) as Record<SubgraphName, string>;
-  server = http.createServer((_req, res) => res.end());
-  subs = serveSubscriptions({
-    server,
-    supergraphSdl: fs.readFileSync(SUPERGRAPH_PATH, 'utf8'),
+  gateway = await startGateway({
+    supergraphSdl: readSupergraph(),
     subgraphUrls,
     gatewaySecret: TEST_GATEWAY_SECRET,
     jwtSecret: TEST_JWT_SECRET,
@@ -38,23 +34,22 @@ beforeAll(async () => {
       audit.push(r);
     },
     upstreamRetryAttempts: 2,
+    logger: silentLogger,
   });
-  url = await listen(server, 0);
 });
 afterAll(async () => {
-  await subs?.dispose();
-  if (server) await close(server);
+  await gateway?.stop();
 });
 
 it('tells the client SUBGRAPH_UNAVAILABLE and ends the subscription when the subgraph stays down', async () => {
   const token = await signToken(TEST_JWT_SECRET, userId('alice'), 'payments');
-  const sub = subscribe({ url: `${url}/graphql` } as TestStack, token, op('ChargeAlerts'));
+  const sub = subscribe({ url: gateway.url } as TestStack, token, op('ChargeAlerts'));
   const m = await sub.next(20_000);
   expect(m.kind).toBe('error');
   const errors = (m as { error: { message: string; extensions?: { code?: string; serviceName?: string } }[] }).error;
   expect(errors[0]!.extensions).toMatchObject({ code: 'SUBGRAPH_UNAVAILABLE', serviceName: 'alerts' });
   expect(errors[0]!.message).toMatch(/alerts service is unavailable/);
-  expect(subs.active).toBe(0);
+  expect(gateway.subscriptions.active).toBe(0);
   // The subscription was audited as an allowed access to payment-only data.
   expect(audit.some((r) => r.decision === 'ALLOWED' && r.layer === 'subscription' && r.coordinates.includes('Subscription.chargeAlertRaised'))).toBe(true);
   await sub.dispose();

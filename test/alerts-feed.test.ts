@@ -4,7 +4,8 @@
  * up stopping either side, and the lease lets one worker at a time consume.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { callInternal, deriveInternalKey, InternalCallError } from '../lib/transport/internal-client.js';
+import { callInternal, InternalCallError } from '../lib/transport/internal-client.js';
+import { deriveInternalKey } from '../lib/transport/signing.js';
 import { FEED_WAIT_MS } from '../subgraphs/alerts/consumer.js';
 import { ConsumerLease, LeaseLostError } from '../subgraphs/alerts/lease.js';
 import { alertWorkersOf } from '../subgraphs/alerts/workers.js';

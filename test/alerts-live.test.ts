@@ -5,8 +5,7 @@
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deriveSubgraphKey, encodeCaller, signRaw } from '../lib/transport/signing.js';
-import { wsConnectionInitBody } from '../lib/transport/signing.js';
+import { deriveSubgraphKey, encodeCaller, signRaw, wsConnectionInitBody } from '../lib/transport/signing.js';
 import { op } from './operations.js';
 import { startTestStack, TEST_GATEWAY_SECRET, userId, type TestStack } from './helpers/stack.js';
 import { NORMAL, pay, subscribe, SUSPICIOUS, waitFor, waitForLive, type LiveSubscription, type WsMessage } from './alerts-helpers.js';

@@ -5,10 +5,13 @@
  */
 import { buildSchema, parse, printSchema } from 'graphql';
 import { describe, expect, it } from 'vitest';
-import { checkOperation, FencePolicy, readMarks } from '../fence/operation-check.js';
-import { batchingAuditSink, Fence, type AuditSink } from '../fence/fence.js';
-import { buildFilteredSchema } from '../fence/contract-schema.js';
-import type { DataAccessRecord } from '../fence/policy.js';
+import { checkOperation, FencePolicy } from '../fence/operation-check.js';
+import { readMarks } from '../fence/marks.js';
+import { Fence } from '../fence/fence.js';
+import { batchingAuditSink, type AuditSink } from '../fence/audit-sink.js';
+import { buildContractSchema } from '../fence/contract-schema.js';
+import type { DataAccessRecord } from '../fence/audit-record.js';
+import { silentLogger } from '../lib/log.js';
 
 const SDL = `
   directive @paymentOnly(source: String) on FIELD_DEFINITION | OBJECT | INTERFACE
@@ -27,7 +30,7 @@ const SDL = `
 const doc = parse(SDL);
 const policy = new FencePolicy(buildSchema(SDL), readMarks(doc));
 const ad = { purpose: 'advertising' as const };
-const check = (q: string, caller: { purpose: 'payments' | 'advertising' | null } = ad) => checkOperation(policy, parse(q), null, null, caller);
+const check = (q: string, caller: { purpose: 'payments' | 'advertising' | null } = ad) => checkOperation(policy, parse(q), caller);
 
 describe('checkOperation', () => {
   it('protection rules: marked interface protects implementations; all-protected union is protected; fields returning them too', () => {
@@ -69,7 +72,7 @@ describe('checkOperation', () => {
 
   it('every operation in a document counts, whichever is executed', () => {
     const d = parse('query A { merchant { name } } query B { me { card } }');
-    expect(checkOperation(policy, d, 'A', null, ad)).toEqual({ coordinates: ['User.card'], allowed: false });
+    expect(checkOperation(policy, d, ad)).toEqual({ coordinates: ['User.card'], allowed: false });
   });
 
   it('only the payments purpose is allowed', () => {
@@ -82,11 +85,11 @@ describe('checkOperation', () => {
 
 describe('Fence.enforce: the audit fails closed', () => {
   const caller = { userId: 'usr_x', purpose: 'payments' as const, client: null };
-  const input = (source: string) => ({ document: parse(source), source, operationName: null, caller, requestId: 'r1' });
+  const input = (source: string) => ({ document: parse(source), source, operationName: null, caller, requestId: 'r1', layer: 'gateway' as const });
 
   it('records then allows a payments caller', async () => {
     const records: DataAccessRecord[] = [];
-    const fence = new Fence(policy, async (r) => void records.push(r));
+    const fence = new Fence(policy, async (r) => void records.push(r), silentLogger);
     await expect(fence.enforce(input('{ me { card } }'))).resolves.toMatchObject({ allowed: true });
     expect(records).toHaveLength(1);
     expect(records[0]).toMatchObject({ userId: 'usr_x', purpose: 'payments', decision: 'ALLOWED', coordinates: ['User.card'] });
@@ -96,8 +99,7 @@ describe('Fence.enforce: the audit fails closed', () => {
     const failing: AuditSink = async () => {
       throw new Error('accounts down');
     };
-    const quiet = { error: () => undefined };
-    const fence = new Fence(policy, failing, quiet);
+    const fence = new Fence(policy, failing, silentLogger);
     await expect(fence.enforce(input('{ me { card } }'))).rejects.toMatchObject({ extensions: { code: 'AUDIT_UNAVAILABLE' } });
     await expect(fence.enforce({ ...input('{ me { card } }'), caller: { ...caller, purpose: 'advertising' } })).rejects.toMatchObject({ extensions: { code: 'FORBIDDEN_DATA_USE' } });
     // Operations touching nothing protected need no audit.
@@ -159,8 +161,8 @@ describe('the audit group commit (batchingAuditSink)', () => {
   });
 
   it('a fence over a failing batched sink still fails closed', async () => {
-    const fence = new Fence(policy, batchingAuditSink(async () => Promise.reject(new Error('accounts down'))), { error: () => undefined });
-    await expect(fence.enforce({ document: parse('{ me { card } }'), source: '{ me { card } }', operationName: null, caller: { userId: 'usr_x', purpose: 'payments', client: null }, requestId: null })).rejects.toMatchObject({
+    const fence = new Fence(policy, batchingAuditSink(async () => Promise.reject(new Error('accounts down'))), silentLogger);
+    await expect(fence.enforce({ document: parse('{ me { card } }'), source: '{ me { card } }', operationName: null, caller: { userId: 'usr_x', purpose: 'payments', client: null }, requestId: null, layer: 'gateway' })).rejects.toMatchObject({
       extensions: { code: 'AUDIT_UNAVAILABLE' },
     });
   });
@@ -169,18 +171,18 @@ describe('the audit group commit (batchingAuditSink)', () => {
 describe('the operation check cache', () => {
   it('checks a document once: the same document object gives the same verdict for every caller, without sharing arrays', () => {
     const document = parse('{ me { name card } }');
-    const a = checkOperation(policy, document, null, null, { purpose: 'payments' });
-    const b = checkOperation(policy, document, null, null, ad);
+    const a = checkOperation(policy, document, { purpose: 'payments' });
+    const b = checkOperation(policy, document, ad);
     expect(a).toEqual({ coordinates: ['User.card'], allowed: true });
     expect(b).toEqual({ coordinates: ['User.card'], allowed: false });
     a.coordinates.push('tampered');
-    expect(checkOperation(policy, document, null, null, ad).coordinates).toEqual(['User.card']);
+    expect(checkOperation(policy, document, ad).coordinates).toEqual(['User.card']);
   });
 });
 
 describe('the introspection filter', () => {
   it('removes protected types, fields, union members and interfaces, and empty roots', () => {
-    const printed = printSchema(buildFilteredSchema(policy));
+    const printed = printSchema(buildContractSchema(policy));
     expect(printed).not.toMatch(/\bPayment\b|\bLedgered\b|\bFeedItem\b|\bcard\b|\bfeed\b|\bpay\(|\bpaid\b/);
     expect(printed).toContain('union SearchResult = Merchant');
     expect(printed).toContain('rename(name: String!): User');

@@ -11,7 +11,7 @@ import { routingUrl } from '../schema/compose.js';
 import { checkFenceComposition } from '../fence/compose-lint.js';
 import { policyFromSupergraph } from '../fence/operation-check.js';
 import { SUBGRAPH_ZONES } from '../fence/policy.js';
-import { checkQueryPlan } from '../fence/fence.js';
+import { checkQueryPlan } from '../fence/plan-check.js';
 import { SUBGRAPHS } from '../subgraphs/index.js';
 import { LogCapture } from './helpers/logs.js';
 import { startTestStack, type TestStack } from './helpers/stack.js';

@@ -7,8 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Caller } from '../lib/auth.js';
 import { SUBGRAPH_NAMES, type SubgraphName } from '../lib/config.js';
-import { deriveInternalKey } from '../lib/transport/internal-client.js';
-import { deriveSubgraphKey, signRequest } from '../lib/transport/signing.js';
+import { deriveInternalKey, deriveSubgraphKey, signRequest } from '../lib/transport/signing.js';
 import { startTestStack, TEST_GATEWAY_SECRET, userId, type TestStack } from './helpers/stack.js';
 
 let stack: TestStack;

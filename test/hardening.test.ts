@@ -1,7 +1,8 @@
 /** Production hardening at the gateway: limits, rate limits, client-safe errors, logs, health, metrics, faults. */
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { close, httpRequest, listen } from '../lib/http.js';
+import { close, listen } from '../lib/http.js';
+import { httpRequest } from '../lib/transport/http-client.js';
 import { op } from './operations.js';
 import { LogCapture } from './helpers/logs.js';
 import { startTestStack, TEST_GATEWAY_SECRET, TEST_JWT_SECRET, type TestStack } from './helpers/stack.js';

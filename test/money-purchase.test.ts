@@ -3,7 +3,8 @@
  * `freeze`) as the alerts service calls them.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { callInternal, deriveInternalKey } from '../lib/transport/internal-client.js';
+import { callInternal } from '../lib/transport/internal-client.js';
+import { deriveInternalKey } from '../lib/transport/signing.js';
 import { toBigInt } from '../lib/money.js';
 import { startTestStack, TEST_GATEWAY_SECRET, type TestStack } from './helpers/stack.js';
 import { balanceOf, history, newKey, pay, snapshot } from './money-helpers.js';

@@ -7,8 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Knex } from 'knex';
 import { ANONYMOUS } from '../lib/auth.js';
-import { deriveInternalKey } from '../lib/transport/internal-client.js';
-import { deriveSubgraphKey, signRequest } from '../lib/transport/signing.js';
+import { deriveInternalKey, deriveSubgraphKey, signRequest } from '../lib/transport/signing.js';
 import { prepareDb } from '../runtime/database.js';
 import { startSubgraph, type SubgraphService } from '../subgraphs/service.js';
 import { SUBGRAPHS } from '../subgraphs/index.js';

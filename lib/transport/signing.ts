@@ -1,5 +1,6 @@
 /**
- * Gateway-to-subgraph request signing (fence layer 4).
+ * Signing and verifying every request between paygraph's services (gateway -> subgraph GraphQL,
+ * graphql-ws connection_init, internal calls): the keys, the signature and the replay check.
  *
  * The gateway signs every subgraph request: HMAC-SHA256 over a version tag, a timestamp, a nonce,
  * the caller header and the exact body bytes, with a key per subgraph derived from the gateway
@@ -8,6 +9,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Caller } from '../auth.js';
 import { isPurpose } from '../auth.js';
+import type { SubgraphName } from '../config.js';
 
 export const SIGNATURE_HEADER = 'x-paygraph-signature';
 export const TIMESTAMP_HEADER = 'x-paygraph-timestamp';
@@ -18,8 +20,14 @@ export const REQUEST_ID_HEADER = 'x-request-id';
 /** How far a signature's timestamp may be from the subgraph's clock. */
 export const MAX_SKEW_MS = 60_000;
 
+/** The key the gateway signs a subgraph's GraphQL requests with (that subgraph holds only its own). */
 export function deriveSubgraphKey(gatewaySecret: string, subgraph: string): Buffer {
   return createHmac('sha256', gatewaySecret).update(`paygraph/subgraph-key/v1/${subgraph}`).digest();
+}
+
+/** The key a subgraph's internal routes verify (internal-client.ts signs with it). */
+export function deriveInternalKey(gatewaySecret: string, subgraph: SubgraphName): Buffer {
+  return deriveSubgraphKey(gatewaySecret, `${subgraph}/internal`);
 }
 
 function mac(key: Buffer, timestamp: string, nonce: string, caller: string, body: string | Buffer): string {

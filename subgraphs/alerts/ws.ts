@@ -19,7 +19,7 @@ import { subscribe as graphqlSubscribe, type DocumentNode, type ExecutionArgs, t
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import type { Caller } from '../../lib/auth.js';
-import { checkOperation, forbiddenDataUse, policyFromSubgraph } from '../../fence/operation-check.js';
+import { subgraphFence } from '../../fence/adapters/subgraph.js';
 import { CALLER_HEADER, NONCE_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, wsConnectionInitBody } from '../../lib/transport/signing.js';
 import type { ServiceEnv } from '../definition.js';
 import type { AlertBus } from './bus.js';
@@ -41,7 +41,8 @@ export function serveAlertSubscriptions(
   opts: { env: ServiceEnv; bus: AlertBus; schema: GraphQLSchema; typeDefs: DocumentNode },
 ): AlertSubscriptionServer {
   const { env, bus, schema } = opts;
-  const policy = policyFromSubgraph(opts.typeDefs, schema);
+  // Fence layer 4 for subscriptions: the same check as the subgraph's HTTP endpoint.
+  const fence = subgraphFence('alerts', opts.typeDefs, schema);
   const connections = new WeakMap<object, { caller: Caller; cursor: number }>();
   const wss = new WebSocketServer({ server, path: '/graphql' });
   const disposable = useServer<Record<string, unknown>>(
@@ -82,8 +83,8 @@ export function serveAlertSubscriptions(
       },
       subscribe(args: ExecutionArgs) {
         const caller = (args.contextValue as AlertsContext).caller;
-        const check = checkOperation(policy, args.document, args.operationName, args.variableValues, caller);
-        if (!check.allowed) return { errors: [forbiddenDataUse(check.coordinates, 'alerts')] };
+        const refusal = fence.check(args.document, caller);
+        if (refusal) return { errors: [refusal] };
         return graphqlSubscribe(args);
       },
       onNext(_ctx, _id, _payload, args, result) {

@@ -9,12 +9,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePorts } from '../../runtime/cluster.js';
 import { serveService, type RunningService } from '../../runtime/service.js';
-import { readiness } from '../../gateway/index.js';
+import { readiness } from '../../gateway/readiness.js';
 import { loadConfig, parseUrlList, SUBGRAPH_NAMES } from '../../lib/config.js';
 import { prepareDb } from '../../runtime/database.js';
 import { buildFixture } from '../../seeds/fixture.js';
-import { freshPostgresDatabase, startTestStack, TEST_GATEWAY_SECRET, TEST_JWT_SECRET, type TestStack } from '../helpers/stack.js';
-import { postGraphQL } from '../helpers/stack.js';
+import { freshPostgresDatabase, startTestStack, TEST_GATEWAY_SECRET, TEST_JWT_SECRET, type TestStack, postGraphQL } from '../helpers/stack.js';
 
 const adminUrl = process.env.PAYGRAPH_TEST_DATABASE_URL!;
 

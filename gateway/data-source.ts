@@ -10,47 +10,14 @@
  */
 import { RemoteGraphQLDataSource, type GraphQLDataSourceProcessOptions } from '@apollo/gateway';
 import { GraphQLError } from 'graphql';
-type Fetcher = RemoteGraphQLDataSource['fetcher'];
-import { parseUrlList } from '../lib/config.js';
-import { httpRequest, type HttpResponse } from '../lib/http.js';
-import { encodeCaller, signRaw, CALLER_HEADER, REQUEST_ID_HEADER } from '../lib/transport/signing.js';
+import { appError } from '../lib/errors.js';
+import { httpRequest, type HttpResponse } from '../lib/transport/http-client.js';
+import { Replicas, withFailover } from '../lib/transport/replicas.js';
+import { CALLER_HEADER, encodeCaller, REQUEST_ID_HEADER, signRaw } from '../lib/transport/signing.js';
 import type { GatewayContext } from './context.js';
 
 /** Subgraph fetch timeout. */
 export const SUBGRAPH_TIMEOUT_MS = 10_000;
-
-/** The processes of one subgraph, taken in turn. */
-export class Replicas {
-  readonly urls: readonly string[];
-  private turn = 0;
-
-  /** `urls`: one URL or a comma-separated list (lib/config.ts parseUrlList). */
-  constructor(urls: string | readonly string[]) {
-    this.urls = typeof urls === 'string' ? parseUrlList(urls) : [...urls];
-    if (this.urls.length === 0) throw new Error('a subgraph needs at least one URL');
-  }
-
-  /** The next URL in turn. */
-  next(): string {
-    const url = this.urls[this.turn % this.urls.length]!;
-    this.turn = (this.turn + 1) % this.urls.length;
-    return url;
-  }
-
-  /** Every URL, starting with `first`, then the others in list order (failover order). */
-  startingAt(first: string): string[] {
-    const i = this.urls.indexOf(first);
-    if (i < 0) return [first, ...this.urls];
-    return [...this.urls.slice(i), ...this.urls.slice(0, i)];
-  }
-}
-
-/** True when the request failed because nothing accepted the connection (the request was never sent). */
-function connectionRefused(err: unknown): boolean {
-  if (!(err instanceof Error)) return false;
-  // node:http errors carry the code themselves; fetch (undici) errors carry it in `cause`.
-  return (err as { code?: unknown }).code === 'ECONNREFUSED' || (err.cause as { code?: unknown } | undefined)?.code === 'ECONNREFUSED';
-}
 
 /**
  * The part of a fetch Response that RemoteGraphQLDataSource reads (ok, status, statusText, url,
@@ -74,28 +41,27 @@ function fetchResponse(url: string, r: HttpResponse) {
   };
 }
 
+type Fetcher = RemoteGraphQLDataSource['fetcher'];
+
 /**
- * Signs every request with `key`. With `replicas`, a refused connection moves on to the next
- * process (each attempt signed afresh: new timestamp and nonce).
+ * Signs every request with `key` (each attempt afresh: a new timestamp and nonce) and, with
+ * `replicas`, fails over to the subgraph's next process on a refused connection.
  */
 export function signingFetcher(key: Buffer, replicas?: Replicas): Fetcher {
   return (async (url: string, init?: { headers?: Record<string, string>; body?: string; method?: string }) => {
     const body = init?.body ?? '';
     const targets = replicas && replicas.urls.length > 1 ? replicas.startingAt(url) : [url];
-    let lastError: unknown;
-    for (const target of targets) {
+    return withFailover(targets, async (target) => {
       const headers = { ...(init?.headers ?? {}) };
       Object.assign(headers, signRaw(key, headers[CALLER_HEADER] ?? '', body));
-      try {
-        // node:http with a keep-alive agent rather than fetch: a fraction of the CPU per call (lib/http.ts).
-        return fetchResponse(target, await httpRequest(target, { method: init?.method ?? 'POST', headers, body, timeoutMs: SUBGRAPH_TIMEOUT_MS }));
-      } catch (err) {
-        lastError = err;
-        if (!connectionRefused(err)) throw err;
-      }
-    }
-    throw lastError;
+      return fetchResponse(target, await httpRequest(target, { method: init?.method ?? 'POST', headers, body, timeoutMs: SUBGRAPH_TIMEOUT_MS }));
+    });
   }) as unknown as Fetcher;
+}
+
+/** A subgraph that cannot be reached (refused, reset, timed out): a clear, retryable error. */
+export function subgraphUnavailable(serviceName: string, cause?: Error): GraphQLError {
+  return appError('SUBGRAPH_UNAVAILABLE', `The ${serviceName} service is unavailable; try again shortly.`, { serviceName }, cause);
 }
 
 export class SignedDataSource extends RemoteGraphQLDataSource<GatewayContext> {
@@ -115,10 +81,7 @@ export class SignedDataSource extends RemoteGraphQLDataSource<GatewayContext> {
   /** A subgraph that cannot be reached (refused, reset, timed out) is a clear, retryable error. */
   override didEncounterError(error: Error, fetchRequest: Parameters<RemoteGraphQLDataSource['didEncounterError']>[1], fetchResponse?: Parameters<RemoteGraphQLDataSource['didEncounterError']>[2]): void {
     if (!fetchResponse) {
-      throw new GraphQLError(`The ${this.serviceName} service is unavailable; try again shortly.`, {
-        extensions: { code: 'SUBGRAPH_UNAVAILABLE', serviceName: this.serviceName },
-        originalError: error,
-      });
+      throw subgraphUnavailable(this.serviceName, error);
     }
     super.didEncounterError(error, fetchRequest, fetchResponse);
   }

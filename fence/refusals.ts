@@ -1,0 +1,29 @@
+/**
+ * What a caller sees when the fence says no. Every refusal carries the registered code
+ * FORBIDDEN_DATA_USE (or AUDIT_UNAVAILABLE when the decision could not be recorded), the fence
+ * layer that refused, and the protected coordinates involved, on either transport.
+ */
+import type { GraphQLError } from 'graphql';
+import { appError } from '../lib/errors.js';
+
+/** The error a refused caller gets: it names every protected coordinate selected. */
+export function forbiddenDataUse(coordinates: readonly string[], where = 'gateway'): GraphQLError {
+  return appError(
+    'FORBIDDEN_DATA_USE',
+    `Forbidden data use: ${coordinates.join(', ')} ${coordinates.length === 1 ? 'is' : 'are'} payment-only bank data and may be selected only by a caller whose purpose is "payments".`,
+    { coordinates: [...coordinates], fence: where },
+  );
+}
+
+/** A query plan that would send payment-only data to the advertising zone (the supergraph is wrong). */
+export function planAborted(coordinates: readonly string[]): GraphQLError {
+  return appError('FORBIDDEN_DATA_USE', 'The data-use fence aborted this request: its query plan would send payment-only data to an advertising-zone subgraph.', {
+    fence: 'query-plan',
+    coordinates: [...coordinates],
+  });
+}
+
+/** The decision to allow could not be recorded, so nothing runs (fail closed). */
+export function auditUnavailable(): GraphQLError {
+  return appError('AUDIT_UNAVAILABLE', 'Access to payment-only data could not be audited, so it was refused. Try again later.');
+}

@@ -1,0 +1,238 @@
+/**
+ * The gateway's one operation pipeline. Every operation, over HTTP (queries, mutations) or over
+ * WebSocket (subscriptions), goes through the same steps in the same order:
+ *
+ *   authenticate -> parse -> validate -> fence -> plan -> execute
+ *
+ * - authenticate: context.ts authenticate, from the HTTP Authorization header or the WebSocket
+ *   connection_init payload; an invalid token is refused, never taken as anonymous;
+ * - parse and validate: Apollo Server's request pipeline, with the hardening's limits (token count
+ *   first, then depth, aliases, directives, cost) and the preflight below;
+ * - fence: the data-use fence's operation check and audit (fence/adapters/gateway-plugin.ts), then
+ *   the shape of the operation (an unknown operationName, a subscription over HTTP);
+ * - plan: @apollo/gateway plans queries and mutations itself (the fence vetoes its plans through
+ *   queryPlanHook); subscriptions are planned here and vetoed by the same Fence.vetoPlan;
+ * - execute: @apollo/gateway for queries and mutations; for subscriptions, the bridge
+ *   (subscription-bridge.ts) executes the rest of the plan for each event.
+ *
+ * Both transports run through one ApolloServer and its plugins (HTTP with executeHTTPGraphQLRequest,
+ * WebSocket with executeOperation), so a refusal is decided, audited, coded and logged the same way
+ * on either. Bad documents get 400-class errors with a code on both, never a 500 or a close.
+ */
+import type http from 'node:http';
+import { ApolloServer, type ApolloServerPlugin, type GraphQLRequest } from '@apollo/server';
+import { ApolloGateway } from '@apollo/gateway';
+import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import type { QueryPlan } from '@apollo/query-planner';
+import { GraphQLError, Kind, parse, type DocumentNode, type FragmentDefinitionNode, type SelectionSetNode } from 'graphql';
+import { getVariableValues } from 'graphql/execution/values.js';
+import type { Caller } from '../lib/auth.js';
+import type { SubgraphName } from '../lib/config.js';
+import { appError, badRequest, HttpError } from '../lib/errors.js';
+import { executeApollo, headerRecord } from '../lib/http.js';
+import type { Logger } from '../lib/log.js';
+import { deriveSubgraphKey, REQUEST_ID_HEADER } from '../lib/transport/signing.js';
+import { contractIntrospection, enforceOperation, queryPlanHook } from '../fence/adapters/gateway-plugin.js';
+import type { Fence } from '../fence/fence.js';
+import { authenticate, newRequestId, type GatewayContext, type PlannedSubscription } from './context.js';
+import { SignedDataSource } from './data-source.js';
+import type { Hardening } from './hardening.js';
+import type { Planner } from './planner.js';
+
+export interface PipelineOptions {
+  supergraphSdl: string;
+  subgraphUrls: Readonly<Record<SubgraphName, string>>;
+  gatewaySecret: string;
+  jwtSecret: string;
+  production: boolean;
+  logger: Logger;
+  fence: Fence;
+  hardening: Hardening;
+  planner: Planner;
+  /** Benchmarks only: no fence steps (refused in production). */
+  withoutFence?: boolean;
+}
+
+/** A subscription the pipeline accepted: who asked, and what the bridge needs to run it. */
+export interface AcceptedSubscription {
+  caller: Caller;
+  requestId: string;
+  subscription: PlannedSubscription;
+}
+
+export interface OperationPipeline {
+  readonly apollo: ApolloServer<GatewayContext>;
+  /** HTTP: one request to /graphql (POST or GET), body already read. */
+  http(req: http.IncomingMessage, res: http.ServerResponse, body: Buffer): Promise<void>;
+  /** WebSocket: one `subscribe` message of a connection whose caller was authenticated. */
+  subscribe(request: GraphQLRequest, caller: Caller): Promise<{ accepted: AcceptedSubscription } | { errors: GraphQLError[] }>;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+const HTTP_ONLY = 'Only subscriptions are served over WebSocket; send queries and mutations over HTTP POST.';
+const WS_ONLY = 'Subscriptions are served over WebSocket (graphql-ws, subprotocol graphql-transport-ws) on this same /graphql URL, not over HTTP.';
+
+/**
+ * graphql-js's single-root-field rule evaluates @skip/@include on a subscription's root fields
+ * without the variables and throws instead of reporting (a 500, or a 4500 close). The GraphQL
+ * spec does not allow them there (graphql-js 17 reports it): refused here, before validation.
+ */
+export function subscriptionRootDirective(query: string): string | null {
+  if (!/\bsubscription\b/.test(query)) return null;
+  let doc: DocumentNode;
+  try {
+    doc = parse(query, { noLocation: true });
+  } catch {
+    return null; // the pipeline's own parse reports syntax errors
+  }
+  const fragments = new Map<string, FragmentDefinitionNode>();
+  for (const d of doc.definitions) if (d.kind === Kind.FRAGMENT_DEFINITION) fragments.set(d.name.value, d);
+  const conditional = (set: SelectionSetNode, seen: Set<string>): boolean =>
+    set.selections.some((sel) => {
+      if (sel.directives?.some((d) => d.name.value === 'skip' || d.name.value === 'include')) return true;
+      if (sel.kind === Kind.INLINE_FRAGMENT) return conditional(sel.selectionSet, seen);
+      if (sel.kind === Kind.FRAGMENT_SPREAD && !seen.has(sel.name.value)) {
+        const f = fragments.get(sel.name.value);
+        return f ? conditional(f.selectionSet, new Set([...seen, sel.name.value])) : false;
+      }
+      return false;
+    });
+  for (const d of doc.definitions) {
+    if (d.kind === Kind.OPERATION_DEFINITION && d.operation === 'subscription' && conditional(d.selectionSet, new Set())) {
+      return `Subscription${d.name ? ` "${d.name.value}"` : ''} must not use @skip or @include on its root field.`;
+    }
+  }
+  return null;
+}
+
+function unknownOperation(operationName: string | null | undefined): GraphQLError {
+  return appError(
+    'OPERATION_RESOLUTION_FAILURE',
+    operationName ? `Unknown operation named "${operationName}".` : 'The document has several operations: give operationName to choose one.',
+    { http: { status: 400 } },
+  );
+}
+
+/** The checks that run before Apollo parses: token count (hardening) and the preflight above. */
+function precheck(hardening: Hardening) {
+  return (parsed: unknown, search: string) => {
+    hardening.inspect(parsed, search);
+    const bodies = Array.isArray(parsed) ? parsed : [parsed];
+    const queries = [...bodies.map((b) => (b && typeof b === 'object' ? (b as { query?: unknown }).query : null)), new URLSearchParams(search).get('query')];
+    for (const q of queries) {
+      const problem = typeof q === 'string' ? subscriptionRootDirective(q) : null;
+      if (problem) throw new HttpError(400, problem, 'GRAPHQL_VALIDATION_FAILED');
+    }
+  };
+}
+
+export function createPipeline(opts: PipelineOptions): OperationPipeline {
+  if (opts.withoutFence && opts.production) throw new Error('benchmarkWithoutFence is refused in production');
+  const { fence, hardening, planner } = opts;
+  const fenced = opts.withoutFence !== true;
+
+  /** Plan and veto a subscription (after the fence), coercing its variables for the bridge. */
+  function planSubscription(document: DocumentNode, source: string, operationName: string | null, request: GraphQLRequest, context: GatewayContext): PlannedSubscription {
+    const op = document.definitions.find((d) => d.kind === Kind.OPERATION_DEFINITION && (operationName === null || d.name?.value === operationName));
+    const coerced = getVariableValues(planner.apiGraphQLSchema, op && op.kind === Kind.OPERATION_DEFINITION ? (op.variableDefinitions ?? []) : [], request.variables ?? {});
+    if (coerced.errors) throw coerced.errors[0]!;
+    let plan: QueryPlan;
+    try {
+      plan = planner.plan(document, source, operationName);
+    } catch (err) {
+      throw badRequest(`The subscription could not be planned: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    if (plan.node?.kind !== 'Subscription') throw appError('INTERNAL_SERVER_ERROR', 'The subscription has no subscription plan.');
+    if (fenced) fence.vetoPlan(plan, { source, operationName, caller: context.caller, requestId: context.requestId });
+    return { plan: plan as PlannedSubscription['plan'], variables: coerced.coerced, document, operationName: operationName ?? undefined };
+  }
+
+  /** The fence and the operation's shape, in the pipeline's order (one plugin: steps in sequence). */
+  const steps: ApolloServerPlugin<GatewayContext> = {
+    async requestDidStart() {
+      return {
+        async didResolveOperation(rc) {
+          if (!rc.operation) throw unknownOperation(rc.request.operationName);
+          if (fenced) await enforceOperation(fence, rc);
+          const subscription = rc.operation.operation === 'subscription';
+          if (subscription && rc.contextValue.transport === 'http') throw badRequest(WS_ONLY);
+          if (!subscription && rc.contextValue.transport === 'ws') throw badRequest(HTTP_ONLY);
+          if (!subscription) return;
+          if (rc.contextValue.accepted) rc.contextValue.accepted.subscription = planSubscription(rc.document, rc.source, rc.operationName, rc.request, rc.contextValue);
+        },
+        async responseForOperation(rc) {
+          const introspection = fenced ? await contractIntrospection(fence, rc) : null;
+          if (introspection) return introspection;
+          // An accepted subscription executes per event in the bridge, not here.
+          if (rc.contextValue.accepted?.subscription) return { http: rc.response.http, body: { kind: 'single', singleResult: { data: null } } };
+          return null;
+        },
+      };
+    },
+  };
+
+  // No egress: unless this is set, @apollo/gateway starts an OpenTelemetry exporter that sends
+  // usage data to Apollo (probing cloud metadata services on the way). paygraph sets it itself,
+  // so no deployment can forget it (test/gateway/no-egress.test.ts).
+  process.env.APOLLO_TELEMETRY_DISABLED = 'true';
+  const gateway = new ApolloGateway({
+    supergraphSdl: opts.supergraphSdl,
+    buildService: ({ name }) => {
+      const url = opts.subgraphUrls[name as SubgraphName];
+      if (!url) throw new Error(`supergraph names a subgraph "${name}" that paygraph does not know`);
+      return new SignedDataSource(url, deriveSubgraphKey(opts.gatewaySecret, name), name);
+    },
+    __exposeQueryPlanExperimental: false,
+    ...(fenced ? { experimental_didResolveQueryPlan: queryPlanHook(fence) } : {}),
+  });
+  const apollo = new ApolloServer<GatewayContext>({
+    gateway,
+    includeStacktraceInErrorResponses: false,
+    // The process owner (runtime/, tests) decides when to stop, draining HTTP first.
+    stopOnTerminationSignals: false,
+    introspection: true,
+    // No "Did you mean ...?" hints in validation errors: they would reveal payment-only field names.
+    hideSchemaDetailsFromClientErrors: true,
+    validationRules: hardening.validationRules,
+    formatError: hardening.formatError,
+    plugins: [steps, ...hardening.plugins, ...(opts.production ? [ApolloServerPluginLandingPageDisabled()] : [])],
+  });
+  const beforeApollo = precheck(hardening);
+
+  return {
+    apollo,
+    async http(req, res, body) {
+      const headers = headerRecord(req);
+      const requestId = newRequestId(headers[REQUEST_ID_HEADER]);
+      res.setHeader(REQUEST_ID_HEADER, requestId);
+      await executeApollo(
+        apollo,
+        req,
+        res,
+        body,
+        async () => ({ caller: await authenticate(opts.jwtSecret, headers.authorization, headers['apollographql-client-name']), requestId, transport: 'http' as const }),
+        beforeApollo,
+      );
+    },
+    async subscribe(request, caller) {
+      const requestId = newRequestId(undefined);
+      try {
+        beforeApollo(request, '');
+      } catch (err) {
+        if (err instanceof HttpError) return { errors: [new GraphQLError(err.message, { extensions: { code: err.code, requestId } })] };
+        throw err;
+      }
+      const accepted: NonNullable<GatewayContext['accepted']> = {};
+      const response = await apollo.executeOperation(request, { contextValue: { caller, requestId, transport: 'ws', accepted } satisfies GatewayContext });
+      const result = response.body.kind === 'single' ? response.body.singleResult : response.body.initialResult;
+      if (result.errors?.length || !accepted.subscription) {
+        const errors = result.errors?.length ? result.errors : [{ message: 'The subscription was not accepted.', extensions: { code: 'INTERNAL_SERVER_ERROR', requestId } }];
+        return { errors: errors.map((e) => new GraphQLError(e.message, { extensions: e.extensions })) };
+      }
+      return { accepted: { caller, requestId, subscription: accepted.subscription } };
+    },
+    start: () => apollo.start(),
+    stop: () => apollo.stop(),
+  };
+}

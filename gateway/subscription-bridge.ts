@@ -1,0 +1,285 @@
+/**
+ * The subscription bridge: runs one accepted subscription (gateway/pipeline.ts planned it and the
+ * fence checked it) against the subgraph that owns its root field. `@apollo/gateway` does not
+ * execute subscriptions, so for each one the bridge:
+ *
+ * 1. opens an upstream graphql-ws subscription to the owning subgraph with the primary fetch of
+ *    the plan. Its connection_init payload is signed with that subgraph's key
+ *    (lib/transport/signing.ts over wsConnectionInitBody) and carries the caller, exactly like a
+ *    signed HTTP request, so the subgraph's own fence (layer 4) sees who is asking;
+ * 2. for each upstream event, executes `Sequence[primary, rest]` with executeQueryPlan and a
+ *    service map in which the owning subgraph's entry answers the primary fetch with the event and
+ *    every other service is a normal signed data source, so fields of other subgraphs
+ *    (`purchase { merchant { name country } }`) are joined. Events are processed in order.
+ *    Subscriptions of the same caller (identity, purpose and client: exactly what the subgraphs are
+ *    told) with the same operation and variables that receive the same event share one execution
+ *    (SharedExecutions): with N tabs open, the joins run once per event, not N times. Nothing is
+ *    shared across callers.
+ *
+ * Resilience: when the upstream connection drops (e.g. the subgraph restarts), the bridge
+ * reconnects with backoff to the subgraph's next process and re-subscribes, sending back (signed)
+ * the cursor of the last event it received; the subgraph replays what was raised in between, and
+ * the bridge drops duplicates by cursor, so the client's subscription survives with no loss and
+ * no duplicate. If the subgraph stays unreachable for UPSTREAM_RETRY_ATTEMPTS attempts (about a
+ * minute), the client receives a SUBGRAPH_UNAVAILABLE error and the subscription ends: never a
+ * silent stall.
+ */
+import { buildOperationContext, executeQueryPlan, type GraphQLDataSource, type GraphQLDataSourceProcessOptions, type ServiceMap } from '@apollo/gateway';
+import type { FetchNode, QueryPlan } from '@apollo/query-planner';
+import { GraphQLError, type ExecutionResult } from 'graphql';
+import { createClient, type Client } from 'graphql-ws';
+import WebSocket from 'ws';
+import { Channel } from '../lib/channel.js';
+import { SUBGRAPH_NAMES, type SubgraphName } from '../lib/config.js';
+import { appError } from '../lib/errors.js';
+import type { Logger } from '../lib/log.js';
+import { Replicas } from '../lib/transport/replicas.js';
+import { deriveSubgraphKey, encodeCaller, signRaw, wsConnectionInitBody } from '../lib/transport/signing.js';
+import { newRequestId, type GatewayContext } from './context.js';
+import { SignedDataSource } from './data-source.js';
+import type { AcceptedSubscription } from './pipeline.js';
+import type { Planner } from './planner.js';
+
+/** Upstream reconnection: attempts, and the backoff between them (doubling from min to max). */
+export const UPSTREAM_RETRY_ATTEMPTS = 40;
+export const UPSTREAM_RETRY_MIN_MS = 100;
+export const UPSTREAM_RETRY_MAX_MS = 2_000;
+/** Upstream keep-alive ping: a half-open connection is noticed within about this long. */
+export const UPSTREAM_KEEPALIVE_MS = 10_000;
+/**
+ * How long the joined result of one event stays shareable by the other subscriptions of the same
+ * caller, operation and variables after it was computed (their copies of the event arrive within
+ * milliseconds of each other); and how many such results are kept at most.
+ */
+export const SHARED_RESULT_MS = 2_000;
+export const SHARED_RESULT_MAX = 5_000;
+
+export interface BridgeOptions {
+  subgraphUrls: Readonly<Record<SubgraphName, string>>;
+  gatewaySecret: string;
+  planner: Planner;
+  logger: Logger;
+  /** Upstream reconnection attempts before the client is told (default UPSTREAM_RETRY_ATTEMPTS). */
+  upstreamRetryAttempts?: number;
+}
+
+export interface Bridge {
+  /** Runs one accepted subscription: the events for its client, in order. */
+  open(accepted: AcceptedSubscription, subscribedAt: string): AsyncIterableIterator<ExecutionResult>;
+  /** Open subscriptions. */
+  readonly active: number;
+  /** Open subscriptions whose upstream subscription is acknowledged (every event from then on arrives). */
+  readonly live: number;
+  closeAll(): void;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function wsUrl(httpUrl: string): string {
+  return httpUrl.replace(/^http(s?):/, 'ws$1:');
+}
+
+function cursorOf(result: ExecutionResult): number | null {
+  const c = result.extensions?.cursor;
+  return typeof c === 'number' && Number.isFinite(c) ? c : null;
+}
+
+/** Turns what the upstream graphql-ws client reports as an error into a GraphQL error for the client. */
+function upstreamError(err: unknown, serviceName: string): GraphQLError {
+  if (Array.isArray(err) && err.length > 0) {
+    const first = err[0] as { message?: unknown; extensions?: Record<string, unknown> };
+    return new GraphQLError(typeof first.message === 'string' ? first.message : `${serviceName} refused the subscription`, { extensions: { ...(first.extensions ?? {}), serviceName } });
+  }
+  const close = err && typeof err === 'object' && 'code' in err ? (err as { code: unknown; reason?: unknown }) : null;
+  const detail = close ? `connection closed with ${String(close.code)}${close.reason ? ` (${String(close.reason)})` : ''}` : err instanceof Error ? err.message : String(err);
+  return new GraphQLError(`The ${serviceName} service is unavailable; the subscription has ended, subscribe again later (${detail}).`, {
+    extensions: { code: 'SUBGRAPH_UNAVAILABLE', serviceName },
+  });
+}
+
+/**
+ * Executions shared by identical inputs: one promise per key while it runs, kept SHARED_RESULT_MS
+ * after it settled (a failure is not kept).
+ */
+class SharedExecutions {
+  private readonly entries = new Map<string, Promise<ExecutionResult>>();
+
+  run(key: string, execute: () => Promise<ExecutionResult>): Promise<ExecutionResult> {
+    const existing = this.entries.get(key);
+    if (existing) return existing;
+    if (this.entries.size >= SHARED_RESULT_MAX) this.entries.delete(this.entries.keys().next().value!);
+    const promise = execute();
+    this.entries.set(key, promise);
+    const forget = () => {
+      if (this.entries.get(key) === promise) this.entries.delete(key);
+    };
+    promise.then(
+      () => setTimeout(forget, SHARED_RESULT_MS).unref(),
+      forget,
+    );
+    return promise;
+  }
+}
+
+export function createBridge(opts: BridgeOptions): Bridge {
+  const { planner } = opts;
+  // The gateway's normal signed data sources, one per subgraph, for the `rest` of each plan.
+  const services: ServiceMap = {};
+  for (const name of SUBGRAPH_NAMES) services[name] = new SignedDataSource(opts.subgraphUrls[name], deriveSubgraphKey(opts.gatewaySecret, name), name);
+  const replicas = new Map<SubgraphName, Replicas>();
+  const replicasOf = (name: SubgraphName): Replicas => {
+    let r = replicas.get(name);
+    if (!r) replicas.set(name, (r = new Replicas(opts.subgraphUrls[name])));
+    return r;
+  };
+  const bridges = new Set<{ close(): void; live: boolean }>();
+  const shared = new SharedExecutions();
+
+  /**
+   * runRest, shared by the subscriptions of the same caller, operation and variables for the
+   * same event (its cursor and its data).
+   */
+  function sharedRest(sub: AcceptedSubscription, event: ExecutionResult): Promise<ExecutionResult> {
+    const { variables, operationName, document } = sub.subscription;
+    const key = JSON.stringify([encodeCaller(sub.caller), operationName ?? '', document, variables, cursorOf(event), event.data ?? null, event.errors ?? null]);
+    return shared.run(key, () => runRest(sub, event));
+  }
+
+  /** Runs `Sequence[primary, rest]` for one event: the primary fetch is answered by the event. */
+  async function runRest(sub: AcceptedSubscription, event: ExecutionResult): Promise<ExecutionResult> {
+    const { plan, variables, operationName, document } = sub.subscription;
+    const { primary, rest } = plan.node;
+    if (!event.data) {
+      // Errors arrive as JSON from the wire: rebuild them as GraphQL errors for the client.
+      const errors = (event.errors ?? []) as unknown as { message?: string; extensions?: Record<string, unknown> }[];
+      return { errors: errors.length ? errors.map((e) => new GraphQLError(e.message ?? 'subgraph error', { extensions: e.extensions })) : [new GraphQLError('Empty event from the subgraph.')] };
+    }
+    const owner = services[primary.serviceName];
+    const eventSource: GraphQLDataSource = {
+      async process(options: GraphQLDataSourceProcessOptions) {
+        if (options.request.query === primary.operation) return { data: event.data as Record<string, unknown>, ...(event.errors ? { errors: event.errors as never } : {}) };
+        if (!owner) throw new Error(`no data source for ${primary.serviceName}`);
+        return owner.process(options);
+      },
+    };
+    const joined: QueryPlan = { kind: 'QueryPlan', node: rest ? { kind: 'Sequence', nodes: [primary, rest] } : primary };
+    const requestId = newRequestId(undefined);
+    const requestContext = {
+      request: { query: undefined, operationName, variables },
+      document,
+      operationName: operationName ?? null,
+      context: { caller: sub.caller, requestId, transport: 'ws' } satisfies GatewayContext,
+      metrics: {},
+      logger: opts.logger,
+      cache: undefined,
+      overallCachePolicy: undefined,
+    } as unknown as Parameters<typeof executeQueryPlan>[2];
+    const operationContext = buildOperationContext({ schema: planner.apiGraphQLSchema, operationDocument: document, operationName });
+    const result = await executeQueryPlan(joined, { ...services, [primary.serviceName]: eventSource }, requestContext, operationContext, planner.supergraphSchema, planner.apiSchema);
+    return result as ExecutionResult;
+  }
+
+  /** One client subscription: an upstream graphql-ws subscription to the owning subgraph, bridged. */
+  function bridge(sub: AcceptedSubscription, subscribedAt: string): AsyncIterableIterator<ExecutionResult> {
+    const primary: FetchNode = sub.subscription.plan.node.primary;
+    const serviceName = primary.serviceName as SubgraphName;
+    // Several processes of the owning subgraph (a comma-separated URL list): each (re)connection
+    // takes the next one, so subscriptions spread over them and a reconnection fails over. The
+    // replay by cursor makes the switch lossless (with REDIS_URL every alerts process sees every alert).
+    const upstream = replicasOf(serviceName);
+    const key = deriveSubgraphKey(opts.gatewaySecret, serviceName);
+    const variables: Record<string, unknown> = {};
+    for (const v of primary.variableUsages ?? []) if (v in sub.subscription.variables) variables[v] = sub.subscription.variables[v];
+
+    // Where to resume from after a reconnection: the cursor the subgraph acknowledged on the first
+    // connection, then the cursor of every event received.
+    let cursor: number | null = null;
+    let chain: Promise<void> = Promise.resolve();
+    let client: Client | null = null;
+    let unsubscribe: (() => void) | null = null;
+    const handle = {
+      live: false,
+      close: () => {
+        unsubscribe?.();
+        unsubscribe = null;
+        void client?.dispose();
+        client = null;
+        bridges.delete(handle);
+      },
+    };
+    const stream = new Channel<ExecutionResult>(() => handle.close());
+    bridges.add(handle);
+
+    client = createClient({
+      url: () => wsUrl(upstream.next()),
+      webSocketImpl: WebSocket,
+      lazy: true,
+      keepAlive: UPSTREAM_KEEPALIVE_MS,
+      retryAttempts: opts.upstreamRetryAttempts ?? UPSTREAM_RETRY_ATTEMPTS,
+      shouldRetry: () => true,
+      retryWait: (retries) => sleep(Math.min(UPSTREAM_RETRY_MAX_MS, UPSTREAM_RETRY_MIN_MS * 2 ** retries) * (1 + Math.random() * 0.2)),
+      // Evaluated on every (re)connection: a fresh timestamp and nonce, and where to start: the
+      // cursor once known, else the time the client subscribed (an alert raised while the upstream
+      // connection was being set up is replayed, not lost).
+      connectionParams: () => {
+        const since = cursor === null ? subscribedAt : null;
+        return {
+          ...signRaw(key, encodeCaller(sub.caller), wsConnectionInitBody(cursor, since)),
+          ...(cursor !== null ? { resumeAfter: cursor } : { since }),
+        };
+      },
+      on: {
+        connected: (_socket, payload) => {
+          const c = payload && typeof payload === 'object' ? (payload as { cursor?: unknown }).cursor : undefined;
+          if (cursor === null && typeof c === 'number') cursor = c;
+          handle.live = true;
+        },
+        closed: () => {
+          handle.live = false;
+        },
+      },
+    });
+    unsubscribe = client.subscribe<Record<string, unknown>, Record<string, unknown>>(
+      { query: primary.operation, variables, ...(primary.operationName ? { operationName: primary.operationName } : {}) },
+      {
+        next: (event) => {
+          const c = cursorOf(event as ExecutionResult);
+          if (c !== null) {
+            if (cursor !== null && c <= cursor) return; // already received before a reconnection
+            cursor = c;
+          }
+          chain = chain.then(async () => {
+            try {
+              stream.push(await sharedRest(sub, event as ExecutionResult));
+            } catch (err) {
+              opts.logger.error({ requestId: sub.requestId, err: err instanceof Error ? { message: err.message, stack: err.stack } : String(err) }, 'subscription event could not be joined');
+              stream.push({ errors: [appError('INTERNAL_SERVER_ERROR', 'A subscription event could not be completed.')] });
+            }
+          });
+        },
+        error: (err) => {
+          chain = chain.then(() => stream.fail(upstreamError(err, serviceName)));
+        },
+        complete: () => {
+          chain = chain.then(() => stream.end());
+        },
+      },
+    );
+    return stream;
+  }
+
+  return {
+    open: bridge,
+    get active() {
+      return bridges.size;
+    },
+    get live() {
+      return [...bridges].filter((b) => b.live).length;
+    },
+    closeAll() {
+      for (const b of [...bridges]) b.close();
+    },
+  };
+}
