@@ -30,6 +30,7 @@ import os from 'node:os';
 import autocannon from 'autocannon';
 import type { Knex } from 'knex';
 import { signToken } from '../lib/auth.js';
+import { say } from '../lib/cli.js';
 import { deriveSubgraphKey, signRequest, REQUEST_ID_HEADER } from '../lib/transport/signing.js';
 import { httpRequest } from '../lib/transport/http-client.js';
 import { startStack, type Stack } from '../runtime/stack.js';
@@ -60,7 +61,7 @@ export function settingsFromArgs(args: readonly string[]): BenchSettings {
 
 let started = Date.now();
 /** Progress lines go to stdout by default; the harness test silences them. */
-let progressSink: (line: string) => void = (line) => console.log(line);
+let progressSink: (line: string) => void = say;
 
 export function progress(message: string): void {
   progressSink(`[bench ${((Date.now() - started) / 1000).toFixed(1).padStart(5)} s] ${message}`);
@@ -207,7 +208,7 @@ export interface BenchResults {
 
 export async function runBench(cfg: BenchSettings = settingsFromArgs(process.argv.slice(2)), opts: { quiet?: boolean } = {}): Promise<BenchResults> {
   started = Date.now();
-  progressSink = opts.quiet ? () => undefined : (line) => console.log(line);
+  progressSink = opts.quiet ? () => undefined : say;
   const SECONDS = cfg.seconds;
   // autocannon takes whole seconds.
   const acSeconds = Math.max(1, Math.round(cfg.seconds));
@@ -400,6 +401,6 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   if (results.machine.mode !== 'tiny') fs.writeFileSync(new URL('./results.json', import.meta.url), `${JSON.stringify({ command, ...results }, null, 2)}\n`);
   if (results.machine.mode !== 'tiny') fs.writeFileSync(new URL('./results.md', import.meta.url), markdown(results, command));
   const wrote = results.machine.mode === 'tiny' ? 'tiny mode: bench/results.* left as they were' : 'wrote bench/results.json and bench/results.md';
-  console.log(`\n${table(results)}\n\n${legsTable(results)}\n\n${wrote} (${((Date.now() - started) / 1000).toFixed(0)} s)`);
+  say(`\n${table(results)}\n\n${legsTable(results)}\n\n${wrote} (${((Date.now() - started) / 1000).toFixed(0)} s)`);
   process.exit(0);
 }

@@ -8,12 +8,16 @@
  * Channel names are scoped to the database the service uses (`databaseScope`), so that unrelated
  * deployments (or parallel test stacks) sharing one Redis never hear each other: processes share
  * a channel if and only if they share the database.
+ *
+ * Connection trouble is logged through the caller's logger (its service's pino logger), so that a
+ * Redis outage shows up in that service's log stream; a caller without one gets `redis`.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import type { Knex } from 'knex';
+import { createLogger, type Logger } from './log.js';
 
 /** How long `close()` waits for a graceful QUIT before dropping the connections. */
 export const REDIS_CLOSE_TIMEOUT_MS = 1_000;
@@ -29,7 +33,12 @@ export interface PubSub {
   close(): Promise<void>;
 }
 
-function client(url: string, name: string): Redis {
+export interface RedisOptions {
+  /** Where connection errors go; default: a logger named `redis` (lib/log.ts). */
+  logger?: Logger;
+}
+
+function client(url: string, name: string, log: Logger): Redis {
   const redis = new Redis(url, {
     connectionName: name,
     // A publish while Redis is down fails after a few attempts instead of queueing forever.
@@ -38,8 +47,9 @@ function client(url: string, name: string): Redis {
   });
   let logged = 0;
   redis.on('error', (err: Error) => {
-    // ioredis retries by itself; log the first failure of an outage and then rarely.
-    if (logged++ % 50 === 0) console.warn(`[redis ${name}] ${err.message}`);
+    // ioredis retries by itself (an outage repeats its error per retry): log the first failure of
+    // an outage and then every 50th.
+    if (logged++ % 50 === 0) log.warn({ connection: name, err: err.message }, 'redis connection error');
   });
   redis.on('ready', () => {
     logged = 0;
@@ -47,9 +57,10 @@ function client(url: string, name: string): Redis {
   return redis;
 }
 
-export function connectPubSub(url: string, name: string): PubSub {
-  const pub = client(url, `${name}:pub`);
-  const sub = client(url, `${name}:sub`);
+export function connectPubSub(url: string, name: string, opts: RedisOptions = {}): PubSub {
+  const log = opts.logger ?? createLogger('redis');
+  const pub = client(url, `${name}:pub`, log);
+  const sub = client(url, `${name}:sub`, log);
   const handlers = new Map<string, Set<(message: string) => void>>();
   const reconnectListeners: (() => void)[] = [];
   let readyOnce = false;
@@ -59,7 +70,7 @@ export function connectPubSub(url: string, name: string): PubSub {
       try {
         fn(message);
       } catch (err) {
-        console.error(`[redis ${name}] handler of ${channel} failed`, err);
+        log.error({ connection: name, channel, err }, 'redis message handler failed');
       }
     }
   });
@@ -156,8 +167,8 @@ export interface NonceStore {
   close(): Promise<void>;
 }
 
-export function connectNonceStore(url: string, name: string): NonceStore {
-  const redis = client(url, `${name}:nonces`);
+export function connectNonceStore(url: string, name: string, opts: RedisOptions = {}): NonceStore {
+  const redis = client(url, `${name}:nonces`, opts.logger ?? createLogger('redis'));
   return {
     async claim(scope, nonce, ttlMs) {
       return (await redis.set(`paygraph:nonce:${scope}:${nonce}`, '1', 'PX', ttlMs, 'NX')) === 'OK';

@@ -1,6 +1,7 @@
 /** npm run db:reset: deletes the SQLite files under the data directory and recreates them, migrated and seeded. */
 import fs from 'node:fs';
 import path from 'node:path';
+import { say } from '../lib/cli.js';
 import { loadConfig, SUBGRAPH_NAMES } from '../lib/config.js';
 import { prepareDb } from '../runtime/database.js';
 
@@ -9,5 +10,5 @@ for (const name of SUBGRAPH_NAMES) {
   for (const suffix of ['', '-wal', '-shm', '-journal']) fs.rmSync(path.join(dataDir, `${name}.sqlite${suffix}`), { force: true });
   const { db } = await prepareDb(name, dataDir);
   await db.destroy();
-  console.log(`${name}: ${path.join(dataDir, `${name}.sqlite`)} recreated, migrated and seeded`);
+  say(`${name}: ${path.join(dataDir, `${name}.sqlite`)} recreated, migrated and seeded`);
 }

@@ -5,6 +5,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { say, fail } from '../lib/cli.js';
 import { loadConfig } from '../lib/config.js';
 import { openDb } from '../lib/db.js';
 import { formatVerification, verifyLedger } from '../subgraphs/payments/verify.js';
@@ -15,18 +16,15 @@ const file = path.join(dataDir, 'payments.sqlite');
 let db;
 if (databaseUrl) {
   db = openDb({ postgresUrl: databaseUrl, schema: 'payments' });
-  console.log(`Verifying the payments ledger in PostgreSQL (schema payments)`);
+  say(`Verifying the payments ledger in PostgreSQL (schema payments)`);
 } else {
-  if (!fs.existsSync(file)) {
-    console.error(`No payments database at ${file}; run \`npm start\` or \`npm run db:reset\` first (or set PAYGRAPH_DATA_DIR).`);
-    process.exit(2);
-  }
+  if (!fs.existsSync(file)) fail(`No payments database at ${file}; run \`npm start\` or \`npm run db:reset\` first (or set PAYGRAPH_DATA_DIR).`, 2);
   db = openDb({ sqliteFile: file });
-  console.log(`Verifying the payments ledger in ${file}`);
+  say(`Verifying the payments ledger in ${file}`);
 }
 try {
   const result = await verifyLedger(db);
-  console.log(formatVerification(result));
+  say(formatVerification(result));
   process.exitCode = result.ok ? 0 : 1;
 } finally {
   await db.destroy();

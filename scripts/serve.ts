@@ -10,17 +10,22 @@
  * the port of the subgraph's (first) PAYGRAPH_<NAME>_URL for a subgraph.
  *
  * Stops cleanly on SIGINT/SIGTERM. With PAYGRAPH_EXIT_WITH_STDIN=1 it also stops when its stdin
- * closes: a supervisor (lib/cluster.ts) that dies, even by SIGKILL, leaves no orphan behind.
+ * closes: a supervisor (runtime/cluster.ts) that dies, even by SIGKILL, leaves no orphan behind.
+ *
+ * A running service logs its start, stop and failures through pino, like everything the service
+ * itself logs (one JSON stream per process); usage errors and `migrate` print for a person.
  */
+import { fail, messageOf, say } from '../lib/cli.js';
 import { loadConfig } from '../lib/config.js';
+import { createLogger } from '../lib/log.js';
 import { isServiceName, SERVICE_NAMES } from '../runtime/cluster.js';
 import { migrateAll, serveService, type RunningService } from '../runtime/service.js';
 
 const USAGE = `usage: serve.ts <${SERVICE_NAMES.join('|')}|migrate> [--port N] [--host H]`;
 
-function fail(message: string): never {
-  console.error(`serve: ${message}\n${USAGE}`);
-  process.exit(2);
+/** A mistake in the command line or the environment: what is wrong, then how to call this. */
+function usage(problem: string): never {
+  fail(`serve: ${problem}\n${USAGE}`, 2);
 }
 
 const args = process.argv.slice(2);
@@ -30,39 +35,40 @@ let host = process.env.HOST ?? '127.0.0.1';
 for (let i = 1; i < args.length; i += 2) {
   const flag = args[i];
   const value = args[i + 1];
-  if (value === undefined) fail(`${flag} needs a value`);
+  if (value === undefined) usage(`${flag} needs a value`);
   if (flag === '--port') {
     port = Number.parseInt(value, 10);
-    if (!Number.isInteger(port) || port < 0 || port > 65535 || String(port) !== value) fail(`--port must be a port number, got ${value}`);
+    if (!Number.isInteger(port) || port < 0 || port > 65535 || String(port) !== value) usage(`--port must be a port number, got ${value}`);
   } else if (flag === '--host') host = value;
-  else fail(`unknown option ${flag}`);
+  else usage(`unknown option ${flag}`);
 }
-if (!what || (what !== 'migrate' && !isServiceName(what))) fail(what ? `unknown service "${what}"` : 'which service?');
+if (!what || (what !== 'migrate' && !isServiceName(what))) usage(what ? `unknown service "${what}"` : 'which service?');
 
 let config;
 try {
   config = loadConfig();
 } catch (err) {
-  fail((err as Error).message);
+  usage(messageOf(err));
 }
 
 if (what === 'migrate') {
-  console.log(`serve: migrating ${config.databaseUrl ? 'PostgreSQL (DATABASE_URL)' : config.dataDir}`);
+  say(`serve: migrating ${config.databaseUrl ? 'PostgreSQL (DATABASE_URL)' : config.dataDir}`);
   try {
-    await migrateAll(config, (m) => console.log(`  ${m}`));
+    await migrateAll(config, (m) => say(`  ${m}`));
   } catch (err) {
-    console.error(`serve migrate: failed: ${err instanceof Error ? err.message : String(err)}`);
-    process.exit(1);
+    fail(`serve migrate: failed: ${messageOf(err)}`, 1);
   }
   process.exit(0);
 }
+
+const log = createLogger(what);
 
 let service: RunningService | null = null;
 let stopping = false;
 const shutdown = (reason: string) => {
   if (stopping) return;
   stopping = true;
-  console.error(`serve ${what}: ${reason}: stopping`);
+  log.info({ reason }, 'stopping');
   // A second signal while stopping forces the exit.
   const force = () => process.exit(1);
   process.once('SIGINT', force);
@@ -70,7 +76,7 @@ const shutdown = (reason: string) => {
   void (service?.stop() ?? Promise.resolve()).then(
     () => process.exit(0),
     (err: unknown) => {
-      console.error(`serve ${what}: error while stopping`, err);
+      log.error({ err }, 'error while stopping');
       process.exit(1);
     },
   );
@@ -84,9 +90,9 @@ if (process.env.PAYGRAPH_EXIT_WITH_STDIN === '1') {
 }
 
 try {
-  service = await serveService(what, config, { port, host, log: (m) => console.error(`serve ${what}: ${m}`) });
+  service = await serveService(what, config, { port, host, log: (m) => log.info(m) });
 } catch (err) {
-  console.error(`serve ${what}: could not start: ${err instanceof Error ? err.message : String(err)}`);
+  log.error({ err }, 'could not start');
   process.exit(1);
 }
 if (stopping) {
@@ -94,4 +100,4 @@ if (stopping) {
   await service.stop();
   process.exit(0);
 }
-console.error(`serve ${what}: listening at ${service.url}`);
+log.info({ url: service.url }, 'listening');

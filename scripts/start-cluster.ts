@@ -5,8 +5,9 @@
  * (scripts/serve.ts) with its output prefixed by its name. Migrates and seeds once, waits until
  * every process answers /ready, prints the URLs; SIGINT/SIGTERM stops them all.
  *
- * Ports: PORT (default 4000) and up, as in lib/cluster.ts (gateways on PORT and PORT+10).
+ * Ports: PORT (default 4000) and up, as in runtime/cluster.ts (gateways on PORT and PORT+10).
  */
+import { fail, messageOf, say, warn } from '../lib/cli.js';
 import { loadConfig } from '../lib/config.js';
 import { startCluster, type Cluster } from '../runtime/cluster.js';
 
@@ -14,14 +15,10 @@ let config;
 try {
   config = loadConfig();
 } catch (err) {
-  console.error(`start:cluster: ${(err as Error).message}`);
-  process.exit(2);
+  fail(`start:cluster: ${messageOf(err)}`, 2);
 }
 const missing = [!config.databaseUrl && 'DATABASE_URL (a PostgreSQL URL, e.g. postgres://user:pass@127.0.0.1:5432/paygraph)', !config.redisUrl && 'REDIS_URL (e.g. redis://127.0.0.1:6379)'].filter(Boolean);
-if (missing.length) {
-  console.error(`start:cluster needs a shared PostgreSQL and Redis; set:\n  ${missing.join('\n  ')}\n(one process with SQLite: npm start; see docs/scale.md)`);
-  process.exit(2);
-}
+if (missing.length) fail(`start:cluster needs a shared PostgreSQL and Redis; set:\n  ${missing.join('\n  ')}\n(one process with SQLite: npm start; see docs/scale.md)`, 2);
 
 const colors = [36, 32, 33, 35, 34, 31, 96, 92, 93, 95];
 const colorOf = new Map<string, number>();
@@ -37,15 +34,15 @@ let stopping = false;
 const shutdown = (signal: string) => {
   if (stopping) return;
   stopping = true;
-  console.log(`\n${signal}: stopping the cluster...`);
+  say(`\n${signal}: stopping the cluster...`);
   // Before the cluster is up, exiting is enough: every child stops when its stdin (our pipe) closes.
   void (cluster?.stop() ?? Promise.resolve()).then(
     () => {
-      console.log('cluster stopped');
+      say('cluster stopped');
       process.exit(0);
     },
     (err: unknown) => {
-      console.error('error while stopping the cluster', err);
+      warn(`error while stopping the cluster: ${messageOf(err, { stack: true })}`);
       process.exit(1);
     },
   );
@@ -53,32 +50,31 @@ const shutdown = (signal: string) => {
 process.on('SIGINT', () => shutdown('SIGINT'));
 process.on('SIGTERM', () => shutdown('SIGTERM'));
 
-console.log(`paygraph cluster: PostgreSQL ${redact(config.databaseUrl!)}, Redis ${redact(config.redisUrl!)}`);
+say(`paygraph cluster: PostgreSQL ${redact(config.databaseUrl!)}, Redis ${redact(config.redisUrl!)}`);
 try {
   cluster = await startCluster({
     databaseUrl: config.databaseUrl!,
     redisUrl: config.redisUrl!,
     basePort: config.port,
     host: process.env.HOST ?? '127.0.0.1',
-    onLine: (label, line) => console.log(`${prefix(label)} ${line}`),
+    onLine: (label, line) => say(`${prefix(label)} ${line}`),
   });
 } catch (err) {
-  console.error(`start:cluster: ${err instanceof Error ? err.message : String(err)}`);
-  process.exit(1);
+  fail(`start:cluster: ${messageOf(err)}`);
 }
 if (stopping) {
   await cluster.stop();
   process.exit(0);
 }
 
-console.log('\npaygraph cluster ready:');
-for (const p of cluster.processes) console.log(`  ${p.label.padEnd(12)} ${p.url}  (pid ${p.child.pid})`);
-console.log(`\nGateways (put a load balancer in front: docs/scale.md):\n${cluster.gateways.map((u) => `  ${u}`).join('\n')}\nStop with Ctrl-C.\n`);
+say('\npaygraph cluster ready:');
+for (const p of cluster.processes) say(`  ${p.label.padEnd(12)} ${p.url}  (pid ${p.child.pid})`);
+say(`\nGateways (put a load balancer in front: docs/scale.md):\n${cluster.gateways.map((u) => `  ${u}`).join('\n')}\nStop with Ctrl-C.\n`);
 
 // A process that dies on its own is reported (the others keep running).
 for (const p of cluster.processes) {
   p.child.once('exit', (code, signal) => {
-    if (!stopping) console.error(`${prefix(p.label)} exited unexpectedly (${signal ?? `code ${code}`})`);
+    if (!stopping) warn(`${prefix(p.label)} exited unexpectedly (${signal ?? `code ${code}`})`);
   });
 }
 

@@ -3,13 +3,14 @@
  * the five subgraphs and the gateway, and prints the URLs and a token per seeded user.
  */
 import { signToken } from '../lib/auth.js';
+import { messageOf, say, warn } from '../lib/cli.js';
 import { loadConfig } from '../lib/config.js';
 import { startStack } from '../runtime/stack.js';
 import { buildFixture } from '../seeds/fixture.js';
 
 const config = loadConfig();
 const onPostgres = Object.values(config.subgraphDatabaseUrls).filter(Boolean).length;
-console.log(`paygraph: data in ${onPostgres === 5 ? 'PostgreSQL, one schema per subgraph' : onPostgres > 0 ? `PostgreSQL for ${onPostgres} subgraph(s), SQLite under ${config.dataDir} for the others` : config.dataDir}`);
+say(`paygraph: data in ${onPostgres === 5 ? 'PostgreSQL, one schema per subgraph' : onPostgres > 0 ? `PostgreSQL for ${onPostgres} subgraph(s), SQLite under ${config.dataDir} for the others` : config.dataDir}`);
 const stack = await startStack({
   dataDir: config.dataDir,
   databaseUrl: config.databaseUrl,
@@ -21,27 +22,27 @@ const stack = await startStack({
   jwtSecret: config.jwtSecret,
   gatewaySecret: config.gatewaySecret,
   production: config.production,
-  log: (m) => console.log(`  ${m}`),
+  log: (m) => say(`  ${m}`),
 });
-console.log(`\npaygraph gateway ready at ${stack.url}\n`);
+say(`\npaygraph gateway ready at ${stack.url}\n`);
 if (!config.production) {
-  console.log('Tokens for the seeded users (12 h; make more with `npm run -s token -- <handle> <purpose>`):');
-  for (const u of buildFixture().users) console.log(`  ${u.handle.padEnd(6)} payments: ${await signToken(config.jwtSecret, u.id, 'payments')}`);
-  console.log(`\nTry:\n  curl -s ${stack.url} -H 'content-type: application/json' -H "authorization: Bearer $(npm run -s token -- alice payments)" \\\n    -d '{"query":"{ me { handle accounts { displayName balance { available { amount currency } } } } }"}'\n`);
+  say('Tokens for the seeded users (12 h; make more with `npm run -s token -- <handle> <purpose>`):');
+  for (const u of buildFixture().users) say(`  ${u.handle.padEnd(6)} payments: ${await signToken(config.jwtSecret, u.id, 'payments')}`);
+  say(`\nTry:\n  curl -s ${stack.url} -H 'content-type: application/json' -H "authorization: Bearer $(npm run -s token -- alice payments)" \\\n    -d '{"query":"{ me { handle accounts { displayName balance { available { amount currency } } } } }"}'\n`);
 }
 
 let stopping = false;
 const shutdown = (signal: string) => {
   if (stopping) return;
   stopping = true;
-  console.log(`\n${signal}: stopping paygraph...`);
+  say(`\n${signal}: stopping paygraph...`);
   stack.stop().then(
     () => {
-      console.log('stopped cleanly');
+      say('stopped cleanly');
       process.exit(0);
     },
     (err: unknown) => {
-      console.error('error while stopping', err);
+      warn(`error while stopping: ${messageOf(err, { stack: true })}`);
       process.exit(1);
     },
   );

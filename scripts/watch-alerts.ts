@@ -8,6 +8,7 @@
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 import { signToken } from '../lib/auth.js';
+import { fail, messageOf, say, warn } from '../lib/cli.js';
 import { loadConfig } from '../lib/config.js';
 import { buildFixture } from '../seeds/fixture.js';
 
@@ -34,10 +35,7 @@ interface Raised {
 const [handle, urlArg] = process.argv.slice(2);
 const users = buildFixture().users;
 const user = users.find((u) => u.handle === handle);
-if (!user) {
-  console.error(`usage: npm run watch:alerts -- <handle> [gateway-url]\n  handle: one of ${users.map((u) => u.handle).join(', ')}`);
-  process.exit(2);
-}
+if (!user) fail(`usage: npm run watch:alerts -- <handle> [gateway-url]\n  handle: one of ${users.map((u) => u.handle).join(', ')}`, 2);
 const config = loadConfig();
 const url = (urlArg ?? `http://127.0.0.1:${config.port}/graphql`).replace(/^http/, 'ws');
 const token = await signToken(config.jwtSecret, user.id, 'payments');
@@ -49,10 +47,10 @@ const client = createClient({
   retryAttempts: Infinity,
   shouldRetry: () => true,
   on: {
-    connected: () => console.error(`watching charge alerts of ${user.handle} (${user.id}) on ${url}; Ctrl-C to stop`),
+    connected: () => warn(`watching charge alerts of ${user.handle} (${user.id}) on ${url}; Ctrl-C to stop`),
     closed: (e) => {
       const code = (e as { code?: number }).code;
-      if (code === 4401 || code === 4403) console.error(`the gateway refused the connection (${code}): ${(e as { reason?: string }).reason ?? ''}`);
+      if (code === 4401 || code === 4403) warn(`the gateway refused the connection (${code}): ${(e as { reason?: string }).reason ?? ''}`);
     },
   },
 });
@@ -62,14 +60,14 @@ const done = new Promise<number>((resolve) => {
     { query: CHARGE_ALERTS, operationName: 'ChargeAlerts' },
     {
       next: (result) => {
-        if (result.errors) console.error('error:', JSON.stringify(result.errors));
+        if (result.errors) warn(`error: ${JSON.stringify(result.errors)}`);
         const a = result.data?.chargeAlertRaised;
         if (!a) return;
         const m = a.purchase.merchant;
-        console.log(`${a.createdAt}  ALERT ${a.id}  risk ${a.riskScore}  ${a.reasons.join(',')}  ${a.purchase.amount.amount} ${a.purchase.amount.currency} at ${m.name} (${m.country}) on ${a.account.id}  purchase ${a.purchase.id}`);
+        say(`${a.createdAt}  ALERT ${a.id}  risk ${a.riskScore}  ${a.reasons.join(',')}  ${a.purchase.amount.amount} ${a.purchase.amount.currency} at ${m.name} (${m.country}) on ${a.account.id}  purchase ${a.purchase.id}`);
       },
       error: (err) => {
-        console.error('subscription ended with an error:', err instanceof Error ? err.message : JSON.stringify(err));
+        warn(`subscription ended with an error: ${err instanceof Error ? messageOf(err) : JSON.stringify(err)}`);
         resolve(1);
       },
       complete: () => resolve(0),

@@ -88,7 +88,7 @@ export async function startSubgraph<L, S>(def: SubgraphDefinition<L, S>, opts: S
   });
   await apollo.start();
   // Several processes of this subgraph (REDIS_URL): replay protection shared through Redis.
-  const nonces = opts.redisUrl ? connectNonceStore(opts.redisUrl, def.name) : null;
+  const nonces = opts.redisUrl ? connectNonceStore(opts.redisUrl, def.name, { logger: log }) : null;
   let warned = 0;
   const shared = (scope: string) =>
     nonces ? { nonces, scope, onUnavailable: (err: unknown) => void (warned++ % 100 === 0 && log.warn({ err: err instanceof Error ? err.message : String(err) }, 'shared replay check unavailable (Redis); using this process\'s own')) } : undefined;

@@ -8,10 +8,9 @@ import { callInternal, InternalCallError } from '../lib/transport/internal-clien
 import { deriveInternalKey } from '../lib/transport/signing.js';
 import { FEED_WAIT_MS } from '../subgraphs/alerts/consumer.js';
 import { ConsumerLease, LeaseLostError } from '../subgraphs/alerts/lease.js';
-import { alertWorkersOf } from '../subgraphs/alerts/workers.js';
 import { EVENTS_MAX_WAIT_MS, eventFeedOf, type OutboxEvent } from '../subgraphs/payments/internal.js';
 import { startTestStack, TEST_GATEWAY_SECRET, type TestStack } from './helpers/stack.js';
-import { pay, SUSPICIOUS, waitFor } from './alerts-helpers.js';
+import { alertsStatus, pay, SUSPICIOUS, waitFor } from './alerts-helpers.js';
 
 let stack: TestStack;
 let alice: string;
@@ -100,7 +99,7 @@ describe('payments events route: long poll', () => {
 
 describe('alerts consumer', () => {
   it('uses the long poll, and stopping alerts ends its pending poll at once', async () => {
-    await waitFor(() => alertWorkersOf(stack.dbs.alerts)?.consumer.leader === true, 'the consumer to hold the lease');
+    await waitFor(async () => (await alertsStatus(stack)).consumer.leader, 'the consumer to hold the lease');
     const feed = eventFeedOf(stack.dbs.payments)!;
     await waitFor(() => feed.waiting >= 1, 'the consumer to wait on the feed');
     const started = Date.now();
@@ -110,7 +109,7 @@ describe('alerts consumer', () => {
     // ...and released the lease for a standby.
     expect(await new ConsumerLease(stack.dbs.alerts).currentHolder()).toBeNull();
     await stack.startSubgraph('alerts');
-    await waitFor(() => alertWorkersOf(stack.dbs.alerts)?.consumer.leader === true, 'the restarted consumer to take the lease');
+    await waitFor(async () => (await alertsStatus(stack)).consumer.leader, 'the restarted consumer to take the lease');
   });
 });
 

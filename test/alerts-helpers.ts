@@ -1,7 +1,13 @@
-/** Helpers for the alerts tests: a real graphql-ws client through the gateway, and condition waits. */
+/**
+ * Helpers for the alerts tests: a real graphql-ws client through the gateway, the alerts
+ * service's status (its signed internal route), and condition waits.
+ */
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
-import type { TestStack } from './helpers/stack.js';
+import { callInternal } from '../lib/transport/internal-client.js';
+import { deriveInternalKey } from '../lib/transport/signing.js';
+import type { AlertsStatus } from '../subgraphs/alerts/status.js';
+import { TEST_GATEWAY_SECRET, type TestStack } from './helpers/stack.js';
 
 export type WsMessage =
   | { kind: 'next'; value: { data?: Record<string, unknown> | null; errors?: { message: string; extensions?: Record<string, unknown> }[] } }
@@ -67,6 +73,12 @@ export function subscribe(stack: TestStack, token: string | null, query: string,
       await client.dispose();
     },
   };
+}
+
+/** What the stack's alerts service is doing (POST /internal/status): lease, events applied, bus. */
+export function alertsStatus(stack: TestStack): Promise<AlertsStatus> {
+  const base = stack.subgraphs.alerts.url.replace(/\/graphql$/, '');
+  return callInternal<AlertsStatus>(base, deriveInternalKey(TEST_GATEWAY_SECRET, 'alerts'), 'status', {});
 }
 
 /** Waits until `cond` holds, checking every 20 ms; fails with `label` after `timeoutMs`. */

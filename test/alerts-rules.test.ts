@@ -2,10 +2,12 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Knex } from 'knex';
 import { migrate, openDb } from '../lib/db.js';
+import { createLogger, silentLogger } from '../lib/log.js';
 import { AlertBus } from '../subgraphs/alerts/bus.js';
-import { applyEvent, applyEvents, type FeedEvent } from '../subgraphs/alerts/consumer.js';
+import { applyEvent, applyEvents, type FeedEvent } from '../subgraphs/alerts/apply.js';
 import { accountHistory, cursorBefore, readPosition } from '../subgraphs/alerts/data.js';
 import { migrations } from '../subgraphs/alerts/migrations.js';
+import { LogCapture } from './helpers/logs.js';
 import {
   ALERT_THRESHOLD,
   AMOUNT_ANOMALY_MIN_MINOR,
@@ -118,6 +120,7 @@ describe('rules', () => {
 });
 
 describe('consumer: applyEvent', () => {
+  const quiet = { log: silentLogger };
   let db: Knex;
   beforeEach(async () => {
     db = openDb({ sqliteFile: ':memory:' });
@@ -155,16 +158,16 @@ describe('consumer: applyEvent', () => {
 
   it('is idempotent by event id and advances the position in the same transaction', async () => {
     const e = event(1, { merchantId: 'mer_air_france', merchantCountry: 'FR', amountMinor: '120000', cardPresent: false });
-    const first = await applyEvent(db, e);
+    const first = await applyEvent(db, e, quiet);
     expect(first).not.toBeNull();
     expect(first!.reasons).toEqual(expect.arrayContaining(['AMOUNT_ANOMALY', 'FOREIGN_MERCHANT']));
     expect(first!.eventId).toBe(1);
-    expect(await applyEvent(db, e)).toBeNull();
+    expect(await applyEvent(db, e, quiet)).toBeNull();
     expect(await db('charge_alerts').count({ n: '*' }).first()).toEqual({ n: 1 });
     expect(await db('purchase_history').count({ n: '*' }).first()).toEqual({ n: 1 });
     expect(await readPosition(db)).toBe(1);
     // An older event (already behind the position) is skipped too.
-    expect(await applyEvent(db, event(1))).toBeNull();
+    expect(await applyEvent(db, event(1), quiet)).toBeNull();
   });
 
   it('applies a page of events in one transaction with the same effect as one by one, and a replayed page changes nothing', async () => {
@@ -175,13 +178,13 @@ describe('consumer: applyEvent', () => {
     try {
       await migrate(other, migrations);
       const oneByOne = [];
-      for (const e of page) oneByOne.push(await applyEvent(other, e));
-      const together = await applyEvents(db, page);
+      for (const e of page) oneByOne.push(await applyEvent(other, e, quiet));
+      const together = await applyEvents(db, page, quiet);
       expect(together.map((a) => [a.eventId, a.riskScore, a.reasons])).toEqual(oneByOne.filter((a) => a !== null).map((a) => [a!.eventId, a!.riskScore, a!.reasons]));
       expect(together.map((a) => a.eventId)).toEqual([3, 5]);
       expect(await readPosition(db)).toBe(5);
       // Replaying the page (a retry after a lost answer) raises nothing and records nothing twice.
-      expect(await applyEvents(db, page)).toEqual([]);
+      expect(await applyEvents(db, page, quiet)).toEqual([]);
       expect(await db('charge_alerts').count({ n: '*' }).first()).toEqual({ n: 2 });
       expect(await db('purchase_history').count({ n: '*' }).first()).toEqual({ n: 3 });
     } finally {
@@ -193,45 +196,40 @@ describe('consumer: applyEvent', () => {
     const page = [event(1), event(2, { merchantId: 'mer_air_france', merchantCountry: 'FR', amountMinor: '120000', cardPresent: false })];
     // A database fault in the middle of the page: the second purchase's history insert fails.
     await db.raw("CREATE TRIGGER fail_second BEFORE INSERT ON purchase_history WHEN NEW.event_id = 2 BEGIN SELECT RAISE(ABORT, 'disk on fire'); END");
-    await expect(applyEvents(db, page)).rejects.toThrow(/disk on fire/);
+    await expect(applyEvents(db, page, quiet)).rejects.toThrow(/disk on fire/);
     expect(await readPosition(db)).toBe(0);
     expect(await db('purchase_history').count({ n: '*' }).first()).toEqual({ n: 0 });
     await db.raw('DROP TRIGGER fail_second');
-    expect((await applyEvents(db, page)).map((a) => a.eventId)).toEqual([2]);
+    expect((await applyEvents(db, page, quiet)).map((a) => a.eventId)).toEqual([2]);
     expect(await readPosition(db)).toBe(2);
   });
 
   it('ignores non-purchase events but moves past them; skips malformed ones loudly', async () => {
-    expect(await applyEvent(db, { id: 1, type: 'TRANSFER_POSTED', createdAt: DAYTIME, payload: {} })).toBeNull();
+    expect(await applyEvent(db, { id: 1, type: 'TRANSFER_POSTED', createdAt: DAYTIME, payload: {} }, quiet)).toBeNull();
     expect(await readPosition(db)).toBe(1);
-    const errors: unknown[] = [];
-    const original = console.error;
-    console.error = (...args: unknown[]) => errors.push(args);
-    try {
-      expect(await applyEvent(db, { id: 2, type: 'PURCHASE_POSTED', createdAt: DAYTIME, payload: { purchaseId: 'x' } })).toBeNull();
-    } finally {
-      console.error = original;
-    }
-    expect(errors).toHaveLength(1);
+    const logs = new LogCapture();
+    const log = createLogger('alerts', { destination: logs, level: 'warn' });
+    expect(await applyEvent(db, { id: 2, type: 'PURCHASE_POSTED', createdAt: DAYTIME, payload: { purchaseId: 'x' } }, { log })).toBeNull();
+    expect(logs.records()).toEqual([expect.objectContaining({ level: 50, eventId: 2, msg: 'skipping a malformed PURCHASE_POSTED event' })]);
     expect(await readPosition(db)).toBe(2);
   });
 
   it('learns usual spending from events: a purchase far above it raises AMOUNT_ANOMALY', async () => {
-    for (let i = 1; i <= MIN_HISTORY; i++) expect(await applyEvent(db, event(i))).toBeNull();
+    for (let i = 1; i <= MIN_HISTORY; i++) expect(await applyEvent(db, event(i), quiet)).toBeNull();
     const h = await accountHistory(db, 'acc_alice_card', 'USD', 100);
     expect(h.purchaseCount).toBe(MIN_HISTORY);
     expect(h.categories).toEqual(new Set(['RESTAURANTS']));
     // 650 usual; 60.00 at a new category, in the daytime, card present, domestic:
     // AMOUNT_ANOMALY (40) + NEW_CATEGORY (15) = 55.
-    const alert = await applyEvent(db, event(MIN_HISTORY + 1, { amountMinor: '6000', merchantCategory: 'ELECTRONICS', merchantId: 'mer_best_buy' }));
+    const alert = await applyEvent(db, event(MIN_HISTORY + 1, { amountMinor: '6000', merchantCategory: 'ELECTRONICS', merchantId: 'mer_best_buy' }), quiet);
     expect(alert).not.toBeNull();
     expect(alert!.reasons).toEqual(['AMOUNT_ANOMALY', 'NEW_CATEGORY']);
     expect(alert!.riskScore).toBe(WEIGHTS.AMOUNT_ANOMALY + WEIGHTS.NEW_CATEGORY);
   });
 
   it("the history compares amounts in the purchase's currency only", async () => {
-    await applyEvent(db, event(1, { currency: 'EUR', amountMinor: '100' }));
-    await applyEvent(db, event(2, { amountMinor: '700' }));
+    await applyEvent(db, event(1, { currency: 'EUR', amountMinor: '100' }), quiet);
+    await applyEvent(db, event(2, { amountMinor: '700' }), quiet);
     const h = await accountHistory(db, 'acc_alice_card', 'USD', 100);
     expect(h.purchaseCount).toBe(2);
     expect(h.recentAmountsMinor).toEqual([700n]);
@@ -240,7 +238,7 @@ describe('consumer: applyEvent', () => {
 
   it('cursorBefore: every alert of the user raised at or after `since` is after the cursor', async () => {
     expect(await cursorBefore(db, 'usr_alice', new Date().toISOString())).toBe(0);
-    const a1 = await applyEvent(db, event(1, { merchantCountry: 'FR', amountMinor: '120000' }));
+    const a1 = await applyEvent(db, event(1, { merchantCountry: 'FR', amountMinor: '120000' }), quiet);
     const since = new Date(Date.parse(a1!.createdAt) + 1).toISOString();
     expect(await cursorBefore(db, 'usr_alice', since)).toBe(1);
     expect(await cursorBefore(db, 'usr_alice', a1!.createdAt)).toBe(0);
@@ -248,15 +246,15 @@ describe('consumer: applyEvent', () => {
   });
 
   it('the bus replays alerts after a cursor, then goes live, only for the user, each once', async () => {
-    const bus = new AlertBus();
-    const a1 = await applyEvent(db, event(1, { merchantCountry: 'FR', amountMinor: '120000' }));
+    const bus = new AlertBus(silentLogger);
+    const a1 = await applyEvent(db, event(1, { merchantCountry: 'FR', amountMinor: '120000' }), quiet);
     const stream = bus.stream(db, 'usr_alice', 0);
     const other = bus.stream(db, 'usr_bob', 0);
     expect((await stream.next()).value?.id).toBe(a1!.id);
-    const a2 = await applyEvent(db, event(2, { merchantCountry: 'FR', amountMinor: '130000' }));
+    const a2 = await applyEvent(db, event(2, { merchantCountry: 'FR', amountMinor: '130000' }), quiet);
     bus.publish(a2!);
     bus.publish(a2!); // a duplicate publication is dropped by cursor
-    const a3 = await applyEvent(db, event(3, { merchantCountry: 'FR', amountMinor: '140000' }));
+    const a3 = await applyEvent(db, event(3, { merchantCountry: 'FR', amountMinor: '140000' }), quiet);
     bus.publish(a3!);
     expect((await stream.next()).value?.id).toBe(a2!.id);
     expect((await stream.next()).value?.id).toBe(a3!.id);

@@ -16,11 +16,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { callInternal } from '../lib/transport/internal-client.js';
 import { deriveInternalKey } from '../lib/transport/signing.js';
 import { ConsumerLease } from '../subgraphs/alerts/lease.js';
-import { alertWorkersOf } from '../subgraphs/alerts/workers.js';
 import { EVENTS_MAX_WAIT_MS, eventFeedOf, type OutboxEvent } from '../subgraphs/payments/internal.js';
 import { op } from './operations.js';
 import { freshPostgresDatabase, startTestStack, TEST_GATEWAY_SECRET, type TestStack } from './helpers/stack.js';
-import { pay, subscribe, SUSPICIOUS, waitFor, waitForLive, type LiveSubscription, type WsMessage } from './alerts-helpers.js';
+import { alertsStatus, pay, subscribe, SUSPICIOUS, waitFor, waitForLive, type LiveSubscription, type WsMessage } from './alerts-helpers.js';
 
 const redisUrl = process.env.REDIS_URL || process.env.PAYGRAPH_TEST_REDIS_URL || undefined;
 const pgAdminUrl = process.env.PAYGRAPH_TEST_DATABASE_URL || undefined;
@@ -39,7 +38,7 @@ describe.skipIf(!redisUrl)('alerts scale-out over Redis (needs REDIS_URL or PAYG
   let cleanup: () => Promise<void> = async () => undefined;
   let alice: string;
 
-  const workers = (s: TestStack) => alertWorkersOf(s.dbs.alerts)!;
+  const consumer = async (s: TestStack) => (await alertsStatus(s)).consumer;
 
   beforeAll(async () => {
     // One shared database for both stacks: that is what makes them one deployment.
@@ -55,11 +54,11 @@ describe.skipIf(!redisUrl)('alerts scale-out over Redis (needs REDIS_URL or PAYG
     }
     one = await startTestStack({ ...shared, redisUrl, logLevel: 'warn' });
     // Stack one's consumer takes the lease first; stack two's stands by.
-    await waitFor(() => workers(one).consumer.leader, 'the first consumer to take the lease');
+    await waitFor(async () => (await consumer(one)).leader, 'the first consumer to take the lease');
     two = await startTestStack({ ...shared, redisUrl, logLevel: 'warn' });
     alice = await one.token('alice');
-    expect(workers(one).bus.distributed).toBe(true);
-    expect(workers(two).bus.distributed).toBe(true);
+    expect((await alertsStatus(one)).bus.distributed).toBe(true);
+    expect((await alertsStatus(two)).bus.distributed).toBe(true);
   });
   afterAll(async () => {
     await two?.stop();
@@ -68,9 +67,9 @@ describe.skipIf(!redisUrl)('alerts scale-out over Redis (needs REDIS_URL or PAYG
   });
 
   it('an alert raised by worker 1 reaches a subscriber of worker 2, once', async () => {
-    expect(await new ConsumerLease(one.dbs.alerts).currentHolder()).toBe(workers(one).consumer.lease.holder);
-    expect(workers(two).consumer.leader).toBe(false);
-    const appliedBefore = workers(one).consumer.applied;
+    expect(await new ConsumerLease(one.dbs.alerts).currentHolder()).toBe((await consumer(one)).holder);
+    expect((await consumer(two)).leader).toBe(false);
+    const appliedBefore = (await consumer(one)).applied;
 
     const viaTwo = subscribe(two, alice, op('ChargeAlerts'));
     const viaOne = subscribe(one, alice, op('ChargeAlerts'));
@@ -81,8 +80,8 @@ describe.skipIf(!redisUrl)('alerts scale-out over Redis (needs REDIS_URL or PAYG
       expect(raisedPurchase(await viaTwo.next())).toBe(first.purchase!.id);
       expect(raisedPurchase(await viaOne.next())).toBe(first.purchase!.id);
       // Raised by worker 1: worker 2 applied nothing.
-      expect(workers(one).consumer.applied).toBeGreaterThan(appliedBefore);
-      expect(workers(two).consumer.applied).toBe(0);
+      expect((await consumer(one)).applied).toBeGreaterThan(appliedBefore);
+      expect((await consumer(two)).applied).toBe(0);
 
       // Once: the next message on each subscription is the next purchase's alert.
       const second = await pay(one, alice, { accountId: 'acc_alice_checking', ...SUSPICIOUS });
@@ -112,25 +111,25 @@ describe.skipIf(!redisUrl)('alerts scale-out over Redis (needs REDIS_URL or PAYG
         made.push(p.purchase!.id);
         await expectNext(p.purchase!.id);
       }
-      expect(workers(two).consumer.applied).toBe(0);
+      expect((await consumer(two)).applied).toBe(0);
 
       // Worker 1 stops (releasing the lease): worker 2 takes over and goes on from the position.
       await one.stopSubgraph('alerts');
-      await waitFor(() => workers(two).consumer.leader, 'the second consumer to take over');
+      await waitFor(async () => (await consumer(two)).leader, 'the second consumer to take over');
       for (const stack of [two, one, two]) {
         const p = await pay(stack, alice, { accountId: 'acc_alice_checking', ...SUSPICIOUS });
         made.push(p.purchase!.id);
         await expectNext(p.purchase!.id);
       }
-      expect(workers(two).consumer.applied).toBeGreaterThan(0);
+      expect((await consumer(two)).applied).toBeGreaterThan(0);
 
       // Worker 1 comes back as a standby: it raises nothing, worker 2 keeps the lease.
       await one.startSubgraph('alerts');
       const p = await pay(one, alice, { accountId: 'acc_alice_checking', ...SUSPICIOUS });
       made.push(p.purchase!.id);
       await expectNext(p.purchase!.id);
-      expect(workers(one).consumer.applied).toBe(0);
-      expect(workers(two).consumer.leader).toBe(true);
+      expect((await consumer(one)).applied).toBe(0);
+      expect((await consumer(two)).leader).toBe(true);
     } finally {
       await sub.dispose();
     }

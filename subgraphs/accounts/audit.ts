@@ -10,6 +10,7 @@
  * after the commit, and the gateway lets none of those operations run before it.
  */
 import { z } from 'zod';
+import { PURPOSES, type Purpose } from '../../lib/auth.js';
 import { HttpError } from '../../lib/errors.js';
 import type { InternalRoute } from '../definition.js';
 import { appendDataAccessBatch } from './data.js';
@@ -20,7 +21,8 @@ export const MAX_AUDIT_BATCH = 500;
 const record = z.object({
   at: z.iso.datetime(),
   userId: z.string().min(1).max(64).nullable(),
-  purpose: z.enum(['payments', 'advertising']).nullable(),
+  // The purposes a token can carry (lib/auth.ts), never a second list that could drift from it.
+  purpose: z.enum(PURPOSES as [Purpose, ...Purpose[]]).nullable(),
   client: z.string().max(100).nullable(),
   operationName: z.string().max(200).nullable(),
   operationHash: z.string().regex(/^[0-9a-f]{64}$/),

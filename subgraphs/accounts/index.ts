@@ -5,7 +5,6 @@ import { createLoaders, type AccountsLoaders } from './loaders.js';
 import { migrations } from './migrations.js';
 import { resolvers } from './resolvers.js';
 
-
 export const accounts: SubgraphDefinition<AccountsLoaders> = {
   name: 'accounts',
   typeDefs: loadSdl(new URL('./schema.graphql', import.meta.url)),

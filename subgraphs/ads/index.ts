@@ -4,7 +4,6 @@ import { createLoaders, type AdsLoaders } from './loaders.js';
 import { migrations } from './migrations.js';
 import { resolvers } from './resolvers.js';
 
-
 export const ads: SubgraphDefinition<AdsLoaders> = {
   name: 'ads',
   typeDefs: loadSdl(new URL('./schema.graphql', import.meta.url)),

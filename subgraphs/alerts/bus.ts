@@ -15,6 +15,7 @@ import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import { channelName, connectPubSub, databaseScope, type PubSub } from '../../lib/redis.js';
 import { Channel } from '../../lib/channel.js';
+import type { Logger } from '../../lib/log.js';
 import { alertsOfUserAfter, type ChargeAlertRow } from './data.js';
 
 interface Subscription {
@@ -39,16 +40,17 @@ export class AlertBus {
   private channel = '';
   private readonly origin = randomUUID();
 
-  /** A bus for one alerts process: in-process only without `redisUrl`, Redis-backed with it. */
-  static async create(db: Knex, redisUrl: string | undefined): Promise<AlertBus> {
-    const bus = new AlertBus();
-    if (redisUrl) await bus.connectRedis(db, redisUrl);
-    return bus;
-  }
+  /** In-process only until `connectRedis`; `log` is the alerts service's logger. */
+  constructor(private readonly log: Logger) {}
 
-  private async connectRedis(db: Knex, url: string): Promise<void> {
+  /**
+   * Joins the other alerts processes of the database behind `db` over the Redis at `url`
+   * (scale-out, ServiceEnv.redisUrl). Resolves once subscribed, so no alert published by another
+   * process after that is missed.
+   */
+  async connectRedis(db: Knex, url: string): Promise<void> {
     this.channel = channelName(await databaseScope(db), 'alerts');
-    const pubsub = connectPubSub(url, 'alerts-bus');
+    const pubsub = connectPubSub(url, 'alerts-bus', { logger: this.log });
     try {
       await pubsub.subscribe(this.channel, (raw) => this.receive(raw));
     } catch (err) {
@@ -77,7 +79,7 @@ export class AlertBus {
     try {
       await this.pubsub.publish(this.channel, JSON.stringify({ origin: this.origin, alert } satisfies WireMessage));
     } catch (err) {
-      console.warn(`[alerts] could not publish alert ${alert.id} to Redis: ${err instanceof Error ? err.message : String(err)}`);
+      this.log.warn({ alertId: alert.id, err: err instanceof Error ? err.message : String(err) }, 'could not publish an alert to Redis');
     }
   }
 
@@ -86,12 +88,12 @@ export class AlertBus {
     try {
       msg = JSON.parse(raw) as WireMessage;
     } catch {
-      console.warn('[alerts] ignoring a malformed bus message');
+      this.log.warn('ignoring a malformed bus message');
       return;
     }
     if (msg.origin === this.origin) return; // delivered locally already
     if (!isAlert(msg.alert)) {
-      console.warn('[alerts] ignoring a malformed bus message');
+      this.log.warn('ignoring a malformed bus message');
       return;
     }
     this.deliverLocal(msg.alert);
@@ -164,18 +166,4 @@ export class AlertBus {
     this.pubsub = null;
     await pubsub?.close();
   }
-}
-
-/** Wakes the freeze dispatcher of the worker that owns a database, right after a commit. */
-const freezeWakers = new WeakMap<Knex, () => void>();
-
-export function registerFreezeWaker(db: Knex, wake: () => void): () => void {
-  freezeWakers.set(db, wake);
-  return () => {
-    if (freezeWakers.get(db) === wake) freezeWakers.delete(db);
-  };
-}
-
-export function wakeFreezeDispatcher(db: Knex): void {
-  freezeWakers.get(db)?.();
 }

@@ -22,6 +22,7 @@ export const FREEZE_TIMEOUT_MS = 5_000;
 type FreezeResponse = { frozen: true } | { frozen: false; error: string };
 
 export async function deliver(env: ServiceEnv, db: Knex, cmd: FreezeCommand): Promise<void> {
+  const log = env.logger;
   const attempts = cmd.attempts + 1;
   try {
     const base = env.peers.payments;
@@ -32,17 +33,21 @@ export async function deliver(env: ServiceEnv, db: Knex, cmd: FreezeCommand): Pr
       return;
     }
     // A definite answer from payments that retrying cannot change (e.g. ACCOUNT_NOT_FOUND).
-    console.error(`[alerts] payments refused to freeze ${cmd.accountId} for alert ${cmd.alertId}: ${res.error}`);
+    log.error({ accountId: cmd.accountId, alertId: cmd.alertId, err: res.error }, 'payments refused to freeze an account');
     await markFreeze(db, cmd.id, { status: 'FAILED', attempts, lastError: res.error });
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     const next = new Date(Date.now() + backoff(attempts, FREEZE_RETRY_MIN_MS, FREEZE_RETRY_MAX_MS)).toISOString();
-    if (attempts === 1 || attempts % 10 === 0) console.warn(`[alerts] freeze of ${cmd.accountId} not delivered yet (attempt ${attempts}${err instanceof InternalCallError ? `, HTTP ${err.status}` : ''}): ${message}`);
+    if (attempts === 1 || attempts % 10 === 0) log.warn({ accountId: cmd.accountId, alertId: cmd.alertId, attempt: attempts, ...(err instanceof InternalCallError ? { status: err.status } : {}), err: message }, 'freeze not delivered yet');
     await markFreeze(db, cmd.id, { status: 'PENDING', attempts, nextAttemptAt: next, lastError: message });
   }
 }
 
-export function startFreezeDispatcher(env: ServiceEnv): WorkerLoop {
+/**
+ * The freeze dispatcher of one alerts service, not started yet: `start()` once the service
+ * listens; `wake()` right after a resolution committed a command, so it is delivered at once.
+ */
+export function createFreezeDispatcher(env: ServiceEnv): WorkerLoop {
   return new WorkerLoop('alerts freeze dispatcher', async (loop) => {
     try {
       const due = await dueFreezeCommands(env.db, new Date().toISOString(), FREEZE_BATCH);
@@ -52,8 +57,8 @@ export function startFreezeDispatcher(env: ServiceEnv): WorkerLoop {
       }
       return due.length >= FREEZE_BATCH ? 0 : FREEZE_POLL_MS;
     } catch (err) {
-      console.error('[alerts] freeze dispatcher round failed', err);
+      env.logger.error({ err }, 'freeze dispatcher round failed');
       return FREEZE_RETRY_MAX_MS / 10;
     }
-  });
+  }, env.logger);
 }

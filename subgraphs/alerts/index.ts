@@ -3,14 +3,18 @@ import { buildSchema, loadSdl, type SubgraphDefinition } from '../definition.js'
 import { createLoaders, type AlertsLoaders } from './loaders.js';
 import { migrations } from './migrations.js';
 import { resolvers } from './resolvers.js';
+import { createAlertsServices, type AlertsServices } from './services.js';
+import { statusRoute } from './status.js';
 import { startAlertWorkers } from './workers.js';
 
-export const alerts: SubgraphDefinition<AlertsLoaders> = {
+export const alerts: SubgraphDefinition<AlertsLoaders, AlertsServices> = {
   name: 'alerts',
   typeDefs: loadSdl(new URL('./schema.graphql', import.meta.url)),
   resolvers,
   migrations,
+  createServices: createAlertsServices,
   createLoaders: (db) => createLoaders(db),
+  internalRoutes: { status: statusRoute },
   /** The event consumer, the freeze dispatcher and the graphql-ws endpoint for the gateway. */
-  startWorkers: (env, server) => startAlertWorkers(env, server, buildSchema(alerts as SubgraphDefinition), alerts.typeDefs),
+  startWorkers: (env, server, services) => startAlertWorkers(env, server, services, buildSchema(alerts as SubgraphDefinition), alerts.typeDefs),
 };

@@ -2,6 +2,8 @@
  * A background loop with an interruptible sleep: `wake()` cuts a pause short, `stop()` ends it and
  * aborts `signal` (so a pending long poll in a step ends at once).
  */
+import type { Logger } from '../../lib/log.js';
+
 export class WorkerLoop {
   private running = false;
   private controller = new AbortController();
@@ -13,6 +15,8 @@ export class WorkerLoop {
   constructor(
     readonly name: string,
     private readonly step: (loop: WorkerLoop) => Promise<number>,
+    /** The service's logger: gets the failures a step did not handle. */
+    private readonly log: Logger,
   ) {}
 
   get isRunning(): boolean {
@@ -36,7 +40,7 @@ export class WorkerLoop {
           pause = await this.step(this);
         } catch (err) {
           // Steps handle their own failures; this is a last resort so that the loop never dies.
-          console.error(`[${this.name}] unexpected failure`, err);
+          this.log.error({ worker: this.name, err }, 'worker step failed unexpectedly');
           pause = 1000;
         }
         if (this.running && pause > 0) await this.sleep(pause);

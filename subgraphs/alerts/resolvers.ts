@@ -1,21 +1,18 @@
-import { GraphQLError } from 'graphql';
-import { unauthenticated } from '../../lib/errors.js';
+import { badRequest, unauthenticated } from '../../lib/errors.js';
 import type { SubgraphContext } from '../definition.js';
-import type { AlertBus } from './bus.js';
-import { wakeFreezeDispatcher } from './bus.js';
 import { alertById, alertsOfUser, insertFreezeCommand, resolveAlert, type ChargeAlertRow } from './data.js';
 import type { AlertsLoaders } from './loaders.js';
+import type { AlertsServices } from './services.js';
 
 /** Present in the context of operations served over the alerts service's graphql-ws endpoint. */
 export interface SubscriptionState {
-  bus: AlertBus;
   /** Replay alerts raised by events after this position (see ws.ts). */
   cursor: number;
   /** The event id of the alert being delivered, reported to the gateway as `extensions.cursor`. */
   lastEventId: number | null;
 }
 
-export type AlertsContext = SubgraphContext<AlertsLoaders> & { subscription?: SubscriptionState };
+export type AlertsContext = SubgraphContext<AlertsLoaders, AlertsServices> & { subscription?: SubscriptionState };
 
 interface UserError {
   code: 'NOT_FOUND' | 'ALERT_ALREADY_RESOLVED';
@@ -47,7 +44,8 @@ export const resolvers = {
         if (args.fraudulent) await insertFreezeCommand(trx, alert.id, alert.accountId, at);
         return { alert: { ...alert, status, resolvedAt: at } as ChargeAlertRow, userErrors: [] as UserError[] };
       });
-      if (args.fraudulent && outcome.alert) wakeFreezeDispatcher(ctx.db);
+      // Committed: deliver the freeze now rather than at the dispatcher's next poll.
+      if (args.fraudulent && outcome.alert) ctx.services.freezer.wake();
       return outcome;
     },
   },
@@ -55,9 +53,9 @@ export const resolvers = {
     chargeAlertRaised: {
       subscribe(_: unknown, __: unknown, ctx: AlertsContext) {
         const sub = ctx.subscription;
-        if (!sub) throw new GraphQLError('Subscriptions are served over graphql-ws, through the gateway.', { extensions: { code: 'BAD_REQUEST' } });
+        if (!sub) throw badRequest('Subscriptions are served over graphql-ws, through the gateway.');
         if (!ctx.caller.userId) throw unauthenticated('Subscribing to alerts needs a token.');
-        return sub.bus.stream(ctx.db, ctx.caller.userId, sub.cursor);
+        return ctx.services.bus.stream(ctx.db, ctx.caller.userId, sub.cursor);
       },
       resolve(alert: ChargeAlertRow, _: unknown, ctx: AlertsContext) {
         if (ctx.subscription) ctx.subscription.lastEventId = alert.eventId;

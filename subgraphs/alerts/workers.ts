@@ -6,37 +6,18 @@
  */
 import type http from 'node:http';
 import type { DocumentNode, GraphQLSchema } from 'graphql';
-import type { Knex } from 'knex';
 import type { ServiceEnv } from '../definition.js';
-import { AlertBus, registerFreezeWaker } from './bus.js';
-import { startConsumer, type AlertConsumer } from './consumer.js';
-import { startFreezeDispatcher } from './freezer.js';
+import type { AlertsServices } from './services.js';
 import { serveAlertSubscriptions } from './ws.js';
 
-export interface AlertWorkers {
-  bus: AlertBus;
-  consumer: AlertConsumer;
-}
-
-/** The running workers of the alerts service using `db` (tests: lease holder, applied events). */
-const running = new WeakMap<Knex, AlertWorkers>();
-export function alertWorkersOf(db: Knex): AlertWorkers | undefined {
-  return running.get(db);
-}
-
-export async function startAlertWorkers(env: ServiceEnv, server: http.Server, schema: GraphQLSchema, typeDefs: DocumentNode): Promise<() => Promise<void>> {
-  const bus = await AlertBus.create(env.db, env.redisUrl);
-  const ws = serveAlertSubscriptions(server, { env, bus, schema, typeDefs });
-  const consumer = startConsumer(env, bus);
-  const freezer = startFreezeDispatcher(env);
-  const unregister = registerFreezeWaker(env.db, () => freezer.wake());
-  const workers: AlertWorkers = { bus, consumer };
-  running.set(env.db, workers);
+export async function startAlertWorkers(env: ServiceEnv, server: http.Server, services: AlertsServices, schema: GraphQLSchema, typeDefs: DocumentNode): Promise<() => Promise<void>> {
+  const { bus, consumer, freezer } = services;
+  // Subscribed to the other processes before anything is raised or streamed here.
+  if (env.redisUrl) await bus.connectRedis(env.db, env.redisUrl);
+  const ws = serveAlertSubscriptions(server, { env, services, schema, typeDefs });
   consumer.start();
   freezer.start();
   return async () => {
-    unregister();
-    if (running.get(env.db) === workers) running.delete(env.db);
     // Close the subscribers first (1001 Going Away), so the gateway's bridge starts reconnecting.
     await ws.dispose();
     // Aborts a pending long poll at once, then releases the lease for a standby worker.

@@ -2,9 +2,9 @@
  * The alerts service's own graphql-ws endpoint (same http.Server, path /graphql), used only by
  * the gateway's subscription bridge.
  *
- * - The connection_init payload must carry a gateway signature (lib/signing.ts fields, made with
- *   this subgraph's key over wsConnectionInitBody(resumeAfter)) and thereby the caller; anything
- *   else is closed with 4401.
+ * - The connection_init payload must carry a gateway signature (lib/transport/signing.ts fields,
+ *   made with this subgraph's key over wsConnectionInitBody(resumeAfter)) and thereby the caller;
+ *   anything else is closed with 4401.
  * - Fence layer 4: an operation selecting payment-only fields is refused unless the signed caller's
  *   purpose is `payments`.
  * - Resume: the connection_ack payload carries `cursor`: the signed `resumeAfter` the bridge sent
@@ -22,10 +22,10 @@ import type { Caller } from '../../lib/auth.js';
 import { subgraphFence } from '../../fence/adapters/subgraph.js';
 import { CALLER_HEADER, NONCE_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, wsConnectionInitBody } from '../../lib/transport/signing.js';
 import type { ServiceEnv } from '../definition.js';
-import type { AlertBus } from './bus.js';
 import { cursorBefore, readPosition } from './data.js';
 import { createLoaders } from './loaders.js';
 import type { AlertsContext } from './resolvers.js';
+import type { AlertsServices } from './services.js';
 
 /** graphql-ws keep-alive (ping) interval of the alerts endpoint. */
 export const WS_KEEPALIVE_MS = 10_000;
@@ -38,9 +38,9 @@ export interface AlertSubscriptionServer {
 
 export function serveAlertSubscriptions(
   server: http.Server,
-  opts: { env: ServiceEnv; bus: AlertBus; schema: GraphQLSchema; typeDefs: DocumentNode },
+  opts: { env: ServiceEnv; services: AlertsServices; schema: GraphQLSchema; typeDefs: DocumentNode },
 ): AlertSubscriptionServer {
-  const { env, bus, schema } = opts;
+  const { env, services, schema } = opts;
   // Fence layer 4 for subscriptions: the same check as the subgraph's HTTP endpoint.
   const fence = subgraphFence('alerts', opts.typeDefs, schema);
   const connections = new WeakMap<object, { caller: Caller; cursor: number }>();
@@ -69,6 +69,7 @@ export function serveAlertSubscriptions(
         connections.set(ctx, { caller: verdict.caller, cursor });
         return { cursor };
       },
+      // The same shape as an HTTP request's context (subgraphs/service.ts), the same services.
       context(ctx): AlertsContext {
         const conn = connections.get(ctx);
         if (!conn) throw new Error('subscription on a connection that was not acknowledged');
@@ -77,8 +78,8 @@ export function serveAlertSubscriptions(
           caller: conn.caller,
           requestId: randomUUID(),
           loaders: createLoaders(env.db),
-          services: undefined,
-          subscription: { bus, cursor: conn.cursor, lastEventId: null },
+          services,
+          subscription: { cursor: conn.cursor, lastEventId: null },
         };
       },
       subscribe(args: ExecutionArgs) {

@@ -4,7 +4,6 @@ import { createLoaders, type MerchantsLoaders } from './loaders.js';
 import { migrations } from './migrations.js';
 import { resolvers } from './resolvers.js';
 
-
 export const merchants: SubgraphDefinition<MerchantsLoaders> = {
   name: 'merchants',
   typeDefs: loadSdl(new URL('./schema.graphql', import.meta.url)),

@@ -1,0 +1,18 @@
+/**
+ * POST /internal/status: what this alerts process is doing, for operators and tests of a
+ * scale-out deployment: whether its consumer holds the lease (and under which holder id, as in
+ * consumer_leases), how many events it applied since it started, whether its bus spans the other
+ * processes over Redis, and how many subscriptions it streams to.
+ */
+import type { InternalRoute } from '../definition.js';
+import type { AlertsServices } from './services.js';
+
+export interface AlertsStatus {
+  consumer: { holder: string; leader: boolean; applied: number };
+  bus: { distributed: boolean; subscriptions: number };
+}
+
+export const statusRoute: InternalRoute<AlertsServices> = async (_env, _body, _requestId, { consumer, bus }): Promise<AlertsStatus> => ({
+  consumer: { holder: consumer.lease.holder, leader: consumer.leader, applied: consumer.applied },
+  bus: { distributed: bus.distributed, subscriptions: bus.listenerCount() },
+});
