@@ -3,12 +3,11 @@
  * Every variable is documented in the README's Configuration section.
  */
 import path from 'node:path';
+import { devSecrets, type DevSecrets } from './dev-secrets.js';
 
 export const SUBGRAPH_NAMES = ['accounts', 'payments', 'merchants', 'alerts', 'ads'] as const;
 export type SubgraphName = (typeof SUBGRAPH_NAMES)[number];
 
-const DEV_JWT_SECRET = 'paygraph-dev-jwt-secret-do-not-use-in-production';
-const DEV_GATEWAY_SECRET = 'paygraph-dev-gateway-secret-do-not-use-in-production';
 
 export interface Config {
   production: boolean;
@@ -62,11 +61,12 @@ export function baseUrlOf(graphqlUrl: string): string {
   return graphqlUrl.replace(/\/graphql$/, '');
 }
 
-function required(env: NodeJS.ProcessEnv, name: string, devDefault: string, production: boolean): string {
+/** A secret from the environment; in production it must be set, in development it defaults to this install's own. */
+function secret(env: NodeJS.ProcessEnv, name: string, production: boolean, devDefault: () => string): string {
   const value = env[name];
   if (value && value.length > 0) return value;
   if (production) throw new Error(`${name} must be set when NODE_ENV=production`);
-  return devDefault;
+  return devDefault();
 }
 
 function nonEmpty(value: string | undefined): string | undefined {
@@ -95,16 +95,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   });
   const dbPoolMax = env.PAYGRAPH_DB_POOL_MAX ? Number.parseInt(env.PAYGRAPH_DB_POOL_MAX, 10) : 10;
   if (!Number.isInteger(dbPoolMax) || dbPoolMax < 2) throw new Error(`PAYGRAPH_DB_POOL_MAX must be an integer >= 2 (migrations hold one connection for their lock), got ${env.PAYGRAPH_DB_POOL_MAX}`);
+  const dataDir = path.resolve(env.PAYGRAPH_DATA_DIR ?? './data');
+  let dev: DevSecrets | undefined;
+  const devSecret = (key: keyof DevSecrets) => () => (dev ??= devSecrets(dataDir))[key];
   return {
     production,
     port,
-    dataDir: path.resolve(env.PAYGRAPH_DATA_DIR ?? './data'),
+    dataDir,
     databaseUrl,
     subgraphDatabaseUrls,
     dbPoolMax,
     redisUrl: nonEmpty(env.REDIS_URL),
-    jwtSecret: required(env, 'PAYGRAPH_JWT_SECRET', DEV_JWT_SECRET, production),
-    gatewaySecret: required(env, 'PAYGRAPH_GATEWAY_SECRET', DEV_GATEWAY_SECRET, production),
+    jwtSecret: secret(env, 'PAYGRAPH_JWT_SECRET', production, devSecret('jwtSecret')),
+    gatewaySecret: secret(env, 'PAYGRAPH_GATEWAY_SECRET', production, devSecret('gatewaySecret')),
     subgraphUrls,
   };
 }

@@ -1,0 +1,183 @@
+/**
+ * The one operation pipeline (gateway/pipeline.ts): HTTP and WebSocket run the same steps, so a
+ * bad document gets the same 400-class coded error on both (never a 500, never a 4500 close), and
+ * a refusal is audited the same way, with the same code, whichever transport carried it. Includes
+ * a subscription whose plan the fence vetoes (layer 3), on a deliberately bad supergraph.
+ */
+import { composeServices } from '@apollo/composition';
+import { parse } from 'graphql';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SUBGRAPH_NAMES, type SubgraphName } from '../../lib/config.js';
+import { routingUrl } from '../../schema/compose.js';
+import { SUBGRAPHS } from '../../subgraphs/index.js';
+import { subscribe, type WsMessage } from '../alerts-helpers.js';
+import { startTestStack, type TestStack } from '../helpers/stack.js';
+
+type WsErrors = { message: string; extensions?: Record<string, unknown> }[];
+
+/** The first message of a subscription, which must be an `error` message (not a close): its errors. */
+async function wsErrors(stack: TestStack, token: string, query: string, variables: Record<string, unknown> = {}): Promise<WsErrors> {
+  const sub = subscribe(stack, token, query, variables);
+  try {
+    const m: WsMessage = await sub.next();
+    expect(m.kind).toBe('error');
+    const errors = (m as { error: unknown }).error;
+    // graphql-ws reports an `error` message as an array of GraphQL errors; a close would be a CloseEvent.
+    expect(Array.isArray(errors)).toBe(true);
+    return errors as WsErrors;
+  } finally {
+    await sub.dispose();
+  }
+}
+
+async function auditRows(stack: TestStack, operationName: string): Promise<{ layer: string; decision: string }[]> {
+  return stack.dbs.accounts('data_access_log').where({ operation_name: operationName }).orderBy('id').select('layer', 'decision');
+}
+
+describe('bad documents: the same coded 400-class error on both transports', () => {
+  let stack: TestStack;
+  let token: string;
+  beforeAll(async () => {
+    stack = await startTestStack();
+    token = await stack.token('alice', 'payments');
+  });
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  it('an unknown operationName', async () => {
+    const http = await stack.gql('query A { __typename } query B { __typename }', undefined, token, {});
+    expect(http.status).toBe(400);
+    const named = await fetch(stack.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify({ query: 'query A { __typename }', operationName: 'Nope' }),
+    });
+    expect(named.status).toBe(400);
+    const body = (await named.json()) as { errors: { message: string; extensions: { code: string } }[] };
+    expect(body.errors[0]!.extensions.code).toBe('OPERATION_RESOLUTION_FAILURE');
+    expect(body.errors[0]!.message).toContain('"Nope"');
+
+    const errors = await wsErrorsNamed(stack, token, 'subscription A { chargeAlertRaised { id } }', 'Nope');
+    expect(errors[0]!.extensions?.code).toBe('OPERATION_RESOLUTION_FAILURE');
+  });
+
+  it('@skip or @include on a subscription root field', async () => {
+    const query = 'subscription S($v: Boolean!) { chargeAlertRaised @skip(if: $v) { id } }';
+    const http = await stack.gql(query, { v: false }, token);
+    expect(http.status).toBe(400);
+    expect(http.errors![0]!.extensions!.code).toBe('GRAPHQL_VALIDATION_FAILED');
+    expect(http.errors![0]!.message).toMatch(/must not use @skip or @include/);
+    const ws = await wsErrors(stack, token, query, { v: false });
+    expect(ws[0]!.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
+    expect(ws[0]!.message).toMatch(/must not use @skip or @include/);
+    // Also through a fragment at the root.
+    const viaFragment = await wsErrors(stack, token, 'subscription S($v: Boolean!) { ...F } fragment F on Subscription { chargeAlertRaised @include(if: $v) { id } }', { v: true });
+    expect(viaFragment[0]!.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
+  });
+
+  it('several root fields in a subscription', async () => {
+    const query = 'subscription Two { a: chargeAlertRaised { id } b: chargeAlertRaised { id } }';
+    const http = await stack.gql(query, undefined, token);
+    expect(http.status).toBe(400);
+    expect(http.errors![0]!.extensions!.code).toBe('GRAPHQL_VALIDATION_FAILED');
+    const ws = await wsErrors(stack, token, query);
+    expect(ws[0]!.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
+  });
+
+  it('each transport carries only its own kind of operation, after the fence', async () => {
+    const http = await stack.gql('subscription OverHttp { chargeAlertRaised { id } }', undefined, token);
+    expect(http.status).toBe(400);
+    expect(http.errors![0]!.extensions!.code).toBe('BAD_REQUEST');
+    const ws = await wsErrors(stack, token, 'query OverWs { me { id } }');
+    expect(ws[0]!.extensions?.code).toBe('BAD_REQUEST');
+    expect(ws[0]!.message).toMatch(/over HTTP/);
+    // A mutation sent over WebSocket is refused, and nothing moves.
+    const before = await stack.dbs.payments('journal_entries').count({ n: '*' }).first();
+    const mutation = await wsErrors(stack, token, 'mutation { __typename }');
+    expect(mutation[0]!.extensions?.code).toBe('BAD_REQUEST');
+    expect(await stack.dbs.payments('journal_entries').count({ n: '*' }).first()).toEqual(before);
+  });
+
+  it('a refusal is audited the same way on both transports, with the same code', async () => {
+    const ads = await stack.token('alice', 'advertising');
+    const http = await stack.gql('subscription RefusedHttp { chargeAlertRaised { id } }', undefined, ads);
+    expect(http.status).toBe(403);
+    expect(http.errors![0]!.extensions!.code).toBe('FORBIDDEN_DATA_USE');
+    const ws = await wsErrors(stack, ads, 'subscription RefusedWs { chargeAlertRaised { id } }');
+    expect(ws[0]!.extensions?.code).toBe('FORBIDDEN_DATA_USE');
+    expect(ws[0]!.extensions?.coordinates).toEqual(http.errors![0]!.extensions!.coordinates);
+    expect(await auditRows(stack, 'RefusedHttp')).toEqual([{ layer: 'gateway', decision: 'REFUSED' }]);
+    expect(await auditRows(stack, 'RefusedWs')).toEqual([{ layer: 'subscription', decision: 'REFUSED' }]);
+  });
+
+  it('an invalid token is refused on both transports, never taken as anonymous', async () => {
+    const http = await stack.gql('{ merchants(first: 1) { id } }', undefined, 'not-a-jwt');
+    expect(http.status).toBe(401);
+    expect(http.errors![0]!.extensions!.code).toBe('UNAUTHENTICATED');
+    const sub = subscribe(stack, 'not-a-jwt', 'subscription { chargeAlertRaised { id } }');
+    const m = await sub.next();
+    await sub.dispose();
+    expect(m.kind).toBe('error');
+    expect((m as { error: { code?: number } }).error.code).toBe(4401);
+  });
+});
+
+/** A named subscription over graphql-ws (the helper sends no operationName). */
+async function wsErrorsNamed(stack: TestStack, token: string, query: string, operationName: string): Promise<WsErrors> {
+  const { createClient } = await import('graphql-ws');
+  const WebSocket = (await import('ws')).default;
+  const client = createClient({ url: stack.url.replace(/^http/, 'ws'), webSocketImpl: WebSocket, retryAttempts: 0, connectionParams: { authorization: `Bearer ${token}` } });
+  try {
+    return await new Promise<WsErrors>((resolve, reject) => {
+      client.subscribe({ query, operationName }, { next: () => reject(new Error('unexpected next')), error: (e) => resolve(e as WsErrors), complete: () => reject(new Error('unexpected complete')) });
+    });
+  } finally {
+    await client.dispose();
+  }
+}
+
+describe('layer 3 on a subscription plan (a bad supergraph: ads requires a charge alert field)', () => {
+  const BAD_ADS = parse(`
+    extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key", "@external", "@requires"])
+    type User @key(fields: "id") { id: ID! sponsoredOffers: [Offer!]! }
+    type Offer { id: ID! headline: String! merchant: Merchant! }
+    type Merchant @key(fields: "id", resolvable: false) { id: ID! }
+    "The bad part: ads asks for each charge alert's risk score to target offers."
+    type ChargeAlert @key(fields: "id") { id: ID! riskScore: Int! @external adHint: String @requires(fields: "riskScore") }
+  `);
+  let stack: TestStack;
+  let adsRequests = 0;
+  beforeAll(async () => {
+    const defs = { ...Object.fromEntries(SUBGRAPH_NAMES.map((n) => [n, SUBGRAPHS[n].typeDefs])), ads: BAD_ADS } as Record<SubgraphName, typeof BAD_ADS>;
+    // Composed with plain composeServices, bypassing the composition lint (layer 1) as a mistake would.
+    const result = composeServices(SUBGRAPH_NAMES.map((name) => ({ name, url: routingUrl(name), typeDefs: defs[name] })));
+    if (result.errors?.length || !('supergraphSdl' in result) || !result.supergraphSdl) throw new Error(`bad supergraph did not compose: ${result.errors?.map((e) => e.message).join('; ')}`);
+    stack = await startTestStack({ supergraphSdl: result.supergraphSdl, logLevel: 'silent' });
+    stack.subgraphs.ads.server.on('request', () => {
+      adsRequests += 1;
+    });
+  });
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  it('refuses the subscription before anything is opened upstream, and audits the abort as over HTTP', async () => {
+    const token = await stack.token('alice', 'payments');
+    const errors = await wsErrors(stack, token, 'subscription Targeted { chargeAlertRaised { id adHint } }');
+    expect(errors[0]!.extensions).toMatchObject({ code: 'FORBIDDEN_DATA_USE', fence: 'query-plan', coordinates: expect.arrayContaining(['ChargeAlert.riskScore']) });
+    expect(stack.gateway.subscriptions.active).toBe(0);
+    expect(adsRequests).toBe(0);
+    // Layer 2 allowed the payments caller; layer 3 aborted: both decisions are in the log.
+    const deadline = Date.now() + 5_000;
+    let rows = await auditRows(stack, 'Targeted');
+    while (rows.length < 2 && Date.now() < deadline) {
+      await new Promise((r) => setImmediate(r));
+      rows = await auditRows(stack, 'Targeted');
+    }
+    expect(rows).toEqual([
+      { layer: 'subscription', decision: 'ALLOWED' },
+      { layer: 'query-plan', decision: 'REFUSED' },
+    ]);
+  });
+});
