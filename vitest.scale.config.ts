@@ -3,7 +3,7 @@
  * (PAYGRAPH_TEST_DATABASE_URL: a role that may CREATE DATABASE; every stack gets a fresh database)
  * and a Redis (REDIS_URL). Runs, one after the other:
  *   1. `pg`: the whole integration suite (test/**\/*.test.ts) on PostgreSQL + Redis;
- *   2. `cluster`: test/scale/*.scale.ts, which start real clusters of processes (lib/cluster.ts).
+ *   2. `cluster`: test/scale/*.scale.ts, which start real clusters of processes (runtime/cluster.ts).
  */
 import { defineConfig } from 'vitest/config';
 import base from './vitest.config.js';

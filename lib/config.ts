@@ -29,7 +29,7 @@ export interface Config {
   /**
    * Subgraph URL overrides (PAYGRAPH_<NAME>_URL); otherwise http://127.0.0.1:<PORT+i>/graphql.
    * May be a comma-separated list of several processes of one subgraph (see parseUrlList): the
-   * gateway's data source spreads requests over them (gateway/datasource.ts).
+   * gateway's data source spreads requests over them (gateway/data-source.ts).
    */
   subgraphUrls: Record<SubgraphName, string>;
 }

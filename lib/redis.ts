@@ -157,7 +157,7 @@ export function channelName(scope: string, topic: string): string {
 }
 
 /**
- * Replay protection shared by every process of a service (lib/signing.ts SignatureVerifier): a
+ * Replay protection shared by every process of a service (lib/transport/signing.ts SignatureVerifier): a
  * nonce is claimed with `SET key 1 PX ttl NX`, so a signed request captured on its way to one
  * process cannot be replayed to another within the freshness window.
  */

@@ -204,7 +204,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
 
   // 2. Every process, each told where everything is. Process k of a service lists the k-th
   //    process of every multi-process subgraph first: its "home" peer for internal calls and, for
-  //    a gateway, its alerts process for subscriptions (lib/cluster-service.ts).
+  //    a gateway, its alerts process for subscriptions (runtime/service.ts).
   try {
     for (const service of SERVICE_NAMES) {
       for (let k = 0; k < replicas[service]; k += 1) {

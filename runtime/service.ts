@@ -1,7 +1,7 @@
 /**
  * Runs ONE paygraph service in this process (scripts/serve.ts): a subgraph, or the gateway, with
  * its port, database, Redis and peers from the configuration (lib/config.ts). Several such
- * processes, started by `npm run start:cluster` (lib/cluster.ts) or by any process manager, make a
+ * processes, started by `npm run start:cluster` (runtime/cluster.ts) or by any process manager, make a
  * scaled-out paygraph: several gateways, several processes of one subgraph, sharing PostgreSQL
  * (DATABASE_URL / PAYGRAPH_<NAME>_DATABASE_URL) and Redis (REDIS_URL).
  */
@@ -56,8 +56,8 @@ export async function serveService(name: ServiceName, config: Config, opts: Serv
 async function serveSubgraph(name: SubgraphName, config: Config, port: number, opts: ServeOptions): Promise<RunningService> {
   const { db, seeded } = await prepareDb(name, config.dataDir, config.subgraphDatabaseUrls[name], { poolMax: config.dbPoolMax });
   opts.log?.(`${name}: database ready${seeded ? ' (migrated and seeded)' : ''}`);
-  // Internal calls (lib/internal.ts callInternal) take a peer's list of base URLs and fail over on
-  // a refused connection; a cluster lists each process's "home" peer first (lib/cluster.ts).
+  // Internal calls (lib/transport/internal-client.ts callInternal) take a peer's list of base URLs and fail over on
+  // a refused connection; a cluster lists each process's "home" peer first (runtime/cluster.ts).
   const peers: Partial<Record<SubgraphName, string>> = {};
   for (const peer of SUBGRAPH_NAMES) if (peer !== name) peers[peer] = parseUrlList(config.subgraphUrls[peer]).map(baseUrlOf).join(',');
   try {

@@ -1,4 +1,4 @@
-/** The subgraph registry: every subgraph definition, by name. Zones live in lib/policy.ts. */
+/** The subgraph registry: every subgraph definition, by name. Zones live in fence/policy.ts. */
 import type { SubgraphName } from '../lib/config.js';
 import type { SubgraphDefinition } from './definition.js';
 import { accounts } from './accounts/index.js';

@@ -33,7 +33,7 @@ export interface SubgraphServiceOptions {
   db: Knex;
   /** This subgraph's signing key (derived from the gateway secret). */
   key: Buffer;
-  /** Key that internal routes of this subgraph verify (see lib/internal.ts). */
+  /** Key that internal routes of this subgraph verify (see lib/transport/internal-client.ts). */
   internalKey: Buffer;
   /** Peers and their internal keys, for workers and internal calls. */
   peers?: Partial<Record<SubgraphName, string>>;

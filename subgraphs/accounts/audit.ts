@@ -1,36 +1,22 @@
 /**
  * Fence layer 5: the accounts subgraph keeps the data-access log. The gateway appends records for
  * every operation touching payment-only data through the signed internal route POST /internal/audit
- * (lib/internal.ts); nothing ever updates or deletes a record (table triggers, migration 002).
+ * (lib/transport/internal-client.ts); nothing ever updates or deletes a record (table triggers, migration 002).
  *
  * The body is one record, or `{ records: [...] }`: the gateway groups the records that arrive
- * while its previous append is in flight (group commit, gateway/fence.ts batchingAuditSink). A
+ * while its previous append is in flight (group commit, fence/audit-sink.ts batchingAuditSink). A
  * batch is validated as a whole (one bad record refuses all of it) and written with one INSERT,
  * so it commits entirely or not at all; the answer (200 with the ids, in order) is sent only
  * after the commit, and the gateway lets none of those operations run before it.
  */
 import { z } from 'zod';
-import { PURPOSES, type Purpose } from '../../lib/auth.js';
+import { auditRecordSchema as record } from '../../fence/audit-record.js';
 import { HttpError } from '../../lib/errors.js';
 import type { InternalRoute } from '../definition.js';
 import { appendDataAccessBatch } from './data.js';
 
-/** Most records one append may carry (the gateway sends at most AUDIT_MAX_BATCH = 200). */
+/** Most records one append may carry (the gateway sends at most fence/audit-sink.ts AUDIT_MAX_BATCH = 200). */
 export const MAX_AUDIT_BATCH = 500;
-
-const record = z.object({
-  at: z.iso.datetime(),
-  userId: z.string().min(1).max(64).nullable(),
-  // The purposes a token can carry (lib/auth.ts), never a second list that could drift from it.
-  purpose: z.enum(PURPOSES as [Purpose, ...Purpose[]]).nullable(),
-  client: z.string().max(100).nullable(),
-  operationName: z.string().max(200).nullable(),
-  operationHash: z.string().regex(/^[0-9a-f]{64}$/),
-  coordinates: z.array(z.string().min(1).max(200)).min(1).max(500),
-  decision: z.enum(['ALLOWED', 'REFUSED']),
-  layer: z.string().min(1).max(32),
-  requestId: z.string().max(64).nullable(),
-});
 
 const batch = z.object({ records: z.array(record).min(1).max(MAX_AUDIT_BATCH) });
 

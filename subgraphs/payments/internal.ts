@@ -1,5 +1,5 @@
 /**
- * The payments service's signed internal routes (POST /internal/<name>, lib/internal.ts), used by
+ * The payments service's signed internal routes (POST /internal/<name>, lib/transport/internal-client.ts), used by
  * the alerts service. Contract (docs/money.md, "Internal routes"):
  *
  * - `events` `{ after: number, limit: number, waitMs?: number }` (after >= 0, default 0; limit
