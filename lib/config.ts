@@ -87,7 +87,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       try {
         parseUrlList(urls);
       } catch (err) {
-        throw new Error(`PAYGRAPH_${name.toUpperCase()}_URL: ${(err as Error).message}`);
+        throw new Error(`PAYGRAPH_${name.toUpperCase()}_URL: ${(err as Error).message}`, { cause: err });
       }
     }
     subgraphUrls[name] = urls ?? `http://127.0.0.1:${port + i + 1}/graphql`;

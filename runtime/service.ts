@@ -87,7 +87,6 @@ async function serveSubgraph(name: SubgraphName, config: Config, port: number, o
 }
 
 async function serveGateway(config: Config, port: number, host: string | undefined): Promise<RunningService> {
-  const logger = createLogger('gateway');
   // URL lists go to the gateway as they are: its data sources and subscription bridge take turns
   // over a subgraph's processes and fail over; /ready reports degraded processes.
   const gateway = await startGateway({

@@ -4,21 +4,16 @@
  * one DataLoader set) per request.
  */
 import { connectNonceStore } from '../lib/redis.js';
-import fs from 'node:fs';
 import http from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
 import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginInlineTraceDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
-import { buildSubgraphSchema } from '@apollo/subgraph';
-import { parse, type DocumentNode, type GraphQLSchema } from 'graphql';
 import type { Knex } from 'knex';
-import type { Caller } from '../lib/auth.js';
 import type { SubgraphName } from '../lib/config.js';
-import type { Migration } from '../lib/db.js';
 import { createLogger, type Logger } from '../lib/log.js';
 import { close, executeApollo, headerRecord, listen, readBody, sendGraphQLError, sendJson } from '../lib/http.js';
 import { HttpError } from '../lib/errors.js';
-import { REQUEST_ID_HEADER, SignatureVerifier, type VerifyResult } from '../lib/transport/signing.js';
+import { REQUEST_ID_HEADER, SignatureVerifier } from '../lib/transport/signing.js';
 import { subgraphFence } from '../fence/adapters/subgraph.js';
 import { buildSchema, type ServiceEnv, type SubgraphContext, type SubgraphDefinition } from './definition.js';
 
