@@ -30,9 +30,16 @@ export interface PlannedSubscription {
   operationName: string | undefined;
 }
 
-/** Tokens already verified, per JWT secret: token -> who it names and when it expires. */
-const verifiedTokens = new Map<string, Map<string, { userId: string; purpose: Purpose; expiresAtMs: number }>>();
 const VERIFIED_TOKENS_MAX = 10_000;
+
+/** Authenticates callers from bearer tokens, for one gateway (one JWT secret). */
+export interface Authenticator {
+  /**
+   * The caller a bearer token names (`authorization` is `Bearer <token>`, or absent: anonymous).
+   * A token that is present and invalid is refused with UNAUTHENTICATED, never taken as anonymous.
+   */
+  authenticate(authorization: string | undefined, clientName: string | undefined): Promise<Caller>;
+}
 
 /**
  * verifyToken, remembering success: a client sends the same bearer token on every request until it
@@ -41,36 +48,33 @@ const VERIFIED_TOKENS_MAX = 10_000;
  * is accepted only while `Date.now()` is before its `exp` (jose's own rule, without leeway);
  * failures are never remembered. Bounded: the oldest entries go first.
  */
-async function verifyTokenCached(jwtSecret: string, token: string): Promise<{ userId: string; purpose: Purpose }> {
-  let bySecret = verifiedTokens.get(jwtSecret);
-  const hit = bySecret?.get(token);
-  if (hit && Date.now() < hit.expiresAtMs) return hit;
-  if (hit) bySecret!.delete(token);
-  const verified = await verifyToken(jwtSecret, token);
-  const exp = decodeJwt(token).exp;
-  if (typeof exp === 'number') {
-    if (!bySecret) verifiedTokens.set(jwtSecret, (bySecret = new Map()));
-    if (bySecret.size >= VERIFIED_TOKENS_MAX) bySecret.delete(bySecret.keys().next().value!);
-    bySecret.set(token, { ...verified, expiresAtMs: exp * 1000 });
+export function createAuthenticator(jwtSecret: string): Authenticator {
+  const verified = new Map<string, { userId: string; purpose: Purpose; expiresAtMs: number }>();
+  async function verify(token: string): Promise<{ userId: string; purpose: Purpose }> {
+    const hit = verified.get(token);
+    if (hit && Date.now() < hit.expiresAtMs) return hit;
+    if (hit) verified.delete(token);
+    const who = await verifyToken(jwtSecret, token);
+    const exp = decodeJwt(token).exp;
+    if (typeof exp === 'number') {
+      if (verified.size >= VERIFIED_TOKENS_MAX) verified.delete(verified.keys().next().value!);
+      verified.set(token, { ...who, expiresAtMs: exp * 1000 });
+    }
+    return who;
   }
-  return verified;
-}
-
-/**
- * The caller a bearer token names (`authorization` is `Bearer <token>`, or absent: anonymous).
- * A token that is present and invalid is refused with UNAUTHENTICATED, never treated as anonymous.
- */
-export async function authenticate(jwtSecret: string, authorization: string | undefined, clientName: string | undefined): Promise<Caller> {
-  const client = clientName ? clientName.slice(0, 100) : null;
-  let token: string | null;
-  try {
-    token = bearerToken(authorization);
-    if (!token) return { ...ANONYMOUS, client };
-    const { userId, purpose } = await verifyTokenCached(jwtSecret, token);
-    return { userId, purpose, client };
-  } catch (err) {
-    throw unauthenticated(err instanceof TokenError ? `Authentication failed: ${err.message}.` : 'Authentication failed.');
-  }
+  return {
+    async authenticate(authorization, clientName) {
+      const client = clientName ? clientName.slice(0, 100) : null;
+      try {
+        const token = bearerToken(authorization);
+        if (!token) return { ...ANONYMOUS, client };
+        const { userId, purpose } = await verify(token);
+        return { userId, purpose, client };
+      } catch (err) {
+        throw unauthenticated(err instanceof TokenError ? `Authentication failed: ${err.message}.` : 'Authentication failed.');
+      }
+    },
+  };
 }
 
 export function newRequestId(given: string | undefined): string {

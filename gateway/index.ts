@@ -11,6 +11,7 @@ import { createLogger, type Logger } from '../lib/log.js';
 import { deriveInternalKey } from '../lib/transport/signing.js';
 import { internalAuditSink, type AuditSink } from '../fence/audit-sink.js';
 import { createFence } from '../fence/fence.js';
+import { createAuthenticator } from './context.js';
 import { createHardening } from './hardening.js';
 import type { LimitsConfig } from './limits.js';
 import { createPipeline, type OperationPipeline } from './pipeline.js';
@@ -63,7 +64,8 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     log: logger,
   });
   const planner = new Planner(opts.supergraphSdl);
-  const pipeline = createPipeline({ ...opts, logger, fence, hardening, planner, withoutFence: opts.benchmarkWithoutFence });
+  const auth = createAuthenticator(opts.jwtSecret);
+  const pipeline = createPipeline({ ...opts, logger, auth, fence, hardening, planner, withoutFence: opts.benchmarkWithoutFence });
   await pipeline.start();
 
   const server = http.createServer((req, res) => {
@@ -88,7 +90,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     });
   });
   const bridge = createBridge({ subgraphUrls: opts.subgraphUrls, gatewaySecret: opts.gatewaySecret, planner, logger, upstreamRetryAttempts: opts.upstreamRetryAttempts });
-  const subscriptions = serveSubscriptions({ server, pipeline, bridge, jwtSecret: opts.jwtSecret, production: opts.production, schema: planner.apiGraphQLSchema });
+  const subscriptions = serveSubscriptions({ server, pipeline, bridge, auth, production: opts.production, schema: planner.apiGraphQLSchema });
   const url = `${await listen(server, opts.port ?? 0, opts.host)}/graphql`;
   return {
     url,

@@ -4,7 +4,7 @@
  *
  *   authenticate -> parse -> validate -> fence -> plan -> execute
  *
- * - authenticate: context.ts authenticate, from the HTTP Authorization header or the WebSocket
+ * - authenticate: context.ts Authenticator, from the HTTP Authorization header or the WebSocket
  *   connection_init payload; an invalid token is refused, never taken as anonymous;
  * - parse and validate: Apollo Server's request pipeline, with the hardening's limits (token count
  *   first, then depth, aliases, directives, cost) and the preflight below;
@@ -34,7 +34,7 @@ import type { Logger } from '../lib/log.js';
 import { deriveSubgraphKey, REQUEST_ID_HEADER } from '../lib/transport/signing.js';
 import { contractIntrospection, enforceOperation, queryPlanHook } from '../fence/adapters/gateway-plugin.js';
 import type { Fence } from '../fence/fence.js';
-import { authenticate, newRequestId, type GatewayContext, type PlannedSubscription } from './context.js';
+import { newRequestId, type Authenticator, type GatewayContext, type PlannedSubscription } from './context.js';
 import { SignedDataSource } from './data-source.js';
 import type { Hardening } from './hardening.js';
 import type { Planner } from './planner.js';
@@ -43,9 +43,9 @@ export interface PipelineOptions {
   supergraphSdl: string;
   subgraphUrls: Readonly<Record<SubgraphName, string>>;
   gatewaySecret: string;
-  jwtSecret: string;
   production: boolean;
   logger: Logger;
+  auth: Authenticator;
   fence: Fence;
   hardening: Hardening;
   planner: Planner;
@@ -211,7 +211,7 @@ export function createPipeline(opts: PipelineOptions): OperationPipeline {
         req,
         res,
         body,
-        async () => ({ caller: await authenticate(opts.jwtSecret, headers.authorization, headers['apollographql-client-name']), requestId, transport: 'http' as const }),
+        async () => ({ caller: await opts.auth.authenticate(headers.authorization, headers['apollographql-client-name']), requestId, transport: 'http' as const }),
         beforeApollo,
       );
     },

@@ -1,7 +1,7 @@
 /**
  * The WebSocket transport: graphql-ws (`graphql-transport-ws`) on the gateway's own /graphql URL.
  * It does no checking of its own: a connection is authenticated by the same function as an HTTP
- * request (context.ts authenticate, with `connectionParams.authorization`), and each `subscribe`
+ * request (context.ts Authenticator, with `connectionParams.authorization`), and each `subscribe`
  * message runs the one operation pipeline (pipeline.ts: parse, validate, fence, plan) before the
  * bridge (subscription-bridge.ts) opens anything upstream.
  */
@@ -11,7 +11,7 @@ import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import type { Caller } from '../lib/auth.js';
 import { appError } from '../lib/errors.js';
-import { authenticate } from './context.js';
+import type { Authenticator } from './context.js';
 import type { AcceptedSubscription, OperationPipeline } from './pipeline.js';
 import type { Bridge } from './subscription-bridge.js';
 
@@ -39,7 +39,7 @@ export interface SubscriptionServerOptions {
   server: http.Server;
   pipeline: OperationPipeline;
   bridge: Bridge;
-  jwtSecret: string;
+  auth: Authenticator;
   production: boolean;
   /** The API schema operations are written against (graphql-ws's execution args carry it). */
   schema: GraphQLSchema;
@@ -72,7 +72,7 @@ export function serveSubscriptions(opts: SubscriptionServerOptions): Subscriptio
         let caller: Caller | null = null;
         let reason = 'connectionParams.authorization must be "Bearer <token>"';
         try {
-          if (authorization) caller = await authenticate(opts.jwtSecret, authorization, stringParam(params, 'apollographql-client-name'));
+          if (authorization) caller = await opts.auth.authenticate(authorization, stringParam(params, 'apollographql-client-name'));
         } catch (err) {
           reason = err instanceof Error ? err.message : 'authentication failed';
         }
