@@ -5,7 +5,7 @@
 import { ApolloArmor } from '@escape.tech/graphql-armor';
 import type { ApolloServerPlugin } from '@apollo/server';
 import { GraphQLError, Lexer, Source, TokenKind, type ValidationContext, type ValidationRule } from 'graphql';
-import { HttpError } from '../lib/errors.js';
+import { appError, HttpError } from '../lib/errors.js';
 import type { GatewayContext } from './context.js';
 
 export interface LimitsConfig {
@@ -129,8 +129,9 @@ export function rateLimitPlugin(limiter: MutationRateLimiter): ApolloServerPlugi
           const key = contextValue.caller.userId ?? `anonymous:${contextValue.caller.client ?? ''}`;
           const retryAfter = limiter.take(key);
           if (retryAfter !== null) {
-            throw new GraphQLError(`Too many mutations; retry in ${retryAfter} s.`, {
-              extensions: { code: 'RATE_LIMITED', retryAfterSeconds: retryAfter, http: { status: 429, headers: new Map([['retry-after', String(retryAfter)]]) } },
+            throw appError('RATE_LIMITED', `Too many mutations; retry in ${retryAfter} s.`, {
+              retryAfterSeconds: retryAfter,
+              http: { status: 429, headers: new Map([['retry-after', String(retryAfter)]]) },
             });
           }
         },

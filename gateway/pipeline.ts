@@ -227,8 +227,8 @@ export function createPipeline(opts: PipelineOptions): OperationPipeline {
       const response = await apollo.executeOperation(request, { contextValue: { caller, requestId, transport: 'ws', accepted } satisfies GatewayContext });
       const result = response.body.kind === 'single' ? response.body.singleResult : response.body.initialResult;
       if (result.errors?.length || !accepted.subscription) {
-        const errors = result.errors?.length ? result.errors : [{ message: 'The subscription was not accepted.', extensions: { code: 'INTERNAL_SERVER_ERROR', requestId } }];
-        return { errors: errors.map((e) => new GraphQLError(e.message, { extensions: e.extensions })) };
+        if (!result.errors?.length) return { errors: [appError('INTERNAL_SERVER_ERROR', 'The subscription was not accepted.', { requestId })] };
+        return { errors: result.errors.map((e) => new GraphQLError(e.message, { extensions: e.extensions })) };
       }
       return { accepted: { caller, requestId, subscription: accepted.subscription } };
     },

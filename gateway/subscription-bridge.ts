@@ -94,9 +94,7 @@ function upstreamError(err: unknown, serviceName: string): GraphQLError {
   }
   const close = err && typeof err === 'object' && 'code' in err ? (err as { code: unknown; reason?: unknown }) : null;
   const detail = close ? `connection closed with ${String(close.code)}${close.reason ? ` (${String(close.reason)})` : ''}` : err instanceof Error ? err.message : String(err);
-  return new GraphQLError(`The ${serviceName} service is unavailable; the subscription has ended, subscribe again later (${detail}).`, {
-    extensions: { code: 'SUBGRAPH_UNAVAILABLE', serviceName },
-  });
+  return appError('SUBGRAPH_UNAVAILABLE', `The ${serviceName} service is unavailable; the subscription has ended, subscribe again later (${detail}).`, { serviceName });
 }
 
 /**
