@@ -14,7 +14,7 @@ import { openDb } from '../../lib/db.js';
 import { formatMinor } from '../../lib/money.js';
 import { verifyLedger } from '../../subgraphs/payments/verify.js';
 import { freshPostgresDatabase, postGraphQL, TEST_GATEWAY_SECRET, TEST_JWT_SECRET, userId } from '../helpers/stack.js';
-import { balanceOf, balances, newKey, PAY, SEND, type PurchaseOut, type TransferOut, type UserErrorOut } from '../money-helpers.js';
+import { balanceOf, balances, newKey, PAY, SEND, type PurchaseOut, type TransferOut, type UserErrorOut } from '../helpers/money.js';
 
 const HANDLES = ['alice', 'bob', 'carol', 'dave'] as const;
 const total = (b: Map<string, bigint>) => [...b].filter(([id]) => id.startsWith('acc_')).reduce((s, [, v]) => s + v, 0n);
