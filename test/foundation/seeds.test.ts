@@ -1,4 +1,8 @@
-/** The seed fixture meets DESIGN.md section 7 and is deterministic. */
+/**
+ * The seed fixture (seeds/fixture.ts): the banks and card issuers, four users each with a USD
+ * checking account and a card with 50+ transactions over 3+ months, 20+ merchants in 5+ categories
+ * (some outside the US), balanced entries within funds and limits; deterministic; seeded once.
+ */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';

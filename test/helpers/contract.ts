@@ -1,11 +1,14 @@
-/** The contract operations, verbatim from ../shared/contract/operations.graphql. */
+/**
+ * The API contract operations, by name: the repository's own copy in test/contract/operations.graphql
+ * (the client operations the public API must serve through the gateway, as written).
+ */
 import fs from 'node:fs';
 import { parse, print, type OperationDefinitionNode } from 'graphql';
 
-const CONTRACT = new URL('../../../shared/contract/operations.graphql', import.meta.url);
+export const CONTRACT_PATH = new URL('../contract/operations.graphql', import.meta.url);
 
 function loadContract(): Record<string, string> {
-  const doc = parse(fs.readFileSync(CONTRACT, 'utf8'));
+  const doc = parse(fs.readFileSync(CONTRACT_PATH, 'utf8'));
   const out: Record<string, string> = {};
   for (const def of doc.definitions) {
     const op = def as OperationDefinitionNode;
