@@ -9,7 +9,7 @@ import type { Caller } from '../../lib/auth.js';
 import { SUBGRAPH_NAMES, type SubgraphName } from '../../lib/config.js';
 import { deriveInternalKey } from '../../lib/internal.js';
 import { deriveSubgraphKey, signRequest } from '../../lib/signing.js';
-import { startTestStack, TEST_GATEWAY_SECRET, userId, type TestStack } from '../helpers/stack.js';
+import { randomSecret, startTestStack, TEST_GATEWAY_SECRET, userId, type TestStack } from '../helpers/stack.js';
 
 let stack: TestStack;
 const alice = (purpose: Caller['purpose']): Caller => ({ userId: userId('alice'), purpose, client: null });
@@ -69,7 +69,7 @@ describe('layer 4: only gateway-signed requests reach a subgraph', () => {
 
       it('forged: signed with a key from another secret', async () => {
         const b = body();
-        expect401(await post(stack.subgraphs[name].url, b, signRequest(key(name, 'not-the-gateway-secret'), alice('payments'), b)));
+        expect401(await post(stack.subgraphs[name].url, b, signRequest(key(name, randomSecret('not-the-gateway-secret')), alice('payments'), b)));
       });
 
       it('stale: a timestamp two minutes old', async () => {

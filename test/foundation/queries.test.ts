@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signToken } from '../../lib/auth.js';
 import { buildFixture } from '../../seeds/fixture.js';
 import { op } from '../helpers/contract.js';
-import { startTestStack, TEST_JWT_SECRET, type TestStack } from '../helpers/stack.js';
+import { randomSecret, startTestStack, TEST_JWT_SECRET, type TestStack } from '../helpers/stack.js';
 
 let stack: TestStack;
 let alice: string;
@@ -185,7 +185,7 @@ describe('authentication', () => {
 
   it('rejects expired and forged tokens with UNAUTHENTICATED (401)', async () => {
     const expired = await signToken(TEST_JWT_SECRET, 'usr_alice', 'payments', Math.floor(Date.now() / 1000) - 60);
-    const forged = await signToken('some-other-secret-0123456789abcdef', 'usr_alice', 'payments');
+    const forged = await signToken(randomSecret('some-other-secret'), 'usr_alice', 'payments');
     for (const token of [expired, forged]) {
       const res = await stack.gql('{ me { id } }', {}, token);
       expect(res.status).toBe(401);

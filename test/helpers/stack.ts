@@ -10,8 +10,17 @@ import type { Purpose } from '../../lib/policy.js';
 import { startStack, type Stack, type StackOptions } from '../../lib/stack.js';
 import { buildFixture } from '../../seeds/fixture.js';
 
-export const TEST_JWT_SECRET = 'test-jwt-secret-0123456789abcdef';
-export const TEST_GATEWAY_SECRET = 'test-gateway-secret-0123456789abcdef';
+/** A fresh random secret (256 bits, hex), labelled for error messages: tests never use secret constants. */
+export function randomSecret(label = 'test-secret'): string {
+  return `${label}-${randomBytes(32).toString('hex')}`;
+}
+
+/**
+ * The secrets of this test process's stacks, generated when the module loads (each test file has
+ * its own module graph, so its own secrets). Child processes get them through their environment.
+ */
+export const TEST_JWT_SECRET = randomSecret('test-jwt');
+export const TEST_GATEWAY_SECRET = randomSecret('test-gateway');
 
 export interface GqlResponse<T = Record<string, unknown>> {
   status: number;
