@@ -13,7 +13,8 @@ import { serveSubscriptions, type SubscriptionServer } from '../../gateway/subsc
 import type { DataAccessRecord } from '../../lib/policy.js';
 import { op } from '../helpers/contract.js';
 import { TEST_GATEWAY_SECRET, TEST_JWT_SECRET, userId, type TestStack } from '../helpers/stack.js';
-import { subscribe } from '../helpers/alerts.js';
+import { subscribe, subscriptionErrors } from '../helpers/alerts.js';
+import { expectGraphQLError } from '../helpers/matchers.js';
 
 let server: http.Server;
 let subs: SubscriptionServer;
@@ -49,11 +50,9 @@ afterAll(async () => {
 it('tells the client SUBGRAPH_UNAVAILABLE and ends the subscription when the subgraph stays down', async () => {
   const token = await signToken(TEST_JWT_SECRET, userId('alice'), 'payments');
   const sub = subscribe({ url: `${url}/graphql` } as TestStack, token, op('ChargeAlerts'));
-  const m = await sub.next(20_000);
-  expect(m.kind).toBe('error');
-  const errors = (m as { error: { message: string; extensions?: { code?: string; serviceName?: string } }[] }).error;
-  expect(errors[0]!.extensions).toMatchObject({ code: 'SUBGRAPH_UNAVAILABLE', serviceName: 'alerts' });
-  expect(errors[0]!.message).toMatch(/alerts service is unavailable/);
+  const err = expectGraphQLError(subscriptionErrors(await sub.next(20_000)), 'SUBGRAPH_UNAVAILABLE');
+  expect(err.extensions).toMatchObject({ serviceName: 'alerts' });
+  expect(err.message).toMatch(/alerts service is unavailable/);
   expect(subs.active).toBe(0);
   // The subscription was audited as an allowed access to payment-only data.
   expect(audit.some((r) => r.decision === 'ALLOWED' && r.layer === 'subscription' && r.coordinates.includes('Subscription.chargeAlertRaised'))).toBe(true);

@@ -3,14 +3,16 @@
  * feed answers when a purchase commits (not when the wait ends), a pending long poll never holds
  * up stopping either side, and the lease lets one worker at a time consume.
  */
+import { randomUUID } from 'node:crypto';
+import type http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { callInternal, deriveInternalKey, InternalCallError } from '../../lib/internal.js';
-import { FEED_WAIT_MS } from '../../subgraphs/alerts/consumer.js';
 import { ConsumerLease, LeaseLostError } from '../../subgraphs/alerts/lease.js';
 import { alertWorkersOf } from '../../subgraphs/alerts/workers.js';
 import { EVENTS_MAX_WAIT_MS, eventFeedOf, type OutboxEvent } from '../../subgraphs/payments/internal.js';
 import { startTestStack, TEST_GATEWAY_SECRET, type TestStack } from '../helpers/stack.js';
-import { pay, SUSPICIOUS, waitFor } from '../helpers/alerts.js';
+import { NORMAL, pay, SUSPICIOUS } from '../helpers/alerts.js';
+import { waitFor } from '../helpers/wait.js';
 
 let stack: TestStack;
 let alice: string;
@@ -30,10 +32,10 @@ async function lastEventId(): Promise<number> {
   return Number(row?.id ?? 0);
 }
 
-/** Starts a feed request; `settled` tells whether it answered yet. */
+/** Starts a feed request; `settled` tells whether it answered yet; `started` is on the monotonic clock. */
 function longPoll(after: number, waitMs: number) {
   const state = { settled: false };
-  const started = Date.now();
+  const started = performance.now();
   const promise = callInternal<{ events: OutboxEvent[] }>(paymentsBase(), paymentsKey(), 'events', { after, limit: 10, waitMs }, { timeoutMs: waitMs + 10_000 }).finally(() => {
     state.settled = true;
   });
@@ -67,11 +69,17 @@ describe('payments events route: long poll', () => {
     expect(again.events.map((e) => e.id)).toEqual(events.map((e) => e.id));
   });
 
-  it('a waiting request returns as soon as a purchase commits, with its event', async () => {
+  /** A long poll after the last event, with the longest wait, once it waits on the feed. */
+  async function waitingPoll() {
     const after = await lastEventId();
     const feed = eventFeedOf(stack.dbs.payments)!;
     const poll = longPoll(after, EVENTS_MAX_WAIT_MS);
     await waitFor(() => feed.waiting >= 1, 'the request to wait on the feed');
+    return { after, feed, poll };
+  }
+
+  it('a waiting request returns as soon as a purchase commits, with its event', async () => {
+    const { after, feed, poll } = await waitingPoll();
     expect(poll.state.settled).toBe(false);
 
     const made = await pay(stack, alice, { accountId: 'acc_alice_card', ...SUSPICIOUS });
@@ -79,33 +87,51 @@ describe('payments events route: long poll', () => {
     expect(events.map((e) => (e.payload as { purchaseId?: string }).purchaseId)).toContain(made.purchase!.id);
     expect(events.every((e) => e.id > after)).toBe(true);
     // Answered by the commit, not by the end of the wait (30 s; the test would time out first).
-    expect(Date.now() - poll.started).toBeLessThan(EVENTS_MAX_WAIT_MS);
+    expect(performance.now() - poll.started).toBeLessThan(EVENTS_MAX_WAIT_MS);
     expect(feed.waiting).toBe(0);
   });
 
   it('a pending long poll does not hold up stopping payments: it is answered (empty) at once', async () => {
-    const after = await lastEventId();
-    const feed = eventFeedOf(stack.dbs.payments)!;
-    const poll = longPoll(after, EVENTS_MAX_WAIT_MS);
-    await waitFor(() => feed.waiting >= 1, 'the request to wait on the feed');
-
+    const { poll } = await waitingPoll();
     await stack.stopSubgraph('payments');
     const { events } = await poll.promise;
     expect(events).toEqual([]);
-    expect(Date.now() - poll.started).toBeLessThan(EVENTS_MAX_WAIT_MS);
+    expect(performance.now() - poll.started).toBeLessThan(EVENTS_MAX_WAIT_MS);
     await stack.startSubgraph('payments');
   });
 });
 
 describe('alerts consumer', () => {
-  it('uses the long poll, and stopping alerts ends its pending poll at once', async () => {
+  it('uses the long poll, and stopping alerts aborts its pending poll instead of waiting for the answer', async () => {
     await waitFor(() => alertWorkersOf(stack.dbs.alerts)?.consumer.leader === true, 'the consumer to hold the lease');
     const feed = eventFeedOf(stack.dbs.payments)!;
-    await waitFor(() => feed.waiting >= 1, 'the consumer to wait on the feed');
-    const started = Date.now();
-    await stack.stopSubgraph('alerts');
-    // The consumer's stop aborted its request instead of waiting for the answer (FEED_WAIT_MS).
-    expect(Date.now() - started).toBeLessThan(FEED_WAIT_MS);
+    // Watch the consumer's feed requests on the payments server: each one either is answered
+    // (its response finishes) or is aborted by the consumer (closed before the answer).
+    const polls: { open: boolean; aborted: Promise<boolean> }[] = [];
+    const watch = (req: http.IncomingMessage, res: http.ServerResponse) => {
+      if (!req.url?.startsWith('/internal/events')) return;
+      const poll = { open: true, aborted: Promise.resolve(false) };
+      poll.aborted = new Promise((resolve) =>
+        res.on('close', () => {
+          poll.open = false;
+          resolve(!res.writableFinished);
+        }),
+      );
+      polls.push(poll);
+    };
+    const payments = stack.subgraphs.payments.server;
+    payments.on('request', watch);
+    try {
+      // A commit answers the poll the consumer has pending now; the next one it makes is watched.
+      expect((await pay(stack, alice, { accountId: 'acc_alice_checking', ...NORMAL })).userErrors).toEqual([]);
+      await waitFor(() => polls.some((p) => p.open) && feed.waiting >= 1, 'the consumer to wait on the feed');
+      const pending = polls.find((p) => p.open)!;
+      await stack.stopSubgraph('alerts');
+      // Aborted by the stop: answered, it would have finished (after up to FEED_WAIT_MS of waiting).
+      expect(await pending.aborted).toBe(true);
+    } finally {
+      payments.off('request', watch);
+    }
     // ...and released the lease for a standby.
     expect(await new ConsumerLease(stack.dbs.alerts).currentHolder()).toBeNull();
     await stack.startSubgraph('alerts');
@@ -118,7 +144,7 @@ describe('consumer lease', () => {
     let now = 1_000_000;
     const clock = () => now;
     const db = stack.dbs.alerts;
-    const feed = `test-lease-${Date.now()}`;
+    const feed = `test-lease-${randomUUID()}`;
     const a = new ConsumerLease(db, feed, 10_000, clock);
     const b = new ConsumerLease(db, feed, 10_000, clock);
     expect(await a.acquire()).toBe(true);

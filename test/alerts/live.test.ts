@@ -9,7 +9,9 @@ import { deriveSubgraphKey, encodeCaller, signRaw } from '../../lib/signing.js';
 import { wsConnectionInitBody } from '../../lib/subgraph.js';
 import { op } from '../helpers/contract.js';
 import { startTestStack, TEST_GATEWAY_SECRET, userId, type TestStack } from '../helpers/stack.js';
-import { NORMAL, pay, subscribe, SUSPICIOUS, waitFor, waitForLive, type LiveSubscription, type WsMessage } from '../helpers/alerts.js';
+import { closeCode, NORMAL, pay, raisedAlert, subscribe, subscriptionErrors, SUSPICIOUS, waitForLive, type LiveSubscription, type RaisedAlert } from '../helpers/alerts.js';
+import { expectData, expectForbiddenDataUse, expectGraphQLError, expectUserErrors } from '../helpers/matchers.js';
+import { waitFor } from '../helpers/wait.js';
 
 let stack: TestStack;
 let alice: string;
@@ -23,58 +25,33 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-interface RaisedAlert {
-  id: string;
-  riskScore: number;
-  reasons: string[];
-  purchase: { id: string; amount: { amount: string; currency: string }; merchant: { id: string; name: string; country: string } };
-  account: { id: string };
-  createdAt: string;
-}
-
-function alertOf(m: WsMessage): RaisedAlert {
-  if (m.kind !== 'next') throw new Error(`expected an event, got ${JSON.stringify(m)}`);
-  expect(m.value.errors).toBeUndefined();
-  return (m.value.data as { chargeAlertRaised: RaisedAlert }).chargeAlertRaised;
-}
-
 describe('connection and fence', () => {
   it('closes a connection with an invalid token with 4401', async () => {
     const sub = subscribe(stack, 'not-a-jwt', op('ChargeAlerts'));
-    const m = await sub.next();
-    expect(m.kind).toBe('error');
-    expect((m as { error: { code: number } }).error.code).toBe(4401);
+    expect(closeCode(await sub.next())).toBe(4401);
     await sub.dispose();
   });
 
   it('closes a connection without a token with 4401', async () => {
     const sub = subscribe(stack, null, op('ChargeAlerts'));
-    const m = await sub.next();
-    expect((m as { error: { code: number } }).error.code).toBe(4401);
+    expect(closeCode(await sub.next())).toBe(4401);
     await sub.dispose();
   });
 
   it('refuses an advertising caller with FORBIDDEN_DATA_USE, before any subgraph', async () => {
     const ads = await stack.token('alice', 'advertising');
     const sub = subscribe(stack, ads, op('ChargeAlerts'));
-    const m = await sub.next();
-    expect(m.kind).toBe('error');
-    const errors = (m as { error: { message: string; extensions?: { code?: string; coordinates?: string[] } }[] }).error;
-    expect(errors[0]!.extensions?.code).toBe('FORBIDDEN_DATA_USE');
-    expect(errors[0]!.extensions?.coordinates).toContain('Subscription.chargeAlertRaised');
+    expectForbiddenDataUse(subscriptionErrors(await sub.next()), ['Subscription.chargeAlertRaised']);
     expect(stack.gateway.subscriptions.active).toBe(0);
     await sub.dispose();
   });
 
   it('refuses queries over WebSocket and invalid subscriptions', async () => {
     const q = subscribe(stack, alice, '{ merchants(first: 1) { id } }');
-    const m1 = await q.next();
-    expect(m1.kind).toBe('error');
+    expect((await q.next()).kind).toBe('error');
     await q.dispose();
     const bad = subscribe(stack, alice, 'subscription { chargeAlertRaised { reason } }');
-    const m2 = await bad.next();
-    expect(m2.kind).toBe('error');
-    const errors = (m2 as { error: { message: string }[] }).error;
+    const errors = subscriptionErrors(await bad.next());
     expect(errors[0]!.message).toContain('Cannot query field "reason"');
     expect(errors[0]!.message).not.toContain('Did you mean'); // no schema hints (as on HTTP)
     await bad.dispose();
@@ -82,9 +59,7 @@ describe('connection and fence', () => {
 
   it('answers a subscription sent over HTTP with a clear 400 pointing to WebSocket', async () => {
     const res = await stack.gql(op('ChargeAlerts'), {}, alice);
-    expect(res.status).toBe(400);
-    expect(res.errors?.[0]?.extensions?.code).toBe('BAD_REQUEST');
-    expect(res.errors?.[0]?.message).toMatch(/WebSocket/);
+    expect(expectGraphQLError(res, 'BAD_REQUEST', { status: 400 }).message).toMatch(/WebSocket/);
   });
 });
 
@@ -144,7 +119,7 @@ describe('ChargeAlerts subscription', () => {
     suspiciousPurchaseId = suspicious.purchase!.id;
 
     // The first event alice gets is the suspicious purchase's: the normal one raised nothing.
-    aliceAlert = alertOf(await aliceSub.next());
+    aliceAlert = raisedAlert(await aliceSub.next());
     expect(aliceAlert.purchase.id).toBe(suspiciousPurchaseId);
     expect(aliceAlert.reasons).toEqual(expect.arrayContaining(['AMOUNT_ANOMALY', 'FOREIGN_MERCHANT']));
     expect(aliceAlert.riskScore).toBeGreaterThanOrEqual(50);
@@ -158,7 +133,7 @@ describe('ChargeAlerts subscription', () => {
   it("another user's subscription gets nothing of it: bob's first event is his own alert", async () => {
     const own = await pay(stack, bob, { accountId: 'acc_bob_checking', ...SUSPICIOUS });
     expect(own.userErrors).toEqual([]);
-    bobAlert = alertOf(await bobSub.next());
+    bobAlert = raisedAlert(await bobSub.next());
     expect(bobAlert.purchase.id).toBe(own.purchase!.id);
     expect(bobAlert.account.id).toBe('acc_bob_checking');
     // And alice did not get bob's: her stream has nothing pending after bob's event was delivered.
@@ -181,21 +156,17 @@ describe('ChargeAlerts subscription', () => {
       stack.gql<{ resolveChargeAlert: { alert: { id: string; status: string } | null; userErrors: { code: string; field: string[] | null; message: string }[] } }>(op('ResolveAlert'), { id, fraudulent }, token);
 
     const stranger = await resolve(aliceAlert.id, true, bob);
-    expect(stranger.errors).toBeUndefined();
-    expect(stranger.data!.resolveChargeAlert).toMatchObject({ alert: null, userErrors: [{ code: 'NOT_FOUND', field: ['id'] }] });
+    expectUserErrors(expectData(stranger).resolveChargeAlert, ['NOT_FOUND'], { field: ['id'] });
 
     const denied = await resolve(aliceAlert.id, true, alice);
     expect(denied.data!.resolveChargeAlert).toEqual({ alert: { id: aliceAlert.id, status: 'CONFIRMED_FRAUD' }, userErrors: [] });
 
     const again = await resolve(aliceAlert.id, false, alice);
-    expect(again.data!.resolveChargeAlert.alert).toBeNull();
-    expect(again.data!.resolveChargeAlert.userErrors[0]!.code).toBe('ALERT_ALREADY_RESOLVED');
+    expectUserErrors(expectData(again).resolveChargeAlert, ['ALERT_ALREADY_RESOLVED']);
 
     // The freeze is delivered to payments by the dispatcher (at least once): wait for it.
     await waitFor(async () => (await stack.dbs.alerts('freeze_commands').where({ alert_id: aliceAlert.id, status: 'DELIVERED' }).first()) !== undefined, 'the freeze to be delivered');
-    const refused = await pay(stack, alice, { accountId: 'acc_alice_card', ...NORMAL });
-    expect(refused.purchase).toBeNull();
-    expect(refused.userErrors.map((e) => e.code)).toEqual(['ACCOUNT_FROZEN']);
+    expectUserErrors(await pay(stack, alice, { accountId: 'acc_alice_card', ...NORMAL }), ['ACCOUNT_FROZEN']);
     // Alice's other account is not frozen.
     const checking = await pay(stack, alice, { accountId: 'acc_alice_checking', ...NORMAL });
     expect(checking.userErrors).toEqual([]);
@@ -221,13 +192,13 @@ describe('ChargeAlerts subscription', () => {
     });
     const p = await pay(stack, carol, { accountId: 'acc_carol_card', ...SUSPICIOUS });
     expect(p.userErrors).toEqual([]);
-    const a = alertOf(await sub.next());
+    const a = raisedAlert(await sub.next());
     expect(a.purchase.id).toBe(p.purchase!.id);
     await sub.dispose();
   });
 
   it('an anonymous caller cannot resolve alerts', async () => {
     const res = await stack.gql(op('ResolveAlert'), { id: aliceAlert.id, fraudulent: true }, null);
-    expect(res.errors?.length).toBeGreaterThan(0);
+    expectForbiddenDataUse(res, ['Mutation.resolveChargeAlert']);
   });
 });

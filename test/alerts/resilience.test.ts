@@ -10,7 +10,9 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { op } from '../helpers/contract.js';
 import { startTestStack, type TestStack } from '../helpers/stack.js';
-import { NORMAL, pay, subscribe, SUSPICIOUS, waitFor, waitForLive, type LiveSubscription, type WsMessage } from '../helpers/alerts.js';
+import { NORMAL, pay, raisedAlert, subscribe, SUSPICIOUS, waitForLive, type LiveSubscription } from '../helpers/alerts.js';
+import { expectUserErrors } from '../helpers/matchers.js';
+import { waitFor } from '../helpers/wait.js';
 
 let stack: TestStack;
 let dataDir: string;
@@ -24,12 +26,6 @@ afterAll(async () => {
   await stack?.stop();
   if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
 });
-
-function raised(m: WsMessage): { id: string; purchase: { id: string; merchant: { name: string } } } {
-  if (m.kind !== 'next') throw new Error(`expected an event, got ${JSON.stringify(m)}`);
-  expect(m.value.errors).toBeUndefined();
-  return (m.value.data as { chargeAlertRaised: { id: string; purchase: { id: string; merchant: { name: string } } } }).chargeAlertRaised;
-}
 
 describe('alerts service restart', () => {
   let sub: LiveSubscription;
@@ -52,7 +48,7 @@ describe('alerts service restart', () => {
     const purchaseId = during.purchase!.id;
 
     await stack.startSubgraph('alerts');
-    const first = raised(await sub.next(30_000));
+    const first = raisedAlert(await sub.next(30_000));
     expect(first.purchase.id).toBe(purchaseId);
     expect(first.purchase.merchant.name).toBe('Air France');
 
@@ -60,7 +56,7 @@ describe('alerts service restart', () => {
     const rows = await stack.dbs.alerts('charge_alerts').where({ purchase_id: purchaseId });
     expect(rows).toHaveLength(1);
     const after = await pay(stack, alice, { accountId: 'acc_alice_checking', ...SUSPICIOUS });
-    const second = raised(await sub.next());
+    const second = raisedAlert(await sub.next());
     expect(second.purchase.id).toBe(after.purchase!.id);
     expect(sub.pending()).toBe(0);
 
@@ -78,7 +74,7 @@ describe('alerts service restart', () => {
     await stack.restartSubgraph('alerts');
     await waitForLive(stack, 1);
     const next = await pay(stack, alice, { accountId: 'acc_alice_checking', ...SUSPICIOUS });
-    const m = raised(await sub.next(30_000));
+    const m = raisedAlert(await sub.next(30_000));
     expect(m.purchase.id).toBe(next.purchase!.id);
   });
 });
@@ -91,7 +87,7 @@ describe('payments service down when a charge is denied', () => {
     const p = await pay(stack, alice, { accountId: 'acc_alice_card', ...SUSPICIOUS });
     let alertId = '';
     for (;;) {
-      const a = raised(await sub.next());
+      const a = raisedAlert(await sub.next());
       if (a.purchase.id === p.purchase!.id) {
         alertId = a.id;
         break;
@@ -111,6 +107,6 @@ describe('payments service down when a charge is denied', () => {
     await stack.startSubgraph('payments');
     await waitFor(async () => (await stack.dbs.alerts('freeze_commands').where({ alert_id: alertId, status: 'DELIVERED' }).first()) !== undefined, 'the freeze to be delivered', 30_000);
     const refused = await pay(stack, alice, { accountId: 'acc_alice_card', ...NORMAL });
-    expect(refused.userErrors.map((e) => e.code)).toEqual(['ACCOUNT_FROZEN']);
+    expectUserErrors(refused, ['ACCOUNT_FROZEN']);
   });
 });

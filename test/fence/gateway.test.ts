@@ -6,7 +6,8 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { isSqlite } from '../../lib/db.js';
 import { op } from '../helpers/contract.js';
-import { startTestStack, userId, type TestStack } from '../helpers/stack.js';
+import { expectData, expectForbiddenDataUse, expectGraphQLError, expectNoLeak, expectNothingMoved } from '../helpers/matchers.js';
+import { postGraphQL, startTestStack, userId, type GqlResponse, type TestStack } from '../helpers/stack.js';
 
 let stack: TestStack;
 let ads: string;
@@ -16,20 +17,11 @@ let secrets: string[] = [];
 /** The same without transaction descriptions, which name merchants (public directory data that Offers may show). */
 let bankSecrets: string[] = [];
 
-interface Raw {
-  status: number;
-  text: string;
-  json: { data?: unknown; errors?: { message: string; extensions?: Record<string, unknown> }[] };
-}
+type Raw = GqlResponse<unknown>;
 
-async function raw(query: string, variables: Record<string, unknown> | undefined, token: string | null, operationName?: string): Promise<Raw> {
-  const res = await fetch(stack.url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: JSON.stringify({ query, variables, operationName }),
-  });
-  const text = await res.text();
-  return { status: res.status, text, json: JSON.parse(text) as Raw['json'] };
+/** POSTs to the gateway with an operation name (stack.gql sends none), keeping the body and headers for leak scans. */
+function raw(query: string, variables: Record<string, unknown> | undefined, token: string | null, operationName?: string): Promise<Raw> {
+  return postGraphQL<unknown>(stack.url, { query, variables, operationName }, token ? { authorization: `Bearer ${token}` } : {});
 }
 
 function leaves(value: unknown, out: string[] = []): string[] {
@@ -39,21 +31,14 @@ function leaves(value: unknown, out: string[] = []): string[] {
   return out;
 }
 
-/** Refused by the fence: no data at all, FORBIDDEN_DATA_USE naming `expected`, and no protected value anywhere in the body. */
+/**
+ * Refused by the fence: no data at all, FORBIDDEN_DATA_USE naming `expected`, and no protected value
+ * anywhere in the body or the headers (as whole values: the random request id in every error may
+ * contain a card's four digits by chance).
+ */
 function expectRefused(r: Raw, expected: string[]): void {
-  expect(r.json.data ?? null).toBeNull();
-  const err = r.json.errors?.find((e) => e.extensions?.code === 'FORBIDDEN_DATA_USE');
-  expect(err, r.text).toBeDefined();
-  const coords = err!.extensions!.coordinates as string[];
-  for (const c of expected) {
-    expect(coords).toContain(c);
-    expect(err!.message).toContain(c);
-  }
-  expectNoLeak(r);
-}
-
-function expectNoLeak(r: Raw, list = secrets): void {
-  for (const s of list) expect(r.text.includes(s), `leaked "${s}" in ${r.text.slice(0, 300)}`).toBe(false);
+  expectForbiddenDataUse(r, expected);
+  expectNoLeak(r, secrets);
 }
 
 const ACCOUNT = 'acc_alice_checking';
@@ -110,8 +95,7 @@ beforeAll(async () => {
     undefined,
     pay,
   );
-  expect(r.json.errors).toBeUndefined();
-  const d = r.json.data as { me: { accounts: { id: string }[] } };
+  const d = expectData(r) as { me: { accounts: { id: string }[] } };
   // Account ids are not protected (they are keys); everything else below `accounts` is.
   secrets = [...new Set(leaves(d.me.accounts.map(({ id: _id, ...rest }) => rest)))].filter((s) => s.length >= 4);
   expect(secrets.length).toBeGreaterThan(20);
@@ -134,28 +118,24 @@ describe('layer 2: the gateway refuses protected selections to non-payments call
       expectRefused(r, a.expect);
     });
     it(`payments: ${a.name} is served`, async () => {
-      const r = await raw(a.query, a.variables, pay, a.operationName);
-      expect(r.json.errors, r.text).toBeUndefined();
-      expect(r.json.data).toBeTruthy();
+      expectData(await raw(a.query, a.variables, pay, a.operationName));
     });
   }
 
   it('mutations are refused to advertising callers, and nothing moves', async () => {
-    const before = await stack.gql<{ account: { balance: { current: { amount: string } } } }>(`{ account(id: "${ACCOUNT}") { balance { current { amount } } } }`, undefined, pay);
-    const r = await raw(
-      'mutation M($input: SendTransferInput!) { sendTransfer(input: $input) { userErrors { code } } }',
-      { input: { fromAccountId: ACCOUNT, toHandle: 'bob', amount: { amount: '1.00', currency: 'USD' }, idempotencyKey: 'fence-attack-1' } },
-      ads,
+    const r = await expectNothingMoved(stack.dbs.payments, () =>
+      raw(
+        'mutation M($input: SendTransferInput!) { sendTransfer(input: $input) { userErrors { code } } }',
+        { input: { fromAccountId: ACCOUNT, toHandle: 'bob', amount: { amount: '1.00', currency: 'USD' }, idempotencyKey: 'fence-attack-1' } },
+        ads,
+      ),
     );
     expectRefused(r, ['Mutation.sendTransfer', 'SendTransferPayload.userErrors']);
-    const after = await stack.gql<typeof before.data>(`{ account(id: "${ACCOUNT}") { balance { current { amount } } } }`, undefined, pay);
-    expect(after.data).toEqual(before.data);
   });
 
   it('a mutation with a payments token is served', async () => {
     const r = await raw('mutation { resolveChargeAlert(id: "no-such-alert", fraudulent: false) { userErrors { code } } }', undefined, pay);
-    expect(r.json.errors, r.text).toBeUndefined();
-    expect(r.json.data).toEqual({ resolveChargeAlert: { userErrors: [{ code: 'NOT_FOUND' }] } });
+    expect(expectData(r)).toEqual({ resolveChargeAlert: { userErrors: [{ code: 'NOT_FOUND' }] } });
   });
 
   it('a subscription document with protected fields is refused over HTTP before anything runs', async () => {
@@ -170,16 +150,15 @@ describe('layer 2: the gateway refuses protected selections to non-payments call
     ]) {
       for (const token of [ads, pay]) {
         const r = await raw(q, undefined, token);
-        expect(r.json.data ?? null).toBeNull();
-        expect(r.json.errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
-        expectNoLeak(r);
+        expectGraphQLError(r, 'GRAPHQL_VALIDATION_FAILED', { noData: true });
+        expectNoLeak(r, secrets);
       }
     }
   });
 
   it('validation errors do not suggest protected field names', async () => {
     const r = await raw('{ me { acounts { id } } account(id: "x") { mas } }', undefined, ads);
-    expect(r.json.data ?? null).toBeNull();
+    expect(r.data ?? null).toBeNull();
     expect(r.text).not.toMatch(/did you mean/i);
     expect(r.text).not.toContain('"accounts"');
     expect(r.text).not.toContain('mask');
@@ -187,8 +166,7 @@ describe('layer 2: the gateway refuses protected selections to non-payments call
 
   it('legitimate advertising use keeps working: Offers with an advertising token', async () => {
     const r = await raw(op('Offers'), undefined, ads);
-    expect(r.json.errors, r.text).toBeUndefined();
-    const me = (r.json.data as { me: { id: string; sponsoredOffers: { id: string; merchant: { name: string } }[] } }).me;
+    const me = (expectData(r) as { me: { id: string; sponsoredOffers: { id: string; merchant: { name: string } }[] } }).me;
     expect(me.id).toBe(userId('alice'));
     expect(me.sponsoredOffers.length).toBeGreaterThan(0);
     expect(me.sponsoredOffers[0]!.merchant.name).toBeTruthy();
@@ -197,8 +175,7 @@ describe('layer 2: the gateway refuses protected selections to non-payments call
 
   it('public data keeps working without a token', async () => {
     const r = await raw(op('Merchants'), { first: 3 }, null);
-    expect(r.json.errors, r.text).toBeUndefined();
-    expect((r.json.data as { merchants: unknown[] }).merchants).toHaveLength(3);
+    expect((expectData(r) as { merchants: unknown[] }).merchants).toHaveLength(3);
   });
 });
 
@@ -209,8 +186,7 @@ describe('introspection: non-payments callers discover a schema without payment-
   it('advertising and anonymous callers see no protected field or type', async () => {
     for (const token of [ads, null]) {
       const r = await raw(FULL, undefined, token);
-      expect(r.json.errors, r.text).toBeUndefined();
-      const types = (r.json.data as { __schema: { types: { name: string; fields: { name: string }[] | null }[] } }).__schema.types;
+      const types = (expectData(r) as { __schema: { types: { name: string; fields: { name: string }[] | null }[] } }).__schema.types;
       const names = types.map((t) => t.name);
       for (const t of ['Transaction', 'TransactionConnection', 'Balance', 'ChargeAlert', 'Transfer', 'Purchase', 'DataAccessRecord']) expect(names).not.toContain(t);
       const account = types.find((t) => t.name === 'Account')!;
@@ -227,21 +203,20 @@ describe('introspection: non-payments callers discover a schema without payment-
 
   it('__type on a protected type is null; on a mixed type the protected fields are gone', async () => {
     const r = await raw('{ t: __type(name: "Transaction") { name } a: __type(name: "Account") { fields { name } } }', undefined, ads);
-    expect(r.json.errors).toBeUndefined();
-    const d = r.json.data as { t: null; a: { fields: { name: string }[] } };
+    const d = expectData(r) as { t: null; a: { fields: { name: string }[] } };
     expect(d.t).toBeNull();
     expect(d.a.fields.map((f) => f.name).sort()).toEqual(['currency', 'displayName', 'id', 'institution', 'kind']);
   });
 
   it('introspection mixed with data fields is refused to non-payments callers', async () => {
     const r = await raw('{ me { id } __type(name: "Account") { fields { name } } }', undefined, ads);
-    expect(r.json.data ?? null).toBeNull();
+    expect(r.data ?? null).toBeNull();
     expect(r.text).not.toContain('mask');
   });
 
   it('payments callers see everything', async () => {
     const r = await raw('{ t: __type(name: "Transaction") { name } a: __type(name: "Account") { fields { name } } }', undefined, pay);
-    const d = r.json.data as { t: { name: string }; a: { fields: { name: string }[] } };
+    const d = expectData(r) as { t: { name: string }; a: { fields: { name: string }[] } };
     expect(d.t.name).toBe('Transaction');
     expect(d.a.fields.map((f) => f.name)).toEqual(expect.arrayContaining(['mask', 'balance', 'transactions']));
   });
@@ -268,19 +243,21 @@ describe('layer 5: the data-access log', () => {
       { first, after },
       token,
     );
-    expect(r.errors).toBeUndefined();
-    return r.data!.me.dataAccessLog;
+    return expectData(r).me.dataAccessLog;
   }
 
   it('records allowed and refused accesses, readable by the user, newest first', async () => {
     const bobAds = await stack.token('bob', 'advertising');
     const bobPay = await stack.token('bob', 'payments');
+    // The records are stamped by the gateway, in this process: between these two readings of the clock.
+    const startedAt = Date.now();
     const refused = await stack.gql('query SneakyAd { me { accounts { mask } } }', undefined, bobAds, { 'apollographql-client-name': 'ad-sdk' });
-    expect(refused.errors?.[0]?.extensions?.code).toBe('FORBIDDEN_DATA_USE');
+    expectForbiddenDataUse(refused, ['User.accounts', 'Account.mask']);
     const allowed = await stack.gql('query MyCards { me { accounts { mask } } }', undefined, bobPay, { 'apollographql-client-name': 'wallet-ios' });
-    expect(allowed.errors).toBeUndefined();
+    expectData(allowed);
     const harmless = await stack.gql(op('Offers'), undefined, bobAds);
-    expect(harmless.errors).toBeUndefined();
+    expectData(harmless);
+    const finishedAt = Date.now();
 
     const log = await readLog(bobPay);
     const nodes = log.edges.map((e) => e.node);
@@ -291,7 +268,8 @@ describe('layer 5: the data-access log', () => {
     expect(mine).toMatchObject({ purpose: 'payments', client: 'wallet-ios', operationName: 'MyCards', decision: 'ALLOWED', layer: 'gateway', coordinates: ['Account.mask', 'User.accounts'] });
     expect(ad).toMatchObject({ purpose: 'advertising', client: 'ad-sdk', operationName: 'SneakyAd', decision: 'REFUSED', coordinates: ['Account.mask', 'User.accounts'] });
     expect(ad.operationHash).toMatch(/^[0-9a-f]{64}$/);
-    expect(Date.parse(ad.at)).toBeGreaterThan(Date.now() - 60_000);
+    expect(Date.parse(ad.at)).toBeGreaterThanOrEqual(startedAt);
+    expect(Date.parse(ad.at)).toBeLessThanOrEqual(finishedAt);
     // Offers touched no payment-only data: not logged.
     expect(nodes.filter((n) => n.operationName === 'Offers')).toHaveLength(0);
     expect(log.totalCount).toBe(3);
@@ -340,7 +318,7 @@ describe('layer 5: group commit', () => {
     const names = Array.from({ length: 12 }, (_, i) => `Concurrent${i}`);
     try {
       const results = await Promise.all(names.map((n) => raw(`query ${n} { me { accounts { mask } } }`, undefined, pay)));
-      for (const r of results) expect(r.json.errors, r.text).toBeUndefined();
+      for (const r of results) expectData(r);
     } finally {
       stack.subgraphs.accounts.server.off('request', count);
     }
@@ -369,18 +347,16 @@ describe('layer 5: fail closed', () => {
     const quiet = vi.spyOn(console, 'error').mockImplementation(() => undefined);
     try {
       const r = await raw('{ chargeAlerts { id riskScore reasons } }', undefined, pay);
-      expect(r.json.data ?? null).toBeNull();
-      expect(r.json.errors?.length).toBeGreaterThan(0);
+      expect(r.data ?? null).toBeNull();
+      expect(r.errors?.length).toBeGreaterThan(0);
       expect(alertsRequests).toBe(0);
       // Operations that touch nothing protected need no audit and keep working.
-      const ok = await raw(op('Offers'), undefined, ads);
-      expect(ok.json.errors).toBeUndefined();
+      expectData(await raw(op('Offers'), undefined, ads));
     } finally {
       quiet.mockRestore();
       stack.subgraphs.alerts.server.off('request', count);
       await db.raw(sqlite ? 'DROP TRIGGER data_access_log_test_outage' : 'DROP TRIGGER data_access_log_test_outage ON data_access_log');
     }
-    const again = await raw('{ chargeAlerts { id } }', undefined, pay);
-    expect(again.json.errors).toBeUndefined();
+    expectData(await raw('{ chargeAlerts { id } }', undefined, pay));
   });
 });

@@ -9,7 +9,8 @@ import type { Caller } from '../../lib/auth.js';
 import { SUBGRAPH_NAMES, type SubgraphName } from '../../lib/config.js';
 import { deriveInternalKey } from '../../lib/internal.js';
 import { deriveSubgraphKey, signRequest } from '../../lib/signing.js';
-import { randomSecret, startTestStack, TEST_GATEWAY_SECRET, userId, type TestStack } from '../helpers/stack.js';
+import { expectData, expectForbiddenDataUse, expectGraphQLError } from '../helpers/matchers.js';
+import { postGraphQL, randomSecret, startTestStack, TEST_GATEWAY_SECRET, userId, type TestStack } from '../helpers/stack.js';
 
 let stack: TestStack;
 const alice = (purpose: Caller['purpose']): Caller => ({ userId: userId('alice'), purpose, client: null });
@@ -22,17 +23,8 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-interface Direct {
-  status: number;
-  text: string;
-  json: { data?: unknown; errors?: { message: string; extensions?: Record<string, unknown> }[] };
-}
-
-async function post(url: string, body: string, headers: Record<string, string>): Promise<Direct> {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
-  const text = await res.text();
-  return { status: res.status, text, json: JSON.parse(text) as Direct['json'] };
-}
+/** POSTs `body` exactly as signed, straight to a subgraph. */
+const post = (url: string, body: string, headers: Record<string, string>) => postGraphQL<unknown>(url, body, headers);
 
 const key = (name: SubgraphName, secret = TEST_GATEWAY_SECRET) => deriveSubgraphKey(secret, name);
 
@@ -45,10 +37,8 @@ const PROBE: Record<SubgraphName, string> = {
   ads: `{ _entities(representations: [{ __typename: "User", id: "usr_alice" }]) { ... on User { sponsoredOffers { id headline } } } }`,
 };
 
-function expect401(r: Direct): void {
-  expect(r.status).toBe(401);
-  expect(r.json.data ?? null).toBeNull();
-  expect(r.json.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+function expect401(r: Awaited<ReturnType<typeof post>>): void {
+  expectGraphQLError(r, 'UNAUTHENTICATED', { status: 401, noData: true });
 }
 
 describe('layer 4: only gateway-signed requests reach a subgraph', () => {
@@ -60,7 +50,7 @@ describe('layer 4: only gateway-signed requests reach a subgraph', () => {
         const b = body();
         const r = await post(stack.subgraphs[name].url, b, signRequest(key(name), alice('payments'), b));
         expect(r.status).toBe(200);
-        expect(r.json.errors, r.text).toBeUndefined();
+        expectData(r);
       });
 
       it('unsigned: 401, no data', async () => {
@@ -133,7 +123,7 @@ describe('layer 5: the internal audit route takes batches, all or nothing', () =
   it('appends every record of a batch, in order, and answers their ids', async () => {
     const res = await append({ records: [record('BatchA'), record('BatchB'), record('BatchC')] });
     expect(res.status).toBe(200);
-    const ids = (res.json as unknown as { ids: number[] }).ids;
+    const ids = (JSON.parse(res.text) as { ids: number[] }).ids;
     const rows = await stack.dbs.accounts('data_access_log').whereIn('operation_name', ['BatchA', 'BatchB', 'BatchC']).orderBy('id');
     expect(rows.map((r: { operation_name: string }) => r.operation_name)).toEqual(['BatchA', 'BatchB', 'BatchC']);
     expect(rows.map((r: { id: number }) => Number(r.id))).toEqual(ids);
@@ -172,23 +162,19 @@ describe('layer 4: payments-zone subgraphs refuse payment-only fields to non-pay
       it(`${c.name} (${purpose ?? 'anonymous'}): ${c.query.slice(0, 70)}`, async () => {
         const b = JSON.stringify({ query: c.query, variables: { r: [{ __typename: 'Account', id: 'acc_alice_checking' }] } });
         const r = await post(stack.subgraphs[c.name].url, b, signRequest(key(c.name), alice(purpose), b));
-        expect(r.json.data ?? null).toBeNull();
-        const err = r.json.errors?.[0];
-        expect(err?.extensions?.code, r.text).toBe('FORBIDDEN_DATA_USE');
-        for (const coord of c.coordinates) expect(err!.message).toContain(coord);
+        expectGraphQLError(r, 'FORBIDDEN_DATA_USE');
+        expectForbiddenDataUse(r, c.coordinates);
       });
     }
     it(`${c.name} (payments): served`, async () => {
       const b = JSON.stringify({ query: c.query, variables: { r: [{ __typename: 'Account', id: 'acc_alice_checking' }] } });
-      const r = await post(stack.subgraphs[c.name].url, b, signRequest(key(c.name), alice('payments'), b));
-      expect(r.json.errors, r.text).toBeUndefined();
-      expect(r.json.data).toBeTruthy();
+      expectData(await post(stack.subgraphs[c.name].url, b, signRequest(key(c.name), alice('payments'), b)));
     });
   }
 
   it('non-protected fields are still served to advertising callers (what Offers needs)', async () => {
     const b = JSON.stringify({ query: '{ me { id handle } }' });
     const r = await post(stack.subgraphs.accounts.url, b, signRequest(key('accounts'), alice('advertising'), b));
-    expect(r.json).toEqual({ data: { me: { id: userId('alice'), handle: 'alice' } } });
+    expect(JSON.parse(r.text)).toEqual({ data: { me: { id: userId('alice'), handle: 'alice' } } });
   });
 });

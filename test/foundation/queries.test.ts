@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signToken } from '../../lib/auth.js';
 import { buildFixture } from '../../seeds/fixture.js';
 import { op } from '../helpers/contract.js';
+import { expectData, expectGraphQLError, expectNoLeak } from '../helpers/matchers.js';
 import { randomSecret, startTestStack, TEST_JWT_SECRET, type TestStack } from '../helpers/stack.js';
 
 let stack: TestStack;
@@ -123,32 +124,31 @@ describe('History', () => {
 
   it.each([0, -1, 101])('rejects first = %i with BAD_USER_INPUT', async (first) => {
     const res = await stack.gql<History>(op('History'), { accountId: 'acc_alice_checking', first }, alice);
-    expect(res.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    expectGraphQLError(res, 'BAD_USER_INPUT');
     expect(JSON.stringify(res.errors)).not.toMatch(/stacktrace|at .*\.ts:/);
   });
 
   it('rejects a malformed cursor with BAD_USER_INPUT', async () => {
     for (const after of ['not a cursor', 'WyJ4Il0', Buffer.from('[1,2]').toString('base64url')]) {
       const res = await stack.gql<History>(op('History'), { accountId: 'acc_alice_checking', first: 5, after }, alice);
-      expect(res.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+      expectGraphQLError(res, 'BAD_USER_INPUT');
       expect(res.data?.account?.transactions ?? null).toBeNull();
     }
   });
 
   it("returns NOT_FOUND and no data for another user's account or an unknown id", async () => {
+    const bobsMask = buildFixture().accounts.find((a) => a.id === 'acc_bob_checking')!.mask;
     for (const accountId of ['acc_bob_checking', 'acc_nobody']) {
       const res = await stack.gql<History>(op('History'), { accountId, first: 5 }, alice);
-      expect(res.status).toBe(200);
+      expectGraphQLError(res, 'NOT_FOUND', { status: 200 });
       expect(res.data?.account ?? null).toBeNull();
-      expect(res.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
-      expect(JSON.stringify(res)).not.toContain('7730');
+      expectNoLeak(res, [bobsMask]);
     }
   });
 
   it('rejects wrong variable types with BAD_USER_INPUT, never a 500', async () => {
     const res = await stack.gql(op('History'), { accountId: 'acc_alice_checking', first: 'ten' }, alice);
-    expect(res.status).toBe(400);
-    expect(res.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    expectGraphQLError(res, 'BAD_USER_INPUT', { status: 400 });
   });
 });
 
@@ -178,24 +178,20 @@ describe('authentication', () => {
     ['wrong scheme', 'Basic YWxpY2U6cGFzcw=='],
   ])('rejects a %s token with UNAUTHENTICATED (401)', async (_, authorization) => {
     const res = await stack.gql('{ me { id } }', {}, null, { authorization });
-    expect(res.status).toBe(401);
-    expect(res.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
-    expect(res.data ?? null).toBeNull();
+    expectGraphQLError(res, 'UNAUTHENTICATED', { status: 401, noData: true });
   });
 
   it('rejects expired and forged tokens with UNAUTHENTICATED (401)', async () => {
     const expired = await signToken(TEST_JWT_SECRET, 'usr_alice', 'payments', Math.floor(Date.now() / 1000) - 60);
     const forged = await signToken(randomSecret('some-other-secret'), 'usr_alice', 'payments');
     for (const token of [expired, forged]) {
-      const res = await stack.gql('{ me { id } }', {}, token);
-      expect(res.status).toBe(401);
-      expect(res.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+      expectGraphQLError(await stack.gql('{ me { id } }', {}, token), 'UNAUTHENTICATED', { status: 401, noData: true });
     }
   });
 
   it('hides query plans from clients', async () => {
     const res = await stack.gql<{ merchants: unknown[] }>('{ merchants(first: 1) { id } }', {}, null, { 'apollo-query-plan-experimental': '1' });
-    expect(res.errors).toBeUndefined();
-    expect(JSON.stringify(res)).not.toMatch(/queryPlan/i);
+    expectData(res);
+    expect(res.text).not.toMatch(/queryPlan/i);
   });
 });

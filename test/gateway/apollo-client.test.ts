@@ -63,15 +63,11 @@ it('reads MyBalances, sends money and receives a charge alert like a real app', 
       error: reject,
     });
   });
+  // Wait for the WebSocket connection (what a real app knows); the gateway's bridge delivers alerts
+  // raised before its upstream subscription is set up too (test/alerts/live.test.ts).
   await new Promise<void>((resolve) => {
-    const off = ws.on('message', (m) => {
-      // The first message after subscribing proves the upstream subscription exists... but only
-      // `connected` is guaranteed; wait for it.
-      void m;
-    });
-    const offConnected = ws.on('connected', () => {
+    const off = ws.on('connected', () => {
       off();
-      offConnected();
       resolve();
     });
   });

@@ -1,7 +1,15 @@
-/** Helpers for the alerts tests: a real graphql-ws client through the gateway, and condition waits. */
+/**
+ * Helpers of the alerts tests: a real graphql-ws client through the gateway (ChargeAlerts
+ * subscriptions), the purchases that do and do not raise an alert, and reading a raised alert.
+ */
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
+import { randomUUID } from 'node:crypto';
+import { expect } from 'vitest';
+import { op } from './contract.js';
+import { expectData, type GraphQLErrorLike } from './matchers.js';
 import type { TestStack } from './stack.js';
+import { waitFor } from './wait.js';
 
 export type WsMessage =
   | { kind: 'next'; value: { data?: Record<string, unknown> | null; errors?: { message: string; extensions?: Record<string, unknown> }[] } }
@@ -69,49 +77,61 @@ export function subscribe(stack: TestStack, token: string | null, query: string,
   };
 }
 
-/** Waits until `cond` holds, checking every 20 ms; fails with `label` after `timeoutMs`. */
-export async function waitFor(cond: () => boolean | Promise<boolean>, label: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await cond()) return;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${label}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** Waits until the gateway has `n` subscriptions whose upstream is established. */
 export function waitForLive(stack: TestStack, n: number): Promise<void> {
   return waitFor(() => stack.gateway.subscriptions.live >= n, `${n} live subscription(s)`);
 }
 
-export const PAY = `mutation Pay($input: MakePurchaseInput!) {
-  makePurchase(input: $input) {
-    purchase { id status amount { amount currency } merchant { id name country } account { id } createdAt }
-    userErrors { code field message }
-  }
-}`;
+export const PAY = op('Pay');
 
 export interface PayResult {
   makePurchase: { purchase: { id: string } | null; userErrors: { code: string; field: string[] | null; message: string }[] };
 }
 
-let seq = 0;
 export async function pay(stack: TestStack, token: string, input: { accountId: string; merchantId: string; amount: string; cardPresent?: boolean }): Promise<PayResult['makePurchase']> {
-  seq += 1;
   const res = await stack.gql<PayResult>(PAY, {
     input: {
       accountId: input.accountId,
       merchantId: input.merchantId,
       amount: { amount: input.amount, currency: 'USD' },
-      idempotencyKey: `alerts-test-${process.pid}-${Date.now()}-${seq}`,
+      idempotencyKey: `alerts-test-${randomUUID()}`,
       ...(input.cardPresent === undefined ? {} : { cardPresent: input.cardPresent }),
     },
   }, token);
-  if (res.errors) throw new Error(`makePurchase failed: ${JSON.stringify(res.errors)}`);
-  return res.data!.makePurchase;
+  return expectData(res).makePurchase;
 }
 
 /** A purchase every rule set flags: large, at a foreign merchant, card not present. */
 export const SUSPICIOUS = { merchantId: 'mer_air_france', amount: '1200.00', cardPresent: false } as const;
 /** A purchase nothing flags: a coffee at a domestic merchant, card present. */
 export const NORMAL = { merchantId: 'mer_blue_bottle', amount: '4.50', cardPresent: true } as const;
+
+/** What the ChargeAlerts contract subscription delivers. */
+export interface RaisedAlert {
+  id: string;
+  riskScore: number;
+  reasons: string[];
+  purchase: { id: string; amount: { amount: string; currency: string }; merchant: { id: string; name: string; country: string } };
+  account: { id: string };
+  createdAt: string;
+}
+
+/** The alert a subscription message carries: fails on an error, a completion or GraphQL errors. */
+export function raisedAlert<T = RaisedAlert>(m: WsMessage): T {
+  if (m.kind !== 'next') throw new Error(`expected an alert, got ${JSON.stringify(m)}`);
+  expect(m.value.errors, JSON.stringify(m.value.errors)).toBeUndefined();
+  return (m.value.data as { chargeAlertRaised: T }).chargeAlertRaised;
+}
+
+/** The GraphQL errors a subscription ended with (graphql-ws delivers them as the error). */
+export function subscriptionErrors(m: WsMessage): readonly GraphQLErrorLike[] {
+  if (m.kind !== 'error' || !Array.isArray(m.error)) throw new Error(`expected GraphQL errors, got ${JSON.stringify(m)}`);
+  return m.error as GraphQLErrorLike[];
+}
+
+/** The WebSocket close code a subscription ended with (4401: unauthorized). */
+export function closeCode(m: WsMessage): number | undefined {
+  if (m.kind !== 'error') throw new Error(`expected the connection to close, got ${JSON.stringify(m)}`);
+  return (m.error as { code?: number }).code;
+}

@@ -1,47 +1,28 @@
-/** Shared helpers of the money-movement tests (test/money-*.test.ts). */
-import { randomBytes, randomUUID } from 'node:crypto';
+/**
+ * Helpers of the money-movement tests (test/money/, and the scale suite): the contract mutations,
+ * balances and snapshots of a payments database, deposits, sendTransfer/makePurchase/History through
+ * the gateway, and fresh payments databases without the rest of the stack.
+ */
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import knexFactory, { type Knex } from 'knex';
-import { expect } from 'vitest';
+import type { Knex } from 'knex';
 import { openDb } from '../../lib/db.js';
+import { formatMinor } from '../../lib/money.js';
 import { prepareDb } from '../../lib/stack.js';
-import { toBigInt } from '../../lib/money.js';
 import { EXTERNAL_ACCOUNT_ID } from '../../seeds/fixture.js';
 import { postEntry } from '../../subgraphs/payments/ledger.js';
-import type { TestStack } from './stack.js';
+import { op } from './contract.js';
+import { expectData } from './matchers.js';
+import { freshPostgresDatabase, type TestStack } from './stack.js';
 
-export const SEND = /* GraphQL */ `
-  mutation SendMoney($input: SendTransferInput!) {
-    sendTransfer(input: $input) {
-      transfer { id status amount { amount currency } note from { id } recipient { id handle } createdAt }
-      userErrors { code field message }
-    }
-  }
-`;
+export { balanceOf, balances, snapshot, writeCounts } from './ledger.js';
 
-export const PAY = /* GraphQL */ `
-  mutation Pay($input: MakePurchaseInput!) {
-    makePurchase(input: $input) {
-      purchase { id status amount { amount currency } merchant { id name country } account { id } createdAt }
-      userErrors { code field message }
-    }
-  }
-`;
-
-export const HISTORY = /* GraphQL */ `
-  query History($accountId: ID!, $first: Int, $after: String) {
-    account(id: $accountId) {
-      id
-      transactions(first: $first, after: $after) {
-        totalCount
-        edges { cursor node { id kind direction status amount { amount currency } description postedAt merchant { id name category country } counterparty { id handle name } } }
-        pageInfo { hasNextPage endCursor }
-      }
-    }
-  }
-`;
+/** The contract's SendMoney, Pay and History operations (test/contract/operations.graphql). */
+export const SEND = op('SendMoney');
+export const PAY = op('Pay');
+export const HISTORY = op('History');
 
 export interface UserErrorOut {
   code: string;
@@ -68,34 +49,6 @@ export interface PurchaseOut {
 
 export const newKey = () => `k-${randomUUID()}`;
 
-/** Every ledger account's cached balance. */
-export async function balances(db: Knex): Promise<Map<string, bigint>> {
-  const rows = (await db('ledger_accounts').select('id', 'balance_minor')) as { id: string; balance_minor: unknown }[];
-  return new Map(rows.map((r) => [r.id, toBigInt(r.balance_minor)]));
-}
-
-export async function balanceOf(db: Knex, accountId: string): Promise<bigint> {
-  const b = (await balances(db)).get(accountId);
-  if (b === undefined) throw new Error(`no account ${accountId}`);
-  return b;
-}
-
-/** Row counts of every table money movement writes. */
-export async function writeCounts(db: Knex): Promise<Record<string, number>> {
-  const out: Record<string, number> = {};
-  for (const t of ['journal_entries', 'postings', 'transfers', 'purchases', 'outbox_events', 'idempotency_keys']) {
-    const row = (await db(t).count({ n: '*' }).first()) as { n: unknown };
-    out[t] = Number(row.n);
-  }
-  return out;
-}
-
-/** Snapshot of everything money movement could change; compare before and after a refusal. */
-export async function snapshot(db: Knex): Promise<{ balances: Record<string, string>; counts: Record<string, number> }> {
-  const b = await balances(db);
-  return { balances: Object.fromEntries([...b].map(([k, v]) => [k, v.toString()])), counts: await writeCounts(db) };
-}
-
 /** Test set-up: money arriving from outside (a deposit), through the ledger module. */
 export async function deposit(db: Knex, accountId: string, minor: bigint): Promise<void> {
   await postEntry(db, {
@@ -111,15 +64,57 @@ export async function deposit(db: Knex, accountId: string, minor: bigint): Promi
 }
 
 export async function send(stack: TestStack, token: string, input: Record<string, unknown>): Promise<{ transfer: TransferOut | null; userErrors: UserErrorOut[] }> {
-  const res = await stack.gql<{ sendTransfer: { transfer: TransferOut | null; userErrors: UserErrorOut[] } }>(SEND, { input }, token);
-  expect(res.errors, JSON.stringify(res.errors)).toBeUndefined();
-  return res.data!.sendTransfer;
+  return expectData(await stack.gql<{ sendTransfer: { transfer: TransferOut | null; userErrors: UserErrorOut[] } }>(SEND, { input }, token)).sendTransfer;
 }
 
 export async function pay(stack: TestStack, token: string, input: Record<string, unknown>): Promise<{ purchase: PurchaseOut | null; userErrors: UserErrorOut[] }> {
-  const res = await stack.gql<{ makePurchase: { purchase: PurchaseOut | null; userErrors: UserErrorOut[] } }>(PAY, { input }, token);
-  expect(res.errors, JSON.stringify(res.errors)).toBeUndefined();
-  return res.data!.makePurchase;
+  return expectData(await stack.gql<{ makePurchase: { purchase: PurchaseOut | null; userErrors: UserErrorOut[] } }>(PAY, { input }, token)).makePurchase;
+}
+
+/** The seeded users, each with a USD checking account `acc_<handle>_checking`. */
+export const HANDLES = ['alice', 'bob', 'carol', 'dave'] as const;
+export type Handle = (typeof HANDLES)[number];
+
+/** Sum of the users' own accounts (system and merchant accounts left out): conserved by transfers. */
+export function usersTotal(b: Map<string, bigint>): bigint {
+  return [...b].filter(([id]) => id.startsWith('acc_')).reduce((s, [, v]) => s + v, 0n);
+}
+
+export interface PlannedTransfer {
+  from: Handle;
+  to: Handle;
+  minor: bigint;
+}
+
+/**
+ * A deterministic pseudo-random plan (a linear congruential generator from `seed`): `n` transfers
+ * between the seeded users' checking accounts, never to oneself, 0.01 to 60.00 each.
+ */
+export function transferPlan(n: number, seed: number): PlannedTransfer[] {
+  let state = seed;
+  const rnd = () => ((state = (state * 1103515245 + 12345) % 2147483648), state / 2147483648);
+  return Array.from({ length: n }, () => {
+    const from = HANDLES[Math.floor(rnd() * 4)]!;
+    let to = HANDLES[Math.floor(rnd() * 4)]!;
+    if (to === from) to = HANDLES[(HANDLES.indexOf(from) + 1) % 4]!;
+    return { from, to, minor: BigInt(1 + Math.floor(rnd() * 6000)) };
+  });
+}
+
+/** The input of a planned transfer for sendTransfer, with a fresh idempotency key. */
+export function transferInput(p: PlannedTransfer): Record<string, unknown> {
+  return { fromAccountId: `acc_${p.from}_checking`, toHandle: p.to, amount: { amount: formatMinor(p.minor, 'USD'), currency: 'USD' }, idempotencyKey: newKey() };
+}
+
+/** The balances `before` moved by the planned transfers that went through (`done(i)`): what no lost update gives. */
+export function afterPlan(before: Map<string, bigint>, plan: readonly PlannedTransfer[], done: (i: number) => boolean = () => true): Map<string, bigint> {
+  const expected = new Map(before);
+  plan.forEach((p, i) => {
+    if (!done(i)) return;
+    expected.set(`acc_${p.from}_checking`, expected.get(`acc_${p.from}_checking`)! - p.minor);
+    expected.set(`acc_${p.to}_checking`, expected.get(`acc_${p.to}_checking`)! + p.minor);
+  });
+  return expected;
 }
 
 export interface HistoryNode {
@@ -135,9 +130,7 @@ export interface HistoryNode {
 }
 
 export async function history(stack: TestStack, token: string, accountId: string, first = 5): Promise<HistoryNode[]> {
-  const res = await stack.gql<{ account: { transactions: { edges: { node: HistoryNode }[] } } }>(HISTORY, { accountId, first }, token);
-  expect(res.errors, JSON.stringify(res.errors)).toBeUndefined();
-  return res.data!.account.transactions.edges.map((e) => e.node);
+  return expectData(await stack.gql<{ account: { transactions: { edges: { node: HistoryNode }[] } } }>(HISTORY, { accountId, first }, token)).account.transactions.edges.map((e) => e.node);
 }
 
 export interface PaymentsDb {
@@ -156,20 +149,15 @@ export interface PaymentsDb {
 export async function freshPaymentsDb(handles = 1): Promise<PaymentsDb> {
   const adminUrl = process.env.PAYGRAPH_TEST_DATABASE_URL;
   if (adminUrl) {
-    const name = `paygraph_test_${randomBytes(6).toString('hex')}`;
-    const admin = knexFactory({ client: 'pg', connection: adminUrl, pool: { min: 0, max: 1 } });
-    await admin.raw(`CREATE DATABASE ${name}`);
-    const url = new URL(adminUrl);
-    url.pathname = `/${name}`;
-    const { db } = await prepareDb('payments', ':memory:', url.toString());
-    const all = [db, ...Array.from({ length: handles - 1 }, () => openDb({ postgresUrl: url.toString(), schema: 'payments' }))];
+    const pg = await freshPostgresDatabase(adminUrl);
+    const { db } = await prepareDb('payments', ':memory:', pg.url);
+    const all = [db, ...Array.from({ length: handles - 1 }, () => openDb({ postgresUrl: pg.url, schema: 'payments' }))];
     return {
       db,
       handles: all,
       async close() {
         for (const h of all) await h.destroy();
-        await admin.raw(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-        await admin.destroy();
+        await pg.drop();
       },
     };
   }

@@ -27,6 +27,8 @@ export interface GqlResponse<T = Record<string, unknown>> {
   data?: T | null;
   errors?: { message: string; path?: (string | number)[]; extensions?: Record<string, unknown> }[];
   headers: Headers;
+  /** The body as received (what leak scans read: see expectNoLeak in ./matchers.ts). */
+  text: string;
 }
 
 export interface TestStack extends Stack {
@@ -44,8 +46,9 @@ export function userId(handle: string): string {
   return u.id;
 }
 
+/** POSTs a GraphQL request; `body` is sent as JSON, or as it is when a string (a body that was signed). */
 export async function postGraphQL<T>(url: string, body: unknown, headers: Record<string, string> = {}): Promise<GqlResponse<T>> {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
   const text = await res.text();
   let json: { data?: T | null; errors?: GqlResponse['errors'] } = {};
   try {
@@ -53,7 +56,7 @@ export async function postGraphQL<T>(url: string, body: unknown, headers: Record
   } catch {
     throw new Error(`non-JSON response ${res.status}: ${text.slice(0, 300)}`);
   }
-  return { status: res.status, data: json.data, errors: json.errors, headers: res.headers };
+  return { status: res.status, data: json.data, errors: json.errors, headers: res.headers, text };
 }
 
 /**

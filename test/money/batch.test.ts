@@ -18,6 +18,7 @@ import { isSqlite } from '../../lib/db.js';
 import { TRANSFER_LIMITS } from '../../subgraphs/payments/limits.js';
 import { makePurchase, sendTransfer } from '../../subgraphs/payments/movements.js';
 import { verifyLedger } from '../../subgraphs/payments/verify.js';
+import { noonClock } from '../helpers/clock.js';
 import { balanceOf, balances, deposit, freshPaymentsDb, writeCounts, type PaymentsDb } from '../helpers/money.js';
 
 const open: PaymentsDb[] = [];
@@ -102,13 +103,15 @@ function buildPlan(carolChecking: bigint): Step[] {
   ];
 }
 
+/** Runs the plan on a clock of its own at noon UTC: the daily limit never resets half-way, whatever the hour. */
 async function runPlan(db: Knex, plan: Step[], concurrently: boolean): Promise<{ ids: (string | null)[]; errors: string[][] }> {
+  const now = noonClock();
   const one = async (s: Step) => {
     if (s.op === 'send') {
-      const r = await sendTransfer(db, s.user, s.input);
+      const r = await sendTransfer(db, s.user, s.input, { now });
       return { id: r.transferId, errors: r.userErrors.map((e) => e.code) };
     }
-    const r = await makePurchase(db, s.user, s.input);
+    const r = await makePurchase(db, s.user, s.input, { now });
     return { id: r.purchaseId, errors: r.userErrors.map((e) => e.code) };
   };
   const results = concurrently ? await Promise.all(plan.map(one)) : await (async () => {
@@ -249,11 +252,12 @@ describe('several processes on one database (one handle each)', () => {
     await deposit(db, 'acc_alice_checking', daily * 2n);
     await deposit(db, 'acc_alice_card', daily * 2n);
     const hundred = daily / 50n;
+    const now = noonClock(); // one UTC day for all of them, whatever the hour
     {
       const sends = await Promise.all(
         handles.flatMap((h, c) =>
           Array.from({ length: 20 }, (_, i) =>
-            sendTransfer(h, 'usr_alice', { fromAccountId: c % 2 === 0 ? 'acc_alice_checking' : 'acc_alice_card', toHandle: c % 2 === 0 ? 'bob' : 'dave', amount: usd(hundred), idempotencyKey: `daily-${c}-${i}` }).then(
+            sendTransfer(h, 'usr_alice', { fromAccountId: c % 2 === 0 ? 'acc_alice_checking' : 'acc_alice_card', toHandle: c % 2 === 0 ? 'bob' : 'dave', amount: usd(hundred), idempotencyKey: `daily-${c}-${i}` }, { now }).then(
               (r) => r.userErrors.map((e) => e.code).join() || 'ok',
             ),
           ),

@@ -5,12 +5,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatMinor, toBigInt } from '../../lib/money.js';
 import { verifyLedger } from '../../subgraphs/payments/verify.js';
+import { afterPlan, balanceOf, balances, HANDLES, newKey, pay, send, transferInput, transferPlan, usersTotal as total } from '../helpers/money.js';
 import { startTestStack, type TestStack } from '../helpers/stack.js';
-import { balanceOf, balances, newKey, pay, send } from '../helpers/money.js';
-
-const HANDLES = ['alice', 'bob', 'carol', 'dave'] as const;
-const userAccounts = (b: Map<string, bigint>) => [...b].filter(([id]) => id.startsWith('acc_'));
-const total = (b: Map<string, bigint>) => userAccounts(b).reduce((s, [, v]) => s + v, 0n);
 
 let stack: TestStack;
 const tokens: Record<string, string> = {};
@@ -28,28 +24,13 @@ describe('concurrent money movement', () => {
     const db = stack.dbs.payments;
     const before = await balances(db);
     // Deterministic pseudo-random plan: 80 transfers between the four users, 0.01 .. 60.00 each.
-    let seed = 12345;
-    const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2147483648), seed / 2147483648);
-    const plan = Array.from({ length: 80 }, () => {
-      const from = HANDLES[Math.floor(rnd() * 4)]!;
-      let to = HANDLES[Math.floor(rnd() * 4)]!;
-      if (to === from) to = HANDLES[(HANDLES.indexOf(from) + 1) % 4]!;
-      return { from, to, minor: BigInt(1 + Math.floor(rnd() * 6000)) };
-    });
-    const results = await Promise.all(
-      plan.map((p) => send(stack, tokens[p.from]!, { fromAccountId: `acc_${p.from}_checking`, toHandle: p.to, amount: { amount: formatMinor(p.minor, 'USD'), currency: 'USD' }, idempotencyKey: newKey() })),
-    );
+    const plan = transferPlan(80, 12345);
+    const results = await Promise.all(plan.map((p) => send(stack, tokens[p.from]!, transferInput(p))));
     const after = await balances(db);
     expect(results.every((r) => r.userErrors.length === 0)).toBe(true);
     expect(total(after)).toBe(total(before));
     // Every account moved by exactly what its committed transfers say: no lost update.
-    const expected = new Map(before);
-    plan.forEach((p, i) => {
-      if (!results[i]!.transfer) return;
-      expected.set(`acc_${p.from}_checking`, expected.get(`acc_${p.from}_checking`)! - p.minor);
-      expected.set(`acc_${p.to}_checking`, expected.get(`acc_${p.to}_checking`)! + p.minor);
-    });
-    expect(after).toEqual(expected);
+    expect(after).toEqual(afterPlan(before, plan, (i) => results[i]!.transfer !== null));
     expect(new Set(results.map((r) => r.transfer!.id)).size).toBe(plan.length);
     expect((await verifyLedger(db)).problems).toEqual([]);
   });

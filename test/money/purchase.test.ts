@@ -5,8 +5,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { callInternal, deriveInternalKey } from '../../lib/internal.js';
 import { toBigInt } from '../../lib/money.js';
+import { expectNothingMoved, expectUserErrors } from '../helpers/matchers.js';
+import { balanceOf, history, newKey, pay } from '../helpers/money.js';
 import { startTestStack, TEST_GATEWAY_SECRET, type TestStack } from '../helpers/stack.js';
-import { balanceOf, history, newKey, pay, snapshot } from '../helpers/money.js';
 
 let stack: TestStack;
 let alice: string;
@@ -72,8 +73,7 @@ describe('a successful purchase', () => {
     const first = await pay(stack, alice, input);
     expect(await pay(stack, alice, input)).toEqual(first);
     expect(await balanceOf(db, 'acc_alice_card')).toBe(card0 - 999n);
-    const reused = await pay(stack, alice, { ...input, cardPresent: false });
-    expect(reused.userErrors.map((e) => e.code)).toEqual(['IDEMPOTENCY_KEY_REUSED']);
+    expectUserErrors(await pay(stack, alice, { ...input, cardPresent: false }), ['IDEMPOTENCY_KEY_REUSED']);
     expect(await balanceOf(db, 'acc_alice_card')).toBe(card0 - 999n);
   });
 });
@@ -96,11 +96,7 @@ describe('refusals move nothing', () => {
   ];
   for (const c of cases) {
     it(`${c.name} -> ${c.code}`, async () => {
-      const before = await snapshot(stack.dbs.payments);
-      const out = await pay(stack, c.token ? c.token() : alice, c.input());
-      expect(out.purchase).toBeNull();
-      expect(out.userErrors.map((e) => e.code)).toEqual([c.code]);
-      expect(await snapshot(stack.dbs.payments)).toEqual(before);
+      expectUserErrors(await expectNothingMoved(stack.dbs.payments, () => pay(stack, c.token ? c.token() : alice, c.input())), [c.code]);
     });
   }
 
@@ -186,10 +182,7 @@ describe('internal routes', () => {
     await expect(internal('freeze', { accountId: 42 })).rejects.toMatchObject({ status: 400 });
     expect(Number(((await db('account_freezes').where({ account_id: 'acc_alice_card' }).count({ n: '*' }).first()) as { n: unknown }).n)).toBe(1);
 
-    const before = await snapshot(db);
-    const out = await pay(stack, alice, base());
-    expect(out.userErrors.map((e) => [e.code, e.field])).toEqual([['ACCOUNT_FROZEN', ['input', 'accountId']]]);
-    expect(await snapshot(db)).toEqual(before);
+    expectUserErrors(await expectNothingMoved(db, () => pay(stack, alice, base())), ['ACCOUNT_FROZEN'], { field: ['input', 'accountId'] });
     // The checking account is not frozen.
     expect((await pay(stack, alice, base({ accountId: 'acc_alice_checking' }))).userErrors).toEqual([]);
   });

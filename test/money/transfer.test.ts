@@ -6,8 +6,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ANONYMOUS } from '../../lib/auth.js';
 import { deriveSubgraphKey, signRequest } from '../../lib/signing.js';
 import { TRANSFER_LIMITS } from '../../subgraphs/payments/limits.js';
-import { startTestStack, TEST_GATEWAY_SECRET, type TestStack } from '../helpers/stack.js';
-import { balanceOf, deposit, history, newKey, send, SEND, snapshot } from '../helpers/money.js';
+import { onOneDay } from '../helpers/clock.js';
+import { expectForbiddenDataUse, expectGraphQLError, expectNothingMoved, expectUserErrors } from '../helpers/matchers.js';
+import { balanceOf, deposit, history, newKey, send, SEND } from '../helpers/money.js';
+import { postGraphQL, startTestStack, TEST_GATEWAY_SECRET, type TestStack } from '../helpers/stack.js';
 
 let stack: TestStack;
 let alice: string;
@@ -70,8 +72,7 @@ describe('a successful transfer', () => {
     expect(mine!.description).toBe(hostile);
     expect(await stack.dbs.payments.schema.hasTable('postings')).toBe(true);
     // A handle that looks like SQL finds nobody rather than everybody.
-    const sneaky = await send(stack, alice, base({ toHandle: "bob' OR '1'='1" }));
-    expect(sneaky.userErrors.map((e) => e.code)).toEqual(['RECIPIENT_NOT_FOUND']);
+    expectUserErrors(await send(stack, alice, base({ toHandle: "bob' OR '1'='1" })), ['RECIPIENT_NOT_FOUND']);
   });
 });
 
@@ -105,13 +106,8 @@ describe('refusals move nothing', () => {
 
   for (const c of cases) {
     it(`${c.name} -> ${c.code}`, async () => {
-      const before = await snapshot(stack.dbs.payments);
-      const out = await send(stack, c.token ? c.token() : alice, c.input());
-      expect(out.transfer).toBeNull();
-      expect(out.userErrors.map((e) => e.code)).toEqual([c.code]);
-      expect(out.userErrors[0]!.message.length).toBeGreaterThan(0);
-      if (c.field) expect(out.userErrors[0]!.field).toEqual(c.field);
-      expect(await snapshot(stack.dbs.payments)).toEqual(before);
+      const out = await expectNothingMoved(stack.dbs.payments, () => send(stack, c.token ? c.token() : alice, c.input()));
+      expectUserErrors(out, [c.code], { field: c.field });
     });
   }
 
@@ -121,20 +117,16 @@ describe('refusals move nothing', () => {
   });
 
   it('reports every input problem at once', async () => {
-    const before = await snapshot(stack.dbs.payments);
-    const out = await send(stack, alice, base({ note: 'n'.repeat(300), idempotencyKey: '', amount: { amount: '1.001', currency: 'USD' } }));
+    const out = await expectNothingMoved(stack.dbs.payments, () => send(stack, alice, base({ note: 'n'.repeat(300), idempotencyKey: '', amount: { amount: '1.001', currency: 'USD' } })));
+    expect(out.transfer).toBeNull();
     expect(out.userErrors.map((e) => e.code).sort()).toEqual(['INVALID_AMOUNT', 'INVALID_INPUT', 'INVALID_INPUT']);
-    expect(await snapshot(stack.dbs.payments)).toEqual(before);
   });
 
   it('a frozen account -> ACCOUNT_FROZEN', async () => {
     const db = stack.dbs.payments;
     await db('ledger_accounts').where({ id: 'acc_carol_checking' }).update({ frozen: true });
     try {
-      const before = await snapshot(db);
-      const out = await send(stack, carol, base({ fromAccountId: 'acc_carol_checking', toHandle: 'bob' }));
-      expect(out.userErrors.map((e) => e.code)).toEqual(['ACCOUNT_FROZEN']);
-      expect(await snapshot(db)).toEqual(before);
+      expectUserErrors(await expectNothingMoved(db, () => send(stack, carol, base({ fromAccountId: 'acc_carol_checking', toHandle: 'bob' }))), ['ACCOUNT_FROZEN']);
       // Money may still arrive on a frozen account.
       expect((await send(stack, alice, base({ toHandle: 'carol' }))).userErrors).toEqual([]);
     } finally {
@@ -150,13 +142,14 @@ describe('refusals move nothing', () => {
     expect(Number((sentToday as { n: unknown }).n)).toBe(0);
     const half = (limit.dailyMinor / 2n).toString();
     const asMoney = (minor: string) => ({ amount: `${minor.slice(0, -2)}.${minor.slice(-2)}`, currency: 'USD' });
-    expect((await send(stack, bob, base({ fromAccountId: 'acc_bob_checking', toHandle: 'alice', amount: asMoney(half) }))).userErrors).toEqual([]);
-    expect((await send(stack, bob, base({ fromAccountId: 'acc_bob_checking', toHandle: 'carol', amount: asMoney(half) }))).userErrors).toEqual([]);
-    const before = await snapshot(db);
-    const out = await send(stack, bob, base({ fromAccountId: 'acc_bob_checking', toHandle: 'carol', amount: { amount: '0.01', currency: 'USD' } }));
-    expect(out.userErrors.map((e) => e.code)).toEqual(['LIMIT_EXCEEDED']);
-    expect(out.userErrors[0]!.message).toMatch(/Daily/);
-    expect(await snapshot(db)).toEqual(before);
+    // All three on one UTC day, even when the test runs at midnight (the limit resets each day).
+    await onOneDay(async () => {
+      const token = await stack.token('bob'); // issued on the stopped clock, like every check of it
+      expectUserErrors(await send(stack, token, base({ fromAccountId: 'acc_bob_checking', toHandle: 'alice', amount: asMoney(half) })), []);
+      expectUserErrors(await send(stack, token, base({ fromAccountId: 'acc_bob_checking', toHandle: 'carol', amount: asMoney(half) })), []);
+      const out = await expectNothingMoved(db, () => send(stack, token, base({ fromAccountId: 'acc_bob_checking', toHandle: 'carol', amount: { amount: '0.01', currency: 'USD' } })));
+      expect(expectUserErrors(out, ['LIMIT_EXCEEDED'])[0]!.message).toMatch(/Daily/);
+    });
   });
 });
 
@@ -178,13 +171,10 @@ describe('idempotency', () => {
   it('the same key with another input is IDEMPOTENCY_KEY_REUSED', async () => {
     const input = base({ amount: { amount: '3.00', currency: 'USD' } });
     expect((await send(stack, alice, input)).userErrors).toEqual([]);
-    const before = await snapshot(stack.dbs.payments);
     for (const changed of [{ amount: { amount: '3.01', currency: 'USD' } }, { toHandle: 'carol' }, { note: 'different' }]) {
-      const out = await send(stack, alice, { ...input, ...changed });
-      expect(out.transfer).toBeNull();
-      expect(out.userErrors.map((e) => [e.code, e.field])).toEqual([['IDEMPOTENCY_KEY_REUSED', ['input', 'idempotencyKey']]]);
+      const out = await expectNothingMoved(stack.dbs.payments, () => send(stack, alice, { ...input, ...changed }));
+      expectUserErrors(out, ['IDEMPOTENCY_KEY_REUSED'], { field: ['input', 'idempotencyKey'] });
     }
-    expect(await snapshot(stack.dbs.payments)).toEqual(before);
   });
 
   it('keys are per user: another user may use the same key', async () => {
@@ -196,8 +186,7 @@ describe('idempotency', () => {
 
   it('a refused request does not consume its key', async () => {
     const key = newKey();
-    const refused = await send(stack, alice, base({ toHandle: 'nobody-here', idempotencyKey: key }));
-    expect(refused.userErrors.map((e) => e.code)).toEqual(['RECIPIENT_NOT_FOUND']);
+    expectUserErrors(await send(stack, alice, base({ toHandle: 'nobody-here', idempotencyKey: key })), ['RECIPIENT_NOT_FOUND']);
     const ok = await send(stack, alice, base({ idempotencyKey: key }));
     expect(ok.userErrors).toEqual([]);
   });
@@ -205,30 +194,20 @@ describe('idempotency', () => {
 
 describe('who may move money', () => {
   it('without a token the gateway refuses and nothing moves', async () => {
-    const before = await snapshot(stack.dbs.payments);
-    const res = await stack.gql(SEND, { input: base() }, null);
-    expect(res.errors?.length).toBeGreaterThan(0);
-    expect(['UNAUTHENTICATED', 'FORBIDDEN_DATA_USE']).toContain(res.errors![0]!.extensions?.code);
-    expect(res.data?.sendTransfer ?? null).toBeNull();
-    expect(await snapshot(stack.dbs.payments)).toEqual(before);
+    const res = await expectNothingMoved(stack.dbs.payments, () => stack.gql(SEND, { input: base() }, null));
+    // An anonymous caller has no purpose: the fence refuses it before anything runs.
+    expectForbiddenDataUse(res, ['Mutation.sendTransfer']);
   });
 
   it('the payments subgraph itself refuses a signed caller without a user id with UNAUTHENTICATED', async () => {
     // (An anonymous caller has no purpose, so the fence refuses it first, with FORBIDDEN_DATA_USE.)
     const body = JSON.stringify({ query: 'mutation($input: SendTransferInput!) { sendTransfer(input: $input) { userErrors { code } } }', variables: { input: base() } });
-    const res = await fetch(stack.subgraphs.payments.url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', ...signRequest(deriveSubgraphKey(TEST_GATEWAY_SECRET, 'payments'), { ...ANONYMOUS, purpose: 'payments' }, body) },
-      body,
-    });
-    const json = (await res.json()) as { errors?: { extensions?: { code?: string } }[] };
-    expect(json.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+    const res = await postGraphQL(stack.subgraphs.payments.url, body, signRequest(deriveSubgraphKey(TEST_GATEWAY_SECRET, 'payments'), { ...ANONYMOUS, purpose: 'payments' }, body));
+    expectGraphQLError(res, 'UNAUTHENTICATED');
   });
 
   it('an advertising token cannot move money', async () => {
-    const before = await snapshot(stack.dbs.payments);
-    const res = await stack.gql(SEND, { input: base() }, await stack.token('alice', 'advertising'));
-    expect(res.errors?.[0]?.extensions?.code).toBe('FORBIDDEN_DATA_USE');
-    expect(await snapshot(stack.dbs.payments)).toEqual(before);
+    const ads = await stack.token('alice', 'advertising');
+    expectForbiddenDataUse(await expectNothingMoved(stack.dbs.payments, () => stack.gql(SEND, { input: base() }, ads)), ['Mutation.sendTransfer']);
   });
 });
