@@ -2,9 +2,9 @@
  * Helpers of the alerts tests: a real graphql-ws client through the gateway (ChargeAlerts
  * subscriptions), the purchases that do and do not raise an alert, and reading a raised alert.
  */
+import { randomUUID } from 'node:crypto';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
-import { randomUUID } from 'node:crypto';
 import { expect } from 'vitest';
 import { op } from './contract.js';
 import { expectData, type GraphQLErrorLike } from './matchers.js';
