@@ -12,6 +12,8 @@ export default defineConfig({
   },
   test: {
     include: ['test/**/*.test.ts'],
+    // Fixed seed for the property tests (PAYGRAPH_TEST_SEED to explore others).
+    setupFiles: ['test/helpers/setup.ts'],
     // Services log JSON to stdout; in tests only errors (tests that read logs pass their own level).
     env: { LOG_LEVEL: 'error' },
     testTimeout: 30_000,

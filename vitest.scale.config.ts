@@ -20,7 +20,7 @@ if (missing.length > 0) {
 // Not merged with vitest.config.ts (that would add its `include` to both projects): each project
 // takes its resolve settings (the graphql realm pin) and test defaults explicitly.
 const shared = { resolve: base.resolve } as const;
-const testDefaults = { testTimeout: base.test?.testTimeout, hookTimeout: base.test?.hookTimeout };
+const testDefaults = { testTimeout: base.test?.testTimeout, hookTimeout: base.test?.hookTimeout, setupFiles: base.test?.setupFiles };
 
 export default defineConfig({
   ...shared,
@@ -42,6 +42,7 @@ export default defineConfig({
         test: {
           name: 'cluster',
           include: ['test/scale/**/*.scale.ts'],
+          setupFiles: base.test?.setupFiles,
           env: { LOG_LEVEL: 'error' },
           // Each cluster is 9 processes on a shared machine: starting one takes a while.
           testTimeout: 120_000,

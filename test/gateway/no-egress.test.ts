@@ -8,7 +8,7 @@
 import net from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { subscribe } from '../alerts-helpers.js';
+import { subscribe } from '../helpers/alerts.js';
 import { startTestStack, type TestStack } from '../helpers/stack.js';
 
 const destinations: string[] = [];

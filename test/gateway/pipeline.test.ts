@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SUBGRAPH_NAMES, type SubgraphName } from '../../lib/config.js';
 import { routingUrl } from '../../schema/compose.js';
 import { SUBGRAPHS } from '../../subgraphs/index.js';
-import { subscribe, type WsMessage } from '../alerts-helpers.js';
+import { subscribe, type WsMessage } from '../helpers/alerts.js';
 import { startTestStack, type TestStack } from '../helpers/stack.js';
 
 type WsErrors = { message: string; extensions?: Record<string, unknown> }[];

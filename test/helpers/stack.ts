@@ -10,14 +10,25 @@ import type { Purpose } from '../../lib/auth.js';
 import { startStack, type Stack, type StackOptions } from '../../runtime/stack.js';
 import { buildFixture } from '../../seeds/fixture.js';
 
-export const TEST_JWT_SECRET = 'test-jwt-secret-0123456789abcdef';
-export const TEST_GATEWAY_SECRET = 'test-gateway-secret-0123456789abcdef';
+/** A fresh random secret (256 bits, hex), labelled for error messages: tests never use secret constants. */
+export function randomSecret(label = 'test-secret'): string {
+  return `${label}-${randomBytes(32).toString('hex')}`;
+}
+
+/**
+ * The secrets of this test process's stacks, generated when the module loads (each test file has
+ * its own module graph, so its own secrets). Child processes get them through their environment.
+ */
+export const TEST_JWT_SECRET = randomSecret('test-jwt');
+export const TEST_GATEWAY_SECRET = randomSecret('test-gateway');
 
 export interface GqlResponse<T = Record<string, unknown>> {
   status: number;
   data?: T | null;
   errors?: { message: string; path?: (string | number)[]; extensions?: Record<string, unknown> }[];
   headers: Headers;
+  /** The body as received (what leak scans read: see expectNoLeak in ./matchers.ts). */
+  text: string;
 }
 
 export interface TestStack extends Stack {
@@ -35,8 +46,9 @@ export function userId(handle: string): string {
   return u.id;
 }
 
+/** POSTs a GraphQL request; `body` is sent as JSON, or as it is when a string (a body that was signed). */
 export async function postGraphQL<T>(url: string, body: unknown, headers: Record<string, string> = {}): Promise<GqlResponse<T>> {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
   const text = await res.text();
   let json: { data?: T | null; errors?: GqlResponse['errors'] } = {};
   try {
@@ -44,7 +56,7 @@ export async function postGraphQL<T>(url: string, body: unknown, headers: Record
   } catch {
     throw new Error(`non-JSON response ${res.status}: ${text.slice(0, 300)}`);
   }
-  return { status: res.status, data: json.data, errors: json.errors, headers: res.headers };
+  return { status: res.status, data: json.data, errors: json.errors, headers: res.headers, text };
 }
 
 /**

@@ -14,10 +14,10 @@ import { openDb } from '../../lib/db.js';
 import { formatMinor } from '../../lib/money.js';
 import { verifyLedger } from '../../subgraphs/payments/verify.js';
 import { freshPostgresDatabase, postGraphQL, TEST_GATEWAY_SECRET, TEST_JWT_SECRET, userId } from '../helpers/stack.js';
-import { balanceOf, balances, newKey, PAY, SEND, type PurchaseOut, type TransferOut, type UserErrorOut } from '../money-helpers.js';
+import { expectData } from '../helpers/matchers.js';
+import { afterPlan, balanceOf, balances, HANDLES, newKey, PAY, SEND, transferInput, transferPlan, usersTotal as total, type PurchaseOut, type TransferOut, type UserErrorOut } from '../helpers/money.js';
+import { waitFor as waitForCondition } from '../helpers/wait.js';
 
-const HANDLES = ['alice', 'bob', 'carol', 'dave'] as const;
-const total = (b: Map<string, bigint>) => [...b].filter(([id]) => id.startsWith('acc_')).reduce((s, [, v]) => s + v, 0n);
 
 let cluster: Cluster;
 let database: { url: string; drop(): Promise<void> };
@@ -65,25 +65,15 @@ function graphqlRequests(label: string): number {
 }
 
 async function send(gateway: string, token: string, input: Record<string, unknown>): Promise<{ transfer: TransferOut | null; userErrors: UserErrorOut[] }> {
-  const res = await postGraphQL<{ sendTransfer: { transfer: TransferOut | null; userErrors: UserErrorOut[] } }>(gateway, { query: SEND, variables: { input } }, { authorization: `Bearer ${token}` });
-  expect(res.errors, JSON.stringify(res.errors)).toBeUndefined();
-  return res.data!.sendTransfer;
+  return expectData(await postGraphQL<{ sendTransfer: { transfer: TransferOut | null; userErrors: UserErrorOut[] } }>(gateway, { query: SEND, variables: { input } }, { authorization: `Bearer ${token}` })).sendTransfer;
 }
 
 async function pay(gateway: string, token: string, input: Record<string, unknown>): Promise<{ purchase: PurchaseOut | null; userErrors: UserErrorOut[] }> {
-  const res = await postGraphQL<{ makePurchase: { purchase: PurchaseOut | null; userErrors: UserErrorOut[] } }>(gateway, { query: PAY, variables: { input } }, { authorization: `Bearer ${token}` });
-  expect(res.errors, JSON.stringify(res.errors)).toBeUndefined();
-  return res.data!.makePurchase;
+  return expectData(await postGraphQL<{ makePurchase: { purchase: PurchaseOut | null; userErrors: UserErrorOut[] } }>(gateway, { query: PAY, variables: { input } }, { authorization: `Bearer ${token}` })).makePurchase;
 }
 
-async function waitFor(cond: () => boolean | Promise<boolean>, label: string, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await cond()) return;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${label}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+/** Clusters of child processes on a shared machine are slow: a minute, checking every 50 ms. */
+const waitFor = (cond: () => boolean | Promise<boolean>, label: string) => waitForCondition(cond, label, 60_000, 50);
 
 describe('cluster: two gateways, two payments processes, one PostgreSQL', () => {
   it('serves the same data through both gateways and reports ready', async () => {
@@ -104,26 +94,12 @@ describe('cluster: two gateways, two payments processes, one PostgreSQL', () => 
     const served = [graphqlRequests('payments#1'), graphqlRequests('payments#2')];
     // Deterministic pseudo-random plan: 80 transfers between the four users, 0.01 .. 60.00 each,
     // alternating between the two gateways, all at once.
-    let seed = 4242;
-    const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2147483648), seed / 2147483648);
-    const plan = Array.from({ length: 80 }, (_, i) => {
-      const from = HANDLES[Math.floor(rnd() * 4)]!;
-      let to = HANDLES[Math.floor(rnd() * 4)]!;
-      if (to === from) to = HANDLES[(HANDLES.indexOf(from) + 1) % 4]!;
-      return { gateway: cluster.gateways[i % 2]!, from, to, minor: BigInt(1 + Math.floor(rnd() * 6000)) };
-    });
-    const results = await Promise.all(
-      plan.map((p) => send(p.gateway, tokens[p.from]!, { fromAccountId: `acc_${p.from}_checking`, toHandle: p.to, amount: { amount: formatMinor(p.minor, 'USD'), currency: 'USD' }, idempotencyKey: newKey() })),
-    );
+    const plan = transferPlan(80, 4242);
+    const results = await Promise.all(plan.map((p, i) => send(cluster.gateways[i % 2]!, tokens[p.from]!, transferInput(p))));
     expect(results.filter((r) => r.userErrors.length > 0)).toEqual([]);
     const after = await balances(payments);
     expect(total(after)).toBe(total(before));
-    const expected = new Map(before);
-    plan.forEach((p) => {
-      expected.set(`acc_${p.from}_checking`, expected.get(`acc_${p.from}_checking`)! - p.minor);
-      expected.set(`acc_${p.to}_checking`, expected.get(`acc_${p.to}_checking`)! + p.minor);
-    });
-    expect(after).toEqual(expected);
+    expect(after).toEqual(afterPlan(before, plan));
     expect(new Set(results.map((r) => r.transfer!.id)).size).toBe(plan.length);
     expect((await verifyLedger(payments)).problems).toEqual([]);
     // Both payments processes did part of the work (the gateways go round-robin over them).

@@ -1,0 +1,40 @@
+/**
+ * The benchmark harness itself (bench/run.ts) runs end to end on tiny settings: every leg runs, every
+ * ratio key of the issue is reported, the ledger verifies afterwards. No timing is asserted (the
+ * numbers of a sub-second run on a shared machine mean nothing; performance lives in `npm run bench`).
+ */
+import { expect, it } from 'vitest';
+import { legsTable, markdown, runBench, settingsFromArgs, table } from '../../bench/run.js';
+
+const KEYS = [
+  'gateway_overhead_p50',
+  'fence_overhead_p50',
+  'sql_statements_n50_over_n5',
+  'transfers_per_sec_gateway',
+  'transfers_per_sec_ledger',
+  'transfers_gateway_over_ledger',
+  'alert_p99_ms_1_subscriber',
+  'alert_p99_ms_100_subscribers',
+  'alert_p99_100_over_1',
+  'alerts_lost',
+];
+
+it('runs every leg on --tiny settings and reports every ratio key and raw leg', async () => {
+  const settings = settingsFromArgs(['--tiny']);
+  expect(settings.mode).toBe('tiny');
+  const results = await runBench(settings, { quiet: true });
+  for (const key of KEYS) {
+    expect(results.ratios, key).toHaveProperty(key);
+    expect(Number.isFinite(results.ratios[key]), key).toBe(true);
+  }
+  expect(Object.keys(results.legs)).toEqual(
+    expect.arrayContaining(['gateway', 'direct', 'gateway_autocannon', 'fence_on', 'fence_off', 'sql_statements', 'transfers_gateway', 'transfers_ledger', 'ledger_after', 'alerts']),
+  );
+  // Every request of the HTTP legs succeeded, and the ledger still balances after the transfer legs.
+  for (const leg of ['gateway', 'direct', 'fence_on', 'fence_off', 'transfers_ledger'] as const) expect((results.legs[leg] as { errors: number }).errors, leg).toBe(0);
+  expect(results.legs.ledger_after).toMatchObject({ verified: true });
+  const md = markdown(results, 'npm run bench -- --tiny');
+  for (const key of KEYS) expect(table(results)).toContain(`| ${key} |`);
+  expect(legsTable(results)).toContain('| fence_off |');
+  expect(md).toContain('```json');
+}, 90_000);

@@ -1,0 +1,30 @@
+/** The command-line scripts behave as the README says. */
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { expect, it } from 'vitest';
+import { verifyToken } from '../../lib/auth.js';
+import { loadConfig } from '../../lib/config.js';
+import { randomSecret } from '../helpers/stack.js';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+const TSX = path.join(ROOT, 'node_modules/.bin/tsx');
+/** Runs a script from the repository root, whatever the working directory of the test run. */
+const run = (args: string[], opts: { env?: NodeJS.ProcessEnv } = {}) => promisify(execFile)(TSX, args, { cwd: ROOT, ...opts });
+
+it('token prints only a JWT for a seeded user and purpose', async () => {
+  const { stdout } = await run(['scripts/token.ts', 'bob', 'advertising'], { env: { ...process.env, NODE_ENV: 'development' } });
+  const token = stdout.trim();
+  expect(token).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/);
+  expect(await verifyToken(loadConfig({}).jwtSecret, token)).toEqual({ userId: 'usr_bob', purpose: 'advertising' });
+});
+
+it('token refuses an unknown handle or purpose with a usage message', async () => {
+  await expect(run(['scripts/token.ts', 'mallory', 'payments'])).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('usage') });
+  await expect(run(['scripts/token.ts', 'alice', 'marketing'])).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('purpose') });
+});
+
+it('config refuses dev secrets in production', () => {
+  expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(/PAYGRAPH_JWT_SECRET/);
+  expect(() => loadConfig({ NODE_ENV: 'production', PAYGRAPH_JWT_SECRET: randomSecret() })).toThrow(/PAYGRAPH_GATEWAY_SECRET/);
+});

@@ -1,0 +1,146 @@
+/**
+ * Helpers of the alerts tests: a real graphql-ws client through the gateway (ChargeAlerts
+ * subscriptions), the purchases that do and do not raise an alert, reading a raised alert, and
+ * the alerts service's status (its signed internal route).
+ */
+import { randomUUID } from 'node:crypto';
+import { createClient, type Client } from 'graphql-ws';
+import WebSocket from 'ws';
+import { expect } from 'vitest';
+import { callInternal } from '../../lib/transport/internal-client.js';
+import { deriveInternalKey } from '../../lib/transport/signing.js';
+import type { AlertsStatus } from '../../subgraphs/alerts/status.js';
+import { op } from './contract.js';
+import { expectData, type GraphQLErrorLike } from './matchers.js';
+import { TEST_GATEWAY_SECRET, type TestStack } from './stack.js';
+import { waitFor } from './wait.js';
+
+export type WsMessage =
+  | { kind: 'next'; value: { data?: Record<string, unknown> | null; errors?: { message: string; extensions?: Record<string, unknown> }[] } }
+  | { kind: 'error'; error: unknown }
+  | { kind: 'complete' };
+
+export interface LiveSubscription {
+  client: Client;
+  /** The next message (next, error or complete), or a rejection after `timeoutMs`. */
+  next(timeoutMs?: number): Promise<WsMessage>;
+  /** Messages received and not yet taken with next(). */
+  pending(): number;
+  dispose(): Promise<void>;
+}
+
+export function wsUrlOf(httpUrl: string): string {
+  return httpUrl.replace(/^http/, 'ws');
+}
+
+/** Subscribes through the gateway with a real graphql-ws client (no retries: failures surface). */
+export function subscribe(stack: TestStack, token: string | null, query: string, variables: Record<string, unknown> = {}): LiveSubscription {
+  const client = createClient({
+    url: wsUrlOf(stack.url),
+    webSocketImpl: WebSocket,
+    retryAttempts: 0,
+    connectionParams: token ? { authorization: `Bearer ${token}` } : {},
+  });
+  const queue: WsMessage[] = [];
+  const waiters: ((m: WsMessage) => void)[] = [];
+  const push = (m: WsMessage) => {
+    const w = waiters.shift();
+    if (w) w(m);
+    else queue.push(m);
+  };
+  client.subscribe(
+    { query, variables },
+    {
+      next: (value) => push({ kind: 'next', value: value as Extract<WsMessage, { kind: 'next' }>['value'] }),
+      error: (error) => push({ kind: 'error', error }),
+      complete: () => push({ kind: 'complete' }),
+    },
+  );
+  return {
+    client,
+    pending: () => queue.length,
+    next(timeoutMs = 15_000) {
+      const m = queue.shift();
+      if (m) return Promise.resolve(m);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          const i = waiters.indexOf(waiter);
+          if (i >= 0) waiters.splice(i, 1);
+          reject(new Error(`no subscription message within ${timeoutMs} ms`));
+        }, timeoutMs);
+        const waiter = (msg: WsMessage) => {
+          clearTimeout(timer);
+          resolve(msg);
+        };
+        waiters.push(waiter);
+      });
+    },
+    async dispose() {
+      await client.dispose();
+    },
+  };
+}
+
+/** What the stack's alerts service is doing (POST /internal/status): lease, events applied, bus. */
+export function alertsStatus(stack: TestStack): Promise<AlertsStatus> {
+  const base = stack.subgraphs.alerts.url.replace(/\/graphql$/, '');
+  return callInternal<AlertsStatus>(base, deriveInternalKey(TEST_GATEWAY_SECRET, 'alerts'), 'status', {});
+}
+
+/** Waits until the gateway has `n` subscriptions whose upstream is established. */
+export function waitForLive(stack: TestStack, n: number): Promise<void> {
+  return waitFor(() => stack.gateway.subscriptions.live >= n, `${n} live subscription(s)`);
+}
+
+export const PAY = op('Pay');
+
+export interface PayResult {
+  makePurchase: { purchase: { id: string } | null; userErrors: { code: string; field: string[] | null; message: string }[] };
+}
+
+export async function pay(stack: TestStack, token: string, input: { accountId: string; merchantId: string; amount: string; cardPresent?: boolean }): Promise<PayResult['makePurchase']> {
+  const res = await stack.gql<PayResult>(PAY, {
+    input: {
+      accountId: input.accountId,
+      merchantId: input.merchantId,
+      amount: { amount: input.amount, currency: 'USD' },
+      idempotencyKey: `alerts-test-${randomUUID()}`,
+      ...(input.cardPresent === undefined ? {} : { cardPresent: input.cardPresent }),
+    },
+  }, token);
+  return expectData(res).makePurchase;
+}
+
+/** A purchase every rule set flags: large, at a foreign merchant, card not present. */
+export const SUSPICIOUS = { merchantId: 'mer_air_france', amount: '1200.00', cardPresent: false } as const;
+/** A purchase nothing flags: a coffee at a domestic merchant, card present. */
+export const NORMAL = { merchantId: 'mer_blue_bottle', amount: '4.50', cardPresent: true } as const;
+
+/** What the ChargeAlerts contract subscription delivers. */
+export interface RaisedAlert {
+  id: string;
+  riskScore: number;
+  reasons: string[];
+  purchase: { id: string; amount: { amount: string; currency: string }; merchant: { id: string; name: string; country: string } };
+  account: { id: string };
+  createdAt: string;
+}
+
+/** The alert a subscription message carries: fails on an error, a completion or GraphQL errors. */
+export function raisedAlert<T = RaisedAlert>(m: WsMessage): T {
+  if (m.kind !== 'next') throw new Error(`expected an alert, got ${JSON.stringify(m)}`);
+  expect(m.value.errors, JSON.stringify(m.value.errors)).toBeUndefined();
+  return (m.value.data as { chargeAlertRaised: T }).chargeAlertRaised;
+}
+
+/** The GraphQL errors a subscription ended with (graphql-ws delivers them as the error). */
+export function subscriptionErrors(m: WsMessage): readonly GraphQLErrorLike[] {
+  if (m.kind !== 'error' || !Array.isArray(m.error)) throw new Error(`expected GraphQL errors, got ${JSON.stringify(m)}`);
+  return m.error as GraphQLErrorLike[];
+}
+
+/** The WebSocket close code a subscription ended with (4401: unauthorized). */
+export function closeCode(m: WsMessage): number | undefined {
+  if (m.kind !== 'error') throw new Error(`expected the connection to close, got ${JSON.stringify(m)}`);
+  return (m.error as { code?: number }).code;
+}

@@ -1,0 +1,175 @@
+/**
+ * Helpers of the money-movement tests (test/money/, and the scale suite): the contract mutations,
+ * balances and snapshots of a payments database, deposits, sendTransfer/makePurchase/History through
+ * the gateway, and fresh payments databases without the rest of the stack.
+ */
+import { prepareDb } from '../../runtime/database.js';
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Knex } from 'knex';
+import { openDb } from '../../lib/db.js';
+import { formatMinor } from '../../lib/money.js';
+import { EXTERNAL_ACCOUNT_ID } from '../../seeds/fixture.js';
+import { postEntry } from '../../subgraphs/payments/ledger.js';
+import { op } from './contract.js';
+import { expectData } from './matchers.js';
+import { freshPostgresDatabase, type TestStack } from './stack.js';
+
+export { balanceOf, balances, snapshot, writeCounts } from './ledger.js';
+
+/** The contract's SendMoney, Pay and History operations (test/contract/operations.graphql). */
+export const SEND = op('SendMoney');
+export const PAY = op('Pay');
+export const HISTORY = op('History');
+
+export interface UserErrorOut {
+  code: string;
+  field: string[] | null;
+  message: string;
+}
+export interface TransferOut {
+  id: string;
+  status: string;
+  amount: { amount: string; currency: string };
+  note: string | null;
+  from: { id: string };
+  recipient: { id: string; handle: string };
+  createdAt: string;
+}
+export interface PurchaseOut {
+  id: string;
+  status: string;
+  amount: { amount: string; currency: string };
+  merchant: { id: string; name: string; country: string };
+  account: { id: string };
+  createdAt: string;
+}
+
+export const newKey = () => `k-${randomUUID()}`;
+
+/** Test set-up: money arriving from outside (a deposit), through the ledger module. */
+export async function deposit(db: Knex, accountId: string, minor: bigint): Promise<void> {
+  await postEntry(db, {
+    id: `je_test_${randomUUID()}`,
+    kind: 'DEPOSIT',
+    description: 'Test deposit',
+    postedAt: new Date().toISOString(),
+    postings: [
+      { accountId: EXTERNAL_ACCOUNT_ID, amountMinor: -minor, currency: 'USD' },
+      { accountId, amountMinor: minor, currency: 'USD' },
+    ],
+  });
+}
+
+export async function send(stack: TestStack, token: string, input: Record<string, unknown>): Promise<{ transfer: TransferOut | null; userErrors: UserErrorOut[] }> {
+  return expectData(await stack.gql<{ sendTransfer: { transfer: TransferOut | null; userErrors: UserErrorOut[] } }>(SEND, { input }, token)).sendTransfer;
+}
+
+export async function pay(stack: TestStack, token: string, input: Record<string, unknown>): Promise<{ purchase: PurchaseOut | null; userErrors: UserErrorOut[] }> {
+  return expectData(await stack.gql<{ makePurchase: { purchase: PurchaseOut | null; userErrors: UserErrorOut[] } }>(PAY, { input }, token)).makePurchase;
+}
+
+/** The seeded users, each with a USD checking account `acc_<handle>_checking`. */
+export const HANDLES = ['alice', 'bob', 'carol', 'dave'] as const;
+export type Handle = (typeof HANDLES)[number];
+
+/** Sum of the users' own accounts (system and merchant accounts left out): conserved by transfers. */
+export function usersTotal(b: Map<string, bigint>): bigint {
+  return [...b].filter(([id]) => id.startsWith('acc_')).reduce((s, [, v]) => s + v, 0n);
+}
+
+export interface PlannedTransfer {
+  from: Handle;
+  to: Handle;
+  minor: bigint;
+}
+
+/**
+ * A deterministic pseudo-random plan (a linear congruential generator from `seed`): `n` transfers
+ * between the seeded users' checking accounts, never to oneself, 0.01 to 60.00 each.
+ */
+export function transferPlan(n: number, seed: number): PlannedTransfer[] {
+  let state = seed;
+  const rnd = () => ((state = (state * 1103515245 + 12345) % 2147483648), state / 2147483648);
+  return Array.from({ length: n }, () => {
+    const from = HANDLES[Math.floor(rnd() * 4)]!;
+    let to = HANDLES[Math.floor(rnd() * 4)]!;
+    if (to === from) to = HANDLES[(HANDLES.indexOf(from) + 1) % 4]!;
+    return { from, to, minor: BigInt(1 + Math.floor(rnd() * 6000)) };
+  });
+}
+
+/** The input of a planned transfer for sendTransfer, with a fresh idempotency key. */
+export function transferInput(p: PlannedTransfer): Record<string, unknown> {
+  return { fromAccountId: `acc_${p.from}_checking`, toHandle: p.to, amount: { amount: formatMinor(p.minor, 'USD'), currency: 'USD' }, idempotencyKey: newKey() };
+}
+
+/** The balances `before` moved by the planned transfers that went through (`done(i)`): what no lost update gives. */
+export function afterPlan(before: Map<string, bigint>, plan: readonly PlannedTransfer[], done: (i: number) => boolean = () => true): Map<string, bigint> {
+  const expected = new Map(before);
+  plan.forEach((p, i) => {
+    if (!done(i)) return;
+    expected.set(`acc_${p.from}_checking`, expected.get(`acc_${p.from}_checking`)! - p.minor);
+    expected.set(`acc_${p.to}_checking`, expected.get(`acc_${p.to}_checking`)! + p.minor);
+  });
+  return expected;
+}
+
+export interface HistoryNode {
+  id: string;
+  kind: string;
+  direction: string;
+  status: string;
+  amount: { amount: string; currency: string };
+  description: string;
+  postedAt: string;
+  merchant: { id: string; name: string; category: string; country: string } | null;
+  counterparty: { id: string; handle: string; name: string } | null;
+}
+
+export async function history(stack: TestStack, token: string, accountId: string, first = 5): Promise<HistoryNode[]> {
+  return expectData(await stack.gql<{ account: { transactions: { edges: { node: HistoryNode }[] } } }>(HISTORY, { accountId, first }, token)).account.transactions.edges.map((e) => e.node);
+}
+
+export interface PaymentsDb {
+  /** The first handle. */
+  db: Knex;
+  /** Independent database handles (knex instances) on the same database, as separate processes would have. */
+  handles: Knex[];
+  close(): Promise<void>;
+}
+
+/**
+ * A fresh, migrated and seeded payments database without the rest of the stack: a SQLite file in
+ * a temporary directory, or, with PAYGRAPH_TEST_DATABASE_URL, a new PostgreSQL database (dropped by
+ * close()). `handles` > 1 opens more independent handles on it.
+ */
+export async function freshPaymentsDb(handles = 1): Promise<PaymentsDb> {
+  const adminUrl = process.env.PAYGRAPH_TEST_DATABASE_URL;
+  if (adminUrl) {
+    const pg = await freshPostgresDatabase(adminUrl);
+    const { db } = await prepareDb('payments', ':memory:', pg.url);
+    const all = [db, ...Array.from({ length: handles - 1 }, () => openDb({ postgresUrl: pg.url, schema: 'payments' }))];
+    return {
+      db,
+      handles: all,
+      async close() {
+        for (const h of all) await h.destroy();
+        await pg.drop();
+      },
+    };
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'paygraph-money-'));
+  const { db } = await prepareDb('payments', dir);
+  const all = [db, ...Array.from({ length: handles - 1 }, () => openDb({ sqliteFile: path.join(dir, 'payments.sqlite') }))];
+  return {
+    db,
+    handles: all,
+    async close() {
+      for (const h of all) await h.destroy();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
