@@ -9,7 +9,9 @@ import { openDb } from '../lib/db.js';
 import { prepareDb } from '../runtime/database.js';
 import { toBigInt } from '../lib/money.js';
 import { EXTERNAL_ACCOUNT_ID } from '../seeds/fixture.js';
-import { postEntry } from '../subgraphs/payments/ledger.js';
+import { createLogger } from '../lib/log.js';
+import { createLedger, type NewEntry } from '../subgraphs/payments/ledger/index.js';
+import { createPaymentsServices, type PaymentsServices } from '../subgraphs/payments/services.js';
 import type { TestStack } from './helpers/stack.js';
 
 export const SEND = /* GraphQL */ `
@@ -96,9 +98,39 @@ export async function snapshot(db: Knex): Promise<{ balances: Record<string, str
   return { balances: Object.fromEntries([...b].map(([k, v]) => [k, v.toString()])), counts: await writeCounts(db) };
 }
 
-/** Test set-up: money arriving from outside (a deposit), through the ledger module. */
+/**
+ * The collaborators one payments process builds on a database handle (its ledger with its group
+ * commit, its movements, its event feed), for tests that move money without the gateway. Build
+ * one per handle and reuse it: movements submitted to the same services share group commits.
+ */
+export function paymentsServices(db: Knex): PaymentsServices {
+  return createPaymentsServices({ db, logger: createLogger('payments') });
+}
+
+/**
+ * Posts raw journal entries (deposits, rule probes) through the ledger's group commit, the API
+ * movements use: each entry is checked by the ledger's rules under its lock and posted, or the
+ * returned function rejects with the ledger's LedgerError and nothing is written.
+ */
+export function entryPoster(db: Knex): (entry: NewEntry) => Promise<void> {
+  const post = createLedger({ db, logger: createLogger('payments') }).groupCommit<NewEntry, Error | null>(async (batch, entries) => {
+    await batch.lock({ accountIds: entries.flatMap((e) => e.postings.map((p) => p.accountId)) });
+    const outcomes = entries.map((e) => {
+      const refused = batch.check(e);
+      if (!refused) batch.post(e);
+      return refused;
+    });
+    return { outcomes };
+  });
+  return async (entry) => {
+    const refused = await post(entry);
+    if (refused) throw refused;
+  };
+}
+
+/** Test set-up: money arriving from outside (a deposit), through the ledger. */
 export async function deposit(db: Knex, accountId: string, minor: bigint): Promise<void> {
-  await postEntry(db, {
+  await entryPoster(db)({
     id: `je_test_${randomUUID()}`,
     kind: 'DEPOSIT',
     description: 'Test deposit',
