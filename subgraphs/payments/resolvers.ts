@@ -1,8 +1,9 @@
 /**
  * The payments subgraph's resolvers: thin adapters from GraphQL to the service's collaborators
- * (ctx.services) and loaders, showing each user their own rows only.
+ * (ctx.services) and loaders. Who may see payment-only data is the fence's decision (layer 4, from
+ * the schema's @paymentOnly marks), taken before any resolver runs; resolvers only make sure the
+ * caller is signed in where money moves, and show each user their own rows only.
  */
-import { GraphQLError } from 'graphql';
 import { decodeCursor, encodeCursor, pageSize } from '../../lib/cursor.js';
 import { notFound, unauthenticated } from '../../lib/errors.js';
 import { money } from '../../lib/money.js';
@@ -43,13 +44,13 @@ function transactionNode(p: PostingRow) {
   };
 }
 
-/** Mutations move money: a signed-in caller with the payments purpose only. */
+/**
+ * Mutations move the caller's own money: they need a signed-in user. (The caller's purpose was
+ * checked by the fence already: the mutation fields are @paymentOnly.)
+ */
 function mover(ctx: Ctx, field: string): string {
   const userId = ctx.caller.userId;
   if (!userId) throw unauthenticated(`Sign in to use Mutation.${field}.`);
-  if (ctx.caller.purpose !== 'payments') {
-    throw new GraphQLError(`Mutation.${field} is payment-only; this caller's purpose is "${ctx.caller.purpose ?? 'none'}".`, { extensions: { code: 'FORBIDDEN_DATA_USE', fields: [`Mutation.${field}`] } });
-  }
   return userId;
 }
 
