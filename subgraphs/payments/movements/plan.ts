@@ -119,8 +119,10 @@ class Decisions {
     if (known) return this.replay(r, known);
     const plan = this.plans.get(r)!;
     if (plan.refused) return plan.refused;
+    // A request's plan has its kind (step 4), so the casts below only restate it.
     const booking = plan.kind === 'transfer' ? transferBooking(r as TransferRequest, plan) : purchaseBooking(r as PurchaseRequest, plan);
-    // The ledger decides whether the source may pay; the daily limit sits between its frozen and funds rules.
+    // The ledger decides whether the source may pay. The documented order of the codes (ACCOUNT_FROZEN,
+    // LIMIT_EXCEEDED, INSUFFICIENT_FUNDS) puts the daily limit between its frozen and funds verdicts.
     const verdict = this.batch.check(booking.entry);
     if (verdict?.code === 'ACCOUNT_FROZEN') return ledgerRefusal(verdict, r);
     if (plan.kind === 'transfer') {
@@ -198,7 +200,7 @@ export async function planMovements(batch: LedgerBatch, reqs: readonly MovementR
   });
 
   // 4. The checks that do not depend on balances.
-  const plans = new Map<MovementRequest, Plan>(live.map((r) => [r, isTransfer(r) ? planTransfer(batch, r, parties) : planPurchase(batch, r as PurchaseRequest, parties)]));
+  const plans = new Map<MovementRequest, Plan>(live.map((r) => [r, isTransfer(r) ? planTransfer(batch, r, parties) : planPurchase(batch, r, parties)]));
 
   // 5. Daily usage of the senders whose transfers got this far, under the lock.
   const usage = await loadUsage(
