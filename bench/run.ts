@@ -36,7 +36,7 @@ import { httpRequest } from '../lib/transport/http-client.js';
 import { startStack, type Stack } from '../runtime/stack.js';
 import { startGateway } from '../gateway/index.js';
 import { createLogger } from '../lib/log.js';
-import { sendTransfer } from '../subgraphs/payments/movements.js';
+import { createPaymentsServices } from '../subgraphs/payments/services.js';
 import { verifyLedger } from '../subgraphs/payments/verify.js';
 import { measureAlertLatency } from './alerts.js';
 
@@ -304,10 +304,13 @@ export async function runBench(cfg: BenchSettings = settingsFromArgs(process.arg
     progress(`  gateway: ${tr.requests.average.toFixed(0)} transfers/s (p50 ${tr.latency.p50} ms, p99 ${tr.latency.p99} ms, ${transferErrors} failed)`);
 
     let inProcess = 0;
+    // The bench's own payments collaborators on the stack's database, as a second payments process
+    // in this one would build them: the loop's movements share their own ledger's group commit.
+    const { movements } = createPaymentsServices({ db: stack.dbs.payments, logger: createLogger('payments-bench', { level: 'warn' }) });
     const ledgerLoop = await loop(async () => {
       const i = inProcess++;
       const from = senders[i % 4]!;
-      const r = await sendTransfer(stack.dbs.payments, `usr_${from}`, { fromAccountId: `acc_${from}_checking`, toHandle: senders[(i + 1) % 4]!, amount: { amount: '0.01', currency: 'USD' }, idempotencyKey: `bench-ledger-${process.pid}-${i}` });
+      const r = await movements.sendTransfer(`usr_${from}`, { fromAccountId: `acc_${from}_checking`, toHandle: senders[(i + 1) % 4]!, amount: { amount: '0.01', currency: 'USD' }, idempotencyKey: `bench-ledger-${process.pid}-${i}` });
       if (r.userErrors.length) throw new Error(r.userErrors[0]!.code);
     }, SECONDS, cfg.connections);
     const ledgerStats = stats(ledgerLoop.latencies, SECONDS, ledgerLoop.errors);

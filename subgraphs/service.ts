@@ -17,10 +17,12 @@ import { REQUEST_ID_HEADER, SignatureVerifier } from '../lib/transport/signing.j
 import { subgraphFence } from '../fence/adapters/subgraph.js';
 import { buildSchema, type ServiceEnv, type SubgraphContext, type SubgraphDefinition } from './definition.js';
 
-export interface SubgraphService {
+export interface SubgraphService<S = unknown> {
   name: SubgraphName;
   url: string;
   server: http.Server;
+  /** The running service's collaborators (SubgraphDefinition.createServices), for its owner. */
+  services: S;
   stop(): Promise<void>;
 }
 
@@ -59,7 +61,7 @@ function faultLogPlugin<C extends { requestId: string }>(log: Logger): ApolloSer
   };
 }
 
-export async function startSubgraph<L, S>(def: SubgraphDefinition<L, S>, opts: SubgraphServiceOptions): Promise<SubgraphService> {
+export async function startSubgraph<L, S>(def: SubgraphDefinition<L, S>, opts: SubgraphServiceOptions): Promise<SubgraphService<S>> {
   const log = opts.logger ?? createLogger(def.name);
   const schema = buildSchema(def as SubgraphDefinition);
   const apollo = new ApolloServer<SubgraphContext<L, S>>({
@@ -162,6 +164,7 @@ export async function startSubgraph<L, S>(def: SubgraphDefinition<L, S>, opts: S
     name: def.name,
     url,
     server,
+    services,
     async stop() {
       await stopWorkers();
       await close(server);

@@ -1,4 +1,8 @@
-/** Data access for the payments subgraph (the ledger): its own tables only, plain typed rows. */
+/**
+ * The graph's read model of the payments database (loaders.ts): ledger accounts, postings,
+ * transfers and purchases as plain typed rows, read outside any ledger transaction. Read-only:
+ * every write goes through the ledger (ledger/) or money movement (movements/).
+ */
 import type { Knex } from 'knex';
 import { toBigInt } from '../../lib/money.js';
 import type { CursorPosition } from '../../lib/cursor.js';

@@ -1,25 +1,31 @@
-/** The payments subgraph: the double-entry ledger, balances and history (payments zone). */
+/**
+ * The payments subgraph (payments zone): the double-entry ledger, money movement, balances and
+ * history. Each running service builds its collaborators once (services.ts) and hands them to
+ * every request (ctx.services), internal route and worker.
+ */
 import { loadSdl, type SubgraphDefinition } from '../definition.js';
-import { internalRoutes, startEventFeed } from './internal.js';
+import { internalRoutes } from './internal.js';
 import { IDEMPOTENCY_PRUNE_INTERVAL_MS } from './limits.js';
 import { createLoaders, type PaymentsLoaders } from './loaders.js';
 import { migrations } from './migrations.js';
-import { pruneIdempotencyKeys } from './movements.js';
 import { resolvers } from './resolvers.js';
+import { createPaymentsServices, type PaymentsServices } from './services.js';
 
-
-export const payments: SubgraphDefinition<PaymentsLoaders> = {
+export const payments: SubgraphDefinition<PaymentsLoaders, PaymentsServices> = {
   name: 'payments',
   typeDefs: loadSdl(new URL('./schema.graphql', import.meta.url)),
   resolvers,
   migrations,
+  createServices: (env) => createPaymentsServices({ db: env.db, logger: env.logger }),
   createLoaders: (db) => createLoaders(db),
   internalRoutes,
-  /** Prunes idempotency keys past their retention (limits.ts), at start and then hourly; serves long-poll wake-ups of the event feed (internal.ts). */
-  async startWorkers(env, server) {
-    const stopFeed = await startEventFeed(env, server);
+  /** Serves the event feed's long polls (event-feed.ts); prunes idempotency keys past their retention (limits.ts), at start and then hourly. */
+  async startWorkers(env, server, services) {
+    const stopFeed = await services.feed.serve(server, env.redisUrl);
     const prune = () => {
-      pruneIdempotencyKeys(env.db).catch((err: unknown) => console.error('[payments] pruning idempotency keys failed', err));
+      services.movements.pruneIdempotencyKeys().catch((err: unknown) => {
+        env.logger.error({ err: err instanceof Error ? { message: err.message, stack: err.stack } : String(err) }, 'pruning idempotency keys failed');
+      });
     };
     prune();
     const timer = setInterval(prune, IDEMPOTENCY_PRUNE_INTERVAL_MS);

@@ -50,7 +50,7 @@ export const migrations: readonly Migration[] = [
     /**
      * Money movement: transfers and purchases (business records of posted journal entries),
      * idempotency keys, the event outbox, merchant metadata on settlement accounts, and the
-     * SQLite write-lock row every ledger transaction updates first (see ledger.ts).
+     * SQLite write-lock row every ledger transaction updates first (see ledger/store.ts).
      */
     name: '002_money_movement',
     async up(knex) {

@@ -1,15 +1,20 @@
-import { GraphQLError } from 'graphql';
+/**
+ * The payments subgraph's resolvers: thin adapters from GraphQL to the service's collaborators
+ * (ctx.services) and loaders. Who may see payment-only data is the fence's decision (layer 4, from
+ * the schema's @paymentOnly marks), taken before any resolver runs; resolvers only make sure the
+ * caller is signed in where money moves, and show each user their own rows only.
+ */
 import { decodeCursor, encodeCursor, pageSize } from '../../lib/cursor.js';
 import { notFound, unauthenticated } from '../../lib/errors.js';
 import { money } from '../../lib/money.js';
 import type { SubgraphContext } from '../definition.js';
 import type { LedgerAccountRow, PostingRow, PurchaseRow, TransferRow } from './data.js';
+import { balanceView } from './ledger/rules.js';
 import type { PaymentsLoaders } from './loaders.js';
-import { makePurchase, sendTransfer, type MakePurchaseInput, type SendTransferInput } from './movements.js';
+import type { MakePurchaseInput, SendTransferInput } from './movements/index.js';
+import type { PaymentsServices } from './services.js';
 
-type Ctx = SubgraphContext<PaymentsLoaders>;
-
-const CARD_KINDS = new Set(['CREDIT_CARD']);
+type Ctx = SubgraphContext<PaymentsLoaders, PaymentsServices>;
 
 /** The ledger account behind an Account reference, only for its owner. */
 async function ownLedgerAccount(id: string, ctx: Ctx): Promise<LedgerAccountRow> {
@@ -18,14 +23,11 @@ async function ownLedgerAccount(id: string, ctx: Ctx): Promise<LedgerAccountRow>
   return row;
 }
 
-export function balanceOf(account: LedgerAccountRow) {
+/** Account.balance: what can be spent and the balance (a card shows what is owed), as the ledger's rules have them. */
+function balanceOf(account: LedgerAccountRow) {
   const asOf = new Date().toISOString();
-  if (CARD_KINDS.has(account.kind)) {
-    const owed = -account.balanceMinor;
-    const limit = account.creditLimitMinor ?? 0n;
-    return { available: money(limit - owed, account.currency), current: money(owed, account.currency), asOf };
-  }
-  return { available: money(account.balanceMinor, account.currency), current: money(account.balanceMinor, account.currency), asOf };
+  const { availableMinor, currentMinor } = balanceView(account);
+  return { available: money(availableMinor, account.currency), current: money(currentMinor, account.currency), asOf };
 }
 
 function transactionNode(p: PostingRow) {
@@ -42,13 +44,13 @@ function transactionNode(p: PostingRow) {
   };
 }
 
-/** Mutations move money: a signed-in caller with the payments purpose only. */
+/**
+ * Mutations move the caller's own money: they need a signed-in user. (The caller's purpose was
+ * checked by the fence already: the mutation fields are @paymentOnly.)
+ */
 function mover(ctx: Ctx, field: string): string {
   const userId = ctx.caller.userId;
   if (!userId) throw unauthenticated(`Sign in to use Mutation.${field}.`);
-  if (ctx.caller.purpose !== 'payments') {
-    throw new GraphQLError(`Mutation.${field} is payment-only; this caller's purpose is "${ctx.caller.purpose ?? 'none'}".`, { extensions: { code: 'FORBIDDEN_DATA_USE', fields: [`Mutation.${field}`] } });
-  }
   return userId;
 }
 
@@ -75,11 +77,11 @@ export const resolvers = {
   },
   Mutation: {
     sendTransfer: async (_: unknown, args: { input: SendTransferInput }, ctx: Ctx) => {
-      const result = await sendTransfer(ctx.db, mover(ctx, 'sendTransfer'), args.input);
+      const result = await ctx.services.movements.sendTransfer(mover(ctx, 'sendTransfer'), args.input);
       return { transfer: result.transferId ? await ctx.loaders.transfer.load(result.transferId) : null, userErrors: result.userErrors };
     },
     makePurchase: async (_: unknown, args: { input: MakePurchaseInput }, ctx: Ctx) => {
-      const result = await makePurchase(ctx.db, mover(ctx, 'makePurchase'), args.input);
+      const result = await ctx.services.movements.makePurchase(mover(ctx, 'makePurchase'), args.input);
       return { purchase: result.purchaseId ? await ctx.loaders.purchase.load(result.purchaseId) : null, userErrors: result.userErrors };
     },
   },

@@ -10,7 +10,7 @@
 import type { Knex } from 'knex';
 import { formatMinor, toBigInt } from '../../lib/money.js';
 import { toLedgerAccount } from './data.js';
-import { floorOf } from './ledger.js';
+import { floorOf } from './ledger/rules.js';
 
 export interface LedgerVerification {
   ok: boolean;

@@ -8,7 +8,8 @@ import type http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { callInternal, InternalCallError } from '../../lib/transport/internal-client.js';
 import { ConsumerLease, LeaseLostError } from '../../subgraphs/alerts/lease.js';
-import { EVENTS_MAX_WAIT_MS, eventFeedOf, type OutboxEvent } from '../../subgraphs/payments/internal.js';
+import { EVENTS_MAX_WAIT_MS, type OutboxEvent } from '../../subgraphs/payments/internal.js';
+import type { PaymentsServices } from '../../subgraphs/payments/services.js';
 import { startTestStack, TEST_GATEWAY_SECRET, type TestStack } from '../helpers/stack.js';
 import { NORMAL, pay, SUSPICIOUS, alertsStatus } from '../helpers/alerts.js';
 import { waitFor } from '../helpers/wait.js';
@@ -73,7 +74,7 @@ describe('payments events route: long poll', () => {
   /** A long poll after the last event, with the longest wait, once it waits on the feed. */
   async function waitingPoll() {
     const after = await lastEventId();
-    const feed = eventFeedOf(stack.dbs.payments)!;
+    const feed = (stack.subgraphs.payments.services as PaymentsServices).feed;
     const poll = longPoll(after, EVENTS_MAX_WAIT_MS);
     await waitFor(() => feed.waiting >= 1, 'the request to wait on the feed');
     return { after, feed, poll };
@@ -105,7 +106,7 @@ describe('payments events route: long poll', () => {
 describe('alerts consumer', () => {
   it('uses the long poll, and stopping alerts aborts its pending poll instead of waiting for the answer', async () => {
     await waitFor(async () => (await alertsStatus(stack)).consumer.leader, 'the consumer to hold the lease');
-    const feed = eventFeedOf(stack.dbs.payments)!;
+    const feed = (stack.subgraphs.payments.services as PaymentsServices).feed;
     // Watch the consumer's feed requests on the payments server: each one either is answered
     // (its response finishes) or is aborted by the consumer (closed before the answer).
     const polls: { open: boolean; aborted: Promise<boolean> }[] = [];

@@ -15,7 +15,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { callInternal } from '../../lib/transport/internal-client.js';
 import { ConsumerLease } from '../../subgraphs/alerts/lease.js';
-import { EVENTS_MAX_WAIT_MS, eventFeedOf, type OutboxEvent } from '../../subgraphs/payments/internal.js';
+import { EVENTS_MAX_WAIT_MS, type OutboxEvent } from '../../subgraphs/payments/internal.js';
+import type { PaymentsServices } from '../../subgraphs/payments/services.js';
 import { op } from '../helpers/contract.js';
 import { freshPostgresDatabase, startTestStack, TEST_GATEWAY_SECRET, type TestStack } from '../helpers/stack.js';
 import { pay, raisedAlert, subscribe, SUSPICIOUS, waitForLive, type LiveSubscription, type WsMessage, alertsStatus } from '../helpers/alerts.js';
@@ -150,7 +151,7 @@ describe.skipIf(!redisUrl)('alerts scale-out over Redis (needs REDIS_URL or PAYG
     await one.stopSubgraph('alerts');
     await two.stopSubgraph('alerts');
     const after = Number(((await one.dbs.payments('outbox_events').max({ id: 'id' }).first()) as { id: number | string }).id);
-    const feed = eventFeedOf(one.dbs.payments)!;
+    const feed = (one.subgraphs.payments.services as PaymentsServices).feed;
     let settled = false;
     const started = performance.now();
     const poll = callInternal<{ events: OutboxEvent[] }>(one.subgraphs.payments.url.replace(/\/graphql$/, ''), deriveInternalKey(TEST_GATEWAY_SECRET, 'payments'), 'events', { after, limit: 10, waitMs: EVENTS_MAX_WAIT_MS }, { timeoutMs: EVENTS_MAX_WAIT_MS + 10_000 }).finally(() => {

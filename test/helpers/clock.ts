@@ -5,7 +5,7 @@
 import { vi } from 'vitest';
 
 /**
- * A clock for the movement functions (MovementOptions.now): noon UTC of `day`, one millisecond
+ * A clock for the movements (createPaymentsServices' clock): noon UTC of `day`, one millisecond
  * later at each reading, so that every movement of a test is on that day, in order.
  */
 export function noonClock(day = '2026-12-01'): () => Date {

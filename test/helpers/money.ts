@@ -12,7 +12,9 @@ import type { Knex } from 'knex';
 import { openDb } from '../../lib/db.js';
 import { formatMinor } from '../../lib/money.js';
 import { EXTERNAL_ACCOUNT_ID } from '../../seeds/fixture.js';
-import { postEntry } from '../../subgraphs/payments/ledger.js';
+import { createLogger } from '../../lib/log.js';
+import { createLedger, type NewEntry } from '../../subgraphs/payments/ledger/index.js';
+import { createPaymentsServices, type PaymentsServices } from '../../subgraphs/payments/services.js';
 import { op } from './contract.js';
 import { expectData } from './matchers.js';
 import { freshPostgresDatabase, type TestStack } from './stack.js';
@@ -49,9 +51,39 @@ export interface PurchaseOut {
 
 export const newKey = () => `k-${randomUUID()}`;
 
+/**
+ * The collaborators one payments process builds on a database handle (its ledger with its group
+ * commit, its movements, its event feed), for tests that move money without the gateway. Build
+ * one per handle and reuse it: movements submitted to the same services share group commits.
+ */
+export function paymentsServices(db: Knex, clock?: () => Date): PaymentsServices {
+  return createPaymentsServices({ db, logger: createLogger('payments', { level: 'silent' }), clock });
+}
+
+/**
+ * Posts raw journal entries (deposits, rule probes) through the ledger's group commit, the API
+ * movements use: each entry is checked by the ledger's rules under its lock and posted, or the
+ * returned function rejects with the ledger's LedgerError and nothing is written.
+ */
+export function entryPoster(db: Knex): (entry: NewEntry) => Promise<void> {
+  const post = createLedger({ db, logger: createLogger('payments', { level: 'silent' }) }).groupCommit<NewEntry, Error | null>(async (batch, entries) => {
+    await batch.lock({ accountIds: entries.flatMap((e) => e.postings.map((p) => p.accountId)) });
+    const outcomes = entries.map((e) => {
+      const refused = batch.check(e);
+      if (!refused) batch.post(e);
+      return refused;
+    });
+    return { outcomes };
+  });
+  return async (entry) => {
+    const refused = await post(entry);
+    if (refused) throw refused;
+  };
+}
+
 /** Test set-up: money arriving from outside (a deposit), through the ledger module. */
 export async function deposit(db: Knex, accountId: string, minor: bigint): Promise<void> {
-  await postEntry(db, {
+  await entryPoster(db)({
     id: `je_test_${randomUUID()}`,
     kind: 'DEPOSIT',
     description: 'Test deposit',

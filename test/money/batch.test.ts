@@ -1,7 +1,8 @@
 /**
- * Group commit of money movements (subgraphs/payments/batcher.ts, docs/money.md "Throughput"),
- * called directly (no gateway) on a seeded payments database: SQLite, or PostgreSQL when
- * PAYGRAPH_TEST_DATABASE_URL is set.
+ * Group commit of money movements (subgraphs/payments/ledger/group-commit.ts, movements/plan.ts;
+ * docs/money.md "Throughput"), called directly (no gateway) through the payments services one
+ * process builds (one per database handle) on a seeded payments database: SQLite, or PostgreSQL
+ * when PAYGRAPH_TEST_DATABASE_URL is set.
  *
  * - A concurrent burst of mixed valid and invalid movements with duplicate idempotency keys, run
  *   batched, gives exactly the outcomes, balances, rows and events of the same plan run one by one:
@@ -16,10 +17,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Knex } from 'knex';
 import { isSqlite } from '../../lib/db.js';
 import { TRANSFER_LIMITS } from '../../subgraphs/payments/limits.js';
-import { makePurchase, sendTransfer } from '../../subgraphs/payments/movements.js';
+import type { MakePurchaseInput, Movements, SendTransferInput } from '../../subgraphs/payments/movements/index.js';
 import { verifyLedger } from '../../subgraphs/payments/verify.js';
 import { noonClock } from '../helpers/clock.js';
-import { balanceOf, balances, deposit, freshPaymentsDb, writeCounts, type PaymentsDb } from '../helpers/money.js';
+import { balanceOf, balances, deposit, freshPaymentsDb, paymentsServices, writeCounts, type PaymentsDb } from '../helpers/money.js';
 
 const open: PaymentsDb[] = [];
 async function fresh(handles = 1): Promise<PaymentsDb> {
@@ -41,8 +42,8 @@ function countTransactions(db: Knex): { readonly n: number } {
 }
 
 type Step =
-  | { op: 'send'; user: string; input: Parameters<typeof sendTransfer>[2] }
-  | { op: 'pay'; user: string; input: Parameters<typeof makePurchase>[2] };
+  | { op: 'send'; user: string; input: SendTransferInput }
+  | { op: 'pay'; user: string; input: MakePurchaseInput };
 
 /** Outcome without the random ids: code list, or which earlier step's id it returned. */
 type Shape = { errors: string[] } | { sameAs: number };
@@ -103,15 +104,13 @@ function buildPlan(carolChecking: bigint): Step[] {
   ];
 }
 
-/** Runs the plan on a clock of its own at noon UTC: the daily limit never resets half-way, whatever the hour. */
-async function runPlan(db: Knex, plan: Step[], concurrently: boolean): Promise<{ ids: (string | null)[]; errors: string[][] }> {
-  const now = noonClock();
+async function runPlan(movements: Movements, plan: Step[], concurrently: boolean): Promise<{ ids: (string | null)[]; errors: string[][] }> {
   const one = async (s: Step) => {
     if (s.op === 'send') {
-      const r = await sendTransfer(db, s.user, s.input, { now });
+      const r = await movements.sendTransfer(s.user, s.input);
       return { id: r.transferId, errors: r.userErrors.map((e) => e.code) };
     }
-    const r = await makePurchase(db, s.user, s.input, { now });
+    const r = await movements.makePurchase(s.user, s.input);
     return { id: r.purchaseId, errors: r.userErrors.map((e) => e.code) };
   };
   const results = concurrently ? await Promise.all(plan.map(one)) : await (async () => {
@@ -127,11 +126,11 @@ function shapes(r: { ids: (string | null)[]; errors: string[][] }): Shape[] {
 }
 
 /** Same starting point for both runs: bob can reach his daily limit, dave's checking is frozen, carol has exactly 400.00. */
-async function prepare(db: Knex): Promise<bigint> {
+async function prepare(db: Knex, movements: Movements): Promise<bigint> {
   await deposit(db, 'acc_bob_checking', TRANSFER_LIMITS.USD!.dailyMinor * 2n);
   await db('ledger_accounts').where({ id: 'acc_dave_checking' }).update({ frozen: true });
   const carol = await balanceOf(db, 'acc_carol_checking');
-  const drain = await makePurchase(db, 'usr_carol', { accountId: 'acc_carol_checking', merchantId: 'mer_apple', amount: usd(carol - 40_000n), idempotencyKey: 'setup' });
+  const drain = await movements.makePurchase('usr_carol', { accountId: 'acc_carol_checking', merchantId: 'mer_apple', amount: usd(carol - 40_000n), idempotencyKey: 'setup' });
   expect(drain.userErrors).toEqual([]);
   return balanceOf(db, 'acc_carol_checking');
 }
@@ -156,14 +155,18 @@ describe('group commit: a batch behaves exactly like the same movements one by o
   it('mixed valid and refused movements, duplicate keys, daily limit and funds running out inside one burst', async () => {
     const seq = await fresh();
     const bat = await fresh();
-    const carolSeq = await prepare(seq.db);
-    const carolBat = await prepare(bat.db);
+    // One payments process per database: its movements share its ledger's group commit.
+    // Each on a clock at noon UTC: the daily limit never resets half-way, whatever the hour.
+    const seqMovements = paymentsServices(seq.db, noonClock()).movements;
+    const batMovements = paymentsServices(bat.db, noonClock()).movements;
+    const carolSeq = await prepare(seq.db, seqMovements);
+    const carolBat = await prepare(bat.db, batMovements);
     expect(carolBat).toBe(carolSeq);
     const plan = buildPlan(carolSeq);
 
-    const sequential = await runPlan(seq.db, plan, false);
+    const sequential = await runPlan(seqMovements, plan, false);
     const tx = countTransactions(bat.db);
-    const batched = await runPlan(bat.db, plan, true);
+    const batched = await runPlan(batMovements, plan, true);
 
     // The burst really was batched: far fewer transactions than movements.
     expect(tx.n).toBeGreaterThan(0);
@@ -192,7 +195,7 @@ describe('group commit: a batch behaves exactly like the same movements one by o
     expect((await verifyLedger(bat.db)).problems).toEqual([]);
 
     // A replay after the burst returns the stored results.
-    const again = await runPlan(bat.db, plan, true);
+    const again = await runPlan(batMovements, plan, true);
     batched.ids.forEach((id, i) => {
       if (id !== null) expect(again.ids[i]).toBe(id);
     });
@@ -201,6 +204,7 @@ describe('group commit: a batch behaves exactly like the same movements one by o
 
   it('a database error in one movement of a batch fails only that movement', async () => {
     const { db } = await fresh();
+    const { movements } = paymentsServices(db);
     // A trigger that rejects one specific transfer, as an unexpected database error would.
     if (isSqlite(db)) {
       await db.raw(`CREATE TRIGGER boom BEFORE INSERT ON transfers WHEN NEW.note = 'boom' BEGIN SELECT RAISE(ABORT, 'boom'); END`);
@@ -213,7 +217,7 @@ describe('group commit: a batch behaves exactly like the same movements one by o
     const tx = countTransactions(db);
     const notes = ['one', 'two', 'boom', 'four', 'five', 'six'];
     const settled = await Promise.allSettled(
-      notes.map((note, i) => sendTransfer(db, 'usr_alice', { fromAccountId: 'acc_alice_checking', toHandle: 'bob', amount: { amount: '1.00', currency: 'USD' }, note, idempotencyKey: `boom-${i}` })),
+      notes.map((note, i) => movements.sendTransfer('usr_alice', { fromAccountId: 'acc_alice_checking', toHandle: 'bob', amount: { amount: '1.00', currency: 'USD' }, note, idempotencyKey: `boom-${i}` })),
     );
     expect(tx.n).toBeGreaterThan(1);
     expect(settled.map((s) => s.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled', 'fulfilled']);
@@ -231,13 +235,16 @@ describe('group commit: a batch behaves exactly like the same movements one by o
 describe('several processes on one database (one handle each)', () => {
   it('never overdraw an account, and hold the daily limit for a sender spending from two accounts at once', async () => {
     const { handles, db } = await fresh(4);
+    // One clock for all four processes: noon UTC, so the daily limit never resets half-way.
+    const clock = noonClock();
+    const movers = handles.map((h) => paymentsServices(h, clock).movements);
     // carol: exactly 100.00 on checking.
     const start = await balanceOf(db, 'acc_carol_checking');
-    expect((await makePurchase(db, 'usr_carol', { accountId: 'acc_carol_checking', merchantId: 'mer_safeway', amount: usd(start - 10_000n), idempotencyKey: 'drain' })).userErrors).toEqual([]);
+    expect((await movers[0]!.makePurchase('usr_carol', { accountId: 'acc_carol_checking', merchantId: 'mer_safeway', amount: usd(start - 10_000n), idempotencyKey: 'drain' })).userErrors).toEqual([]);
     const spend = await Promise.all(
-      handles.flatMap((h, c) =>
+      handles.flatMap((_h, c) =>
         Array.from({ length: 12 }, (_, i) =>
-          sendTransfer(h, 'usr_carol', { fromAccountId: 'acc_carol_checking', toHandle: 'bob', amount: usd(700n), idempotencyKey: `spend-${c}-${i}` }).then((r) => r.userErrors.map((e) => e.code).join() || 'ok'),
+          movers[c]!.sendTransfer('usr_carol', { fromAccountId: 'acc_carol_checking', toHandle: 'bob', amount: usd(700n), idempotencyKey: `spend-${c}-${i}` }).then((r) => r.userErrors.map((e) => e.code).join() || 'ok'),
         ),
       ),
     );
@@ -252,12 +259,11 @@ describe('several processes on one database (one handle each)', () => {
     await deposit(db, 'acc_alice_checking', daily * 2n);
     await deposit(db, 'acc_alice_card', daily * 2n);
     const hundred = daily / 50n;
-    const now = noonClock(); // one UTC day for all of them, whatever the hour
     {
       const sends = await Promise.all(
-        handles.flatMap((h, c) =>
+        handles.flatMap((_h, c) =>
           Array.from({ length: 20 }, (_, i) =>
-            sendTransfer(h, 'usr_alice', { fromAccountId: c % 2 === 0 ? 'acc_alice_checking' : 'acc_alice_card', toHandle: c % 2 === 0 ? 'bob' : 'dave', amount: usd(hundred), idempotencyKey: `daily-${c}-${i}` }, { now }).then(
+            movers[c]!.sendTransfer('usr_alice', { fromAccountId: c % 2 === 0 ? 'acc_alice_checking' : 'acc_alice_card', toHandle: c % 2 === 0 ? 'bob' : 'dave', amount: usd(hundred), idempotencyKey: `daily-${c}-${i}` }).then(
               (r) => r.userErrors.map((e) => e.code).join() || 'ok',
             ),
           ),
@@ -275,6 +281,9 @@ describe('several processes on one database (one handle each)', () => {
     // Each handle moves money between rows no other handle touches (its own user and merchant), so
     // nothing but the outbox itself orders their commits.
     const { handles, db } = await fresh(4);
+    // One clock for all four processes: noon UTC, so the daily limit never resets half-way.
+    const clock = noonClock();
+    const movers = handles.map((h) => paymentsServices(h, clock).movements);
     const seen: number[] = [];
     let position = 0;
     let writing = true;
@@ -290,10 +299,10 @@ describe('several processes on one database (one handle each)', () => {
     const merchants = ['mer_blue_bottle', 'mer_safeway', 'mer_whole_foods', 'mer_trader_joes'];
     const perWorker = 12;
     await Promise.all(
-      handles.flatMap((h, c) =>
+      handles.flatMap((_h, c) =>
         Array.from({ length: 6 }, async (_, w) => {
           for (let i = 0; i < perWorker; i++) {
-            const r = await makePurchase(h, `usr_${users[c]!}`, { accountId: `acc_${users[c]!}_checking`, merchantId: merchants[c]!, amount: usd(1n), idempotencyKey: `ev-${c}-${w}-${i}` });
+            const r = await movers[c]!.makePurchase(`usr_${users[c]!}`, { accountId: `acc_${users[c]!}_checking`, merchantId: merchants[c]!, amount: usd(1n), idempotencyKey: `ev-${c}-${w}-${i}` });
             expect(r.userErrors).toEqual([]);
           }
         }),

@@ -9,11 +9,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toBigInt } from '../../lib/money.js';
-import { freezeAccount } from '../../subgraphs/payments/internal.js';
-import { formatVerification, verifyLedger } from '../../subgraphs/payments/verify.js';
-import { startTestStack, type TestStack } from '../helpers/stack.js';
-import { newKey, pay, send } from '../helpers/money.js';
+import { callInternal } from '../../lib/transport/internal-client.js';
+import { deriveInternalKey } from '../../lib/transport/signing.js';
 import { prepareDb } from '../../runtime/database.js';
+import { formatVerification, verifyLedger } from '../../subgraphs/payments/verify.js';
+import { startTestStack, TEST_GATEWAY_SECRET, type TestStack } from '../helpers/stack.js';
+import { newKey, pay, send } from '../helpers/money.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 
@@ -67,7 +68,8 @@ describe('posted ledger rows on a stack', () => {
     const alice = await stack.token('alice');
     expect((await send(stack, alice, { fromAccountId: 'acc_alice_checking', toHandle: 'bob', amount: { amount: '1.00', currency: 'USD' }, idempotencyKey: newKey() })).userErrors).toEqual([]);
     expect((await pay(stack, alice, { accountId: 'acc_alice_card', merchantId: 'mer_zara', amount: { amount: '2.00', currency: 'USD' }, idempotencyKey: newKey() })).userErrors).toEqual([]);
-    expect(await freezeAccount(stack.dbs.payments, 'acc_dave_card', 'alert_test')).toEqual({ frozen: true });
+    const freeze = { accountId: 'acc_dave_card', alertId: 'alert_test' };
+    expect(await callInternal(stack.subgraphs.payments.url.replace(/\/graphql$/, ''), deriveInternalKey(TEST_GATEWAY_SECRET, 'payments'), 'freeze', freeze)).toEqual({ frozen: true });
   });
   afterAll(async () => {
     await stack?.stop();

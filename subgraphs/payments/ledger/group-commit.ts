@@ -8,7 +8,7 @@
  * exception) and either commit all the items' writes or throw. When it throws (an unexpected
  * database error: a unique-key race with another process, a deadlock, a bug), nothing of the
  * batch was committed and every item is re-run alone with `runAlone`, so one bad item cannot fail
- * its neighbours. At most one batch per batcher is in flight.
+ * its neighbours. At most one batch per queue is in flight.
  */
 export class GroupCommit<I, O> {
   private readonly queue: { item: I; resolve: (o: O) => void; reject: (e: unknown) => void }[] = [];
