@@ -38,11 +38,22 @@ const RECEIVE_TIMEOUT_MS = 5_000;
 
 /** A 1.00 card-not-present charge at a foreign merchant (Air France, FR; alice is US). */
 function foreignCharge(tag: string) {
-  return { accountId: 'acc_alice_card', merchantId: 'mer_air_france', amount: { amount: '1.00', currency: 'USD' }, description: 'bench', idempotencyKey: `bench-alert-${process.pid}-${Date.now()}-${tag}`, cardPresent: false };
+  return {
+    accountId: 'acc_alice_card',
+    merchantId: 'mer_air_france',
+    amount: { amount: '1.00', currency: 'USD' },
+    description: 'bench',
+    idempotencyKey: `bench-alert-${process.pid}-${Date.now()}-${tag}`,
+    cardPresent: false,
+  };
 }
 
 async function purchase(stack: Stack, token: string, tag: string): Promise<{ id: string; createdAt: string }> {
-  const res = await fetch(stack.url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ query: PAY, variables: { input: foreignCharge(tag) } }) });
+  const res = await fetch(stack.url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body: JSON.stringify({ query: PAY, variables: { input: foreignCharge(tag) } }),
+  });
   const body = (await res.json()) as { data?: { makePurchase: { purchase: { id: string; createdAt: string } | null } } };
   const p = body.data?.makePurchase.purchase;
   if (!p) throw new Error(`purchase failed: ${JSON.stringify(body).slice(0, 300)}`);
@@ -60,7 +71,10 @@ async function run(stack: Stack, token: string, subscribers: number, samples: nu
   const warmups: string[] = [];
   for (let i = 0; i < VELOCITY_MAX_CHARGES - 1; i++) warmups.push((await purchase(stack, token, `warmup-${subscribers}-${i}`)).id);
   const deadline = Date.now() + RECEIVE_TIMEOUT_MS;
-  while (Number(((await stack.dbs.alerts('purchase_history').whereIn('purchase_id', warmups).count({ n: '*' }).first()) as { n: number | string }).n) < warmups.length) {
+  while (
+    Number(((await stack.dbs.alerts('purchase_history').whereIn('purchase_id', warmups).count({ n: '*' }).first()) as { n: number | string }).n) <
+    warmups.length
+  ) {
     if (Date.now() > deadline) throw new Error('the alerts consumer did not process the warm-up purchases');
     await new Promise((r) => setTimeout(r, 10));
   }
@@ -131,8 +145,12 @@ async function run(stack: Stack, token: string, subscribers: number, samples: nu
 export async function measureAlertLatency(stack: Stack, jwtSecret: string, opts: { samples: number; progress: (m: string) => void }) {
   const token = await signToken(jwtSecret, 'usr_alice', 'payments');
   const one = await run(stack, token, 1, opts.samples);
-  opts.progress(`  1 subscriber: p50 ${summarize(one.latencies).p50} ms, p99 ${summarize(one.latencies).p99} ms, lost ${one.lost}${one.unflagged ? `, ${one.unflagged} measured purchase(s) raised no alert` : ''}`);
+  opts.progress(
+    `  1 subscriber: p50 ${summarize(one.latencies).p50} ms, p99 ${summarize(one.latencies).p99} ms, lost ${one.lost}${one.unflagged ? `, ${one.unflagged} measured purchase(s) raised no alert` : ''}`,
+  );
   const hundred = await run(stack, token, 100, opts.samples);
-  opts.progress(`  100 subscribers: p50 ${summarize(hundred.latencies).p50} ms, p99 ${summarize(hundred.latencies).p99} ms, lost ${hundred.lost}${hundred.unflagged ? `, ${hundred.unflagged} measured purchase(s) raised no alert` : ''}`);
+  opts.progress(
+    `  100 subscribers: p50 ${summarize(hundred.latencies).p50} ms, p99 ${summarize(hundred.latencies).p99} ms, lost ${hundred.lost}${hundred.unflagged ? `, ${hundred.unflagged} measured purchase(s) raised no alert` : ''}`,
+  );
   return { one: summarize(one.latencies), hundred: summarize(hundred.latencies), lost: one.lost + hundred.lost, unflagged: one.unflagged + hundred.unflagged };
 }

@@ -137,7 +137,14 @@ function autocannonRun(opts: autocannon.Options): Promise<autocannon.Result> {
 }
 
 function fromAutocannon(r: autocannon.Result): LegStats {
-  return { p50: r.latency.p50, p95: r.latency.p97_5 ?? r.latency.p99, p99: r.latency.p99, rps: r.requests.average, requests: r.requests.total, errors: r.errors + r.non2xx };
+  return {
+    p50: r.latency.p50,
+    p95: r.latency.p97_5 ?? r.latency.p99,
+    p99: r.latency.p99,
+    rps: r.requests.average,
+    requests: r.requests.total,
+    errors: r.errors + r.non2xx,
+  };
 }
 
 const BALANCES_AND_HISTORY = `query BalancesAndHistory($accountId: ID!) {
@@ -161,10 +168,17 @@ export function directFetcher(stack: Stack, userId: string, accountId: string): 
   const caller = { userId, purpose: 'payments' as const, client: 'bench' };
   const signed = async (name: 'accounts' | 'payments' | 'merchants', query: string, variables: Record<string, unknown>) => {
     const body = JSON.stringify({ query, variables });
-    return post(stack.subgraphs[name].url, body, { ...signRequest(deriveSubgraphKey(GW, name), caller, body), [REQUEST_ID_HEADER]: 'bench-direct' }) as Promise<{ data: Record<string, unknown> }>;
+    return post(stack.subgraphs[name].url, body, {
+      ...signRequest(deriveSubgraphKey(GW, name), caller, body),
+      [REQUEST_ID_HEADER]: 'bench-direct',
+    }) as Promise<{ data: Record<string, unknown> }>;
   };
   return async () => {
-    const a = await signed('accounts', 'query($id: ID!) { me { id name handle accounts { id kind displayName mask currency institution { id name kind } } } account(id: $id) { id } }', { id: accountId });
+    const a = await signed(
+      'accounts',
+      'query($id: ID!) { me { id name handle accounts { id kind displayName mask currency institution { id name kind } } } account(id: $id) { id } }',
+      { id: accountId },
+    );
     const me = a.data.me as { accounts: { id: string }[] };
     const reps = [...me.accounts.map((x) => ({ __typename: 'Account', id: x.id })), { __typename: 'Account', id: accountId }];
     const p = await signed(
@@ -178,7 +192,9 @@ export function directFetcher(stack: Stack, userId: string, accountId: string): 
     const merchants = [...new Set(nodes.flatMap((n) => (n.merchant ? [n.merchant.id] : [])))].map((id) => ({ __typename: 'Merchant', id }));
     const users = [...new Set(nodes.flatMap((n) => (n.counterparty ? [n.counterparty.id] : [])))].map((id) => ({ __typename: 'User', id }));
     await Promise.all([
-      merchants.length ? signed('merchants', 'query($r: [_Any!]!) { _entities(representations: $r) { ... on Merchant { name category country } } }', { r: merchants }) : null,
+      merchants.length
+        ? signed('merchants', 'query($r: [_Any!]!) { _entities(representations: $r) { ... on Merchant { name category country } } }', { r: merchants })
+        : null,
       users.length ? signed('accounts', 'query($r: [_Any!]!) { _entities(representations: $r) { ... on User { handle name } } }', { r: users }) : null,
     ]);
   };
@@ -190,7 +206,15 @@ async function addUserWithAccounts(accounts: Knex, payments: Knex, handle: strin
   await payments('parties').insert({ user_id: userId, handle, country: 'US' });
   for (let i = 0; i < n; i++) {
     const id = `acc_${handle}_${i}`;
-    await accounts('accounts').insert({ id, user_id: userId, institution_id: 'ins_chase', kind: 'CHECKING', display_name: `Account ${i}`, mask: String(1000 + i), currency: 'USD' });
+    await accounts('accounts').insert({
+      id,
+      user_id: userId,
+      institution_id: 'ins_chase',
+      kind: 'CHECKING',
+      display_name: `Account ${i}`,
+      mask: String(1000 + i),
+      currency: 'USD',
+    });
     await payments('ledger_accounts').insert({ id, owner_user_id: userId, kind: 'CHECKING', currency: 'USD', balance_minor: 0, frozen: false });
   }
 }
@@ -212,7 +236,9 @@ export async function runBench(cfg: BenchSettings = settingsFromArgs(process.arg
   const SECONDS = cfg.seconds;
   // autocannon takes whole seconds.
   const acSeconds = Math.max(1, Math.round(cfg.seconds));
-  progress(`mode: ${cfg.mode} (${SECONDS} s per leg, ${cfg.warmup} s warm-up, ${cfg.connections} connections; node ${process.version}, ${os.cpus().length} cpus)`);
+  progress(
+    `mode: ${cfg.mode} (${SECONDS} s per leg, ${cfg.warmup} s warm-up, ${cfg.connections} connections; node ${process.version}, ${os.cpus().length} cpus)`,
+  );
   const stack = await startStack({ dataDir: ':memory:', port: 0, jwtSecret: JWT, gatewaySecret: GW, logLevel: 'silent', limits: { mutationsPerWindow: 1e9 } });
   const legs: Record<string, unknown> = {};
   const ratios: Record<string, number> = {};
@@ -229,14 +255,32 @@ export async function runBench(cfg: BenchSettings = settingsFromArgs(process.arg
     legs.direct = direct;
     ratios.gateway_overhead_p50 = gw.p50 / direct.p50;
     progress(`  gateway p50 ${gw.p50.toFixed(2)} ms, direct p50 ${direct.p50.toFixed(2)} ms -> ratio ${ratios.gateway_overhead_p50.toFixed(2)}`);
-    const ac = await autocannonRun({ url: stack.url, method: 'POST', headers: { 'content-type': 'application/json', ...auth }, body, connections: cfg.connections, duration: acSeconds });
+    const ac = await autocannonRun({
+      url: stack.url,
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...auth },
+      body,
+      connections: cfg.connections,
+      duration: acSeconds,
+    });
     legs.gateway_autocannon = fromAutocannon(ac);
-    progress(`  autocannon through the gateway: ${ac.requests.average.toFixed(0)} req/s, p50 ${ac.latency.p50} ms, p99 ${ac.latency.p99} ms, ${ac.errors + ac.non2xx} errors`);
+    progress(
+      `  autocannon through the gateway: ${ac.requests.average.toFixed(0)} req/s, p50 ${ac.latency.p50} ms, p99 ${ac.latency.p99} ms, ${ac.errors + ac.non2xx} errors`,
+    );
 
     // 2. fence on vs off
     progress('leg 2/5: fence on vs off (two gateways over the same subgraphs)');
     const subgraphUrls = Object.fromEntries(Object.entries(stack.subgraphs).map(([n, s]) => [n, s.url])) as Parameters<typeof startGateway>[0]['subgraphUrls'];
-    const fenceless = await startGateway({ supergraphSdl: readSupergraph(), subgraphUrls, gatewaySecret: GW, jwtSecret: JWT, production: false, benchmarkWithoutFence: true, logger: createLogger('gateway', { level: 'silent' }), limits: { mutationsPerWindow: 1e9 } });
+    const fenceless = await startGateway({
+      supergraphSdl: readSupergraph(),
+      subgraphUrls,
+      gatewaySecret: GW,
+      jwtSecret: JWT,
+      production: false,
+      benchmarkWithoutFence: true,
+      logger: createLogger('gateway', { level: 'silent' }),
+      limits: { mutationsPerWindow: 1e9 },
+    });
     try {
       const [on, off] = await sideBySide(cfg, viaGateway, async () => void (await post(fenceless.url, body, auth)));
       legs.fence_on = on;
@@ -259,7 +303,14 @@ export async function runBench(cfg: BenchSettings = settingsFromArgs(process.arg
       const dbs = [stack.dbs.accounts, stack.dbs.payments, stack.dbs.merchants];
       dbs.forEach((d) => d.on('query', on));
       const token = await signToken(JWT, `usr_${handle}`, 'payments');
-      await post(stack.url, JSON.stringify({ query: '{ me { accounts { id mask institution { name } balance { current { amount } } transactions(first: 5) { totalCount edges { node { id merchant { name } counterparty { handle } } } } } } }' }), { authorization: `Bearer ${token}` });
+      await post(
+        stack.url,
+        JSON.stringify({
+          query:
+            '{ me { accounts { id mask institution { name } balance { current { amount } } transactions(first: 5) { totalCount edges { node { id merchant { name } counterparty { handle } } } } } } }',
+        }),
+        { authorization: `Bearer ${token}` },
+      );
       dbs.forEach((d) => d.off('query', on));
       return n;
     };
@@ -279,7 +330,17 @@ export async function runBench(cfg: BenchSettings = settingsFromArgs(process.arg
     const transferBody = (i: number) => {
       const from = senders[i % 4]!;
       const to = senders[(i + 1) % 4]!;
-      return JSON.stringify({ query: mutation, variables: { input: { fromAccountId: `acc_${from}_checking`, toHandle: to, amount: { amount: '0.01', currency: 'USD' }, idempotencyKey: `bench-gw-${process.pid}-${i}` } } });
+      return JSON.stringify({
+        query: mutation,
+        variables: {
+          input: {
+            fromAccountId: `acc_${from}_checking`,
+            toHandle: to,
+            amount: { amount: '0.01', currency: 'USD' },
+            idempotencyKey: `bench-gw-${process.pid}-${i}`,
+          },
+        },
+      });
     };
     let transferErrors = 0;
     const tr = await autocannonRun({
@@ -307,12 +368,21 @@ export async function runBench(cfg: BenchSettings = settingsFromArgs(process.arg
     // The bench's own payments collaborators on the stack's database, as a second payments process
     // in this one would build them: the loop's movements share their own ledger's group commit.
     const { movements } = createPaymentsServices({ db: stack.dbs.payments, logger: createLogger('payments-bench', { level: 'warn' }) });
-    const ledgerLoop = await loop(async () => {
-      const i = inProcess++;
-      const from = senders[i % 4]!;
-      const r = await movements.sendTransfer(`usr_${from}`, { fromAccountId: `acc_${from}_checking`, toHandle: senders[(i + 1) % 4]!, amount: { amount: '0.01', currency: 'USD' }, idempotencyKey: `bench-ledger-${process.pid}-${i}` });
-      if (r.userErrors.length) throw new Error(r.userErrors[0]!.code);
-    }, SECONDS, cfg.connections);
+    const ledgerLoop = await loop(
+      async () => {
+        const i = inProcess++;
+        const from = senders[i % 4]!;
+        const r = await movements.sendTransfer(`usr_${from}`, {
+          fromAccountId: `acc_${from}_checking`,
+          toHandle: senders[(i + 1) % 4]!,
+          amount: { amount: '0.01', currency: 'USD' },
+          idempotencyKey: `bench-ledger-${process.pid}-${i}`,
+        });
+        if (r.userErrors.length) throw new Error(r.userErrors[0]!.code);
+      },
+      SECONDS,
+      cfg.connections,
+    );
     const ledgerStats = stats(ledgerLoop.latencies, SECONDS, ledgerLoop.errors);
     legs.transfers_ledger = ledgerStats;
     ratios.transfers_per_sec_ledger = ledgerStats.rps;
@@ -335,7 +405,19 @@ export async function runBench(cfg: BenchSettings = settingsFromArgs(process.arg
   } finally {
     await stack.stop();
   }
-  return { machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, memGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, mode: cfg.mode, seconds: SECONDS, connections: cfg.connections }, ratios, legs };
+  return {
+    machine: {
+      cpus: os.cpus().length,
+      cpu: os.cpus()[0]?.model,
+      memGiB: Math.round(os.totalmem() / 2 ** 30),
+      node: process.version,
+      mode: cfg.mode,
+      seconds: SECONDS,
+      connections: cfg.connections,
+    },
+    ratios,
+    legs,
+  };
 }
 
 const TARGETS: Record<string, [string, (v: number) => boolean]> = {
@@ -367,7 +449,10 @@ export function legsTable(results: BenchResults): string {
     if (!leg || typeof leg !== 'object') return [];
     const l = leg as Partial<LegStats> & { samples?: number; lost?: number };
     // Nested legs (alerts: one, hundred) get a row each.
-    if (typeof l.p50 !== 'number') return Object.entries(leg).flatMap(([k, v]) => (v && typeof v === 'object' && typeof (v as { p50?: unknown }).p50 === 'number' ? row(`${name}.${k}`, v) : []));
+    if (typeof l.p50 !== 'number')
+      return Object.entries(leg).flatMap(([k, v]) =>
+        v && typeof v === 'object' && typeof (v as { p50?: unknown }).p50 === 'number' ? row(`${name}.${k}`, v) : [],
+      );
     return [`| ${name} | ${n(l.rps, 0)} | ${n(l.p50)} | ${n(l.p95)} | ${n(l.p99)} | ${l.requests ?? l.samples ?? '-'} | ${l.errors ?? l.lost ?? '-'} |`];
   };
   const rows = Object.entries(results.legs).flatMap(([name, leg]) => row(name, leg));

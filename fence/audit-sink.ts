@@ -61,7 +61,8 @@ export function internalAuditAppend(accountsUrls: string, accountsInternalKey: B
   return async (records) => {
     const requestId = records.length === 1 ? records[0]!.requestId : null;
     const { ids } = await callInternal<{ ids?: unknown }>(accountsUrls, accountsInternalKey, 'audit', { records }, { requestId, timeoutMs: 5_000 });
-    if (!Array.isArray(ids) || ids.length !== records.length) throw new Error(`audit append answered ${Array.isArray(ids) ? ids.length : 'no'} ids for ${records.length} records`);
+    if (!Array.isArray(ids) || ids.length !== records.length)
+      throw new Error(`audit append answered ${Array.isArray(ids) ? ids.length : 'no'} ids for ${records.length} records`);
   };
 }
 

@@ -16,7 +16,13 @@ export interface FenceSubgraph {
   typeDefs: DocumentNode;
 }
 
-export type FenceRule = 'defines-protected-field' | 'externals-protected-field' | 'requires-protected-field' | 'provides-protected-field' | 'key-contains-protected-field' | 'returns-protected-type';
+export type FenceRule =
+  | 'defines-protected-field'
+  | 'externals-protected-field'
+  | 'requires-protected-field'
+  | 'provides-protected-field'
+  | 'key-contains-protected-field'
+  | 'returns-protected-type';
 
 export interface FenceViolation {
   subgraph: string;

@@ -55,7 +55,10 @@ export class Fence {
     try {
       await this.audit(auditRecord(decision));
     } catch (err) {
-      this.log.error({ fence: { decision: decision.decision, layer: decision.layer, coordinates: decision.coordinates, requestId: decision.requestId }, err: String(err) }, '[fence] AUDIT WRITE FAILED: refusing the operation (fail closed)');
+      this.log.error(
+        { fence: { decision: decision.decision, layer: decision.layer, coordinates: decision.coordinates, requestId: decision.requestId }, err: String(err) },
+        '[fence] AUDIT WRITE FAILED: refusing the operation (fail closed)',
+      );
       // A caller who would have been refused anyway learns nothing new from the usual refusal.
       throw result.allowed ? auditUnavailable() : forbiddenDataUse(result.coordinates);
     }

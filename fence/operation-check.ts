@@ -204,12 +204,26 @@ function selectedCoordinates(policy: FencePolicy, document: DocumentNode): strin
   for (const def of document.definitions) {
     if (def.kind !== Kind.OPERATION_DEFINITION) continue;
     const root = rootType(policy.schema, def);
-    collectProtected(policy, def.selectionSet, root, fragments, out, def.operation === 'query' ? 'Query' : def.operation === 'mutation' ? 'Mutation' : 'Subscription');
+    collectProtected(
+      policy,
+      def.selectionSet,
+      root,
+      fragments,
+      out,
+      def.operation === 'query' ? 'Query' : def.operation === 'mutation' ? 'Mutation' : 'Subscription',
+    );
   }
   // Fragments that no operation spreads are invalid GraphQL anyway; check them too, by their type.
   for (const frag of Object.values(fragments)) {
     const type = policy.schema.getType(frag.typeCondition.name.value);
-    collectProtected(policy, frag.selectionSet, type && (isObjectType(type) || isAbstractType(type)) ? type : null, fragments, out, frag.typeCondition.name.value);
+    collectProtected(
+      policy,
+      frag.selectionSet,
+      type && (isObjectType(type) || isAbstractType(type)) ? type : null,
+      fragments,
+      out,
+      frag.typeCondition.name.value,
+    );
   }
   return [...out].sort();
 }

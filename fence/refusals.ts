@@ -17,10 +17,14 @@ export function forbiddenDataUse(coordinates: readonly string[], where = 'gatewa
 
 /** A query plan that would send payment-only data to the advertising zone (the supergraph is wrong). */
 export function planAborted(coordinates: readonly string[]): GraphQLError {
-  return appError('FORBIDDEN_DATA_USE', 'The data-use fence aborted this request: its query plan would send payment-only data to an advertising-zone subgraph.', {
-    fence: 'query-plan',
-    coordinates: [...coordinates],
-  });
+  return appError(
+    'FORBIDDEN_DATA_USE',
+    'The data-use fence aborted this request: its query plan would send payment-only data to an advertising-zone subgraph.',
+    {
+      fence: 'query-plan',
+      coordinates: [...coordinates],
+    },
+  );
 }
 
 /** The decision to allow could not be recorded, so nothing runs (fail closed). */

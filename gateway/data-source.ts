@@ -79,7 +79,11 @@ export class SignedDataSource extends RemoteGraphQLDataSource<GatewayContext> {
   }
 
   /** A subgraph that cannot be reached (refused, reset, timed out) is a clear, retryable error. */
-  override didEncounterError(error: Error, fetchRequest: Parameters<RemoteGraphQLDataSource['didEncounterError']>[1], fetchResponse?: Parameters<RemoteGraphQLDataSource['didEncounterError']>[2]): void {
+  override didEncounterError(
+    error: Error,
+    fetchRequest: Parameters<RemoteGraphQLDataSource['didEncounterError']>[1],
+    fetchResponse?: Parameters<RemoteGraphQLDataSource['didEncounterError']>[2],
+  ): void {
     if (!fetchResponse) {
       throw subgraphUnavailable(this.serviceName, error);
     }

@@ -10,7 +10,6 @@ import { isClientSafe } from '../lib/errors.js';
 import { armor, checkTokenLimit, DEFAULT_LIMITS, MutationRateLimiter, promoteLimitCode, rateLimitPlugin, type LimitsConfig } from './limits.js';
 import { GatewayMetrics } from './metrics.js';
 
-
 export interface HardeningOptions {
   production: boolean;
   logger: Logger;
@@ -49,7 +48,15 @@ export function createHardening(opts: HardeningOptions): Hardening {
             if (!isClientSafe(code)) {
               // The original (unmasked) error goes to the log with the request id, never to the client.
               const original = errors?.find((x) => x.message === e.message) ?? e;
-              log.error({ requestId: contextValue.requestId, code, err: original instanceof Error ? { message: original.message, stack: original.stack } : { message: e.message }, path: e.path }, 'internal error');
+              log.error(
+                {
+                  requestId: contextValue.requestId,
+                  code,
+                  err: original instanceof Error ? { message: original.message, stack: original.stack } : { message: e.message },
+                  path: e.path,
+                },
+                'internal error',
+              );
             }
           }
           log.info(
@@ -96,7 +103,13 @@ export function createHardening(opts: HardeningOptions): Hardening {
   return {
     metrics,
     inspect: checkTokenLimit(limits.maxTokens),
-    plugins: [...protection.plugins, rateLimitPlugin(new MutationRateLimiter(limits.mutationsPerWindow, limits.mutationWindowMs)), metrics.plugin(), requestLog, requestIdOnErrors],
+    plugins: [
+      ...protection.plugins,
+      rateLimitPlugin(new MutationRateLimiter(limits.mutationsPerWindow, limits.mutationWindowMs)),
+      metrics.plugin(),
+      requestLog,
+      requestIdOnErrors,
+    ],
     validationRules: protection.validationRules,
     formatError: (formatted) => promoteLimitCode(formatted),
   };

@@ -89,7 +89,13 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       sendGraphQLError(res, new HttpError(500, 'internal error', 'INTERNAL_SERVER_ERROR'));
     });
   });
-  const bridge = createBridge({ subgraphUrls: opts.subgraphUrls, gatewaySecret: opts.gatewaySecret, planner, logger, upstreamRetryAttempts: opts.upstreamRetryAttempts });
+  const bridge = createBridge({
+    subgraphUrls: opts.subgraphUrls,
+    gatewaySecret: opts.gatewaySecret,
+    planner,
+    logger,
+    upstreamRetryAttempts: opts.upstreamRetryAttempts,
+  });
   const subscriptions = serveSubscriptions({ server, pipeline, bridge, auth, production: opts.production, schema: planner.apiGraphQLSchema });
   const url = `${await listen(server, opts.port ?? 0, opts.host)}/graphql`;
   return {

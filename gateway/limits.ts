@@ -85,7 +85,9 @@ function exceedsTokens(query: string, max: number): boolean {
 export function checkTokenLimit(max: number): (parsed: unknown, search: string) => void {
   return (parsed, search) => {
     const bodies = Array.isArray(parsed) ? parsed : [parsed];
-    const queries = bodies.map((b) => (b && typeof b === 'object' && typeof (b as { query?: unknown }).query === 'string' ? (b as { query: string }).query : null));
+    const queries = bodies.map((b) =>
+      b && typeof b === 'object' && typeof (b as { query?: unknown }).query === 'string' ? (b as { query: string }).query : null,
+    );
     const fromSearch = new URLSearchParams(search).get('query');
     for (const q of [...queries, fromSearch]) {
       if (q && exceedsTokens(q, max)) throw new HttpError(400, `Query has more than ${max} tokens.`, LIMIT_CODES.maxTokens);

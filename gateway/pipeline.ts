@@ -133,9 +133,19 @@ export function createPipeline(opts: PipelineOptions): OperationPipeline {
   const fenced = opts.withoutFence !== true;
 
   /** Plan and veto a subscription (after the fence), coercing its variables for the bridge. */
-  function planSubscription(document: DocumentNode, source: string, operationName: string | null, request: GraphQLRequest, context: GatewayContext): PlannedSubscription {
+  function planSubscription(
+    document: DocumentNode,
+    source: string,
+    operationName: string | null,
+    request: GraphQLRequest,
+    context: GatewayContext,
+  ): PlannedSubscription {
     const op = document.definitions.find((d) => d.kind === Kind.OPERATION_DEFINITION && (operationName === null || d.name?.value === operationName));
-    const coerced = getVariableValues(planner.apiGraphQLSchema, op && op.kind === Kind.OPERATION_DEFINITION ? (op.variableDefinitions ?? []) : [], request.variables ?? {});
+    const coerced = getVariableValues(
+      planner.apiGraphQLSchema,
+      op && op.kind === Kind.OPERATION_DEFINITION ? (op.variableDefinitions ?? []) : [],
+      request.variables ?? {},
+    );
     if (coerced.errors) throw coerced.errors[0]!;
     let plan: QueryPlan;
     try {
@@ -159,7 +169,8 @@ export function createPipeline(opts: PipelineOptions): OperationPipeline {
           if (subscription && rc.contextValue.transport === 'http') throw badRequest(WS_ONLY);
           if (!subscription && rc.contextValue.transport === 'ws') throw badRequest(HTTP_ONLY);
           if (!subscription) return;
-          if (rc.contextValue.accepted) rc.contextValue.accepted.subscription = planSubscription(rc.document, rc.source, rc.operationName, rc.request, rc.contextValue);
+          if (rc.contextValue.accepted)
+            rc.contextValue.accepted.subscription = planSubscription(rc.document, rc.source, rc.operationName, rc.request, rc.contextValue);
         },
         async responseForOperation(rc) {
           const introspection = fenced ? await contractIntrospection(fence, rc) : null;
@@ -211,7 +222,11 @@ export function createPipeline(opts: PipelineOptions): OperationPipeline {
         req,
         res,
         body,
-        async () => ({ caller: await opts.auth.authenticate(headers.authorization, headers['apollographql-client-name']), requestId, transport: 'http' as const }),
+        async () => ({
+          caller: await opts.auth.authenticate(headers.authorization, headers['apollographql-client-name']),
+          requestId,
+          transport: 'http' as const,
+        }),
         beforeApollo,
       );
     },

@@ -90,11 +90,19 @@ function cursorOf(result: ExecutionResult): number | null {
 function upstreamError(err: unknown, serviceName: string): GraphQLError {
   if (Array.isArray(err) && err.length > 0) {
     const first = err[0] as { message?: unknown; extensions?: Record<string, unknown> };
-    return new GraphQLError(typeof first.message === 'string' ? first.message : `${serviceName} refused the subscription`, { extensions: { ...(first.extensions ?? {}), serviceName } });
+    return new GraphQLError(typeof first.message === 'string' ? first.message : `${serviceName} refused the subscription`, {
+      extensions: { ...(first.extensions ?? {}), serviceName },
+    });
   }
   const close = err && typeof err === 'object' && 'code' in err ? (err as { code: unknown; reason?: unknown }) : null;
-  const detail = close ? `connection closed with ${String(close.code)}${close.reason ? ` (${String(close.reason)})` : ''}` : err instanceof Error ? err.message : String(err);
-  return appError('SUBGRAPH_UNAVAILABLE', `The ${serviceName} service is unavailable; the subscription has ended, subscribe again later (${detail}).`, { serviceName });
+  const detail = close
+    ? `connection closed with ${String(close.code)}${close.reason ? ` (${String(close.reason)})` : ''}`
+    : err instanceof Error
+      ? err.message
+      : String(err);
+  return appError('SUBGRAPH_UNAVAILABLE', `The ${serviceName} service is unavailable; the subscription has ended, subscribe again later (${detail}).`, {
+    serviceName,
+  });
 }
 
 /**
@@ -113,10 +121,7 @@ class SharedExecutions {
     const forget = () => {
       if (this.entries.get(key) === promise) this.entries.delete(key);
     };
-    promise.then(
-      () => setTimeout(forget, SHARED_RESULT_MS).unref(),
-      forget,
-    );
+    promise.then(() => setTimeout(forget, SHARED_RESULT_MS).unref(), forget);
     return promise;
   }
 }
@@ -152,12 +157,17 @@ export function createBridge(opts: BridgeOptions): Bridge {
     if (!event.data) {
       // Errors arrive as JSON from the wire: rebuild them as GraphQL errors for the client.
       const errors = (event.errors ?? []) as unknown as { message?: string; extensions?: Record<string, unknown> }[];
-      return { errors: errors.length ? errors.map((e) => new GraphQLError(e.message ?? 'subgraph error', { extensions: e.extensions })) : [new GraphQLError('Empty event from the subgraph.')] };
+      return {
+        errors: errors.length
+          ? errors.map((e) => new GraphQLError(e.message ?? 'subgraph error', { extensions: e.extensions }))
+          : [new GraphQLError('Empty event from the subgraph.')],
+      };
     }
     const owner = services[primary.serviceName];
     const eventSource: GraphQLDataSource = {
       async process(options: GraphQLDataSourceProcessOptions) {
-        if (options.request.query === primary.operation) return { data: event.data as Record<string, unknown>, ...(event.errors ? { errors: event.errors as never } : {}) };
+        if (options.request.query === primary.operation)
+          return { data: event.data as Record<string, unknown>, ...(event.errors ? { errors: event.errors as never } : {}) };
         if (!owner) throw new Error(`no data source for ${primary.serviceName}`);
         return owner.process(options);
       },
@@ -175,7 +185,14 @@ export function createBridge(opts: BridgeOptions): Bridge {
       overallCachePolicy: undefined,
     } as unknown as Parameters<typeof executeQueryPlan>[2];
     const operationContext = buildOperationContext({ schema: planner.apiGraphQLSchema, operationDocument: document, operationName });
-    const result = await executeQueryPlan(joined, { ...services, [primary.serviceName]: eventSource }, requestContext, operationContext, planner.supergraphSchema, planner.apiSchema);
+    const result = await executeQueryPlan(
+      joined,
+      { ...services, [primary.serviceName]: eventSource },
+      requestContext,
+      operationContext,
+      planner.supergraphSchema,
+      planner.apiSchema,
+    );
     return result as ExecutionResult;
   }
 
@@ -252,7 +269,10 @@ export function createBridge(opts: BridgeOptions): Bridge {
             try {
               stream.push(await sharedRest(sub, event as ExecutionResult));
             } catch (err) {
-              opts.logger.error({ requestId: sub.requestId, err: err instanceof Error ? { message: err.message, stack: err.stack } : String(err) }, 'subscription event could not be joined');
+              opts.logger.error(
+                { requestId: sub.requestId, err: err instanceof Error ? { message: err.message, stack: err.stack } : String(err) },
+                'subscription event could not be joined',
+              );
               stream.push({ errors: [appError('INTERNAL_SERVER_ERROR', 'A subscription event could not be completed.')] });
             }
           });

@@ -92,13 +92,24 @@ export function serveSubscriptions(opts: SubscriptionServerOptions): Subscriptio
           return [appError('TOO_MANY_SUBSCRIPTIONS', `At most ${MAX_SUBSCRIPTIONS_PER_CONNECTION} subscriptions per connection.`)];
         }
         const outcome = await opts.pipeline.subscribe(
-          { query: payload.query, operationName: payload.operationName ?? undefined, variables: payload.variables ?? undefined, extensions: payload.extensions ?? undefined },
+          {
+            query: payload.query,
+            operationName: payload.operationName ?? undefined,
+            variables: payload.variables ?? undefined,
+            extensions: payload.extensions ?? undefined,
+          },
           caller,
         );
         if ('errors' in outcome) return outcome.errors;
         const { accepted } = outcome;
         const contextValue: SubscribeContext = { accepted, subscribedAt };
-        return { schema: opts.schema, document: accepted.subscription.document, operationName: accepted.subscription.operationName, variableValues: accepted.subscription.variables, contextValue };
+        return {
+          schema: opts.schema,
+          document: accepted.subscription.document,
+          operationName: accepted.subscription.operationName,
+          variableValues: accepted.subscription.variables,
+          contextValue,
+        };
       },
       subscribe: (args): AsyncIterableIterator<ExecutionResult> => {
         const { accepted, subscribedAt } = args.contextValue as SubscribeContext;
@@ -122,4 +133,3 @@ export function serveSubscriptions(opts: SubscriptionServerOptions): Subscriptio
     },
   };
 }
-

@@ -8,7 +8,6 @@ import { devSecrets, type DevSecrets } from './dev-secrets.js';
 export const SUBGRAPH_NAMES = ['accounts', 'payments', 'merchants', 'alerts', 'ads'] as const;
 export type SubgraphName = (typeof SUBGRAPH_NAMES)[number];
 
-
 export interface Config {
   production: boolean;
   port: number;
@@ -94,7 +93,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     subgraphDatabaseUrls[name] = nonEmpty(env[`PAYGRAPH_${name.toUpperCase()}_DATABASE_URL`]) ?? databaseUrl;
   });
   const dbPoolMax = env.PAYGRAPH_DB_POOL_MAX ? Number.parseInt(env.PAYGRAPH_DB_POOL_MAX, 10) : 10;
-  if (!Number.isInteger(dbPoolMax) || dbPoolMax < 2) throw new Error(`PAYGRAPH_DB_POOL_MAX must be an integer >= 2 (migrations hold one connection for their lock), got ${env.PAYGRAPH_DB_POOL_MAX}`);
+  if (!Number.isInteger(dbPoolMax) || dbPoolMax < 2)
+    throw new Error(`PAYGRAPH_DB_POOL_MAX must be an integer >= 2 (migrations hold one connection for their lock), got ${env.PAYGRAPH_DB_POOL_MAX}`);
   const dataDir = path.resolve(env.PAYGRAPH_DATA_DIR ?? './data');
   let dev: DevSecrets | undefined;
   const devSecret = (key: keyof DevSecrets) => () => (dev ??= devSecrets(dataDir))[key];

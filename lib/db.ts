@@ -32,7 +32,10 @@ export function openDb(target: DbTarget): Knex {
       pool: {
         min: 0,
         max: target.poolMax ?? 10,
-        afterCreate(conn: { query(sql: string, cb: (err: (Error & { code?: string }) | null) => void): void }, done: (err: Error | null, conn: unknown) => void) {
+        afterCreate(
+          conn: { query(sql: string, cb: (err: (Error & { code?: string }) | null) => void): void },
+          done: (err: Error | null, conn: unknown) => void,
+        ) {
           // Two processes of one subgraph starting together on an empty database both get here:
           // the loser of that race sees a duplicate error, and the schema exists either way.
           conn.query(`CREATE SCHEMA IF NOT EXISTS ${target.schema}`, (err) => done(err && !SCHEMA_RACE_CODES.has(err.code ?? '') ? err : null, conn));
@@ -109,11 +112,15 @@ export async function withMigrationLock<T>(db: Knex, name: string, fn: () => Pro
 export async function appendOnly(knex: Knex, table: string): Promise<void> {
   if (isSqlite(knex)) {
     for (const op of ['UPDATE', 'DELETE']) {
-      await knex.raw(`CREATE TRIGGER IF NOT EXISTS ${table}_no_${op.toLowerCase()} BEFORE ${op} ON ${table} BEGIN SELECT RAISE(ABORT, '${table} is append-only'); END`);
+      await knex.raw(
+        `CREATE TRIGGER IF NOT EXISTS ${table}_no_${op.toLowerCase()} BEFORE ${op} ON ${table} BEGIN SELECT RAISE(ABORT, '${table} is append-only'); END`,
+      );
     }
     return;
   }
-  await knex.raw(`CREATE OR REPLACE FUNCTION paygraph_append_only() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION '% is append-only', TG_TABLE_NAME; END $$ LANGUAGE plpgsql`);
+  await knex.raw(
+    `CREATE OR REPLACE FUNCTION paygraph_append_only() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION '% is append-only', TG_TABLE_NAME; END $$ LANGUAGE plpgsql`,
+  );
   await knex.raw(`CREATE OR REPLACE TRIGGER ${table}_append_only BEFORE UPDATE OR DELETE ON ${table} FOR EACH ROW EXECUTE FUNCTION paygraph_append_only()`);
   await knex.raw(`CREATE OR REPLACE TRIGGER ${table}_no_truncate BEFORE TRUNCATE ON ${table} FOR EACH STATEMENT EXECUTE FUNCTION paygraph_append_only()`);
 }

@@ -18,7 +18,8 @@ export const DEV_SECRETS_FILE = 'dev-secrets.json';
 function read(file: string): DevSecrets | null {
   try {
     const v = JSON.parse(fs.readFileSync(file, 'utf8')) as Partial<DevSecrets>;
-    if (typeof v.jwtSecret === 'string' && v.jwtSecret.length >= 32 && typeof v.gatewaySecret === 'string' && v.gatewaySecret.length >= 32) return { jwtSecret: v.jwtSecret, gatewaySecret: v.gatewaySecret };
+    if (typeof v.jwtSecret === 'string' && v.jwtSecret.length >= 32 && typeof v.gatewaySecret === 'string' && v.gatewaySecret.length >= 32)
+      return { jwtSecret: v.jwtSecret, gatewaySecret: v.gatewaySecret };
     throw new Error(`${file} is not a paygraph development secrets file; delete it to generate new secrets`);
   } catch (err) {
     if ((err as { code?: string }).code === 'ENOENT') return null;

@@ -51,9 +51,7 @@ export const ERRORS = {
 export type ErrorCode = keyof typeof ERRORS;
 
 /** Codes whose messages are written for clients (the gateway masks every other). */
-export const CLIENT_SAFE_CODES: ReadonlySet<string> = new Set(
-  (Object.keys(ERRORS) as ErrorCode[]).filter((c) => ERRORS[c].clientSafe),
-);
+export const CLIENT_SAFE_CODES: ReadonlySet<string> = new Set((Object.keys(ERRORS) as ErrorCode[]).filter((c) => ERRORS[c].clientSafe));
 
 export function isClientSafe(code: unknown): boolean {
   return typeof code === 'string' && CLIENT_SAFE_CODES.has(code);

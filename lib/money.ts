@@ -20,9 +20,7 @@ export interface Money {
   currency: string;
 }
 
-export type MoneyParseError =
-  | { code: 'UNSUPPORTED_CURRENCY'; message: string }
-  | { code: 'INVALID_AMOUNT'; message: string };
+export type MoneyParseError = { code: 'UNSUPPORTED_CURRENCY'; message: string } | { code: 'INVALID_AMOUNT'; message: string };
 
 export type MoneyParseResult = { ok: true; minor: bigint; currency: string } | { ok: false; error: MoneyParseError };
 
@@ -42,7 +40,13 @@ export function parseMoney(input: { amount: unknown; currency: unknown }): Money
   const currency = typeof input.currency === 'string' ? input.currency : '';
   const exp = CURRENCIES[currency];
   if (exp === undefined) {
-    return { ok: false, error: { code: 'UNSUPPORTED_CURRENCY', message: `Currency "${String(input.currency).slice(0, 8)}" is not supported; use one of ${Object.keys(CURRENCIES).join(', ')}.` } };
+    return {
+      ok: false,
+      error: {
+        code: 'UNSUPPORTED_CURRENCY',
+        message: `Currency "${String(input.currency).slice(0, 8)}" is not supported; use one of ${Object.keys(CURRENCIES).join(', ')}.`,
+      },
+    };
   }
   const amount = input.amount;
   if (typeof amount !== 'string') {

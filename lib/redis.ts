@@ -141,7 +141,9 @@ export function connectPubSub(url: string, name: string, opts: RedisOptions = {}
 export async function databaseScope(db: Knex): Promise<string> {
   let identity: string;
   if (db.client.config.client === 'pg') {
-    const res = (await db.raw('select current_database() as name, (select oid from pg_database where datname = current_database()) as oid, current_schema() as schema')) as { rows: { name: string; oid: unknown; schema: string }[] };
+    const res = (await db.raw(
+      'select current_database() as name, (select oid from pg_database where datname = current_database()) as oid, current_schema() as schema',
+    )) as { rows: { name: string; oid: unknown; schema: string }[] };
     const row = res.rows[0]!;
     identity = `pg:${row.name}:${String(row.oid)}:${row.schema}`;
   } else {

@@ -155,7 +155,8 @@ function spawnServe(args: string[], label: string, env: NodeJS.ProcessEnv, onLin
 async function waitReady(proc: ClusterProcess, deadline: number): Promise<void> {
   const readyUrl = proc.url.replace(/\/graphql$/, '/ready');
   for (;;) {
-    if (exited(proc.child)) throw new Error(`${proc.label} exited (code ${proc.child.exitCode ?? proc.child.signalCode}) before it was ready:\n${proc.lines.slice(-20).join('\n')}`);
+    if (exited(proc.child))
+      throw new Error(`${proc.label} exited (code ${proc.child.exitCode ?? proc.child.signalCode}) before it was ready:\n${proc.lines.slice(-20).join('\n')}`);
     try {
       const res = await fetch(readyUrl, { signal: AbortSignal.timeout(2_000) });
       await res.body?.cancel();

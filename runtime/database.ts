@@ -16,7 +16,12 @@ import { SUBGRAPHS } from '../subgraphs/index.js';
  * several processes of one subgraph starting together on an empty database (`npm run
  * start:cluster`, scripts/serve.ts) migrate and seed it exactly once.
  */
-export async function prepareDb(name: SubgraphName, dataDir: string, databaseUrl?: string, opts: { poolMax?: number } = {}): Promise<{ db: Knex; seeded: boolean }> {
+export async function prepareDb(
+  name: SubgraphName,
+  dataDir: string,
+  databaseUrl?: string,
+  opts: { poolMax?: number } = {},
+): Promise<{ db: Knex; seeded: boolean }> {
   const db = databaseUrl
     ? openDb({ postgresUrl: databaseUrl, schema: name, poolMax: opts.poolMax })
     : openDb({ sqliteFile: dataDir === ':memory:' ? ':memory:' : path.join(dataDir, `${name}.sqlite`) });

@@ -101,4 +101,3 @@ async function serveGateway(config: Config, port: number, host: string | undefin
   });
   return { name: 'gateway', url: gateway.url, stop: () => gateway.stop() };
 }
-

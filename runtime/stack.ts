@@ -14,7 +14,6 @@ import type { DestinationStream } from 'pino';
 import type { LimitsConfig } from '../gateway/limits.js';
 import { startSubgraph, type SubgraphService } from '../subgraphs/service.js';
 
-
 export interface StackOptions {
   /** Directory for `<name>.sqlite` files, or ':memory:' for in-memory databases. */
   dataDir: string;

@@ -7,7 +7,10 @@ import { composeSupergraph } from '../schema/compose.js';
 import { SUPERGRAPH_PATH } from '../schema/supergraph.js';
 import { SUBGRAPHS } from '../subgraphs/index.js';
 
-const typeDefs = Object.fromEntries(SUBGRAPH_NAMES.map((n) => [n, SUBGRAPHS[n].typeDefs])) as Record<SubgraphName, (typeof SUBGRAPHS)[SubgraphName]['typeDefs']>;
+const typeDefs = Object.fromEntries(SUBGRAPH_NAMES.map((n) => [n, SUBGRAPHS[n].typeDefs])) as Record<
+  SubgraphName,
+  (typeof SUBGRAPHS)[SubgraphName]['typeDefs']
+>;
 const result = composeSupergraph(typeDefs);
 if (!result.ok) fail([`Composition failed with ${result.errors.length} error(s):`, ...result.errors.map((e) => `  - ${e}`)].join('\n'));
 fs.writeFileSync(SUPERGRAPH_PATH, result.supergraphSdl);

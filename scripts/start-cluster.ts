@@ -17,8 +17,12 @@ try {
 } catch (err) {
   fail(`start:cluster: ${messageOf(err)}`, 2);
 }
-const missing = [!config.databaseUrl && 'DATABASE_URL (a PostgreSQL URL, e.g. postgres://user:pass@127.0.0.1:5432/paygraph)', !config.redisUrl && 'REDIS_URL (e.g. redis://127.0.0.1:6379)'].filter(Boolean);
-if (missing.length) fail(`start:cluster needs a shared PostgreSQL and Redis; set:\n  ${missing.join('\n  ')}\n(one process with SQLite: npm start; see docs/scale.md)`, 2);
+const missing = [
+  !config.databaseUrl && 'DATABASE_URL (a PostgreSQL URL, e.g. postgres://user:pass@127.0.0.1:5432/paygraph)',
+  !config.redisUrl && 'REDIS_URL (e.g. redis://127.0.0.1:6379)',
+].filter(Boolean);
+if (missing.length)
+  fail(`start:cluster needs a shared PostgreSQL and Redis; set:\n  ${missing.join('\n  ')}\n(one process with SQLite: npm start; see docs/scale.md)`, 2);
 
 const colors = [36, 32, 33, 35, 34, 31, 96, 92, 93, 95];
 const colorOf = new Map<string, number>();

@@ -10,7 +10,9 @@ import { buildFixture } from '../seeds/fixture.js';
 
 const config = loadConfig();
 const onPostgres = Object.values(config.subgraphDatabaseUrls).filter(Boolean).length;
-say(`paygraph: data in ${onPostgres === 5 ? 'PostgreSQL, one schema per subgraph' : onPostgres > 0 ? `PostgreSQL for ${onPostgres} subgraph(s), SQLite under ${config.dataDir} for the others` : config.dataDir}`);
+say(
+  `paygraph: data in ${onPostgres === 5 ? 'PostgreSQL, one schema per subgraph' : onPostgres > 0 ? `PostgreSQL for ${onPostgres} subgraph(s), SQLite under ${config.dataDir} for the others` : config.dataDir}`,
+);
 const stack = await startStack({
   dataDir: config.dataDir,
   databaseUrl: config.databaseUrl,
@@ -28,7 +30,9 @@ say(`\npaygraph gateway ready at ${stack.url}\n`);
 if (!config.production) {
   say('Tokens for the seeded users (12 h; make more with `npm run -s token -- <handle> <purpose>`):');
   for (const u of buildFixture().users) say(`  ${u.handle.padEnd(6)} payments: ${await signToken(config.jwtSecret, u.id, 'payments')}`);
-  say(`\nTry:\n  curl -s ${stack.url} -H 'content-type: application/json' -H "authorization: Bearer $(npm run -s token -- alice payments)" \\\n    -d '{"query":"{ me { handle accounts { displayName balance { available { amount currency } } } } }"}'\n`);
+  say(
+    `\nTry:\n  curl -s ${stack.url} -H 'content-type: application/json' -H "authorization: Bearer $(npm run -s token -- alice payments)" \\\n    -d '{"query":"{ me { handle accounts { displayName balance { available { amount currency } } } } }"}'\n`,
+  );
 }
 
 let stopping = false;

@@ -7,6 +7,10 @@ import { buildFixture } from '../seeds/fixture.js';
 const [handle, purpose = 'payments'] = process.argv.slice(2);
 const users = buildFixture().users;
 const user = users.find((u) => u.handle === handle);
-if (!user) fail(`usage: npm run -s token -- <handle> [purpose]\n  handle: one of ${users.map((u) => u.handle).join(', ')}\n  purpose: ${PURPOSES.join(' | ')} (default payments)`, 2);
+if (!user)
+  fail(
+    `usage: npm run -s token -- <handle> [purpose]\n  handle: one of ${users.map((u) => u.handle).join(', ')}\n  purpose: ${PURPOSES.join(' | ')} (default payments)`,
+    2,
+  );
 if (!isPurpose(purpose)) fail(`purpose must be one of ${PURPOSES.join(', ')}, got "${purpose}"`, 2);
 say(await signToken(loadConfig().jwtSecret, user.id, purpose));

@@ -64,7 +64,9 @@ const done = new Promise<number>((resolve) => {
         const a = result.data?.chargeAlertRaised;
         if (!a) return;
         const m = a.purchase.merchant;
-        say(`${a.createdAt}  ALERT ${a.id}  risk ${a.riskScore}  ${a.reasons.join(',')}  ${a.purchase.amount.amount} ${a.purchase.amount.currency} at ${m.name} (${m.country}) on ${a.account.id}  purchase ${a.purchase.id}`);
+        say(
+          `${a.createdAt}  ALERT ${a.id}  risk ${a.riskScore}  ${a.reasons.join(',')}  ${a.purchase.amount.amount} ${a.purchase.amount.currency} at ${m.name} (${m.country}) on ${a.account.id}  purchase ${a.purchase.id}`,
+        );
       },
       error: (err) => {
         warn(`subscription ended with an error: ${err instanceof Error ? messageOf(err) : JSON.stringify(err)}`);

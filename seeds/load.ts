@@ -18,11 +18,27 @@ export interface SubgraphSeed {
 }
 
 async function seedAccounts(db: Knex, f: Fixture): Promise<void> {
-  await db.batchInsert('institutions', f.institutions.map((i) => ({ id: i.id, name: i.name, kind: i.kind })), 200);
-  await db.batchInsert('users', f.users.map((u) => ({ id: u.id, handle: u.handle, name: u.name, country: u.country })), 200);
+  await db.batchInsert(
+    'institutions',
+    f.institutions.map((i) => ({ id: i.id, name: i.name, kind: i.kind })),
+    200,
+  );
+  await db.batchInsert(
+    'users',
+    f.users.map((u) => ({ id: u.id, handle: u.handle, name: u.name, country: u.country })),
+    200,
+  );
   await db.batchInsert(
     'accounts',
-    f.accounts.map((a) => ({ id: a.id, user_id: a.userId, institution_id: a.institutionId, kind: a.kind, display_name: a.displayName, mask: a.mask, currency: a.currency })),
+    f.accounts.map((a) => ({
+      id: a.id,
+      user_id: a.userId,
+      institution_id: a.institutionId,
+      kind: a.kind,
+      display_name: a.displayName,
+      mask: a.mask,
+      currency: a.currency,
+    })),
     200,
   );
 }
@@ -32,24 +48,59 @@ async function seedPayments(db: Knex, f: Fixture): Promise<void> {
   const merchants = new Map(f.merchants.map((m) => [m.id, m]));
   for (const e of f.entries) for (const p of e.postings) balances.set(p.accountId, (balances.get(p.accountId) ?? 0n) + p.amountMinor);
   await db.transaction(async (trx) => {
-    await trx.batchInsert('parties', f.users.map((u) => ({ user_id: u.id, handle: u.handle, country: u.country })), 200);
+    await trx.batchInsert(
+      'parties',
+      f.users.map((u) => ({ user_id: u.id, handle: u.handle, country: u.country })),
+      200,
+    );
     const ledgerAccounts: Record<string, unknown>[] = [
-        ...f.accounts.map((a) => ({ id: a.id, owner_user_id: a.userId, kind: a.kind, currency: a.currency, credit_limit_minor: a.creditLimitMinor?.toString() ?? null, frozen: false, balance_minor: (balances.get(a.id) ?? 0n).toString(), merchant_id: null })),
-        ...f.systemAccounts.map((s) => {
-          // Settlement accounts carry the merchant's directory data, for purchase events.
-          const m = s.merchantId ? merchants.get(s.merchantId) : undefined;
-          return {
-            id: s.id, owner_user_id: null, kind: s.kind, currency: s.currency, credit_limit_minor: null, frozen: false, balance_minor: (balances.get(s.id) ?? 0n).toString(), merchant_id: s.merchantId,
-            merchant_name: m?.name ?? null, merchant_category: m?.category ?? null, merchant_country: m?.country ?? null, merchant_mcc: m?.mcc ?? null,
-          };
-        }),
+      ...f.accounts.map((a) => ({
+        id: a.id,
+        owner_user_id: a.userId,
+        kind: a.kind,
+        currency: a.currency,
+        credit_limit_minor: a.creditLimitMinor?.toString() ?? null,
+        frozen: false,
+        balance_minor: (balances.get(a.id) ?? 0n).toString(),
+        merchant_id: null,
+      })),
+      ...f.systemAccounts.map((s) => {
+        // Settlement accounts carry the merchant's directory data, for purchase events.
+        const m = s.merchantId ? merchants.get(s.merchantId) : undefined;
+        return {
+          id: s.id,
+          owner_user_id: null,
+          kind: s.kind,
+          currency: s.currency,
+          credit_limit_minor: null,
+          frozen: false,
+          balance_minor: (balances.get(s.id) ?? 0n).toString(),
+          merchant_id: s.merchantId,
+          merchant_name: m?.name ?? null,
+          merchant_category: m?.category ?? null,
+          merchant_country: m?.country ?? null,
+          merchant_mcc: m?.mcc ?? null,
+        };
+      }),
     ];
     await trx.batchInsert('ledger_accounts', ledgerAccounts, 200);
-    await trx.batchInsert('journal_entries', f.entries.map((e) => ({ id: e.id, kind: e.kind, description: e.description, posted_at: e.postedAt })), 200);
+    await trx.batchInsert(
+      'journal_entries',
+      f.entries.map((e) => ({ id: e.id, kind: e.kind, description: e.description, posted_at: e.postedAt })),
+      200,
+    );
     await trx.batchInsert(
       'postings',
       f.entries.flatMap((e) =>
-        e.postings.map((p) => ({ entry_id: e.id, account_id: p.accountId, amount_minor: p.amountMinor.toString(), currency: 'USD', posted_at: e.postedAt, merchant_id: p.merchantId ?? null, counterparty_user_id: p.counterpartyUserId ?? null })),
+        e.postings.map((p) => ({
+          entry_id: e.id,
+          account_id: p.accountId,
+          amount_minor: p.amountMinor.toString(),
+          currency: 'USD',
+          posted_at: e.postedAt,
+          merchant_id: p.merchantId ?? null,
+          counterparty_user_id: p.counterpartyUserId ?? null,
+        })),
       ),
       200,
     );
@@ -57,12 +108,24 @@ async function seedPayments(db: Knex, f: Fixture): Promise<void> {
 }
 
 async function seedMerchants(db: Knex, f: Fixture): Promise<void> {
-  await db.batchInsert('merchants', f.merchants.map((m) => ({ id: m.id, name: m.name, category: m.category, mcc: m.mcc, country: m.country, city: m.city })), 200);
+  await db.batchInsert(
+    'merchants',
+    f.merchants.map((m) => ({ id: m.id, name: m.name, category: m.category, mcc: m.mcc, country: m.country, city: m.city })),
+    200,
+  );
 }
 
 async function seedAds(db: Knex, f: Fixture): Promise<void> {
-  await db.batchInsert('offers', f.offers.map((o) => ({ id: o.id, headline: o.headline, merchant_id: o.merchantId, topic: o.topic })), 200);
-  await db.batchInsert('interests', f.users.flatMap((u) => u.interests.map((topic) => ({ user_id: u.id, topic }))), 200);
+  await db.batchInsert(
+    'offers',
+    f.offers.map((o) => ({ id: o.id, headline: o.headline, merchant_id: o.merchantId, topic: o.topic })),
+    200,
+  );
+  await db.batchInsert(
+    'interests',
+    f.users.flatMap((u) => u.interests.map((topic) => ({ user_id: u.id, topic }))),
+    200,
+  );
 }
 
 export const SEEDS: Readonly<Record<SubgraphName, SubgraphSeed>> = {

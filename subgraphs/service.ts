@@ -7,7 +7,11 @@ import { connectNonceStore } from '../lib/redis.js';
 import http from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
-import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginInlineTraceDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import {
+  ApolloServerPluginCacheControlDisabled,
+  ApolloServerPluginInlineTraceDisabled,
+  ApolloServerPluginLandingPageDisabled,
+} from '@apollo/server/plugin/disabled';
 import type { Knex } from 'knex';
 import type { SubgraphName } from '../lib/config.js';
 import { createLogger, type Logger } from '../lib/log.js';
@@ -88,15 +92,27 @@ export async function startSubgraph<L, S>(def: SubgraphDefinition<L, S>, opts: S
   const nonces = opts.redisUrl ? connectNonceStore(opts.redisUrl, def.name, { logger: log }) : null;
   let warned = 0;
   const shared = (scope: string) =>
-    nonces ? { nonces, scope, onUnavailable: (err: unknown) => void (warned++ % 100 === 0 && log.warn({ err: err instanceof Error ? err.message : String(err) }, 'shared replay check unavailable (Redis); using this process\'s own')) } : undefined;
+    nonces
+      ? {
+          nonces,
+          scope,
+          onUnavailable: (err: unknown) =>
+            void (
+              warned++ % 100 === 0 &&
+              log.warn({ err: err instanceof Error ? err.message : String(err) }, "shared replay check unavailable (Redis); using this process's own")
+            ),
+        }
+      : undefined;
   const verifier = new SignatureVerifier(opts.key, shared(def.name));
   const internalVerifier = new SignatureVerifier(opts.internalKey, shared(`${def.name}/internal`));
   const env: ServiceEnv = {
     db: opts.db,
     peers: opts.peers ?? {},
-    internalKeyFor: opts.internalKeyFor ?? (() => {
-      throw new Error(`${def.name} was started without internal keys for its peers`);
-    }),
+    internalKeyFor:
+      opts.internalKeyFor ??
+      (() => {
+        throw new Error(`${def.name} was started without internal keys for its peers`);
+      }),
     verifyGatewaySignature: (fields, body) => verifier.check(fields, body),
     redisUrl: opts.redisUrl,
     logger: log,
@@ -108,7 +124,12 @@ export async function startSubgraph<L, S>(def: SubgraphDefinition<L, S>, opts: S
     res.on('finish', () => {
       const path = (req.url ?? '/').split('?')[0];
       if (path === '/health' || path === '/ready') return;
-      const entry = { requestId: req.headers[REQUEST_ID_HEADER] ?? null, path, status: res.statusCode, durationMs: Number(process.hrtime.bigint() - started) / 1e6 };
+      const entry = {
+        requestId: req.headers[REQUEST_ID_HEADER] ?? null,
+        path,
+        status: res.statusCode,
+        durationMs: Number(process.hrtime.bigint() - started) / 1e6,
+      };
       // Service-to-service polling (e.g. the alerts consumer's feed) would flood info: debug unless it failed.
       if (path?.startsWith('/internal/') && res.statusCode < 400) log.debug(entry, 'request');
       else log.info(entry, 'request');
@@ -154,7 +175,10 @@ export async function startSubgraph<L, S>(def: SubgraphDefinition<L, S>, opts: S
     })().catch((err: unknown) => {
       if (res.headersSent) return res.end();
       if (err instanceof HttpError) return sendGraphQLError(res, err);
-      log.error({ requestId: req.headers[REQUEST_ID_HEADER] ?? null, err: err instanceof Error ? { message: err.message, stack: err.stack } : String(err) }, 'request failed');
+      log.error(
+        { requestId: req.headers[REQUEST_ID_HEADER] ?? null, err: err instanceof Error ? { message: err.message, stack: err.stack } : String(err) },
+        'request failed',
+      );
       sendGraphQLError(res, new HttpError(500, 'internal error', 'INTERNAL_SERVER_ERROR'));
     });
   });

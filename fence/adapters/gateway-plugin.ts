@@ -28,18 +28,34 @@ type Request<C extends BaseContext> = GraphQLRequestContextDidResolveOperation<C
  */
 export async function enforceOperation<C extends FencedContext>(fence: Fence, rc: Request<C>): Promise<void> {
   const { caller, requestId, transport } = rc.contextValue;
-  await fence.enforce({ document: rc.document, source: rc.source, operationName: rc.operationName, caller, requestId, layer: transport === 'ws' ? 'subscription' : 'gateway' });
+  await fence.enforce({
+    document: rc.document,
+    source: rc.source,
+    operationName: rc.operationName,
+    caller,
+    requestId,
+    layer: transport === 'ws' ? 'subscription' : 'gateway',
+  });
   if (!mayReceivePaymentOnly(caller.purpose) && introspectionKind(rc.operation, rc.document) === 'mixed') throw mixedIntrospectionError();
 }
 
 /** Introspection by a non-payments caller, answered from the contract schema; null: not such a request. */
-export async function contractIntrospection<C extends FencedContext>(fence: Fence, rc: GraphQLRequestContextResponseForOperation<C>): Promise<GraphQLResponse | null> {
+export async function contractIntrospection<C extends FencedContext>(
+  fence: Fence,
+  rc: GraphQLRequestContextResponseForOperation<C>,
+): Promise<GraphQLResponse | null> {
   if (mayReceivePaymentOnly(rc.contextValue.caller.purpose)) return null;
   if (introspectionKind(rc.operation, rc.document) !== 'only') return null;
   const result = await executeFilteredIntrospection(fence.contractSchema, rc.document, rc.operationName, rc.request.variables);
   return {
     http: rc.response.http,
-    body: { kind: 'single', singleResult: { data: result.data as Record<string, unknown> | null | undefined, ...(result.errors ? { errors: result.errors.map((e) => e.toJSON()) } : {}) } },
+    body: {
+      kind: 'single',
+      singleResult: {
+        data: result.data as Record<string, unknown> | null | undefined,
+        ...(result.errors ? { errors: result.errors.map((e) => e.toJSON()) } : {}),
+      },
+    },
   };
 }
 
@@ -55,4 +71,3 @@ export function queryPlanHook(fence: Fence): Experimental_DidResolveQueryPlanCal
     });
   };
 }
-

@@ -7,7 +7,6 @@
 import http from 'node:http';
 import https from 'node:https';
 
-
 /** A whole response, body read. */
 export interface HttpResponse {
   status: number;
@@ -67,7 +66,12 @@ export function httpRequest(url: string | URL, init: HttpRequestInit): Promise<H
         res.on('end', () => {
           clearTimeout(timer);
           init.signal?.removeEventListener('abort', onAbort);
-          resolve({ status: res.statusCode ?? 0, statusText: res.statusMessage ?? '', headers: res.headers, body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks) });
+          resolve({
+            status: res.statusCode ?? 0,
+            statusText: res.statusMessage ?? '',
+            headers: res.headers,
+            body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks),
+          });
         });
       },
     );
@@ -76,7 +80,8 @@ export function httpRequest(url: string | URL, init: HttpRequestInit): Promise<H
       init.signal?.removeEventListener('abort', onAbort);
       reject(err);
     }
-    const onAbort = () => req.destroy(init.signal?.reason instanceof Error ? init.signal.reason : Object.assign(new Error('request aborted'), { name: 'AbortError' }));
+    const onAbort = () =>
+      req.destroy(init.signal?.reason instanceof Error ? init.signal.reason : Object.assign(new Error('request aborted'), { name: 'AbortError' }));
     const timer = setTimeout(() => {
       const err = Object.assign(new Error(`request to ${target.origin} timed out after ${init.timeoutMs} ms`), { code: 'ETIMEDOUT', name: 'TimeoutError' });
       req.destroy(err);

@@ -31,10 +31,7 @@ export function deriveInternalKey(gatewaySecret: string, subgraph: SubgraphName)
 }
 
 function mac(key: Buffer, timestamp: string, nonce: string, caller: string, body: string | Buffer): string {
-  return createHmac('sha256', key)
-    .update(`v1\n${timestamp}\n${nonce}\n${caller}\n`)
-    .update(body)
-    .digest('base64url');
+  return createHmac('sha256', key).update(`v1\n${timestamp}\n${nonce}\n${caller}\n`).update(body).digest('base64url');
 }
 
 export function encodeCaller(caller: Caller): string {

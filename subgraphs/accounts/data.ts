@@ -91,7 +91,19 @@ export async function appendDataAccessBatch(db: Knex, records: readonly NewDataA
 /** A user's log, newest first, after the record `afterId` (exclusive); `limit` rows at most. */
 export async function dataAccessOfUser(db: Knex, userId: string, limit: number, afterId: number | null): Promise<DataAccessRow[]> {
   const q = db('data_access_log')
-    .select('id', 'at', 'user_id as userId', 'purpose', 'client', 'operation_name as operationName', 'operation_hash as operationHash', 'coordinates', 'decision', 'layer', 'request_id as requestId')
+    .select(
+      'id',
+      'at',
+      'user_id as userId',
+      'purpose',
+      'client',
+      'operation_name as operationName',
+      'operation_hash as operationHash',
+      'coordinates',
+      'decision',
+      'layer',
+      'request_id as requestId',
+    )
     .where('user_id', userId)
     .orderBy('id', 'desc')
     .limit(limit);

@@ -23,7 +23,12 @@ const PurchasePosted = z.object({
   purchaseId: z.string().min(1),
   accountId: z.string().min(1),
   userId: z.string().min(1),
-  userCountry: z.string().min(2).nullable().optional().transform((v) => v ?? null),
+  userCountry: z
+    .string()
+    .min(2)
+    .nullable()
+    .optional()
+    .transform((v) => v ?? null),
   merchantId: z.string().min(1),
   merchantCategory: z.string().min(1),
   merchantCountry: z.string().min(2),
@@ -83,7 +88,16 @@ async function applyPurchase(trx: Knex.Transaction, event: FeedEvent, log: Logge
   const amountMinor = BigInt(p.amountMinor);
   const history = await accountHistory(trx, p.accountId, p.currency, event.id);
   const verdict = evaluate(
-    { accountId: p.accountId, amountMinor, currency: p.currency, merchantCategory: p.merchantCategory, merchantCountry: p.merchantCountry, userCountry: p.userCountry, postedAt: p.postedAt, cardPresent: p.cardPresent },
+    {
+      accountId: p.accountId,
+      amountMinor,
+      currency: p.currency,
+      merchantCategory: p.merchantCategory,
+      merchantCountry: p.merchantCountry,
+      userCountry: p.userCountry,
+      postedAt: p.postedAt,
+      cardPresent: p.cardPresent,
+    },
     history,
   );
   await recordPurchase(trx, {
@@ -100,5 +114,12 @@ async function applyPurchase(trx: Knex.Transaction, event: FeedEvent, log: Logge
     cardPresent: p.cardPresent,
   });
   if (!verdict.alert) return null;
-  return insertAlert(trx, { userId: p.userId, accountId: p.accountId, purchaseId: p.purchaseId, eventId: event.id, riskScore: verdict.riskScore, reasons: verdict.reasons });
+  return insertAlert(trx, {
+    userId: p.userId,
+    accountId: p.accountId,
+    purchaseId: p.purchaseId,
+    eventId: event.id,
+    riskScore: verdict.riskScore,
+    reasons: verdict.reasons,
+  });
 }

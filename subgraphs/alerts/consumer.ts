@@ -56,53 +56,58 @@ export function createConsumer(env: ServiceEnv, bus: AlertBus, lease: ConsumerLe
   let leader = false;
   let applied = 0;
   let earlyEmpty = 0;
-  const loop = new WorkerLoop('alerts consumer', async (loop) => {
-    try {
-      if (!(await lease.acquire())) {
-        if (leader) log.warn({ feed: lease.feed }, 'consumer lease taken over by another worker; standing by');
-        leader = false;
-        position = null;
-        return LEASE_RETRY_MS;
+  const loop = new WorkerLoop(
+    'alerts consumer',
+    async (loop) => {
+      try {
+        if (!(await lease.acquire())) {
+          if (leader) log.warn({ feed: lease.feed }, 'consumer lease taken over by another worker; standing by');
+          leader = false;
+          position = null;
+          return LEASE_RETRY_MS;
+        }
+        if (!leader) position = null; // (re)gained the lease: the stored position is the truth
+        leader = true;
+        const base = env.peers.payments;
+        if (!base) throw new Error('the payments service URL is not known yet');
+        if (position === null) position = await readPosition(env.db);
+        const asked = Date.now();
+        const { events } = await callInternal<{ events: FeedEvent[] }>(
+          base,
+          env.internalKeyFor('payments'),
+          'events',
+          { after: position, limit: BATCH_SIZE, waitMs: FEED_WAIT_MS },
+          { timeoutMs: FEED_WAIT_MS + FEED_TIMEOUT_MS, signal: loop.signal },
+        );
+        if (!loop.isRunning) return 0;
+        const alerts = await applyEvents(env.db, events, { log, lease });
+        applied += events.length;
+        position = Math.max(position, events.at(-1)?.id ?? position);
+        for (const alert of alerts) await bus.publish(alert);
+        if (failures >= LOG_AFTER_FAILURES) log.warn({ failures, position }, 'event feed reachable again');
+        failures = 0;
+        // Re-poll at once: the feed itself waits for the next commit. An empty answer well before the
+        // wait ended means payments did not wait (e.g. it is stopping: asking again at once lets it
+        // close the connection); twice in a row, pause instead of spinning.
+        earlyEmpty = events.length === 0 && Date.now() - asked < FEED_WAIT_MS / 2 ? earlyEmpty + 1 : 0;
+        return earlyEmpty >= 2 ? POLL_INTERVAL_MS : 0;
+      } catch (err) {
+        position = null; // re-read the stored position: it is the truth
+        if (!loop.isRunning) return 0; // stopping: the long poll was aborted
+        if (err instanceof LeaseLostError) {
+          log.warn({ feed: lease.feed }, `${err.message}; standing by`);
+          leader = false;
+          return LEASE_RETRY_MS;
+        }
+        failures += 1;
+        // A single failed poll is routine (e.g. payments restarting or shutting down first): stay quiet.
+        if (failures === LOG_AFTER_FAILURES || failures % 20 === 0)
+          log.warn({ attempt: failures, err: err instanceof Error ? err.message : String(err) }, 'event feed unavailable');
+        return backoff(failures, RETRY_MIN_MS, RETRY_MAX_MS);
       }
-      if (!leader) position = null; // (re)gained the lease: the stored position is the truth
-      leader = true;
-      const base = env.peers.payments;
-      if (!base) throw new Error('the payments service URL is not known yet');
-      if (position === null) position = await readPosition(env.db);
-      const asked = Date.now();
-      const { events } = await callInternal<{ events: FeedEvent[] }>(
-        base,
-        env.internalKeyFor('payments'),
-        'events',
-        { after: position, limit: BATCH_SIZE, waitMs: FEED_WAIT_MS },
-        { timeoutMs: FEED_WAIT_MS + FEED_TIMEOUT_MS, signal: loop.signal },
-      );
-      if (!loop.isRunning) return 0;
-      const alerts = await applyEvents(env.db, events, { log, lease });
-      applied += events.length;
-      position = Math.max(position, events.at(-1)?.id ?? position);
-      for (const alert of alerts) await bus.publish(alert);
-      if (failures >= LOG_AFTER_FAILURES) log.warn({ failures, position }, 'event feed reachable again');
-      failures = 0;
-      // Re-poll at once: the feed itself waits for the next commit. An empty answer well before the
-      // wait ended means payments did not wait (e.g. it is stopping: asking again at once lets it
-      // close the connection); twice in a row, pause instead of spinning.
-      earlyEmpty = events.length === 0 && Date.now() - asked < FEED_WAIT_MS / 2 ? earlyEmpty + 1 : 0;
-      return earlyEmpty >= 2 ? POLL_INTERVAL_MS : 0;
-    } catch (err) {
-      position = null; // re-read the stored position: it is the truth
-      if (!loop.isRunning) return 0; // stopping: the long poll was aborted
-      if (err instanceof LeaseLostError) {
-        log.warn({ feed: lease.feed }, `${err.message}; standing by`);
-        leader = false;
-        return LEASE_RETRY_MS;
-      }
-      failures += 1;
-      // A single failed poll is routine (e.g. payments restarting or shutting down first): stay quiet.
-      if (failures === LOG_AFTER_FAILURES || failures % 20 === 0) log.warn({ attempt: failures, err: err instanceof Error ? err.message : String(err) }, 'event feed unavailable');
-      return backoff(failures, RETRY_MIN_MS, RETRY_MAX_MS);
-    }
-  }, log);
+    },
+    log,
+  );
   return {
     loop,
     lease,
@@ -115,7 +120,12 @@ export function createConsumer(env: ServiceEnv, bus: AlertBus, lease: ConsumerLe
     start: () => loop.start(),
     async stop() {
       await loop.stop();
-      if (leader) await lease.release().catch((err: unknown) => log.warn({ feed: lease.feed, err: err instanceof Error ? err.message : String(err) }, 'could not release the consumer lease'));
+      if (leader)
+        await lease
+          .release()
+          .catch((err: unknown) =>
+            log.warn({ feed: lease.feed, err: err instanceof Error ? err.message : String(err) }, 'could not release the consumer lease'),
+          );
       leader = false;
     },
   };

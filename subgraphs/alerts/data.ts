@@ -57,12 +57,22 @@ export async function alertById(db: Knex, id: string): Promise<ChargeAlertRow | 
 }
 
 export async function alertsOfUser(db: Knex, userId: string): Promise<ChargeAlertRow[]> {
-  return ((await db('charge_alerts').select('*').where('user_id', userId).orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id', order: 'desc' }])) as RawAlert[]).map(toAlert);
+  return (
+    (await db('charge_alerts')
+      .select('*')
+      .where('user_id', userId)
+      .orderBy([
+        { column: 'created_at', order: 'desc' },
+        { column: 'id', order: 'desc' },
+      ])) as RawAlert[]
+  ).map(toAlert);
 }
 
 /** The user's alerts raised by events after `cursor`, oldest first (subscription replay). */
 export async function alertsOfUserAfter(db: Knex, userId: string, cursor: number): Promise<ChargeAlertRow[]> {
-  return ((await db('charge_alerts').select('*').where('user_id', userId).where('event_id', '>', cursor).orderBy('event_id', 'asc')) as RawAlert[]).map(toAlert);
+  return ((await db('charge_alerts').select('*').where('user_id', userId).where('event_id', '>', cursor).orderBy('event_id', 'asc')) as RawAlert[]).map(
+    toAlert,
+  );
 }
 
 /**
@@ -70,7 +80,8 @@ export async function alertsOfUserAfter(db: Knex, userId: string, cursor: number
  * the event of the user's last alert raised before `since` (alerts are raised in event order), or 0.
  */
 export async function cursorBefore(db: Knex, userId: string, since: string): Promise<number> {
-  const row = (await db('charge_alerts').max({ c: 'event_id' }).where('user_id', userId).where('created_at', '<', since).first()) as { c: number | string | null } | undefined;
+  const row = (await db('charge_alerts').max({ c: 'event_id' }).where('user_id', userId).where('created_at', '<', since).first()) as
+    { c: number | string | null } | undefined;
   return row?.c === null || row?.c === undefined ? 0 : Number(row.c);
 }
 
@@ -84,10 +95,7 @@ export async function readPosition(db: Knex, feed = PAYMENTS_FEED): Promise<numb
 }
 
 export async function writePosition(db: Knex, position: number, feed = PAYMENTS_FEED): Promise<void> {
-  await db('consumer_positions')
-    .insert({ feed, position, updated_at: new Date().toISOString() })
-    .onConflict('feed')
-    .merge(['position', 'updated_at']);
+  await db('consumer_positions').insert({ feed, position, updated_at: new Date().toISOString() }).onConflict('feed').merge(['position', 'updated_at']);
 }
 
 // --- spending history ---------------------------------------------------------------------------
@@ -229,17 +237,36 @@ function toFreeze(r: RawFreeze): FreezeCommand {
 
 export async function insertFreezeCommand(db: Knex, alertId: string, accountId: string, now: string): Promise<void> {
   await db('freeze_commands')
-    .insert({ id: `frz_${randomUUID().replace(/-/g, '')}`, alert_id: alertId, account_id: accountId, status: 'PENDING', attempts: 0, next_attempt_at: now, last_error: null, created_at: now, delivered_at: null })
+    .insert({
+      id: `frz_${randomUUID().replace(/-/g, '')}`,
+      alert_id: alertId,
+      account_id: accountId,
+      status: 'PENDING',
+      attempts: 0,
+      next_attempt_at: now,
+      last_error: null,
+      created_at: now,
+      delivered_at: null,
+    })
     .onConflict('alert_id')
     .ignore();
 }
 
 export async function dueFreezeCommands(db: Knex, now: string, limit: number): Promise<FreezeCommand[]> {
-  const rows = (await db('freeze_commands').select('*').where('status', 'PENDING').where('next_attempt_at', '<=', now).orderBy('created_at', 'asc').limit(limit)) as RawFreeze[];
+  const rows = (await db('freeze_commands')
+    .select('*')
+    .where('status', 'PENDING')
+    .where('next_attempt_at', '<=', now)
+    .orderBy('created_at', 'asc')
+    .limit(limit)) as RawFreeze[];
   return rows.map(toFreeze);
 }
 
-export async function markFreeze(db: Knex, id: string, patch: { status: FreezeCommand['status']; attempts: number; nextAttemptAt?: string; lastError?: string | null; deliveredAt?: string | null }): Promise<void> {
+export async function markFreeze(
+  db: Knex,
+  id: string,
+  patch: { status: FreezeCommand['status']; attempts: number; nextAttemptAt?: string; lastError?: string | null; deliveredAt?: string | null },
+): Promise<void> {
   await db('freeze_commands')
     .where('id', id)
     .update({

@@ -27,7 +27,13 @@ export async function deliver(env: ServiceEnv, db: Knex, cmd: FreezeCommand): Pr
   try {
     const base = env.peers.payments;
     if (!base) throw new Error('the payments service URL is not known yet');
-    const res = await callInternal<FreezeResponse>(base, env.internalKeyFor('payments'), 'freeze', { accountId: cmd.accountId, alertId: cmd.alertId }, { timeoutMs: FREEZE_TIMEOUT_MS, requestId: cmd.id });
+    const res = await callInternal<FreezeResponse>(
+      base,
+      env.internalKeyFor('payments'),
+      'freeze',
+      { accountId: cmd.accountId, alertId: cmd.alertId },
+      { timeoutMs: FREEZE_TIMEOUT_MS, requestId: cmd.id },
+    );
     if (res.frozen) {
       await markFreeze(db, cmd.id, { status: 'DELIVERED', attempts, deliveredAt: new Date().toISOString(), lastError: null });
       return;
@@ -38,7 +44,17 @@ export async function deliver(env: ServiceEnv, db: Knex, cmd: FreezeCommand): Pr
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     const next = new Date(Date.now() + backoff(attempts, FREEZE_RETRY_MIN_MS, FREEZE_RETRY_MAX_MS)).toISOString();
-    if (attempts === 1 || attempts % 10 === 0) log.warn({ accountId: cmd.accountId, alertId: cmd.alertId, attempt: attempts, ...(err instanceof InternalCallError ? { status: err.status } : {}), err: message }, 'freeze not delivered yet');
+    if (attempts === 1 || attempts % 10 === 0)
+      log.warn(
+        {
+          accountId: cmd.accountId,
+          alertId: cmd.alertId,
+          attempt: attempts,
+          ...(err instanceof InternalCallError ? { status: err.status } : {}),
+          err: message,
+        },
+        'freeze not delivered yet',
+      );
     await markFreeze(db, cmd.id, { status: 'PENDING', attempts, nextAttemptAt: next, lastError: message });
   }
 }
@@ -48,17 +64,21 @@ export async function deliver(env: ServiceEnv, db: Knex, cmd: FreezeCommand): Pr
  * listens; `wake()` right after a resolution committed a command, so it is delivered at once.
  */
 export function createFreezeDispatcher(env: ServiceEnv): WorkerLoop {
-  return new WorkerLoop('alerts freeze dispatcher', async (loop) => {
-    try {
-      const due = await dueFreezeCommands(env.db, new Date().toISOString(), FREEZE_BATCH);
-      for (const cmd of due) {
-        if (!loop.isRunning) return 0;
-        await deliver(env, env.db, cmd);
+  return new WorkerLoop(
+    'alerts freeze dispatcher',
+    async (loop) => {
+      try {
+        const due = await dueFreezeCommands(env.db, new Date().toISOString(), FREEZE_BATCH);
+        for (const cmd of due) {
+          if (!loop.isRunning) return 0;
+          await deliver(env, env.db, cmd);
+        }
+        return due.length >= FREEZE_BATCH ? 0 : FREEZE_POLL_MS;
+      } catch (err) {
+        env.logger.error({ err }, 'freeze dispatcher round failed');
+        return FREEZE_RETRY_MAX_MS / 10;
       }
-      return due.length >= FREEZE_BATCH ? 0 : FREEZE_POLL_MS;
-    } catch (err) {
-      env.logger.error({ err }, 'freeze dispatcher round failed');
-      return FREEZE_RETRY_MAX_MS / 10;
-    }
-  }, env.logger);
+    },
+    env.logger,
+  );
 }

@@ -52,14 +52,21 @@ export class ConsumerLease {
       .update({ holder: this.holder, expires_at: now + this.ttlMs, acquired_at: new Date(now).toISOString() });
     if (n === 1) return true;
     // A feed without its row (not the migrated default): create it free, then try once more.
-    const inserted = (await this.db('consumer_leases').insert({ feed: this.feed, holder: '', expires_at: 0, acquired_at: null }).onConflict('feed').ignore().returning('feed')) as unknown[];
+    const inserted = (await this.db('consumer_leases')
+      .insert({ feed: this.feed, holder: '', expires_at: 0, acquired_at: null })
+      .onConflict('feed')
+      .ignore()
+      .returning('feed')) as unknown[];
     return inserted.length > 0 ? this.acquire() : false;
   }
 
   /** Renews the lease inside `trx`; throws LeaseLostError (rolling `trx` back) when it is not ours. */
   async fence(trx: Knex.Transaction): Promise<void> {
     const now = this.now();
-    const n = await trx('consumer_leases').where({ feed: this.feed, holder: this.holder }).andWhere('expires_at', '>=', now).update({ expires_at: now + this.ttlMs });
+    const n = await trx('consumer_leases')
+      .where({ feed: this.feed, holder: this.holder })
+      .andWhere('expires_at', '>=', now)
+      .update({ expires_at: now + this.ttlMs });
     if (n !== 1) throw new LeaseLostError(this.feed);
   }
 
@@ -70,7 +77,8 @@ export class ConsumerLease {
 
   /** The current holder, or null when free or expired. */
   async currentHolder(): Promise<string | null> {
-    const row = (await this.db('consumer_leases').select('holder', 'expires_at').where('feed', this.feed).first()) as { holder: string; expires_at: number | string } | undefined;
+    const row = (await this.db('consumer_leases').select('holder', 'expires_at').where('feed', this.feed).first()) as
+      { holder: string; expires_at: number | string } | undefined;
     return row && Number(row.expires_at) >= this.now() && row.holder ? row.holder : null;
   }
 }

@@ -39,7 +39,8 @@ export const resolvers = {
         if (!alert || alert.userId !== userId) return userError('NOT_FOUND', ['id'], `No charge alert ${args.id} among yours.`);
         if (alert.status !== 'OPEN') return userError('ALERT_ALREADY_RESOLVED', ['id'], `Charge alert ${args.id} was already resolved (${alert.status}).`);
         const status = args.fraudulent ? 'CONFIRMED_FRAUD' : 'CONFIRMED_LEGITIMATE';
-        if (!(await resolveAlert(trx, alert.id, status, at))) return userError('ALERT_ALREADY_RESOLVED', ['id'], `Charge alert ${args.id} was already resolved.`);
+        if (!(await resolveAlert(trx, alert.id, status, at)))
+          return userError('ALERT_ALREADY_RESOLVED', ['id'], `Charge alert ${args.id} was already resolved.`);
         // The freeze command commits with the status change, or neither does.
         if (args.fraudulent) await insertFreezeCommand(trx, alert.id, alert.accountId, at);
         return { alert: { ...alert, status, resolvedAt: at } as ChargeAlertRow, userErrors: [] as UserError[] };

@@ -144,7 +144,10 @@ const CHECKS: Readonly<Record<Reason, (p: PurchaseFacts, h: AccountHistory) => b
 };
 
 export function riskScore(reasons: readonly Reason[]): number {
-  return Math.min(100, reasons.reduce((sum, r) => sum + WEIGHTS[r], 0));
+  return Math.min(
+    100,
+    reasons.reduce((sum, r) => sum + WEIGHTS[r], 0),
+  );
 }
 
 /** Runs every rule on one purchase. Pure: same input, same verdict. */

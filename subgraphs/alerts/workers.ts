@@ -10,7 +10,13 @@ import type { ServiceEnv } from '../definition.js';
 import type { AlertsServices } from './services.js';
 import { serveAlertSubscriptions } from './ws.js';
 
-export async function startAlertWorkers(env: ServiceEnv, server: http.Server, services: AlertsServices, schema: GraphQLSchema, typeDefs: DocumentNode): Promise<() => Promise<void>> {
+export async function startAlertWorkers(
+  env: ServiceEnv,
+  server: http.Server,
+  services: AlertsServices,
+  schema: GraphQLSchema,
+  typeDefs: DocumentNode,
+): Promise<() => Promise<void>> {
   const { bus, consumer, freezer } = services;
   // Subscribed to the other processes before anything is raised or streamed here.
   if (env.redisUrl) await bus.connectRedis(env.db, env.redisUrl);

@@ -2,7 +2,8 @@
 import type { Knex } from 'knex';
 
 /** Merchant categories of the directory (the schema's MerchantCategory). */
-export type MerchantCategory = 'GROCERIES' | 'RESTAURANTS' | 'TRANSPORT' | 'TRAVEL' | 'ENTERTAINMENT' | 'SHOPPING' | 'ELECTRONICS' | 'APPAREL' | 'FUEL' | 'UTILITIES';
+export type MerchantCategory =
+  'GROCERIES' | 'RESTAURANTS' | 'TRANSPORT' | 'TRAVEL' | 'ENTERTAINMENT' | 'SHOPPING' | 'ELECTRONICS' | 'APPAREL' | 'FUEL' | 'UTILITIES';
 
 export interface MerchantRow {
   id: string;
@@ -20,5 +21,8 @@ export function merchantsByIds(db: Knex, ids: readonly string[]): Promise<Mercha
 }
 
 export function listMerchants(db: Knex, first: number): Promise<MerchantRow[]> {
-  return db('merchants').select(columns).orderBy([{ column: 'name' }, { column: 'id' }]).limit(first);
+  return db('merchants')
+    .select(columns)
+    .orderBy([{ column: 'name' }, { column: 'id' }])
+    .limit(first);
 }

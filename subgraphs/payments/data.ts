@@ -86,7 +86,18 @@ function toPosting(r: RawPosting): PostingRow {
   };
 }
 
-const postingColumns = ['p.id', 'p.entry_id', 'p.account_id', 'p.amount_minor', 'p.currency', 'p.posted_at', 'p.merchant_id', 'p.counterparty_user_id', 'e.kind', 'e.description'];
+const postingColumns = [
+  'p.id',
+  'p.entry_id',
+  'p.account_id',
+  'p.amount_minor',
+  'p.currency',
+  'p.posted_at',
+  'p.merchant_id',
+  'p.counterparty_user_id',
+  'e.kind',
+  'e.description',
+];
 
 export async function ledgerAccountsByIds(db: Knex, ids: readonly string[]): Promise<LedgerAccountRow[]> {
   const rows = (await db('ledger_accounts').select('*').whereIn('id', ids)) as RawLedgerAccount[];
@@ -107,12 +118,19 @@ export async function latestPostings(db: Knex, accountIds: readonly string[], li
   if (after) {
     inner.where((q) => q.where('p.posted_at', '<', after.at).orWhere((q2) => q2.where('p.posted_at', '=', after.at).andWhere('p.id', '<', after.id)));
   }
-  const rows = (await db.from(inner.as('t')).select('*').where('rn', '<=', limit).orderBy([{ column: 'account_id' }, { column: 'rn' }])) as RawPosting[];
+  const rows = (await db
+    .from(inner.as('t'))
+    .select('*')
+    .where('rn', '<=', limit)
+    .orderBy([{ column: 'account_id' }, { column: 'rn' }])) as RawPosting[];
   return rows.map(toPosting);
 }
 
 export async function postingCounts(db: Knex, accountIds: readonly string[]): Promise<Map<string, number>> {
-  const rows = (await db('postings').select('account_id').count({ n: '*' }).whereIn('account_id', accountIds).groupBy('account_id')) as { account_id: string; n: unknown }[];
+  const rows = (await db('postings').select('account_id').count({ n: '*' }).whereIn('account_id', accountIds).groupBy('account_id')) as {
+    account_id: string;
+    n: unknown;
+  }[];
   return new Map(rows.map((r) => [r.account_id, Number(r.n)]));
 }
 

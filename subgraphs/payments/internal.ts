@@ -54,4 +54,3 @@ export const internalRoutes: Readonly<Record<string, InternalRoute<PaymentsServi
     return services.ledger.freezeAccount(accountId, alertId);
   },
 };
-

@@ -28,7 +28,11 @@ export function createLoaders(db: Knex) {
         for (const group of groups.values()) {
           const first = group[0]!;
           const rows = await data.latestPostings(db, [...new Set(group.map((k) => k.accountId))], first.limit, first.after);
-          for (const k of group) results.set(pageKeyString(k), rows.filter((r) => r.accountId === k.accountId));
+          for (const k of group)
+            results.set(
+              pageKeyString(k),
+              rows.filter((r) => r.accountId === k.accountId),
+            );
         }
         return keys.map((k) => results.get(pageKeyString(k)) ?? []);
       },

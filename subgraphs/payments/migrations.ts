@@ -1,6 +1,4 @@
-import type { Knex } from 'knex';
-import { appendOnly, isSqlite, type Migration } from '../../lib/db.js';
-
+import { appendOnly, type Migration } from '../../lib/db.js';
 
 export const migrations: readonly Migration[] = [
   {

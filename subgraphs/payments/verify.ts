@@ -49,7 +49,8 @@ export async function verifyLedger(db: Knex): Promise<LedgerVerification> {
     const t = (totals[a.currency] ??= { postingsMinor: 0n, cachedBalancesMinor: 0n });
     t.postingsMinor += recomputed;
     t.cachedBalancesMinor += a.balanceMinor;
-    if (recomputed !== a.balanceMinor) problems.push(`account ${a.id}: cached balance ${a.balanceMinor} != sum of postings ${recomputed} (${a.currency} minor units)`);
+    if (recomputed !== a.balanceMinor)
+      problems.push(`account ${a.id}: cached balance ${a.balanceMinor} != sum of postings ${recomputed} (${a.currency} minor units)`);
     const floor = floorOf(a);
     if (floor !== null && a.balanceMinor < floor) problems.push(`account ${a.id} (${a.kind}): balance ${a.balanceMinor} is below its floor ${floor}`);
   }
@@ -75,7 +76,12 @@ export async function verifyLedger(db: Knex): Promise<LedgerVerification> {
   const wrongCurrency = (await db('postings as p')
     .join('ledger_accounts as a', 'a.id', 'p.account_id')
     .whereRaw('p.currency <> a.currency')
-    .select('p.id', 'p.account_id', 'p.currency', 'a.currency as account_currency')) as { id: unknown; account_id: string; currency: string; account_currency: string }[];
+    .select('p.id', 'p.account_id', 'p.currency', 'a.currency as account_currency')) as {
+    id: unknown;
+    account_id: string;
+    currency: string;
+    account_currency: string;
+  }[];
   for (const w of wrongCurrency) problems.push(`posting ${String(w.id)} on ${w.account_id} is in ${w.currency}, the account holds ${w.account_currency}`);
 
   if (await db.schema.hasTable('transfer_daily_usage')) {
@@ -119,7 +125,7 @@ export function formatVerification(v: LedgerVerification): string {
     ...Object.entries(v.totals).map(
       ([c, t]) => `  ${c}: postings total ${formatMinor(t.postingsMinor, c)}, cached balances total ${formatMinor(t.cachedBalancesMinor, c)} (both must be 0)`,
     ),
-    '  checks: cached balance = sum of postings (every account); every entry sums to 0 per currency and has >= 2 postings; postings in the account currency; no account below its floor; daily transfer usage = sum of the day\'s transfers',
+    "  checks: cached balance = sum of postings (every account); every entry sums to 0 per currency and has >= 2 postings; postings in the account currency; no account below its floor; daily transfer usage = sum of the day's transfers",
   ];
   if (v.ok) lines.push('OK: the ledger balances.');
   else lines.push(`FAILED: ${v.problems.length} problem(s):`, ...v.problems.map((p) => `  - ${p}`));

@@ -14,7 +14,6 @@ import { startTestStack, TEST_GATEWAY_SECRET, type TestStack } from '../helpers/
 import { NORMAL, pay, SUSPICIOUS, alertsStatus } from '../helpers/alerts.js';
 import { waitFor } from '../helpers/wait.js';
 import { deriveInternalKey } from '../../lib/transport/signing.js';
-import { FEED_WAIT_MS } from '../../subgraphs/alerts/consumer.js';
 
 let stack: TestStack;
 let alice: string;
@@ -38,7 +37,13 @@ async function lastEventId(): Promise<number> {
 function longPoll(after: number, waitMs: number) {
   const state = { settled: false };
   const started = performance.now();
-  const promise = callInternal<{ events: OutboxEvent[] }>(paymentsBase(), paymentsKey(), 'events', { after, limit: 10, waitMs }, { timeoutMs: waitMs + 10_000 }).finally(() => {
+  const promise = callInternal<{ events: OutboxEvent[] }>(
+    paymentsBase(),
+    paymentsKey(),
+    'events',
+    { after, limit: 10, waitMs },
+    { timeoutMs: waitMs + 10_000 },
+  ).finally(() => {
     state.settled = true;
   });
   return { state, promise, started };
@@ -67,7 +72,13 @@ describe('payments events route: long poll', () => {
     await pay(stack, alice, { accountId: 'acc_alice_card', ...SUSPICIOUS });
     const { events } = await poll.promise;
     expect(events.length).toBeGreaterThan(0);
-    const again = await callInternal<{ events: OutboxEvent[] }>(paymentsBase(), paymentsKey(), 'events', { after: 0, limit: 10, waitMs: EVENTS_MAX_WAIT_MS }, { timeoutMs: EVENTS_MAX_WAIT_MS + 10_000 });
+    const again = await callInternal<{ events: OutboxEvent[] }>(
+      paymentsBase(),
+      paymentsKey(),
+      'events',
+      { after: 0, limit: 10, waitMs: EVENTS_MAX_WAIT_MS },
+      { timeoutMs: EVENTS_MAX_WAIT_MS + 10_000 },
+    );
     expect(again.events.map((e) => e.id)).toEqual(events.map((e) => e.id));
   });
 

@@ -8,7 +8,18 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deriveSubgraphKey, encodeCaller, signRaw, wsConnectionInitBody } from '../../lib/transport/signing.js';
 import { op } from '../helpers/contract.js';
 import { startTestStack, TEST_GATEWAY_SECRET, userId, type TestStack } from '../helpers/stack.js';
-import { closeCode, NORMAL, pay, raisedAlert, subscribe, subscriptionErrors, SUSPICIOUS, waitForLive, type LiveSubscription, type RaisedAlert, type WsMessage } from '../helpers/alerts.js';
+import {
+  closeCode,
+  NORMAL,
+  pay,
+  raisedAlert,
+  subscribe,
+  subscriptionErrors,
+  SUSPICIOUS,
+  waitForLive,
+  type LiveSubscription,
+  type RaisedAlert,
+} from '../helpers/alerts.js';
 import { expectData, expectForbiddenDataUse, expectGraphQLError, expectUserErrors } from '../helpers/matchers.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -64,9 +75,17 @@ describe('connection and fence', () => {
 
 describe('the alerts service endpoint', () => {
   const direct = (params: Record<string, unknown>) => {
-    const client = createClient({ url: stack.subgraphs.alerts.url.replace(/^http/, 'ws'), webSocketImpl: WebSocket, retryAttempts: 0, connectionParams: params });
+    const client = createClient({
+      url: stack.subgraphs.alerts.url.replace(/^http/, 'ws'),
+      webSocketImpl: WebSocket,
+      retryAttempts: 0,
+      connectionParams: params,
+    });
     return new Promise<{ code?: number; reason?: string }>((resolve) => {
-      client.subscribe({ query: 'subscription { chargeAlertRaised { id } }' }, { next: () => resolve({}), error: (e) => resolve(e as { code: number }), complete: () => resolve({}) });
+      client.subscribe(
+        { query: 'subscription { chargeAlertRaised { id } }' },
+        { next: () => resolve({}), error: (e) => resolve(e as { code: number }), complete: () => resolve({}) },
+      );
     }).finally(() => client.dispose());
   };
 
@@ -80,7 +99,13 @@ describe('the alerts service endpoint', () => {
     expect(refused.reason).toMatch(/bad signature/);
     // A captured, valid connection_init cannot be replayed.
     const valid = signRaw(deriveSubgraphKey(TEST_GATEWAY_SECRET, 'alerts'), encodeCaller(caller), wsConnectionInitBody(0));
-    const first = createClient({ url: stack.subgraphs.alerts.url.replace(/^http/, 'ws'), webSocketImpl: WebSocket, retryAttempts: 0, lazy: false, connectionParams: { ...valid, resumeAfter: 0 } });
+    const first = createClient({
+      url: stack.subgraphs.alerts.url.replace(/^http/, 'ws'),
+      webSocketImpl: WebSocket,
+      retryAttempts: 0,
+      lazy: false,
+      connectionParams: { ...valid, resumeAfter: 0 },
+    });
     await new Promise<void>((resolve) => first.on('connected', () => resolve()));
     await first.dispose();
     const replayed = await direct({ ...valid, resumeAfter: 0 });
@@ -140,11 +165,26 @@ describe('ChargeAlerts subscription', () => {
   });
 
   it('MyAlerts lists the alert with the purchase joined, and nothing for the normal purchase', async () => {
-    const res = await stack.gql<{ chargeAlerts: { id: string; status: string; riskScore: number; reasons: string[]; purchase: { id: string; amount: { amount: string }; merchant: { name: string; country: string } }; account: { id: string; displayName: string } }[] }>(op('MyAlerts'), {}, alice);
+    const res = await stack.gql<{
+      chargeAlerts: {
+        id: string;
+        status: string;
+        riskScore: number;
+        reasons: string[];
+        purchase: { id: string; amount: { amount: string }; merchant: { name: string; country: string } };
+        account: { id: string; displayName: string };
+      }[];
+    }>(op('MyAlerts'), {}, alice);
     expect(res.errors).toBeUndefined();
     const list = res.data!.chargeAlerts;
     const mine = list.find((a) => a.id === aliceAlert.id);
-    expect(mine).toMatchObject({ status: 'OPEN', riskScore: aliceAlert.riskScore, reasons: aliceAlert.reasons, purchase: { id: suspiciousPurchaseId, amount: { amount: '1200.00' }, merchant: { name: 'Air France', country: 'FR' } }, account: { id: 'acc_alice_card' } });
+    expect(mine).toMatchObject({
+      status: 'OPEN',
+      riskScore: aliceAlert.riskScore,
+      reasons: aliceAlert.reasons,
+      purchase: { id: suspiciousPurchaseId, amount: { amount: '1200.00' }, merchant: { name: 'Air France', country: 'FR' } },
+      account: { id: 'acc_alice_card' },
+    });
     expect(mine!.account.displayName).toBeTruthy();
     expect(list.some((a) => a.purchase.id === normalPurchaseId)).toBe(false);
     expect(list.some((a) => a.id === bobAlert.id)).toBe(false);
@@ -152,7 +192,9 @@ describe('ChargeAlerts subscription', () => {
 
   it('resolveChargeAlert: only the owner, once; denying the charge freezes the card', async () => {
     const resolve = (id: string, fraudulent: boolean, token: string) =>
-      stack.gql<{ resolveChargeAlert: { alert: { id: string; status: string } | null; userErrors: { code: string; field: string[] | null; message: string }[] } }>(op('ResolveAlert'), { id, fraudulent }, token);
+      stack.gql<{
+        resolveChargeAlert: { alert: { id: string; status: string } | null; userErrors: { code: string; field: string[] | null; message: string }[] };
+      }>(op('ResolveAlert'), { id, fraudulent }, token);
 
     const stranger = await resolve(aliceAlert.id, true, bob);
     expectUserErrors(expectData(stranger).resolveChargeAlert, ['NOT_FOUND'], { field: ['id'] });
@@ -164,7 +206,10 @@ describe('ChargeAlerts subscription', () => {
     expectUserErrors(expectData(again).resolveChargeAlert, ['ALERT_ALREADY_RESOLVED']);
 
     // The freeze is delivered to payments by the dispatcher (at least once): wait for it.
-    await waitFor(async () => (await stack.dbs.alerts('freeze_commands').where({ alert_id: aliceAlert.id, status: 'DELIVERED' }).first()) !== undefined, 'the freeze to be delivered');
+    await waitFor(
+      async () => (await stack.dbs.alerts('freeze_commands').where({ alert_id: aliceAlert.id, status: 'DELIVERED' }).first()) !== undefined,
+      'the freeze to be delivered',
+    );
     expectUserErrors(await pay(stack, alice, { accountId: 'acc_alice_card', ...NORMAL }), ['ACCOUNT_FROZEN']);
     // Alice's other account is not frozen.
     const checking = await pay(stack, alice, { accountId: 'acc_alice_checking', ...NORMAL });

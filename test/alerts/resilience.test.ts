@@ -63,7 +63,10 @@ describe('alerts service restart', () => {
     // The consumer resumed from its stored position: every event processed, exactly once.
     const position = Number((await stack.dbs.alerts('consumer_positions').where({ feed: 'payments' }).first()).position);
     const lastEvent = Number((await stack.dbs.payments('outbox_events').max({ id: 'id' }).first())!.id);
-    await waitFor(async () => Number((await stack.dbs.alerts('consumer_positions').where({ feed: 'payments' }).first()).position) >= lastEvent, 'the consumer to catch up');
+    await waitFor(
+      async () => Number((await stack.dbs.alerts('consumer_positions').where({ feed: 'payments' }).first()).position) >= lastEvent,
+      'the consumer to catch up',
+    );
     expect(position).toBeLessThanOrEqual(lastEvent);
     const history = await stack.dbs.alerts('purchase_history').count({ n: '*' }).first();
     const events = await stack.dbs.payments('outbox_events').where({ event_type: 'PURCHASE_POSTED' }).count({ n: '*' }).first();
@@ -96,7 +99,11 @@ describe('payments service down when a charge is denied', () => {
     await sub.dispose();
 
     await stack.stopSubgraph('payments');
-    const res = await stack.gql<{ resolveChargeAlert: { alert: { status: string } | null; userErrors: unknown[] } }>(op('ResolveAlert'), { id: alertId, fraudulent: true }, alice);
+    const res = await stack.gql<{ resolveChargeAlert: { alert: { status: string } | null; userErrors: unknown[] } }>(
+      op('ResolveAlert'),
+      { id: alertId, fraudulent: true },
+      alice,
+    );
     expect(res.data!.resolveChargeAlert).toEqual({ alert: { id: alertId, status: 'CONFIRMED_FRAUD' }, userErrors: [] });
     // The dispatcher tries, fails and keeps the command pending.
     await waitFor(async () => {
@@ -105,7 +112,11 @@ describe('payments service down when a charge is denied', () => {
     }, 'a failed delivery attempt');
 
     await stack.startSubgraph('payments');
-    await waitFor(async () => (await stack.dbs.alerts('freeze_commands').where({ alert_id: alertId, status: 'DELIVERED' }).first()) !== undefined, 'the freeze to be delivered', 30_000);
+    await waitFor(
+      async () => (await stack.dbs.alerts('freeze_commands').where({ alert_id: alertId, status: 'DELIVERED' }).first()) !== undefined,
+      'the freeze to be delivered',
+      30_000,
+    );
     const refused = await pay(stack, alice, { accountId: 'acc_alice_card', ...NORMAL });
     expectUserErrors(refused, ['ACCOUNT_FROZEN']);
   });

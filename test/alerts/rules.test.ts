@@ -34,7 +34,17 @@ const DAYTIME = '2026-11-20T14:03:07.120Z';
 const NIGHT = '2026-11-20T02:30:00.000Z';
 
 function purchase(over: Partial<PurchaseFacts> = {}): PurchaseFacts {
-  return { accountId: 'acc_1', amountMinor: 1_250n, currency: 'USD', merchantCategory: 'RESTAURANTS', merchantCountry: 'US', userCountry: 'US', postedAt: DAYTIME, cardPresent: true, ...over };
+  return {
+    accountId: 'acc_1',
+    amountMinor: 1_250n,
+    currency: 'USD',
+    merchantCategory: 'RESTAURANTS',
+    merchantCountry: 'US',
+    userCountry: 'US',
+    postedAt: DAYTIME,
+    cardPresent: true,
+    ...over,
+  };
 }
 
 function history(amounts: bigint[], over: Partial<AccountHistory> = {}): AccountHistory {
@@ -180,7 +190,9 @@ describe('consumer: applyEvent', () => {
       const oneByOne = [];
       for (const e of page) oneByOne.push(await applyEvent(other, e, quiet));
       const together = await applyEvents(db, page, quiet);
-      expect(together.map((a) => [a.eventId, a.riskScore, a.reasons])).toEqual(oneByOne.filter((a) => a !== null).map((a) => [a!.eventId, a!.riskScore, a!.reasons]));
+      expect(together.map((a) => [a.eventId, a.riskScore, a.reasons])).toEqual(
+        oneByOne.filter((a) => a !== null).map((a) => [a!.eventId, a!.riskScore, a!.reasons]),
+      );
       expect(together.map((a) => a.eventId)).toEqual([3, 5]);
       expect(await readPosition(db)).toBe(5);
       // Replaying the page (a retry after a lost answer) raises nothing and records nothing twice.

@@ -138,7 +138,11 @@ describe.skipIf(!redisUrl)('alerts scale-out over Redis (needs REDIS_URL or PAYG
 
     // Every event applied exactly once in effect: one history row per purchase event, one alert per purchase.
     const lastEvent = Number(((await one.dbs.payments('outbox_events').max({ id: 'id' }).first()) as { id: number | string }).id);
-    await waitFor(async () => Number(((await one.dbs.alerts('consumer_positions').where({ feed: 'payments' }).first()) as { position: number | string }).position) >= lastEvent, 'the consumer to catch up');
+    await waitFor(
+      async () =>
+        Number(((await one.dbs.alerts('consumer_positions').where({ feed: 'payments' }).first()) as { position: number | string }).position) >= lastEvent,
+      'the consumer to catch up',
+    );
     const history = (await one.dbs.alerts('purchase_history').count({ n: '*' }).first()) as { n: number | string };
     const events = (await one.dbs.payments('outbox_events').where({ event_type: 'PURCHASE_POSTED' }).count({ n: '*' }).first()) as { n: number | string };
     expect(Number(history.n)).toBe(Number(events.n));
@@ -154,7 +158,13 @@ describe.skipIf(!redisUrl)('alerts scale-out over Redis (needs REDIS_URL or PAYG
     const feed = (one.subgraphs.payments.services as PaymentsServices).feed;
     let settled = false;
     const started = performance.now();
-    const poll = callInternal<{ events: OutboxEvent[] }>(one.subgraphs.payments.url.replace(/\/graphql$/, ''), deriveInternalKey(TEST_GATEWAY_SECRET, 'payments'), 'events', { after, limit: 10, waitMs: EVENTS_MAX_WAIT_MS }, { timeoutMs: EVENTS_MAX_WAIT_MS + 10_000 }).finally(() => {
+    const poll = callInternal<{ events: OutboxEvent[] }>(
+      one.subgraphs.payments.url.replace(/\/graphql$/, ''),
+      deriveInternalKey(TEST_GATEWAY_SECRET, 'payments'),
+      'events',
+      { after, limit: 10, waitMs: EVENTS_MAX_WAIT_MS },
+      { timeoutMs: EVENTS_MAX_WAIT_MS + 10_000 },
+    ).finally(() => {
       settled = true;
     });
     await waitFor(() => feed.waiting >= 1, 'the request to wait on payments 1');

@@ -105,7 +105,8 @@ describe('layer 1: composition rules for the advertising zone', () => {
   }
 
   it('follows aliased federation imports', () => {
-    const found = violations(`extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key", { name: "@external", as: "@ext" }, { name: "@requires", as: "@needs" }])
+    const found =
+      violations(`extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key", { name: "@external", as: "@ext" }, { name: "@requires", as: "@needs" }])
       type Account @key(fields: "id") { id: ID! mask: String! @ext score: Int @needs(fields: "mask") }`);
     expect(found.map((v) => v.rule).sort()).toEqual(['externals-protected-field', 'requires-protected-field']);
   });
@@ -113,7 +114,9 @@ describe('layer 1: composition rules for the advertising zone', () => {
   it('a protected type is protected whole: every field of it counts, even with no field marked', () => {
     const found = violations(`${LINK}
       type Transfer @key(fields: "id", resolvable: false) { id: ID! }`);
-    expect(found.map((v) => `${v.rule} ${v.coordinate}`)).toEqual(expect.arrayContaining(['defines-protected-field Transfer.id', 'key-contains-protected-field Transfer.id']));
+    expect(found.map((v) => `${v.rule} ${v.coordinate}`)).toEqual(
+      expect.arrayContaining(['defines-protected-field Transfer.id', 'key-contains-protected-field Transfer.id']),
+    );
   });
 
   it('an ads subgraph referencing only unprotected data passes', () => {

@@ -44,9 +44,20 @@ function expectRefused(r: Raw, expected: string[]): void {
 const ACCOUNT = 'acc_alice_checking';
 
 /** Every route in layer 2. Each is refused for advertising and anonymous callers, and served to payments callers. */
-const ATTACKS: { name: string; query: string; variables?: Record<string, unknown>; operationName?: string; expect: string[]; paymentsData?: (d: unknown) => void }[] = [
+const ATTACKS: {
+  name: string;
+  query: string;
+  variables?: Record<string, unknown>;
+  operationName?: string;
+  expect: string[];
+  paymentsData?: (d: unknown) => void;
+}[] = [
   { name: 'plain selection', query: '{ me { accounts { id mask } } }', expect: ['User.accounts', 'Account.mask'] },
-  { name: 'aliases', query: '{ me { wallet: accounts { id last4: mask money: balance { now: current { amount } } } } }', expect: ['User.accounts', 'Account.mask', 'Account.balance', 'Balance.current'] },
+  {
+    name: 'aliases',
+    query: '{ me { wallet: accounts { id last4: mask money: balance { now: current { amount } } } } }',
+    expect: ['User.accounts', 'Account.mask', 'Account.balance', 'Balance.current'],
+  },
   {
     name: 'named fragments (nested)',
     query: 'query Q { me { ...U } } fragment U on User { accounts { ...A } } fragment A on Account { mask balance { available { amount currency } } }',
@@ -144,10 +155,7 @@ describe('layer 2: the gateway refuses protected selections to non-payments call
   });
 
   it('`_entities` and `_service` are not part of the API: validation fails, no data', async () => {
-    for (const q of [
-      `{ _entities(representations: [{ __typename: "Account", id: "${ACCOUNT}" }]) { ... on Account { mask } } }`,
-      '{ _service { sdl } }',
-    ]) {
+    for (const q of [`{ _entities(representations: [{ __typename: "Account", id: "${ACCOUNT}" }]) { ... on Account { mask } } }`, '{ _service { sdl } }']) {
       for (const token of [ads, pay]) {
         const r = await raw(q, undefined, token);
         expectGraphQLError(r, 'GRAPHQL_VALIDATION_FAILED', { noData: true });
@@ -188,7 +196,8 @@ describe('introspection: non-payments callers discover a schema without payment-
       const r = await raw(FULL, undefined, token);
       const types = (expectData(r) as { __schema: { types: { name: string; fields: { name: string }[] | null }[] } }).__schema.types;
       const names = types.map((t) => t.name);
-      for (const t of ['Transaction', 'TransactionConnection', 'Balance', 'ChargeAlert', 'Transfer', 'Purchase', 'DataAccessRecord']) expect(names).not.toContain(t);
+      for (const t of ['Transaction', 'TransactionConnection', 'Balance', 'ChargeAlert', 'Transfer', 'Purchase', 'DataAccessRecord'])
+        expect(names).not.toContain(t);
       const account = types.find((t) => t.name === 'Account')!;
       expect(account.fields!.map((f) => f.name)).not.toEqual(expect.arrayContaining(['mask']));
       expect(account.fields!.map((f) => f.name)).not.toContain('balance');
@@ -238,11 +247,9 @@ describe('layer 5: the data-access log', () => {
     totalCount edges { cursor node { id at purpose client operationName operationHash coordinates decision layer } } pageInfo { hasNextPage endCursor } } } }`;
 
   async function readLog(token: string, first = 100, after?: string) {
-    const r = await stack.gql<{ me: { dataAccessLog: { totalCount: number; edges: { cursor: string; node: LogNode }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } } } }>(
-      LOG,
-      { first, after },
-      token,
-    );
+    const r = await stack.gql<{
+      me: { dataAccessLog: { totalCount: number; edges: { cursor: string; node: LogNode }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } } };
+    }>(LOG, { first, after }, token);
     return expectData(r).me.dataAccessLog;
   }
 
@@ -265,8 +272,21 @@ describe('layer 5: the data-access log', () => {
     expect(nodes[0]!.coordinates).toContain('User.dataAccessLog');
     expect(nodes[0]!.operationName).toBe('Log');
     const [mine, ad] = [nodes[1]!, nodes[2]!];
-    expect(mine).toMatchObject({ purpose: 'payments', client: 'wallet-ios', operationName: 'MyCards', decision: 'ALLOWED', layer: 'gateway', coordinates: ['Account.mask', 'User.accounts'] });
-    expect(ad).toMatchObject({ purpose: 'advertising', client: 'ad-sdk', operationName: 'SneakyAd', decision: 'REFUSED', coordinates: ['Account.mask', 'User.accounts'] });
+    expect(mine).toMatchObject({
+      purpose: 'payments',
+      client: 'wallet-ios',
+      operationName: 'MyCards',
+      decision: 'ALLOWED',
+      layer: 'gateway',
+      coordinates: ['Account.mask', 'User.accounts'],
+    });
+    expect(ad).toMatchObject({
+      purpose: 'advertising',
+      client: 'ad-sdk',
+      operationName: 'SneakyAd',
+      decision: 'REFUSED',
+      coordinates: ['Account.mask', 'User.accounts'],
+    });
     expect(ad.operationHash).toMatch(/^[0-9a-f]{64}$/);
     expect(Date.parse(ad.at)).toBeGreaterThanOrEqual(startedAt);
     expect(Date.parse(ad.at)).toBeLessThanOrEqual(finishedAt);
@@ -336,7 +356,9 @@ describe('layer 5: fail closed', () => {
     const sqlite = isSqlite(db);
     if (sqlite) await db.raw(`CREATE TRIGGER data_access_log_test_outage BEFORE INSERT ON data_access_log BEGIN SELECT RAISE(ABORT, 'simulated outage'); END`);
     else {
-      await db.raw(`CREATE OR REPLACE FUNCTION data_access_log_test_outage() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'simulated outage'; END $$ LANGUAGE plpgsql`);
+      await db.raw(
+        `CREATE OR REPLACE FUNCTION data_access_log_test_outage() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'simulated outage'; END $$ LANGUAGE plpgsql`,
+      );
       await db.raw('CREATE TRIGGER data_access_log_test_outage BEFORE INSERT ON data_access_log FOR EACH ROW EXECUTE FUNCTION data_access_log_test_outage()');
     }
     let alertsRequests = 0;

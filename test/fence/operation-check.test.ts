@@ -101,7 +101,9 @@ describe('Fence.enforce: the audit fails closed', () => {
     };
     const fence = new Fence(policy, failing, silentLogger);
     await expect(fence.enforce(input('{ me { card } }'))).rejects.toMatchObject({ extensions: { code: 'AUDIT_UNAVAILABLE' } });
-    await expect(fence.enforce({ ...input('{ me { card } }'), caller: { ...caller, purpose: 'advertising' } })).rejects.toMatchObject({ extensions: { code: 'FORBIDDEN_DATA_USE' } });
+    await expect(fence.enforce({ ...input('{ me { card } }'), caller: { ...caller, purpose: 'advertising' } })).rejects.toMatchObject({
+      extensions: { code: 'FORBIDDEN_DATA_USE' },
+    });
     // Operations touching nothing protected need no audit.
     await expect(fence.enforce(input('{ merchant { name } }'))).resolves.toEqual({ coordinates: [], allowed: true });
   });
@@ -161,8 +163,21 @@ describe('the audit group commit (batchingAuditSink)', () => {
   });
 
   it('a fence over a failing batched sink still fails closed', async () => {
-    const fence = new Fence(policy, batchingAuditSink(async () => Promise.reject(new Error('accounts down'))), silentLogger);
-    await expect(fence.enforce({ document: parse('{ me { card } }'), source: '{ me { card } }', operationName: null, caller: { userId: 'usr_x', purpose: 'payments', client: null }, requestId: null, layer: 'gateway' })).rejects.toMatchObject({
+    const fence = new Fence(
+      policy,
+      batchingAuditSink(async () => Promise.reject(new Error('accounts down'))),
+      silentLogger,
+    );
+    await expect(
+      fence.enforce({
+        document: parse('{ me { card } }'),
+        source: '{ me { card } }',
+        operationName: null,
+        caller: { userId: 'usr_x', purpose: 'payments', client: null },
+        requestId: null,
+        layer: 'gateway',
+      }),
+    ).rejects.toMatchObject({
       extensions: { code: 'AUDIT_UNAVAILABLE' },
     });
   });

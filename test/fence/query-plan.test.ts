@@ -30,10 +30,13 @@ const BAD_ADS = parse(`
 function badSupergraph(): string {
   const defs = { ...Object.fromEntries(SUBGRAPH_NAMES.map((n) => [n, SUBGRAPHS[n].typeDefs])), ads: BAD_ADS } as Record<SubgraphName, typeof BAD_ADS>;
   // Layer 1 would refuse it...
-  expect(checkFenceComposition(SUBGRAPH_NAMES.map((name) => ({ name, zone: SUBGRAPH_ZONES[name], typeDefs: defs[name] }))).map((v) => v.rule)).toContain('requires-protected-field');
+  expect(checkFenceComposition(SUBGRAPH_NAMES.map((name) => ({ name, zone: SUBGRAPH_ZONES[name], typeDefs: defs[name] }))).map((v) => v.rule)).toContain(
+    'requires-protected-field',
+  );
   // ...so compose it with plain composeServices, as an attacker (or a mistake) bypassing it would.
   const result = composeServices(SUBGRAPH_NAMES.map((name) => ({ name, url: routingUrl(name), typeDefs: defs[name] })));
-  if (result.errors?.length || !('supergraphSdl' in result) || !result.supergraphSdl) throw new Error(`bad supergraph did not compose: ${result.errors?.map((e) => e.message).join('; ')}`);
+  if (result.errors?.length || !('supergraphSdl' in result) || !result.supergraphSdl)
+    throw new Error(`bad supergraph did not compose: ${result.errors?.map((e) => e.message).join('; ')}`);
   return result.supergraphSdl;
 }
 
@@ -58,7 +61,9 @@ afterAll(async () => {
 describe('layer 3: the query-plan check', () => {
   it('aborts a plan whose fetch to ads carries Account.mask in its representations, logs it, and calls nothing in ads', async () => {
     const pay = await stack.token('alice', 'payments');
-    const masks = expectData(await stack.gql<{ me: { accounts: { mask: string }[] } }>('{ me { accounts { mask } } }', undefined, pay)).me.accounts.map((a) => a.mask);
+    const masks = expectData(await stack.gql<{ me: { accounts: { mask: string }[] } }>('{ me { accounts { mask } } }', undefined, pay)).me.accounts.map(
+      (a) => a.mask,
+    );
     expect(masks.length).toBeGreaterThan(0);
     {
       const before = violations().length;
@@ -107,14 +112,29 @@ describe('layer 3: the query-plan check', () => {
       node: {
         kind: 'Sequence' as const,
         nodes: [
-          { kind: 'Fetch' as const, serviceName: 'accounts', operation: '{ me { __typename id accounts { mask } } }', operationKind: 'query' as never, operationName: undefined },
+          {
+            kind: 'Fetch' as const,
+            serviceName: 'accounts',
+            operation: '{ me { __typename id accounts { mask } } }',
+            operationKind: 'query' as never,
+            operationName: undefined,
+          },
           {
             kind: 'Flatten' as const,
             path: ['me'],
             node: {
               kind: 'Fetch' as const,
               serviceName: 'ads',
-              requires: [{ kind: 'InlineFragment' as const, typeCondition: 'User', selections: [{ kind: 'Field' as const, name: '__typename' }, { kind: 'Field' as const, name: 'id' }] }],
+              requires: [
+                {
+                  kind: 'InlineFragment' as const,
+                  typeCondition: 'User',
+                  selections: [
+                    { kind: 'Field' as const, name: '__typename' },
+                    { kind: 'Field' as const, name: 'id' },
+                  ],
+                },
+              ],
               operation: 'query($representations:[_Any!]!){_entities(representations:$representations){...on User{accounts{mask balance{current{amount}}}}}}',
               operationKind: 'query' as never,
               operationName: undefined,

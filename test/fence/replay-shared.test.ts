@@ -22,7 +22,12 @@ describe.skipIf(!redisUrl)('replay protection shared by the processes of a subgr
   const start = async (shared: boolean) => {
     const { db } = await prepareDb('merchants', ':memory:');
     dbs.push(db);
-    const s = await startSubgraph(SUBGRAPHS.merchants, { db, key, internalKey: deriveInternalKey(TEST_GATEWAY_SECRET, 'merchants'), redisUrl: shared ? redisUrl : undefined });
+    const s = await startSubgraph(SUBGRAPHS.merchants, {
+      db,
+      key,
+      internalKey: deriveInternalKey(TEST_GATEWAY_SECRET, 'merchants'),
+      redisUrl: shared ? redisUrl : undefined,
+    });
     services.push(s);
     return s;
   };
@@ -39,7 +44,8 @@ describe.skipIf(!redisUrl)('replay protection shared by the processes of a subgr
   });
 
   const body = JSON.stringify({ query: '{ merchants(first: 1) { id } }' });
-  const post = (s: SubgraphService, headers: Record<string, string>) => fetch(s.url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+  const post = (s: SubgraphService, headers: Record<string, string>) =>
+    fetch(s.url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
 
   it('refuses at process B a signed request already accepted by process A', async () => {
     const headers = signRequest(key, ANONYMOUS, body);

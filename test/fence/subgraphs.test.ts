@@ -102,7 +102,18 @@ describe('layer 4: only gateway-signed requests reach a subgraph', () => {
 
   it('internal routes need their own key: the graph key or the ads key cannot append to the audit log', async () => {
     const url = stack.subgraphs.accounts.url.replace(/\/graphql$/, '/internal/audit');
-    const record = JSON.stringify({ at: new Date().toISOString(), userId: null, purpose: null, client: null, operationName: 'Forged', operationHash: 'a'.repeat(64), coordinates: ['Account.mask'], decision: 'ALLOWED', layer: 'gateway', requestId: null });
+    const record = JSON.stringify({
+      at: new Date().toISOString(),
+      userId: null,
+      purpose: null,
+      client: null,
+      operationName: 'Forged',
+      operationHash: 'a'.repeat(64),
+      coordinates: ['Account.mask'],
+      decision: 'ALLOWED',
+      layer: 'gateway',
+      requestId: null,
+    });
     for (const k of [key('accounts'), key('ads'), deriveInternalKey(TEST_GATEWAY_SECRET, 'ads')]) {
       const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...signRequest(k, alice(null), record) }, body: record });
       expect(res.status).toBe(401);
@@ -113,7 +124,19 @@ describe('layer 4: only gateway-signed requests reach a subgraph', () => {
 
 describe('layer 5: the internal audit route takes batches, all or nothing', () => {
   const url = () => stack.subgraphs.accounts.url.replace(/\/graphql$/, '/internal/audit');
-  const record = (operationName: string, extra: Record<string, unknown> = {}) => ({ at: new Date().toISOString(), userId: null, purpose: null, client: null, operationName, operationHash: 'b'.repeat(64), coordinates: ['Account.mask'], decision: 'REFUSED', layer: 'gateway', requestId: null, ...extra });
+  const record = (operationName: string, extra: Record<string, unknown> = {}) => ({
+    at: new Date().toISOString(),
+    userId: null,
+    purpose: null,
+    client: null,
+    operationName,
+    operationHash: 'b'.repeat(64),
+    coordinates: ['Account.mask'],
+    decision: 'REFUSED',
+    layer: 'gateway',
+    requestId: null,
+    ...extra,
+  });
   const append = (body: unknown) => {
     const text = JSON.stringify(body);
     return post(url(), text, signRequest(deriveInternalKey(TEST_GATEWAY_SECRET, 'accounts'), alice(null), text));

@@ -28,10 +28,22 @@ it('runs every leg on --tiny settings and reports every ratio key and raw leg', 
     expect(Number.isFinite(results.ratios[key]), key).toBe(true);
   }
   expect(Object.keys(results.legs)).toEqual(
-    expect.arrayContaining(['gateway', 'direct', 'gateway_autocannon', 'fence_on', 'fence_off', 'sql_statements', 'transfers_gateway', 'transfers_ledger', 'ledger_after', 'alerts']),
+    expect.arrayContaining([
+      'gateway',
+      'direct',
+      'gateway_autocannon',
+      'fence_on',
+      'fence_off',
+      'sql_statements',
+      'transfers_gateway',
+      'transfers_ledger',
+      'ledger_after',
+      'alerts',
+    ]),
   );
   // Every request of the HTTP legs succeeded, and the ledger still balances after the transfer legs.
-  for (const leg of ['gateway', 'direct', 'fence_on', 'fence_off', 'transfers_ledger'] as const) expect((results.legs[leg] as { errors: number }).errors, leg).toBe(0);
+  for (const leg of ['gateway', 'direct', 'fence_on', 'fence_off', 'transfers_ledger'] as const)
+    expect((results.legs[leg] as { errors: number }).errors, leg).toBe(0);
   expect(results.legs.ledger_after).toMatchObject({ verified: true });
   const md = markdown(results, 'npm run bench -- --tiny');
   for (const key of KEYS) expect(table(results)).toContain(`| ${key} |`);

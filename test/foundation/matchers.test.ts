@@ -8,7 +8,12 @@ import { expectForbiddenDataUse, expectGraphQLError, expectUserErrors, findLeaks
 
 const refusal = (requestId: string) =>
   JSON.stringify({
-    errors: [{ message: `The data-use fence refused Account.mask (request id ${requestId}).`, extensions: { code: 'FORBIDDEN_DATA_USE', coordinates: ['Account.mask'], requestId } }],
+    errors: [
+      {
+        message: `The data-use fence refused Account.mask (request id ${requestId}).`,
+        extensions: { code: 'FORBIDDEN_DATA_USE', coordinates: ['Account.mask'], requestId },
+      },
+    ],
     data: null,
   });
 
@@ -16,7 +21,9 @@ describe('findLeaks', () => {
   it('ignores a secret that occurs by chance inside a request id, a UUID, a hash or a timestamp', () => {
     const body = refusal('a5154ed1-0c45-4821-9a2b-3f6c1d2e4821');
     expect(findLeaks(body, ['4821'])).toEqual([]);
-    expect(findLeaks({ text: body, headers: new Headers({ 'x-request-id': 'a5154ed1-0c45-4821-9a2b-3f6c1d2e4821', 'content-length': '4821' }) }, ['4821'])).toEqual([]);
+    expect(
+      findLeaks({ text: body, headers: new Headers({ 'x-request-id': 'a5154ed1-0c45-4821-9a2b-3f6c1d2e4821', 'content-length': '4821' }) }, ['4821']),
+    ).toEqual([]);
     expect(findLeaks('{"operationHash":"9f4821aa0c45b7e1d2c3b4a5968778695a4b3c2d1e0f"}', ['4821'])).toEqual([]);
     expect(findLeaks('{"time":1764580004821,"at":"2026-12-01T08:48:21.123Z","durationMs":48.21}', ['4821', '48.21'])).toEqual([]);
     // ...and inside longer numbers, words and ids.
@@ -41,7 +48,9 @@ describe('findLeaks', () => {
 
 describe('result matchers', () => {
   it('expectGraphQLError and expectForbiddenDataUse accept a response or a bare error list', () => {
-    const errors = [{ message: 'Refused: Account.mask, User.accounts', extensions: { code: 'FORBIDDEN_DATA_USE', coordinates: ['Account.mask', 'User.accounts'] } }];
+    const errors = [
+      { message: 'Refused: Account.mask, User.accounts', extensions: { code: 'FORBIDDEN_DATA_USE', coordinates: ['Account.mask', 'User.accounts'] } },
+    ];
     expect(expectGraphQLError({ status: 403, data: null, errors }, 'FORBIDDEN_DATA_USE', { status: 403, noData: true }).message).toMatch(/Refused/);
     expect(expectForbiddenDataUse(errors, ['User.accounts'])).toBe(errors[0]);
     expect(() => expectForbiddenDataUse(errors, ['Account.balance'])).toThrow();

@@ -24,7 +24,14 @@ interface MyBalances {
   me: {
     id: string;
     handle: string;
-    accounts: { id: string; kind: string; mask: string; currency: string; institution: { name: string; kind: string }; balance: { available: Money; current: Money; asOf: string } }[];
+    accounts: {
+      id: string;
+      kind: string;
+      mask: string;
+      currency: string;
+      institution: { name: string; kind: string };
+      balance: { available: Money; current: Money; asOf: string };
+    }[];
   };
 }
 interface Txn {
@@ -37,7 +44,10 @@ interface Txn {
   counterparty: { id: string; handle: string } | null;
 }
 interface History {
-  account: { id: string; transactions: { totalCount: number; edges: { cursor: string; node: Txn }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } } } | null;
+  account: {
+    id: string;
+    transactions: { totalCount: number; edges: { cursor: string; node: Txn }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } };
+  } | null;
 }
 
 /** Balance of an account straight from the fixture, in minor units. */
@@ -90,7 +100,11 @@ describe('History', () => {
     let after: string | null = null;
     let total = -1;
     for (let page = 0; page < 20; page++) {
-      const res: Awaited<ReturnType<typeof stack.gql<History>>> = await stack.gql<History>(op('History'), { accountId: 'acc_alice_checking', first: 25, after }, alice);
+      const res: Awaited<ReturnType<typeof stack.gql<History>>> = await stack.gql<History>(
+        op('History'),
+        { accountId: 'acc_alice_checking', first: 25, after },
+        alice,
+      );
       expect(res.errors).toBeUndefined();
       const conn = res.data!.account!.transactions;
       total = conn.totalCount;
@@ -164,7 +178,11 @@ describe('Merchants and Offers', () => {
   });
 
   it('serves sponsored offers from the ads subgraph, joined with merchants', async () => {
-    const res = await stack.gql<{ me: { handle: string; sponsoredOffers: { id: string; headline: string; merchant: { name: string; category: string } }[] } }>(op('Offers'), {}, alice);
+    const res = await stack.gql<{ me: { handle: string; sponsoredOffers: { id: string; headline: string; merchant: { name: string; category: string } }[] } }>(
+      op('Offers'),
+      {},
+      alice,
+    );
     expect(res.errors).toBeUndefined();
     expect(res.data!.me.handle).toBe('alice');
     expect(res.data!.me.sponsoredOffers.length).toBeGreaterThan(0);

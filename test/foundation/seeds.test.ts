@@ -17,8 +17,18 @@ const f = buildFixture();
 
 describe('seed fixture', () => {
   it('has the four banks and three card issuers', () => {
-    expect(f.institutions.filter((i) => i.kind === 'BANK').map((i) => i.name).sort()).toEqual(['Citigroup', 'JPMorgan Chase', 'U.S. Bancorp', 'Wells Fargo']);
-    expect(f.institutions.filter((i) => i.kind === 'CARD_ISSUER').map((i) => i.name).sort()).toEqual(['American Express', 'Mastercard', 'PayPal']);
+    expect(
+      f.institutions
+        .filter((i) => i.kind === 'BANK')
+        .map((i) => i.name)
+        .sort(),
+    ).toEqual(['Citigroup', 'JPMorgan Chase', 'U.S. Bancorp', 'Wells Fargo']);
+    expect(
+      f.institutions
+        .filter((i) => i.kind === 'CARD_ISSUER')
+        .map((i) => i.name)
+        .sort(),
+    ).toEqual(['American Express', 'Mastercard', 'PayPal']);
   });
 
   it('gives alice, bob, carol and dave a USD checking account and a card with 50+ transactions over 3+ months', () => {
@@ -76,7 +86,9 @@ describe('seed fixture', () => {
     const g = generateFixture();
     expect(g).not.toBe(f);
     expect(g.entries.length).toBe(f.entries.length);
-    expect(JSON.stringify(g.entries, (_, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))).toBe(JSON.stringify(f.entries, (_, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)));
+    expect(JSON.stringify(g.entries, (_, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))).toBe(
+      JSON.stringify(f.entries, (_, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)),
+    );
   });
 });
 

@@ -23,7 +23,9 @@ const inside = (p: string) => !path.relative(ROOT, p).startsWith('..') && !path.
 
 it('loads every contract operation from the copy in test/contract/', () => {
   expect(inside(fileURLToPath(CONTRACT_PATH))).toBe(true);
-  expect(Object.keys(OPS).sort()).toEqual(['ChargeAlerts', 'History', 'Merchants', 'MyAlerts', 'MyBalances', 'Offers', 'Pay', 'ResolveAlert', 'SendMoney'].sort());
+  expect(Object.keys(OPS).sort()).toEqual(
+    ['ChargeAlerts', 'History', 'Merchants', 'MyAlerts', 'MyBalances', 'Offers', 'Pay', 'ResolveAlert', 'SendMoney'].sort(),
+  );
 });
 
 it('no test source refers to a path outside the repository', () => {

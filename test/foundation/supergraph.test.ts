@@ -7,7 +7,10 @@ import { SUBGRAPHS } from '../../subgraphs/index.js';
 import { SUPERGRAPH_PATH } from '../../schema/supergraph.js';
 
 it('schema/supergraph.graphql is up to date (run `npm run compose`)', () => {
-  const typeDefs = Object.fromEntries(SUBGRAPH_NAMES.map((n) => [n, SUBGRAPHS[n].typeDefs])) as Record<SubgraphName, (typeof SUBGRAPHS)[SubgraphName]['typeDefs']>;
+  const typeDefs = Object.fromEntries(SUBGRAPH_NAMES.map((n) => [n, SUBGRAPHS[n].typeDefs])) as Record<
+    SubgraphName,
+    (typeof SUBGRAPHS)[SubgraphName]['typeDefs']
+  >;
   const result = composeSupergraph(typeDefs);
   expect(result.ok ? [] : result.errors).toEqual([]);
   if (!result.ok) return;
@@ -24,7 +27,8 @@ it('describes every type and field in every subgraph SDL', () => {
         // Root types are containers; their fields are described below.
       } else if (!('description' in def) || !def.description) missing.push(`${name}: ${typeName}`);
       const fields = 'fields' in def && def.fields ? def.fields : 'values' in def && def.values ? def.values : [];
-      for (const f of fields as readonly { name: { value: string }; description?: unknown }[]) if (!f.description) missing.push(`${name}: ${typeName}.${f.name.value}`);
+      for (const f of fields as readonly { name: { value: string }; description?: unknown }[])
+        if (!f.description) missing.push(`${name}: ${typeName}.${f.name.value}`);
     }
   }
   expect(missing).toEqual([]);

@@ -18,7 +18,13 @@ let client: ApolloClient;
 beforeAll(async () => {
   stack = await startTestStack();
   const token = await stack.token('alice');
-  ws = createClient({ url: stack.url.replace(/^http/, 'ws'), webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${token}` }, lazy: true, retryAttempts: 0 });
+  ws = createClient({
+    url: stack.url.replace(/^http/, 'ws'),
+    webSocketImpl: WebSocket,
+    connectionParams: { authorization: `Bearer ${token}` },
+    lazy: true,
+    retryAttempts: 0,
+  });
   const http = new HttpLink({ uri: stack.url, headers: { authorization: `Bearer ${token}`, 'apollographql-client-name': 'paygraph-tests' } });
   client = new ApolloClient({
     link: ApolloLink.split(({ operationType }) => operationType === OperationTypeNode.SUBSCRIPTION, new GraphQLWsLink(ws), http),
@@ -39,30 +45,38 @@ it('reads MyBalances, sends money and receives a charge alert like a real app', 
   const before = await client.query<Balances>({ query: gql(op('MyBalances')), fetchPolicy: 'network-only' });
   const checking = before.data!.me.accounts.find((a) => a.kind === 'CHECKING')!;
 
-  const sent = await client.mutate<{ sendTransfer: { transfer: { id: string; amount: { amount: string }; recipient: { handle: string } } | null; userErrors: unknown[] } }>({
+  const sent = await client.mutate<{
+    sendTransfer: { transfer: { id: string; amount: { amount: string }; recipient: { handle: string } } | null; userErrors: unknown[] };
+  }>({
     mutation: gql(op('SendMoney')),
-    variables: { input: { fromAccountId: checking.id, toHandle: 'bob', amount: { amount: '12.34', currency: 'USD' }, note: 'lunch', idempotencyKey: 'apollo-client-1' } },
+    variables: {
+      input: { fromAccountId: checking.id, toHandle: 'bob', amount: { amount: '12.34', currency: 'USD' }, note: 'lunch', idempotencyKey: 'apollo-client-1' },
+    },
   });
   expect(sent.data!.sendTransfer.userErrors).toEqual([]);
   expect(sent.data!.sendTransfer.transfer).toMatchObject({ amount: { amount: '12.34' }, recipient: { handle: 'bob' } });
 
   const after = await client.query<Balances>({ query: gql(op('MyBalances')), fetchPolicy: 'network-only' });
-  const moved = BigInt(checking.balance.available.amount.replace('.', '')) - BigInt(after.data!.me.accounts.find((a) => a.id === checking.id)!.balance.available.amount.replace('.', ''));
+  const moved =
+    BigInt(checking.balance.available.amount.replace('.', '')) -
+    BigInt(after.data!.me.accounts.find((a) => a.id === checking.id)!.balance.available.amount.replace('.', ''));
   expect(moved).toBe(1234n);
 
   // Subscribe, and once the subscription is live make a suspicious card-not-present foreign purchase.
-  const alert = new Promise<{ chargeAlertRaised: { reasons: string[]; purchase: { id: string; merchant: { name: string; country: string } } } }>((resolve, reject) => {
-    const sub = client.subscribe({ query: gql(op('ChargeAlerts')) }).subscribe({
-      next: (r) => {
-        if (r.error) reject(r.error);
-        else if (r.data) {
-          sub.unsubscribe();
-          resolve(r.data as never);
-        }
-      },
-      error: reject,
-    });
-  });
+  const alert = new Promise<{ chargeAlertRaised: { reasons: string[]; purchase: { id: string; merchant: { name: string; country: string } } } }>(
+    (resolve, reject) => {
+      const sub = client.subscribe({ query: gql(op('ChargeAlerts')) }).subscribe({
+        next: (r) => {
+          if (r.error) reject(r.error);
+          else if (r.data) {
+            sub.unsubscribe();
+            resolve(r.data as never);
+          }
+        },
+        error: reject,
+      });
+    },
+  );
   // Wait for the WebSocket connection (what a real app knows); the gateway's bridge delivers alerts
   // raised before its upstream subscription is set up too (test/alerts/live.test.ts).
   await new Promise<void>((resolve) => {
@@ -73,7 +87,16 @@ it('reads MyBalances, sends money and receives a charge alert like a real app', 
   });
   const paid = await client.mutate<{ makePurchase: { purchase: { id: string } | null; userErrors: unknown[] } }>({
     mutation: gql(op('Pay')),
-    variables: { input: { accountId: 'acc_alice_card', merchantId: 'mer_air_france', amount: { amount: '2950.00', currency: 'USD' }, description: 'late-night booking', idempotencyKey: 'apollo-client-2', cardPresent: false } },
+    variables: {
+      input: {
+        accountId: 'acc_alice_card',
+        merchantId: 'mer_air_france',
+        amount: { amount: '2950.00', currency: 'USD' },
+        description: 'late-night booking',
+        idempotencyKey: 'apollo-client-2',
+        cardPresent: false,
+      },
+    },
   });
   expect(paid.data!.makePurchase.userErrors).toEqual([]);
   const raised = await alert;

@@ -31,15 +31,39 @@ async function addUserWithAccounts(accounts: Knex, payments: Knex, handle: strin
   await payments('parties').insert({ user_id: userId, handle, country: 'US' });
   for (let i = 0; i < n; i++) {
     const id = `acc_${handle}_${i}`;
-    await accounts('accounts').insert({ id, user_id: userId, institution_id: i % 2 ? 'ins_chase' : 'ins_citi', kind: 'CHECKING', display_name: `Account ${i}`, mask: String(1000 + i), currency: 'USD' });
+    await accounts('accounts').insert({
+      id,
+      user_id: userId,
+      institution_id: i % 2 ? 'ins_chase' : 'ins_citi',
+      kind: 'CHECKING',
+      display_name: `Account ${i}`,
+      mask: String(1000 + i),
+      currency: 'USD',
+    });
     await payments('ledger_accounts').insert({ id, owner_user_id: userId, kind: 'CHECKING', currency: 'USD', balance_minor: 4 * 1000, frozen: false });
     for (let k = 0; k < 4; k++) {
       const entryId = `je_${id}_${k}`;
       const at = new Date(Date.UTC(2026, 9, 1 + k, 12, i % 60)).toISOString();
       await payments('journal_entries').insert({ id: entryId, kind: k % 2 ? 'PURCHASE' : 'TRANSFER', description: `entry ${k}`, posted_at: at });
       await payments('postings').insert([
-        { entry_id: entryId, account_id: id, amount_minor: 1000, currency: 'USD', posted_at: at, merchant_id: k % 2 ? 'mer_tesco' : null, counterparty_user_id: k % 2 ? null : 'usr_bob' },
-        { entry_id: entryId, account_id: 'sys_external_usd', amount_minor: -1000, currency: 'USD', posted_at: at, merchant_id: null, counterparty_user_id: null },
+        {
+          entry_id: entryId,
+          account_id: id,
+          amount_minor: 1000,
+          currency: 'USD',
+          posted_at: at,
+          merchant_id: k % 2 ? 'mer_tesco' : null,
+          counterparty_user_id: k % 2 ? null : 'usr_bob',
+        },
+        {
+          entry_id: entryId,
+          account_id: 'sys_external_usd',
+          amount_minor: -1000,
+          currency: 'USD',
+          posted_at: at,
+          merchant_id: null,
+          counterparty_user_id: null,
+        },
       ]);
     }
   }
@@ -82,7 +106,6 @@ it('runs the same number of SQL statements for 5 and for 50 accounts', async () 
   const five = await statementsFor('five', 5);
   const fifty = await statementsFor('fifty', 50);
   expect(fifty).toBe(five);
-  console.log(`SQL statements: 5 accounts -> ${five}, 50 accounts -> ${fifty}`);
   // user, accounts, institutions, ledger accounts, one page query, one count query, counterparties, merchants
   expect(five).toBeLessThanOrEqual(8);
 });

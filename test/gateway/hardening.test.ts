@@ -24,19 +24,29 @@ describe('request limits', () => {
   it.each([
     ['depth', '{ me { accounts { transactions { edges { node { id } } } } } }', 'QUERY_TOO_DEEP'],
     ['aliases', '{ a: merchants(first: 1) { id } b: merchants(first: 1) { id } c: merchants(first: 1) { id } }', 'TOO_MANY_ALIASES'],
-    ['directives', '{ merchants(first: 1) { id @include(if: true) name @include(if: true) country @include(if: true) city @skip(if: false) } }', 'TOO_MANY_DIRECTIVES'],
+    [
+      'directives',
+      '{ merchants(first: 1) { id @include(if: true) name @include(if: true) country @include(if: true) city @skip(if: false) } }',
+      'TOO_MANY_DIRECTIVES',
+    ],
     ['tokens', `{ merchants(first: 1) { ${'id '.repeat(80)} } }`, 'QUERY_TOO_LARGE'],
   ])('refuses a query over the %s limit with a clear code, before any subgraph is called', async (_, query, code) => {
-    const before = await stack.countQueries(async () => {
-      expectGraphQLError(await stack.gql(query, {}, alice), code, { status: 400, noData: true });
-    }, ['accounts', 'payments', 'merchants'], (sql) => !/outbox_events/.test(sql));
+    const before = await stack.countQueries(
+      async () => {
+        expectGraphQLError(await stack.gql(query, {}, alice), code, { status: 400, noData: true });
+      },
+      ['accounts', 'payments', 'merchants'],
+      (sql) => !/outbox_events/.test(sql),
+    );
     expect(before).toBe(0);
   });
 
   it('refuses a query over the cost limit with QUERY_TOO_COSTLY', async () => {
     const costly = await startTestStack({ limits: { maxCost: 20 } });
     try {
-      const res = await costly.gql('{ merchants(first: 1) { id name category mcc country city } merchant(id: "mer_ikea") { id name category mcc country city } }');
+      const res = await costly.gql(
+        '{ merchants(first: 1) { id name category mcc country city } merchant(id: "mer_ikea") { id name category mcc country city } }',
+      );
       expectGraphQLError(res, 'QUERY_TOO_COSTLY', { status: 400, noData: true });
       expectData(await costly.gql('{ merchants(first: 1) { id } }'));
     } finally {
@@ -61,9 +71,15 @@ describe('request limits', () => {
   });
 
   it('rate-limits mutations per user with RATE_LIMITED and a retry hint', async () => {
-    const input = (n: number) => ({ input: { fromAccountId: 'acc_alice_checking', toHandle: 'bob', amount: { amount: '0', currency: 'USD' }, idempotencyKey: `rate-${n}` } });
+    const input = (n: number) => ({
+      input: { fromAccountId: 'acc_alice_checking', toHandle: 'bob', amount: { amount: '0', currency: 'USD' }, idempotencyKey: `rate-${n}` },
+    });
     for (let i = 0; i < 3; i++) {
-      const ok = await stack.gql<{ sendTransfer: { transfer: null; userErrors: { code: string; field: string[] | null; message: string }[] } }>(SEND, input(i), alice);
+      const ok = await stack.gql<{ sendTransfer: { transfer: null; userErrors: { code: string; field: string[] | null; message: string }[] } }>(
+        SEND,
+        input(i),
+        alice,
+      );
       expectUserErrors(expectData(ok).sendTransfer, ['INVALID_AMOUNT']);
     }
     const limited = await stack.gql(SEND, input(3), alice);
@@ -100,7 +116,12 @@ describe('errors, logs, health and metrics in production mode', () => {
   it('carries the request id from the gateway to the subgraphs in the logs', async () => {
     const res = await stack.gql('{ me { id } }', {}, await stack.token('alice'));
     const requestId = res.headers.get('x-request-id');
-    const services = new Set(logs.records().filter((r) => r.requestId === requestId).map((r) => r.service));
+    const services = new Set(
+      logs
+        .records()
+        .filter((r) => r.requestId === requestId)
+        .map((r) => r.service),
+    );
     expect(services).toContain('gateway');
     expect(services).toContain('accounts');
   });
@@ -130,11 +151,31 @@ describe('secrets and money never reach the logs', () => {
       const secrets = [alice, TEST_JWT_SECRET, TEST_GATEWAY_SECRET];
       const values = ['2321.87', '1234.56', '98.76'];
       const masks: string[] = [];
-      const sent = await stack.gql<{ sendTransfer: { transfer: unknown; userErrors: unknown[] } }>(SEND, { input: { fromAccountId: 'acc_alice_checking', toHandle: 'bob', amount: { amount: '2321.87', currency: 'USD' }, note: 'rent', idempotencyKey: 'log-scan-1' } }, alice);
+      const sent = await stack.gql<{ sendTransfer: { transfer: unknown; userErrors: unknown[] } }>(
+        SEND,
+        {
+          input: {
+            fromAccountId: 'acc_alice_checking',
+            toHandle: 'bob',
+            amount: { amount: '2321.87', currency: 'USD' },
+            note: 'rent',
+            idempotencyKey: 'log-scan-1',
+          },
+        },
+        alice,
+      );
       expect(sent.data!.sendTransfer.userErrors).toEqual([]);
-      const paid = await stack.gql<{ makePurchase: { purchase: unknown; userErrors: unknown[] } }>(op('Pay'), { input: { accountId: 'acc_alice_card', merchantId: 'mer_ikea', amount: { amount: '1234.56', currency: 'USD' }, idempotencyKey: 'log-scan-2' } }, alice);
+      const paid = await stack.gql<{ makePurchase: { purchase: unknown; userErrors: unknown[] } }>(
+        op('Pay'),
+        { input: { accountId: 'acc_alice_card', merchantId: 'mer_ikea', amount: { amount: '1234.56', currency: 'USD' }, idempotencyKey: 'log-scan-2' } },
+        alice,
+      );
       expect(paid.data!.makePurchase.userErrors).toEqual([]);
-      await stack.gql(SEND, { input: { fromAccountId: 'acc_alice_checking', toHandle: 'nobody', amount: { amount: '98.76', currency: 'USD' }, idempotencyKey: 'log-scan-3' } }, alice);
+      await stack.gql(
+        SEND,
+        { input: { fromAccountId: 'acc_alice_checking', toHandle: 'nobody', amount: { amount: '98.76', currency: 'USD' }, idempotencyKey: 'log-scan-3' } },
+        alice,
+      );
       const after = await stack.gql<{ me: { accounts: { mask: string; balance: { current: { amount: string } } }[] } }>(op('MyBalances'), {}, alice);
       for (const a of [...balances.data!.me.accounts, ...after.data!.me.accounts]) {
         values.push(a.balance.current.amount);

@@ -72,7 +72,12 @@ describe('bad documents: the same coded 400-class error on both transports', () 
     expect(ws[0]!.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
     expect(ws[0]!.message).toMatch(/must not use @skip or @include/);
     // Also through a fragment at the root.
-    const viaFragment = await wsErrors(stack, token, 'subscription S($v: Boolean!) { ...F } fragment F on Subscription { chargeAlertRaised @include(if: $v) { id } }', { v: true });
+    const viaFragment = await wsErrors(
+      stack,
+      token,
+      'subscription S($v: Boolean!) { ...F } fragment F on Subscription { chargeAlertRaised @include(if: $v) { id } }',
+      { v: true },
+    );
     expect(viaFragment[0]!.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
   });
 
@@ -127,10 +132,18 @@ describe('bad documents: the same coded 400-class error on both transports', () 
 async function wsErrorsNamed(stack: TestStack, token: string, query: string, operationName: string): Promise<WsErrors> {
   const { createClient } = await import('graphql-ws');
   const WebSocket = (await import('ws')).default;
-  const client = createClient({ url: stack.url.replace(/^http/, 'ws'), webSocketImpl: WebSocket, retryAttempts: 0, connectionParams: { authorization: `Bearer ${token}` } });
+  const client = createClient({
+    url: stack.url.replace(/^http/, 'ws'),
+    webSocketImpl: WebSocket,
+    retryAttempts: 0,
+    connectionParams: { authorization: `Bearer ${token}` },
+  });
   try {
     return await new Promise<WsErrors>((resolve, reject) => {
-      client.subscribe({ query, operationName }, { next: () => reject(new Error('unexpected next')), error: (e) => resolve(e as WsErrors), complete: () => reject(new Error('unexpected complete')) });
+      client.subscribe(
+        { query, operationName },
+        { next: () => reject(new Error('unexpected next')), error: (e) => resolve(e as WsErrors), complete: () => reject(new Error('unexpected complete')) },
+      );
     });
   } finally {
     await client.dispose();
@@ -152,7 +165,8 @@ describe('layer 3 on a subscription plan (a bad supergraph: ads requires a charg
     const defs = { ...Object.fromEntries(SUBGRAPH_NAMES.map((n) => [n, SUBGRAPHS[n].typeDefs])), ads: BAD_ADS } as Record<SubgraphName, typeof BAD_ADS>;
     // Composed with plain composeServices, bypassing the composition lint (layer 1) as a mistake would.
     const result = composeServices(SUBGRAPH_NAMES.map((name) => ({ name, url: routingUrl(name), typeDefs: defs[name] })));
-    if (result.errors?.length || !('supergraphSdl' in result) || !result.supergraphSdl) throw new Error(`bad supergraph did not compose: ${result.errors?.map((e) => e.message).join('; ')}`);
+    if (result.errors?.length || !('supergraphSdl' in result) || !result.supergraphSdl)
+      throw new Error(`bad supergraph did not compose: ${result.errors?.map((e) => e.message).join('; ')}`);
     stack = await startTestStack({ supergraphSdl: result.supergraphSdl, logLevel: 'silent' });
     stack.subgraphs.ads.server.on('request', () => {
       adsRequests += 1;
@@ -165,7 +179,11 @@ describe('layer 3 on a subscription plan (a bad supergraph: ads requires a charg
   it('refuses the subscription before anything is opened upstream, and audits the abort as over HTTP', async () => {
     const token = await stack.token('alice', 'payments');
     const errors = await wsErrors(stack, token, 'subscription Targeted { chargeAlertRaised { id adHint } }');
-    expect(errors[0]!.extensions).toMatchObject({ code: 'FORBIDDEN_DATA_USE', fence: 'query-plan', coordinates: expect.arrayContaining(['ChargeAlert.riskScore']) });
+    expect(errors[0]!.extensions).toMatchObject({
+      code: 'FORBIDDEN_DATA_USE',
+      fence: 'query-plan',
+      coordinates: expect.arrayContaining(['ChargeAlert.riskScore']),
+    });
     expect(stack.gateway.subscriptions.active).toBe(0);
     expect(adsRequests).toBe(0);
     // Layer 2 allowed the payments caller; layer 3 aborted: both decisions are in the log.

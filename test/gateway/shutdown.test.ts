@@ -20,7 +20,11 @@ it('finishes in-flight requests on stop and leaves the ledger whole', async () =
     const alice = await stack.token('alice');
     const burst = Array.from({ length: 40 }, (_, i) =>
       stack
-        .gql<{ sendTransfer: { transfer: { id: string } | null; userErrors: unknown[] } }>(op('SendMoney'), { input: { fromAccountId: 'acc_alice_checking', toHandle: 'bob', amount: { amount: '1.00', currency: 'USD' }, idempotencyKey: `shutdown-${i}` } }, alice)
+        .gql<{ sendTransfer: { transfer: { id: string } | null; userErrors: unknown[] } }>(
+          op('SendMoney'),
+          { input: { fromAccountId: 'acc_alice_checking', toHandle: 'bob', amount: { amount: '1.00', currency: 'USD' }, idempotencyKey: `shutdown-${i}` } },
+          alice,
+        )
         .then((r) => ({ kind: 'answered' as const, r }))
         .catch((err: unknown) => ({ kind: 'refused' as const, err })),
     );

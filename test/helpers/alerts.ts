@@ -98,16 +98,24 @@ export interface PayResult {
   makePurchase: { purchase: { id: string } | null; userErrors: { code: string; field: string[] | null; message: string }[] };
 }
 
-export async function pay(stack: TestStack, token: string, input: { accountId: string; merchantId: string; amount: string; cardPresent?: boolean }): Promise<PayResult['makePurchase']> {
-  const res = await stack.gql<PayResult>(PAY, {
-    input: {
-      accountId: input.accountId,
-      merchantId: input.merchantId,
-      amount: { amount: input.amount, currency: 'USD' },
-      idempotencyKey: `alerts-test-${randomUUID()}`,
-      ...(input.cardPresent === undefined ? {} : { cardPresent: input.cardPresent }),
+export async function pay(
+  stack: TestStack,
+  token: string,
+  input: { accountId: string; merchantId: string; amount: string; cardPresent?: boolean },
+): Promise<PayResult['makePurchase']> {
+  const res = await stack.gql<PayResult>(
+    PAY,
+    {
+      input: {
+        accountId: input.accountId,
+        merchantId: input.merchantId,
+        amount: { amount: input.amount, currency: 'USD' },
+        idempotencyKey: `alerts-test-${randomUUID()}`,
+        ...(input.cardPresent === undefined ? {} : { cardPresent: input.cardPresent }),
+      },
     },
-  }, token);
+    token,
+  );
   return expectData(res).makePurchase;
 }
 

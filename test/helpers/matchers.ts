@@ -73,9 +73,16 @@ export interface UserErrorLike {
  * `codes`, in order, each with a message; when refused (codes given), every other field is null.
  * With `field`, the first user error points at that input field.
  */
-export function expectUserErrors(payload: { userErrors: readonly UserErrorLike[] } & Record<string, unknown>, codes: readonly string[], opts: { field?: readonly string[] } = {}): readonly UserErrorLike[] {
+export function expectUserErrors(
+  payload: { userErrors: readonly UserErrorLike[] } & Record<string, unknown>,
+  codes: readonly string[],
+  opts: { field?: readonly string[] } = {},
+): readonly UserErrorLike[] {
   const shown = JSON.stringify(payload);
-  expect(payload.userErrors.map((e) => e.code), shown).toEqual(codes);
+  expect(
+    payload.userErrors.map((e) => e.code),
+    shown,
+  ).toEqual(codes);
   for (const e of payload.userErrors) expect(e.message.length, shown).toBeGreaterThan(0);
   if (codes.length > 0) {
     for (const [k, v] of Object.entries(payload)) if (k !== 'userErrors') expect(v, `${k} of a refused payload: ${shown}`).toBeNull();
@@ -125,7 +132,11 @@ export function scrubVolatile(text: string, keep: readonly string[] = []): strin
 
 function textOf(where: unknown): string {
   if (typeof where === 'string') return where;
-  if (where instanceof Headers) return [...where].filter(([k]) => !VOLATILE_HEADERS.has(k.toLowerCase())).map(([k, v]) => `${k}: ${v}`).join('\n');
+  if (where instanceof Headers)
+    return [...where]
+      .filter(([k]) => !VOLATILE_HEADERS.has(k.toLowerCase()))
+      .map(([k, v]) => `${k}: ${v}`)
+      .join('\n');
   if (where && typeof where === 'object' && typeof (where as { text?: unknown }).text === 'string') {
     const r = where as { text: string; headers?: unknown };
     return r.headers instanceof Headers ? `${textOf(r.headers)}\n\n${r.text}` : r.text;

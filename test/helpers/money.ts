@@ -95,11 +95,19 @@ export async function deposit(db: Knex, accountId: string, minor: bigint): Promi
   });
 }
 
-export async function send(stack: TestStack, token: string, input: Record<string, unknown>): Promise<{ transfer: TransferOut | null; userErrors: UserErrorOut[] }> {
+export async function send(
+  stack: TestStack,
+  token: string,
+  input: Record<string, unknown>,
+): Promise<{ transfer: TransferOut | null; userErrors: UserErrorOut[] }> {
   return expectData(await stack.gql<{ sendTransfer: { transfer: TransferOut | null; userErrors: UserErrorOut[] } }>(SEND, { input }, token)).sendTransfer;
 }
 
-export async function pay(stack: TestStack, token: string, input: Record<string, unknown>): Promise<{ purchase: PurchaseOut | null; userErrors: UserErrorOut[] }> {
+export async function pay(
+  stack: TestStack,
+  token: string,
+  input: Record<string, unknown>,
+): Promise<{ purchase: PurchaseOut | null; userErrors: UserErrorOut[] }> {
   return expectData(await stack.gql<{ makePurchase: { purchase: PurchaseOut | null; userErrors: UserErrorOut[] } }>(PAY, { input }, token)).makePurchase;
 }
 
@@ -135,7 +143,12 @@ export function transferPlan(n: number, seed: number): PlannedTransfer[] {
 
 /** The input of a planned transfer for sendTransfer, with a fresh idempotency key. */
 export function transferInput(p: PlannedTransfer): Record<string, unknown> {
-  return { fromAccountId: `acc_${p.from}_checking`, toHandle: p.to, amount: { amount: formatMinor(p.minor, 'USD'), currency: 'USD' }, idempotencyKey: newKey() };
+  return {
+    fromAccountId: `acc_${p.from}_checking`,
+    toHandle: p.to,
+    amount: { amount: formatMinor(p.minor, 'USD'), currency: 'USD' },
+    idempotencyKey: newKey(),
+  };
 }
 
 /** The balances `before` moved by the planned transfers that went through (`done(i)`): what no lost update gives. */
@@ -162,7 +175,9 @@ export interface HistoryNode {
 }
 
 export async function history(stack: TestStack, token: string, accountId: string, first = 5): Promise<HistoryNode[]> {
-  return expectData(await stack.gql<{ account: { transactions: { edges: { node: HistoryNode }[] } } }>(HISTORY, { accountId, first }, token)).account.transactions.edges.map((e) => e.node);
+  return expectData(
+    await stack.gql<{ account: { transactions: { edges: { node: HistoryNode }[] } } }>(HISTORY, { accountId, first }, token),
+  ).account.transactions.edges.map((e) => e.node);
 }
 
 export interface PaymentsDb {

@@ -35,7 +35,12 @@ export interface TestStack extends Stack {
   /** Token for a seeded user by handle. */
   token(handle: string, purpose?: Purpose): Promise<string>;
   /** POST a GraphQL operation to the gateway. */
-  gql<T = Record<string, unknown>>(query: string, variables?: Record<string, unknown>, token?: string | null, headers?: Record<string, string>): Promise<GqlResponse<T>>;
+  gql<T = Record<string, unknown>>(
+    query: string,
+    variables?: Record<string, unknown>,
+    token?: string | null,
+    headers?: Record<string, string>,
+  ): Promise<GqlResponse<T>>;
   /** Count SQL statements across every subgraph database (or `only` some) while `fn` runs, optionally only those `include` accepts. */
   countQueries(fn: () => Promise<unknown>, only?: SubgraphName[], include?: (sql: string) => boolean): Promise<number>;
 }
@@ -48,7 +53,11 @@ export function userId(handle: string): string {
 
 /** POSTs a GraphQL request; `body` is sent as JSON, or as it is when a string (a body that was signed). */
 export async function postGraphQL<T>(url: string, body: unknown, headers: Record<string, string> = {}): Promise<GqlResponse<T>> {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
   const text = await res.text();
   let json: { data?: T | null; errors?: GqlResponse['errors'] } = {};
   try {
@@ -115,7 +124,9 @@ export async function startTestStack(overrides: Partial<StackOptions> = {}): Pro
       const listener = (q: { sql: string }) => {
         if (!include || include(q.sql)) n += 1;
       };
-      const dbs = Object.entries(stack.dbs).filter(([name]) => !only || only.includes(name as SubgraphName)).map(([, db]) => db as Knex);
+      const dbs = Object.entries(stack.dbs)
+        .filter(([name]) => !only || only.includes(name as SubgraphName))
+        .map(([, db]) => db as Knex);
       for (const db of dbs) db.on('query', listener);
       try {
         await fn();

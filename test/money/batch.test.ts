@@ -41,9 +41,7 @@ function countTransactions(db: Knex): { readonly n: number } {
   return counter;
 }
 
-type Step =
-  | { op: 'send'; user: string; input: SendTransferInput }
-  | { op: 'pay'; user: string; input: MakePurchaseInput };
+type Step = { op: 'send'; user: string; input: SendTransferInput } | { op: 'pay'; user: string; input: MakePurchaseInput };
 
 /** Outcome without the random ids: code list, or which earlier step's id it returned. */
 type Shape = { errors: string[] } | { sameAs: number };
@@ -83,7 +81,11 @@ function buildPlan(carolChecking: bigint): Step[] {
     t('usr_alice', 'acc_alice_checking', 'bob', 2_00n, 'a1'), // same key, other input: IDEMPOTENCY_KEY_REUSED
     t('usr_alice', 'acc_alice_checking', 'mallory', 3_00n, 'a5'), // refused (RECIPIENT_NOT_FOUND): key not consumed
     t('usr_alice', 'acc_alice_checking', 'dave', 3_00n, 'a5'), // same key, other input, after a refusal: succeeds
-    { op: 'send', user: 'usr_alice', input: { fromAccountId: 'acc_alice_checking', toHandle: 'bob', amount: { amount: '1.00', currency: 'EUR' }, idempotencyKey: 'a6' } }, // CURRENCY_MISMATCH
+    {
+      op: 'send',
+      user: 'usr_alice',
+      input: { fromAccountId: 'acc_alice_checking', toHandle: 'bob', amount: { amount: '1.00', currency: 'EUR' }, idempotencyKey: 'a6' },
+    }, // CURRENCY_MISMATCH
     t('usr_bob', 'acc_bob_checking', 'alice', big, 'b1'),
     t('usr_bob', 'acc_bob_checking', 'alice', big, 'b2'),
     t('usr_bob', 'acc_bob_checking', 'dave', big, 'b3'), // LIMIT_EXCEEDED: 6,000.00 > 5,000.00 today
@@ -113,11 +115,13 @@ async function runPlan(movements: Movements, plan: Step[], concurrently: boolean
     const r = await movements.makePurchase(s.user, s.input);
     return { id: r.purchaseId, errors: r.userErrors.map((e) => e.code) };
   };
-  const results = concurrently ? await Promise.all(plan.map(one)) : await (async () => {
-    const out = [];
-    for (const s of plan) out.push(await one(s));
-    return out;
-  })();
+  const results = concurrently
+    ? await Promise.all(plan.map(one))
+    : await (async () => {
+        const out = [];
+        for (const s of plan) out.push(await one(s));
+        return out;
+      })();
   return { ids: results.map((r) => r.id), errors: results.map((r) => r.errors) };
 }
 
@@ -130,7 +134,12 @@ async function prepare(db: Knex, movements: Movements): Promise<bigint> {
   await deposit(db, 'acc_bob_checking', TRANSFER_LIMITS.USD!.dailyMinor * 2n);
   await db('ledger_accounts').where({ id: 'acc_dave_checking' }).update({ frozen: true });
   const carol = await balanceOf(db, 'acc_carol_checking');
-  const drain = await movements.makePurchase('usr_carol', { accountId: 'acc_carol_checking', merchantId: 'mer_apple', amount: usd(carol - 40_000n), idempotencyKey: 'setup' });
+  const drain = await movements.makePurchase('usr_carol', {
+    accountId: 'acc_carol_checking',
+    merchantId: 'mer_apple',
+    amount: usd(carol - 40_000n),
+    idempotencyKey: 'setup',
+  });
   expect(drain.userErrors).toEqual([]);
   return balanceOf(db, 'acc_carol_checking');
 }
@@ -146,8 +155,18 @@ async function written(db: Knex) {
     counts: await writeCounts(db),
     transfers: norm(transfers),
     purchases: norm(purchases),
-    events: events.map((e) => { const p = JSON.parse(e.payload) as Record<string, unknown>; return `${e.event_type} ${String(p.amountMinor)} ${String(p.fromAccountId ?? p.accountId)}`; }).sort(),
-    usage: ((await db('transfer_daily_usage').select('user_id', 'currency', db.raw('CAST(sent_minor AS TEXT) AS sent')).where('sent_minor', '>', 0).orderBy(['user_id', 'currency'])) as unknown[]).map((r) => JSON.stringify(r)),
+    events: events
+      .map((e) => {
+        const p = JSON.parse(e.payload) as Record<string, unknown>;
+        return `${e.event_type} ${String(p.amountMinor)} ${String(p.fromAccountId ?? p.accountId)}`;
+      })
+      .sort(),
+    usage: (
+      (await db('transfer_daily_usage')
+        .select('user_id', 'currency', db.raw('CAST(sent_minor AS TEXT) AS sent'))
+        .where('sent_minor', '>', 0)
+        .orderBy(['user_id', 'currency'])) as unknown[]
+    ).map((r) => JSON.stringify(r)),
   };
 }
 
@@ -209,7 +228,9 @@ describe('group commit: a batch behaves exactly like the same movements one by o
     if (isSqlite(db)) {
       await db.raw(`CREATE TRIGGER boom BEFORE INSERT ON transfers WHEN NEW.note = 'boom' BEGIN SELECT RAISE(ABORT, 'boom'); END`);
     } else {
-      await db.raw(`CREATE FUNCTION boom() RETURNS trigger AS $$ BEGIN IF NEW.note = 'boom' THEN RAISE EXCEPTION 'boom'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql`);
+      await db.raw(
+        `CREATE FUNCTION boom() RETURNS trigger AS $$ BEGIN IF NEW.note = 'boom' THEN RAISE EXCEPTION 'boom'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql`,
+      );
       await db.raw('CREATE TRIGGER boom BEFORE INSERT ON transfers FOR EACH ROW EXECUTE FUNCTION boom()');
     }
     const before = await writeCounts(db);
@@ -217,7 +238,15 @@ describe('group commit: a batch behaves exactly like the same movements one by o
     const tx = countTransactions(db);
     const notes = ['one', 'two', 'boom', 'four', 'five', 'six'];
     const settled = await Promise.allSettled(
-      notes.map((note, i) => movements.sendTransfer('usr_alice', { fromAccountId: 'acc_alice_checking', toHandle: 'bob', amount: { amount: '1.00', currency: 'USD' }, note, idempotencyKey: `boom-${i}` })),
+      notes.map((note, i) =>
+        movements.sendTransfer('usr_alice', {
+          fromAccountId: 'acc_alice_checking',
+          toHandle: 'bob',
+          amount: { amount: '1.00', currency: 'USD' },
+          note,
+          idempotencyKey: `boom-${i}`,
+        }),
+      ),
     );
     expect(tx.n).toBeGreaterThan(1);
     expect(settled.map((s) => s.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled', 'fulfilled']);
@@ -240,11 +269,25 @@ describe('several processes on one database (one handle each)', () => {
     const movers = handles.map((h) => paymentsServices(h, clock).movements);
     // carol: exactly 100.00 on checking.
     const start = await balanceOf(db, 'acc_carol_checking');
-    expect((await movers[0]!.makePurchase('usr_carol', { accountId: 'acc_carol_checking', merchantId: 'mer_safeway', amount: usd(start - 10_000n), idempotencyKey: 'drain' })).userErrors).toEqual([]);
+    expect(
+      (
+        await movers[0]!.makePurchase('usr_carol', {
+          accountId: 'acc_carol_checking',
+          merchantId: 'mer_safeway',
+          amount: usd(start - 10_000n),
+          idempotencyKey: 'drain',
+        })
+      ).userErrors,
+    ).toEqual([]);
     const spend = await Promise.all(
       handles.flatMap((_h, c) =>
         Array.from({ length: 12 }, (_, i) =>
-          movers[c]!.sendTransfer('usr_carol', { fromAccountId: 'acc_carol_checking', toHandle: 'bob', amount: usd(700n), idempotencyKey: `spend-${c}-${i}` }).then((r) => r.userErrors.map((e) => e.code).join() || 'ok'),
+          movers[c]!.sendTransfer('usr_carol', {
+            fromAccountId: 'acc_carol_checking',
+            toHandle: 'bob',
+            amount: usd(700n),
+            idempotencyKey: `spend-${c}-${i}`,
+          }).then((r) => r.userErrors.map((e) => e.code).join() || 'ok'),
         ),
       ),
     );
@@ -263,9 +306,12 @@ describe('several processes on one database (one handle each)', () => {
       const sends = await Promise.all(
         handles.flatMap((_h, c) =>
           Array.from({ length: 20 }, (_, i) =>
-            movers[c]!.sendTransfer('usr_alice', { fromAccountId: c % 2 === 0 ? 'acc_alice_checking' : 'acc_alice_card', toHandle: c % 2 === 0 ? 'bob' : 'dave', amount: usd(hundred), idempotencyKey: `daily-${c}-${i}` }).then(
-              (r) => r.userErrors.map((e) => e.code).join() || 'ok',
-            ),
+            movers[c]!.sendTransfer('usr_alice', {
+              fromAccountId: c % 2 === 0 ? 'acc_alice_checking' : 'acc_alice_card',
+              toHandle: c % 2 === 0 ? 'bob' : 'dave',
+              amount: usd(hundred),
+              idempotencyKey: `daily-${c}-${i}`,
+            }).then((r) => r.userErrors.map((e) => e.code).join() || 'ok'),
           ),
         ),
       );
@@ -302,7 +348,12 @@ describe('several processes on one database (one handle each)', () => {
       handles.flatMap((_h, c) =>
         Array.from({ length: 6 }, async (_, w) => {
           for (let i = 0; i < perWorker; i++) {
-            const r = await movers[c]!.makePurchase(`usr_${users[c]!}`, { accountId: `acc_${users[c]!}_checking`, merchantId: merchants[c]!, amount: usd(1n), idempotencyKey: `ev-${c}-${w}-${i}` });
+            const r = await movers[c]!.makePurchase(`usr_${users[c]!}`, {
+              accountId: `acc_${users[c]!}_checking`,
+              merchantId: merchants[c]!,
+              amount: usd(1n),
+              idempotencyKey: `ev-${c}-${w}-${i}`,
+            });
             expect(r.userErrors).toEqual([]);
           }
         }),

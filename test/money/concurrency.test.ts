@@ -39,14 +39,24 @@ describe('concurrent money movement', () => {
     const db = stack.dbs.payments;
     // Bring carol's checking down to exactly 100.00 with one purchase.
     const start = await balanceOf(db, 'acc_carol_checking');
-    const drain = await pay(stack, tokens.carol!, { accountId: 'acc_carol_checking', merchantId: 'mer_apple', amount: { amount: formatMinor(start - 10_000n, 'USD'), currency: 'USD' }, idempotencyKey: newKey() });
+    const drain = await pay(stack, tokens.carol!, {
+      accountId: 'acc_carol_checking',
+      merchantId: 'mer_apple',
+      amount: { amount: formatMinor(start - 10_000n, 'USD'), currency: 'USD' },
+      idempotencyKey: newKey(),
+    });
     expect(drain.userErrors).toEqual([]);
     expect(await balanceOf(db, 'acc_carol_checking')).toBe(10_000n);
     const before = await balances(db);
 
     const results = await Promise.all(
       Array.from({ length: 30 }, (_, i) =>
-        send(stack, tokens.carol!, { fromAccountId: 'acc_carol_checking', toHandle: (['alice', 'bob', 'dave'] as const)[i % 3]!, amount: { amount: '7.00', currency: 'USD' }, idempotencyKey: newKey() }),
+        send(stack, tokens.carol!, {
+          fromAccountId: 'acc_carol_checking',
+          toHandle: (['alice', 'bob', 'dave'] as const)[i % 3]!,
+          amount: { amount: '7.00', currency: 'USD' },
+          idempotencyKey: newKey(),
+        }),
       ),
     );
     const ok = results.filter((r) => r.transfer);
@@ -65,7 +75,9 @@ describe('concurrent money movement', () => {
     const available = card.credit_limit_minor + card.balance_minor;
     const settle0 = await balanceOf(db, 'settle_mer_uber');
     const results = await Promise.all(
-      Array.from({ length: 40 }, () => pay(stack, tokens.dave!, { accountId: 'acc_dave_card', merchantId: 'mer_uber', amount: { amount: '5.00', currency: 'USD' }, idempotencyKey: newKey() })),
+      Array.from({ length: 40 }, () =>
+        pay(stack, tokens.dave!, { accountId: 'acc_dave_card', merchantId: 'mer_uber', amount: { amount: '5.00', currency: 'USD' }, idempotencyKey: newKey() }),
+      ),
     );
     const ok = results.filter((r) => r.purchase).length;
     expect(BigInt(ok)).toBe(available / 500n);
@@ -80,7 +92,13 @@ describe('concurrent money movement', () => {
     const db = stack.dbs.payments;
     const a0 = await balanceOf(db, 'acc_alice_checking');
     const b0 = await balanceOf(db, 'acc_bob_checking');
-    const input = { fromAccountId: 'acc_alice_checking', toHandle: 'bob', amount: { amount: '11.11', currency: 'USD' }, note: 'once only', idempotencyKey: newKey() };
+    const input = {
+      fromAccountId: 'acc_alice_checking',
+      toHandle: 'bob',
+      amount: { amount: '11.11', currency: 'USD' },
+      note: 'once only',
+      idempotencyKey: newKey(),
+    };
     const results = await Promise.all(Array.from({ length: 12 }, () => send(stack, tokens.alice!, input)));
     expect(results.every((r) => r.userErrors.length === 0)).toBe(true);
     expect(new Set(results.map((r) => JSON.stringify(r))).size).toBe(1);
@@ -101,7 +119,14 @@ describe('concurrent money movement', () => {
     const key = newKey();
     const a0 = await balanceOf(db, 'acc_alice_checking');
     const results = await Promise.all(
-      [1, 2, 3, 4, 5].map((n) => send(stack, tokens.alice!, { fromAccountId: 'acc_alice_checking', toHandle: 'dave', amount: { amount: `${n}.00`, currency: 'USD' }, idempotencyKey: key })),
+      [1, 2, 3, 4, 5].map((n) =>
+        send(stack, tokens.alice!, {
+          fromAccountId: 'acc_alice_checking',
+          toHandle: 'dave',
+          amount: { amount: `${n}.00`, currency: 'USD' },
+          idempotencyKey: key,
+        }),
+      ),
     );
     const winners = results.filter((r) => r.transfer);
     expect(winners.length).toBe(1);

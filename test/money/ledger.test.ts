@@ -87,7 +87,12 @@ const amount = fc.bigInt(1n, 80_000n);
 const op: fc.Arbitrary<Op> = fc.oneof(
   { weight: 6, arbitrary: fc.record({ type: fc.constant('move' as const), from: acct, to: acct, minor: amount }) },
   { weight: 2, arbitrary: fc.record({ type: fc.constant('split' as const), from: acct, to: fc.tuple(acct, acct), minors: fc.tuple(amount, amount) }) },
-  { weight: 1, arbitrary: fc.record({ type: fc.constant('unbalanced' as const), from: acct, to: acct, minor: amount, off: fc.bigInt(-3n, 3n).filter((x) => x !== 0n) }).filter((o) => o.minor + o.off !== 0n) }, // a zero posting would be INVALID_ENTRY, not unbalanced
+  {
+    weight: 1,
+    arbitrary: fc
+      .record({ type: fc.constant('unbalanced' as const), from: acct, to: acct, minor: amount, off: fc.bigInt(-3n, 3n).filter((x) => x !== 0n) })
+      .filter((o) => o.minor + o.off !== 0n),
+  }, // a zero posting would be INVALID_ENTRY, not unbalanced
   { weight: 1, arbitrary: fc.record({ type: fc.constant('eur' as const), minor: amount }) },
   { weight: 3, arbitrary: fc.record({ type: fc.constant('exact' as const), from: acct, to: acct, over: fc.constantFrom(-1n, 0n, 1n) }) },
 );
@@ -150,10 +155,16 @@ describe('ledger invariants over random operation sequences', () => {
         try {
           const expected = await cached(db);
           if (funding > 0n) {
-            await postEntry(db, { id: entryId(), kind: 'DEPOSIT', description: 'fund', postedAt: new Date().toISOString(), postings: [
-              { accountId: 'ext', amountMinor: -funding, currency: 'USD' },
-              { accountId: 'chk_a', amountMinor: funding, currency: 'USD' },
-            ] });
+            await postEntry(db, {
+              id: entryId(),
+              kind: 'DEPOSIT',
+              description: 'fund',
+              postedAt: new Date().toISOString(),
+              postings: [
+                { accountId: 'ext', amountMinor: -funding, currency: 'USD' },
+                { accountId: 'chk_a', amountMinor: funding, currency: 'USD' },
+              ],
+            });
             expected.set('ext', -funding);
             expected.set('chk_a', funding);
           }
@@ -193,17 +204,57 @@ describe('ledger rules', () => {
     const db = await freshLedger();
     try {
       const at = new Date().toISOString();
-      const bad = async (postings: NewPosting[]) => postEntry(db, { id: entryId(), kind: 'TRANSFER', description: 'x', postedAt: at, postings }).catch((e: unknown) => e);
-      expect(await bad([{ accountId: 'ext', amountMinor: 0n, currency: 'USD' }, { accountId: 'chk_a', amountMinor: 0n, currency: 'USD' }])).toMatchObject({ code: 'INVALID_ENTRY' });
+      const bad = async (postings: NewPosting[]) =>
+        postEntry(db, { id: entryId(), kind: 'TRANSFER', description: 'x', postedAt: at, postings }).catch((e: unknown) => e);
+      expect(
+        await bad([
+          { accountId: 'ext', amountMinor: 0n, currency: 'USD' },
+          { accountId: 'chk_a', amountMinor: 0n, currency: 'USD' },
+        ]),
+      ).toMatchObject({ code: 'INVALID_ENTRY' });
       expect(await bad([{ accountId: 'ext', amountMinor: -1n, currency: 'USD' }])).toMatchObject({ code: 'INVALID_ENTRY' });
-      expect(await bad([{ accountId: 'ext', amountMinor: -1n, currency: 'USD' }, { accountId: 'chk_eur', amountMinor: 1n, currency: 'EUR' }])).toMatchObject({ code: 'UNBALANCED_ENTRY' });
-      expect(await bad([{ accountId: 'ext', amountMinor: -1n, currency: 'USD' }, { accountId: 'chk_eur', amountMinor: 1n, currency: 'USD' }])).toMatchObject({ code: 'CURRENCY_MISMATCH' });
-      expect(await bad([{ accountId: 'ext', amountMinor: -1n, currency: 'USD' }, { accountId: 'nope', amountMinor: 1n, currency: 'USD' }])).toMatchObject({ code: 'ACCOUNT_NOT_FOUND' });
-      expect(await bad([{ accountId: 'ext', amountMinor: -1n, currency: 'XXX' }, { accountId: 'chk_a', amountMinor: 1n, currency: 'XXX' }])).toMatchObject({ code: 'INVALID_ENTRY' });
-      expect(await bad([{ accountId: 'ext', amountMinor: -1 as unknown as bigint, currency: 'USD' }, { accountId: 'chk_a', amountMinor: 1n, currency: 'USD' }])).toMatchObject({ code: 'INVALID_ENTRY' });
+      expect(
+        await bad([
+          { accountId: 'ext', amountMinor: -1n, currency: 'USD' },
+          { accountId: 'chk_eur', amountMinor: 1n, currency: 'EUR' },
+        ]),
+      ).toMatchObject({ code: 'UNBALANCED_ENTRY' });
+      expect(
+        await bad([
+          { accountId: 'ext', amountMinor: -1n, currency: 'USD' },
+          { accountId: 'chk_eur', amountMinor: 1n, currency: 'USD' },
+        ]),
+      ).toMatchObject({ code: 'CURRENCY_MISMATCH' });
+      expect(
+        await bad([
+          { accountId: 'ext', amountMinor: -1n, currency: 'USD' },
+          { accountId: 'nope', amountMinor: 1n, currency: 'USD' },
+        ]),
+      ).toMatchObject({ code: 'ACCOUNT_NOT_FOUND' });
+      expect(
+        await bad([
+          { accountId: 'ext', amountMinor: -1n, currency: 'XXX' },
+          { accountId: 'chk_a', amountMinor: 1n, currency: 'XXX' },
+        ]),
+      ).toMatchObject({ code: 'INVALID_ENTRY' });
+      expect(
+        await bad([
+          { accountId: 'ext', amountMinor: -1 as unknown as bigint, currency: 'USD' },
+          { accountId: 'chk_a', amountMinor: 1n, currency: 'USD' },
+        ]),
+      ).toMatchObject({ code: 'INVALID_ENTRY' });
       expect(Number(((await db('postings').count({ n: '*' }).first()) as { n: unknown }).n)).toBe(0);
 
-      await postEntry(db, { id: 'je_keep', kind: 'DEPOSIT', description: 'd', postedAt: at, postings: [{ accountId: 'ext', amountMinor: -5n, currency: 'USD' }, { accountId: 'chk_a', amountMinor: 5n, currency: 'USD' }] });
+      await postEntry(db, {
+        id: 'je_keep',
+        kind: 'DEPOSIT',
+        description: 'd',
+        postedAt: at,
+        postings: [
+          { accountId: 'ext', amountMinor: -5n, currency: 'USD' },
+          { accountId: 'chk_a', amountMinor: 5n, currency: 'USD' },
+        ],
+      });
       await expect(db('postings').update({ amount_minor: 500 })).rejects.toThrow(/append-only/);
       await expect(db('postings').delete()).rejects.toThrow(/append-only/);
       await expect(db('journal_entries').where({ id: 'je_keep' }).update({ description: 'changed' })).rejects.toThrow(/append-only/);
@@ -217,7 +268,16 @@ describe('ledger rules', () => {
     const db = await freshLedger();
     try {
       const at = new Date().toISOString();
-      await postEntry(db, { id: 'je_ok', kind: 'DEPOSIT', description: 'd', postedAt: at, postings: [{ accountId: 'ext', amountMinor: -700n, currency: 'USD' }, { accountId: 'chk_a', amountMinor: 700n, currency: 'USD' }] });
+      await postEntry(db, {
+        id: 'je_ok',
+        kind: 'DEPOSIT',
+        description: 'd',
+        postedAt: at,
+        postings: [
+          { accountId: 'ext', amountMinor: -700n, currency: 'USD' },
+          { accountId: 'chk_a', amountMinor: 700n, currency: 'USD' },
+        ],
+      });
       expect((await verifyLedger(db)).ok).toBe(true);
       await db('ledger_accounts').where({ id: 'chk_a' }).update({ balance_minor: 701 });
       const drifted = await verifyLedger(db);
@@ -245,7 +305,16 @@ describe('serialization across connections (as across processes)', () => {
   it('three connections racing to spend one balance never overdraw it', async () => {
     const file = path.join(dir, 'payments.sqlite');
     const setup = await freshLedger(file);
-    await postEntry(setup, { id: 'je_fund', kind: 'DEPOSIT', description: 'fund', postedAt: new Date().toISOString(), postings: [{ accountId: 'ext', amountMinor: -10_000n, currency: 'USD' }, { accountId: 'chk_a', amountMinor: 10_000n, currency: 'USD' }] });
+    await postEntry(setup, {
+      id: 'je_fund',
+      kind: 'DEPOSIT',
+      description: 'fund',
+      postedAt: new Date().toISOString(),
+      postings: [
+        { accountId: 'ext', amountMinor: -10_000n, currency: 'USD' },
+        { accountId: 'chk_a', amountMinor: 10_000n, currency: 'USD' },
+      ],
+    });
     await setup.destroy();
     // Three independent connections (knex pools of one), like three server processes.
     const conns = [openDb({ sqliteFile: file }), openDb({ sqliteFile: file }), openDb({ sqliteFile: file })];

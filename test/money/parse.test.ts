@@ -110,6 +110,7 @@ describe('parseMoney / formatMinor', () => {
         },
       ),
     );
-    for (const c of ['usd', 'US', 'USDD', 'XXX', 'BTC']) expect(parseMoney({ amount: '1.00', currency: c })).toMatchObject({ ok: false, error: { code: 'UNSUPPORTED_CURRENCY' } });
+    for (const c of ['usd', 'US', 'USDD', 'XXX', 'BTC'])
+      expect(parseMoney({ amount: '1.00', currency: c })).toMatchObject({ ok: false, error: { code: 'UNSUPPORTED_CURRENCY' } });
   });
 });

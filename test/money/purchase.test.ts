@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { callInternal } from '../../lib/transport/internal-client.js';
 import { toBigInt } from '../../lib/money.js';
 import { expectNothingMoved, expectUserErrors } from '../helpers/matchers.js';
-import { balanceOf, history, newKey, pay, snapshot } from '../helpers/money.js';
+import { balanceOf, history, newKey, pay } from '../helpers/money.js';
 import { startTestStack, TEST_GATEWAY_SECRET, type TestStack } from '../helpers/stack.js';
 import { deriveInternalKey } from '../../lib/transport/signing.js';
 
@@ -46,12 +46,24 @@ describe('a successful purchase', () => {
     const [card0, settle0] = [await balanceOf(db, 'acc_alice_card'), await balanceOf(db, 'settle_mer_tesco')];
     const out = await pay(stack, alice, base({ merchantId: 'mer_tesco', amount: { amount: '23.40', currency: 'USD' }, cardPresent: false }));
     expect(out.userErrors).toEqual([]);
-    expect(out.purchase).toMatchObject({ status: 'POSTED', amount: { amount: '23.40', currency: 'USD' }, merchant: { id: 'mer_tesco', name: 'Tesco', country: 'GB' }, account: { id: 'acc_alice_card' } });
+    expect(out.purchase).toMatchObject({
+      status: 'POSTED',
+      amount: { amount: '23.40', currency: 'USD' },
+      merchant: { id: 'mer_tesco', name: 'Tesco', country: 'GB' },
+      account: { id: 'acc_alice_card' },
+    });
     expect(out.purchase!.id).toMatch(/^pur_/);
     expect(await balanceOf(db, 'acc_alice_card')).toBe(card0 - 2340n);
     expect(await balanceOf(db, 'settle_mer_tesco')).toBe(settle0 + 2340n);
     const [line] = await history(stack, alice, 'acc_alice_card', 1);
-    expect(line).toMatchObject({ kind: 'PURCHASE', direction: 'DEBIT', amount: { amount: '23.40', currency: 'USD' }, description: 'Tesco', merchant: { id: 'mer_tesco', name: 'Tesco', category: 'GROCERIES', country: 'GB' }, counterparty: null });
+    expect(line).toMatchObject({
+      kind: 'PURCHASE',
+      direction: 'DEBIT',
+      amount: { amount: '23.40', currency: 'USD' },
+      description: 'Tesco',
+      merchant: { id: 'mer_tesco', name: 'Tesco', category: 'GROCERIES', country: 'GB' },
+      counterparty: null,
+    });
 
     const q = 'query($id: ID!) { purchase(id: $id) { id merchant { name } account { id } } }';
     expect((await stack.gql<{ purchase: { id: string } | null }>(q, { id: out.purchase!.id }, alice)).data?.purchase?.id).toBe(out.purchase!.id);
@@ -86,8 +98,18 @@ describe('refusals move nothing', () => {
     { name: 'spaces', code: 'INVALID_AMOUNT', input: () => base({ amount: { amount: ' 4.75', currency: 'USD' } }) },
     { name: 'unknown currency', code: 'UNSUPPORTED_CURRENCY', input: () => base({ amount: { amount: '4.75', currency: 'usd' } }) },
     { name: 'GBP on a USD card', code: 'CURRENCY_MISMATCH', input: () => base({ amount: { amount: '4.75', currency: 'GBP' } }) },
-    { name: 'over the credit limit', code: 'INSUFFICIENT_FUNDS', input: () => base({ accountId: 'acc_dave_card', amount: { amount: '117.72', currency: 'USD' } }), token: () => dave },
-    { name: 'more than the checking balance', code: 'INSUFFICIENT_FUNDS', input: () => base({ accountId: 'acc_dave_checking', amount: { amount: '9050.44', currency: 'USD' }, merchantId: 'mer_apple' }), token: () => dave },
+    {
+      name: 'over the credit limit',
+      code: 'INSUFFICIENT_FUNDS',
+      input: () => base({ accountId: 'acc_dave_card', amount: { amount: '117.72', currency: 'USD' } }),
+      token: () => dave,
+    },
+    {
+      name: 'more than the checking balance',
+      code: 'INSUFFICIENT_FUNDS',
+      input: () => base({ accountId: 'acc_dave_checking', amount: { amount: '9050.44', currency: 'USD' }, merchantId: 'mer_apple' }),
+      token: () => dave,
+    },
     { name: "someone else's card", code: 'ACCOUNT_NOT_FOUND', input: () => base({ accountId: 'acc_bob_card' }) },
     { name: 'a merchant settlement account', code: 'ACCOUNT_NOT_FOUND', input: () => base({ accountId: 'settle_mer_tesco' }) },
     { name: 'an unknown merchant', code: 'MERCHANT_NOT_FOUND', input: () => base({ merchantId: 'mer_nope' }) },
@@ -104,7 +126,10 @@ describe('refusals move nothing', () => {
   it('exactly the unused credit is fine', async () => {
     const out = await pay(stack, dave, base({ accountId: 'acc_dave_card', amount: { amount: '117.71', currency: 'USD' } }));
     expect(out.userErrors).toEqual([]);
-    const card = (await stack.dbs.payments('ledger_accounts').where({ id: 'acc_dave_card' }).first()) as { balance_minor: unknown; credit_limit_minor: unknown };
+    const card = (await stack.dbs.payments('ledger_accounts').where({ id: 'acc_dave_card' }).first()) as {
+      balance_minor: unknown;
+      credit_limit_minor: unknown;
+    };
     expect(toBigInt(card.balance_minor)).toBe(-toBigInt(card.credit_limit_minor));
   });
 });
@@ -166,10 +191,20 @@ describe('internal routes', () => {
   });
 
   it('events: bad paging is a 400, unsigned calls a 401', async () => {
-    for (const body of [{ after: -1, limit: 10 }, { after: 0, limit: 0 }, { after: 0, limit: 501 }, { after: 'x', limit: 10 }, { after: 0.5, limit: 10 }]) {
+    for (const body of [
+      { after: -1, limit: 10 },
+      { after: 0, limit: 0 },
+      { after: 0, limit: 501 },
+      { after: 'x', limit: 10 },
+      { after: 0.5, limit: 10 },
+    ]) {
       await expect(internal('events', body)).rejects.toMatchObject({ status: 400 });
     }
-    const res = await fetch(`${stack.subgraphs.payments.url.replace(/\/graphql$/, '')}/internal/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"after":0,"limit":10}' });
+    const res = await fetch(`${stack.subgraphs.payments.url.replace(/\/graphql$/, '')}/internal/events`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"after":0,"limit":10}',
+    });
     expect(res.status).toBe(401);
     await expect(internal('events', { after: 0, limit: 1 })).resolves.toBeDefined();
   });

@@ -8,7 +8,7 @@ import { deriveSubgraphKey, signRequest } from '../../lib/transport/signing.js';
 import { TRANSFER_LIMITS } from '../../subgraphs/payments/limits.js';
 import { onOneDay } from '../helpers/clock.js';
 import { expectForbiddenDataUse, expectGraphQLError, expectNothingMoved, expectUserErrors } from '../helpers/matchers.js';
-import { balanceOf, deposit, history, newKey, send, SEND, snapshot } from '../helpers/money.js';
+import { balanceOf, deposit, history, newKey, send, SEND } from '../helpers/money.js';
 import { postGraphQL, startTestStack, TEST_GATEWAY_SECRET, type TestStack } from '../helpers/stack.js';
 
 let stack: TestStack;
@@ -39,16 +39,35 @@ describe('a successful transfer', () => {
     const out = await send(stack, alice, base({ amount: { amount: '12.34', currency: 'USD' }, note: 'Dinner split' }));
     expect(out.userErrors).toEqual([]);
     const t = out.transfer!;
-    expect(t).toMatchObject({ status: 'POSTED', amount: { amount: '12.34', currency: 'USD' }, note: 'Dinner split', from: { id: 'acc_alice_checking' }, recipient: { id: 'usr_bob', handle: 'bob' } });
+    expect(t).toMatchObject({
+      status: 'POSTED',
+      amount: { amount: '12.34', currency: 'USD' },
+      note: 'Dinner split',
+      from: { id: 'acc_alice_checking' },
+      recipient: { id: 'usr_bob', handle: 'bob' },
+    });
     expect(t.id).toMatch(/^trf_/);
     expect(Number.isNaN(Date.parse(t.createdAt))).toBe(false);
     expect(await balanceOf(db, 'acc_alice_checking')).toBe(a0 - 1234n);
     expect(await balanceOf(db, 'acc_bob_checking')).toBe(b0 + 1234n);
 
     const [mine] = await history(stack, alice, 'acc_alice_checking', 1);
-    expect(mine).toMatchObject({ kind: 'TRANSFER', direction: 'DEBIT', status: 'POSTED', amount: { amount: '12.34', currency: 'USD' }, description: 'Dinner split', merchant: null, counterparty: { id: 'usr_bob', handle: 'bob' } });
+    expect(mine).toMatchObject({
+      kind: 'TRANSFER',
+      direction: 'DEBIT',
+      status: 'POSTED',
+      amount: { amount: '12.34', currency: 'USD' },
+      description: 'Dinner split',
+      merchant: null,
+      counterparty: { id: 'usr_bob', handle: 'bob' },
+    });
     const [theirs] = await history(stack, bob, 'acc_bob_checking', 1);
-    expect(theirs).toMatchObject({ kind: 'TRANSFER', direction: 'CREDIT', amount: { amount: '12.34', currency: 'USD' }, counterparty: { id: 'usr_alice', handle: 'alice', name: 'Alice Johnson' } });
+    expect(theirs).toMatchObject({
+      kind: 'TRANSFER',
+      direction: 'CREDIT',
+      amount: { amount: '12.34', currency: 'USD' },
+      counterparty: { id: 'usr_alice', handle: 'alice', name: 'Alice Johnson' },
+    });
     expect(theirs!.postedAt).toBe(t.createdAt);
   });
 
@@ -85,10 +104,20 @@ describe('refusals move nothing', () => {
     { name: 'non-numeric', code: 'INVALID_AMOUNT', input: () => base({ amount: { amount: 'ten', currency: 'USD' } }) },
     { name: 'above the sanity cap', code: 'INVALID_AMOUNT', input: () => base({ amount: { amount: '1000000.01', currency: 'USD' } }) },
     { name: 'decimals on JPY', code: 'INVALID_AMOUNT', input: () => base({ amount: { amount: '100.5', currency: 'JPY' } }) },
-    { name: 'unknown currency', code: 'UNSUPPORTED_CURRENCY', input: () => base({ amount: { amount: '1.00', currency: 'XYZ' } }), field: ['input', 'amount', 'currency'] },
+    {
+      name: 'unknown currency',
+      code: 'UNSUPPORTED_CURRENCY',
+      input: () => base({ amount: { amount: '1.00', currency: 'XYZ' } }),
+      field: ['input', 'amount', 'currency'],
+    },
     { name: 'EUR from a USD account', code: 'CURRENCY_MISMATCH', input: () => base({ amount: { amount: '1.00', currency: 'EUR' } }) },
     // Dave's card has 117.71 of unused credit.
-    { name: "more than the card's unused credit", code: 'INSUFFICIENT_FUNDS', input: () => base({ fromAccountId: 'acc_dave_card', toHandle: 'alice', amount: { amount: '117.72', currency: 'USD' } }), token: () => daveToken },
+    {
+      name: "more than the card's unused credit",
+      code: 'INSUFFICIENT_FUNDS',
+      input: () => base({ fromAccountId: 'acc_dave_card', toHandle: 'alice', amount: { amount: '117.72', currency: 'USD' } }),
+      token: () => daveToken,
+    },
     { name: 'above the per-transfer cap', code: 'LIMIT_EXCEEDED', input: () => base({ amount: { amount: '2500.01', currency: 'USD' } }) },
     { name: 'unknown handle', code: 'RECIPIENT_NOT_FOUND', input: () => base({ toHandle: 'mallory' }), field: ['input', 'toHandle'] },
     { name: 'to yourself', code: 'SELF_TRANSFER', input: () => base({ toHandle: 'alice' }) },
@@ -117,7 +146,9 @@ describe('refusals move nothing', () => {
   });
 
   it('reports every input problem at once', async () => {
-    const out = await expectNothingMoved(stack.dbs.payments, () => send(stack, alice, base({ note: 'n'.repeat(300), idempotencyKey: '', amount: { amount: '1.001', currency: 'USD' } })));
+    const out = await expectNothingMoved(stack.dbs.payments, () =>
+      send(stack, alice, base({ note: 'n'.repeat(300), idempotencyKey: '', amount: { amount: '1.001', currency: 'USD' } })),
+    );
     expect(out.transfer).toBeNull();
     expect(out.userErrors.map((e) => e.code).sort()).toEqual(['INVALID_AMOUNT', 'INVALID_INPUT', 'INVALID_INPUT']);
   });
@@ -126,7 +157,9 @@ describe('refusals move nothing', () => {
     const db = stack.dbs.payments;
     await db('ledger_accounts').where({ id: 'acc_carol_checking' }).update({ frozen: true });
     try {
-      expectUserErrors(await expectNothingMoved(db, () => send(stack, carol, base({ fromAccountId: 'acc_carol_checking', toHandle: 'bob' }))), ['ACCOUNT_FROZEN']);
+      expectUserErrors(await expectNothingMoved(db, () => send(stack, carol, base({ fromAccountId: 'acc_carol_checking', toHandle: 'bob' }))), [
+        'ACCOUNT_FROZEN',
+      ]);
       // Money may still arrive on a frozen account.
       expect((await send(stack, alice, base({ toHandle: 'carol' }))).userErrors).toEqual([]);
     } finally {
@@ -147,7 +180,9 @@ describe('refusals move nothing', () => {
       const token = await stack.token('bob'); // issued on the stopped clock, like every check of it
       expectUserErrors(await send(stack, token, base({ fromAccountId: 'acc_bob_checking', toHandle: 'alice', amount: asMoney(half) })), []);
       expectUserErrors(await send(stack, token, base({ fromAccountId: 'acc_bob_checking', toHandle: 'carol', amount: asMoney(half) })), []);
-      const out = await expectNothingMoved(db, () => send(stack, token, base({ fromAccountId: 'acc_bob_checking', toHandle: 'carol', amount: { amount: '0.01', currency: 'USD' } })));
+      const out = await expectNothingMoved(db, () =>
+        send(stack, token, base({ fromAccountId: 'acc_bob_checking', toHandle: 'carol', amount: { amount: '0.01', currency: 'USD' } })),
+      );
       expect(expectUserErrors(out, ['LIMIT_EXCEEDED'])[0]!.message).toMatch(/Daily/);
     });
   });
@@ -201,8 +236,15 @@ describe('who may move money', () => {
 
   it('the payments subgraph itself refuses a signed caller without a user id with UNAUTHENTICATED', async () => {
     // (An anonymous caller has no purpose, so the fence refuses it first, with FORBIDDEN_DATA_USE.)
-    const body = JSON.stringify({ query: 'mutation($input: SendTransferInput!) { sendTransfer(input: $input) { userErrors { code } } }', variables: { input: base() } });
-    const res = await postGraphQL(stack.subgraphs.payments.url, body, signRequest(deriveSubgraphKey(TEST_GATEWAY_SECRET, 'payments'), { ...ANONYMOUS, purpose: 'payments' }, body));
+    const body = JSON.stringify({
+      query: 'mutation($input: SendTransferInput!) { sendTransfer(input: $input) { userErrors { code } } }',
+      variables: { input: base() },
+    });
+    const res = await postGraphQL(
+      stack.subgraphs.payments.url,
+      body,
+      signRequest(deriveSubgraphKey(TEST_GATEWAY_SECRET, 'payments'), { ...ANONYMOUS, purpose: 'payments' }, body),
+    );
     expectGraphQLError(res, 'UNAUTHENTICATED');
   });
 

@@ -20,9 +20,14 @@ const ROOT = path.resolve(import.meta.dirname, '../..');
 
 function runVerify(dataDir: string): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', path.join(ROOT, 'scripts/ledger-verify.ts')], { cwd: ROOT, env: { ...process.env, PAYGRAPH_DATA_DIR: dataDir, DATABASE_URL: '' } }, (err, stdout, stderr) => {
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', path.join(ROOT, 'scripts/ledger-verify.ts')],
+      { cwd: ROOT, env: { ...process.env, PAYGRAPH_DATA_DIR: dataDir, DATABASE_URL: '' } },
+      (err, stdout, stderr) => {
+        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -37,8 +42,20 @@ describe('verifyLedger on a stack', () => {
 
   it('passes after transfers and purchases, and names a corrupted cached balance', async () => {
     const alice = await stack.token('alice');
-    expect((await send(stack, alice, { fromAccountId: 'acc_alice_checking', toHandle: 'bob', amount: { amount: '10.00', currency: 'USD' }, idempotencyKey: newKey() })).userErrors).toEqual([]);
-    expect((await pay(stack, alice, { accountId: 'acc_alice_card', merchantId: 'mer_zara', amount: { amount: '59.90', currency: 'USD' }, idempotencyKey: newKey() })).userErrors).toEqual([]);
+    expect(
+      (
+        await send(stack, alice, {
+          fromAccountId: 'acc_alice_checking',
+          toHandle: 'bob',
+          amount: { amount: '10.00', currency: 'USD' },
+          idempotencyKey: newKey(),
+        })
+      ).userErrors,
+    ).toEqual([]);
+    expect(
+      (await pay(stack, alice, { accountId: 'acc_alice_card', merchantId: 'mer_zara', amount: { amount: '59.90', currency: 'USD' }, idempotencyKey: newKey() }))
+        .userErrors,
+    ).toEqual([]);
     const db = stack.dbs.payments;
     const ok = await verifyLedger(db);
     expect(ok.problems).toEqual([]);
@@ -48,7 +65,9 @@ describe('verifyLedger on a stack', () => {
 
     const row = (await db('ledger_accounts').where({ id: 'acc_bob_checking' }).first()) as { balance_minor: unknown };
     const original = toBigInt(row.balance_minor);
-    await db('ledger_accounts').where({ id: 'acc_bob_checking' }).update({ balance_minor: (original + 1n).toString() });
+    await db('ledger_accounts')
+      .where({ id: 'acc_bob_checking' })
+      .update({ balance_minor: (original + 1n).toString() });
     try {
       const bad = await verifyLedger(db);
       expect(bad.ok).toBe(false);
@@ -66,24 +85,41 @@ describe('posted ledger rows on a stack', () => {
     stack = await startTestStack();
     // A row in every append-only table: a transfer, a purchase (and their events), a freeze.
     const alice = await stack.token('alice');
-    expect((await send(stack, alice, { fromAccountId: 'acc_alice_checking', toHandle: 'bob', amount: { amount: '1.00', currency: 'USD' }, idempotencyKey: newKey() })).userErrors).toEqual([]);
-    expect((await pay(stack, alice, { accountId: 'acc_alice_card', merchantId: 'mer_zara', amount: { amount: '2.00', currency: 'USD' }, idempotencyKey: newKey() })).userErrors).toEqual([]);
+    expect(
+      (
+        await send(stack, alice, {
+          fromAccountId: 'acc_alice_checking',
+          toHandle: 'bob',
+          amount: { amount: '1.00', currency: 'USD' },
+          idempotencyKey: newKey(),
+        })
+      ).userErrors,
+    ).toEqual([]);
+    expect(
+      (await pay(stack, alice, { accountId: 'acc_alice_card', merchantId: 'mer_zara', amount: { amount: '2.00', currency: 'USD' }, idempotencyKey: newKey() }))
+        .userErrors,
+    ).toEqual([]);
     const freeze = { accountId: 'acc_dave_card', alertId: 'alert_test' };
-    expect(await callInternal(stack.subgraphs.payments.url.replace(/\/graphql$/, ''), deriveInternalKey(TEST_GATEWAY_SECRET, 'payments'), 'freeze', freeze)).toEqual({ frozen: true });
+    expect(
+      await callInternal(stack.subgraphs.payments.url.replace(/\/graphql$/, ''), deriveInternalKey(TEST_GATEWAY_SECRET, 'payments'), 'freeze', freeze),
+    ).toEqual({ frozen: true });
   });
   afterAll(async () => {
     await stack?.stop();
   });
 
-  it.each(['journal_entries', 'postings', 'transfers', 'purchases', 'outbox_events', 'account_freezes'])('%s refuses UPDATE, DELETE and (PostgreSQL) TRUNCATE', async (table) => {
-    const db = stack.dbs.payments;
-    const before = (await db(table).count({ n: '*' }).first()) as { n: number | string };
-    expect(Number(before.n)).toBeGreaterThan(0);
-    await expect(db(table).update({ id: db.raw('id') })).rejects.toThrow(/append-only/);
-    await expect(db(table).delete()).rejects.toThrow(/append-only/);
-    if (!isSqlite(db)) await expect(db.raw(`TRUNCATE ${table} CASCADE`)).rejects.toThrow(/append-only/);
-    expect(await db(table).count({ n: '*' }).first()).toEqual(before);
-  });
+  it.each(['journal_entries', 'postings', 'transfers', 'purchases', 'outbox_events', 'account_freezes'])(
+    '%s refuses UPDATE, DELETE and (PostgreSQL) TRUNCATE',
+    async (table) => {
+      const db = stack.dbs.payments;
+      const before = (await db(table).count({ n: '*' }).first()) as { n: number | string };
+      expect(Number(before.n)).toBeGreaterThan(0);
+      await expect(db(table).update({ id: db.raw('id') })).rejects.toThrow(/append-only/);
+      await expect(db(table).delete()).rejects.toThrow(/append-only/);
+      if (!isSqlite(db)) await expect(db.raw(`TRUNCATE ${table} CASCADE`)).rejects.toThrow(/append-only/);
+      expect(await db(table).count({ n: '*' }).first()).toEqual(before);
+    },
+  );
 });
 
 describe('npm run ledger:verify', () => {

@@ -15,9 +15,22 @@ import { formatMinor } from '../../lib/money.js';
 import { verifyLedger } from '../../subgraphs/payments/verify.js';
 import { freshPostgresDatabase, postGraphQL, TEST_GATEWAY_SECRET, TEST_JWT_SECRET, userId } from '../helpers/stack.js';
 import { expectData } from '../helpers/matchers.js';
-import { afterPlan, balanceOf, balances, HANDLES, newKey, PAY, SEND, transferInput, transferPlan, usersTotal as total, type PurchaseOut, type TransferOut, type UserErrorOut } from '../helpers/money.js';
+import {
+  afterPlan,
+  balanceOf,
+  balances,
+  HANDLES,
+  newKey,
+  PAY,
+  SEND,
+  transferInput,
+  transferPlan,
+  usersTotal as total,
+  type PurchaseOut,
+  type TransferOut,
+  type UserErrorOut,
+} from '../helpers/money.js';
 import { waitFor as waitForCondition } from '../helpers/wait.js';
-
 
 let cluster: Cluster;
 let database: { url: string; drop(): Promise<void> };
@@ -65,11 +78,23 @@ function graphqlRequests(label: string): number {
 }
 
 async function send(gateway: string, token: string, input: Record<string, unknown>): Promise<{ transfer: TransferOut | null; userErrors: UserErrorOut[] }> {
-  return expectData(await postGraphQL<{ sendTransfer: { transfer: TransferOut | null; userErrors: UserErrorOut[] } }>(gateway, { query: SEND, variables: { input } }, { authorization: `Bearer ${token}` })).sendTransfer;
+  return expectData(
+    await postGraphQL<{ sendTransfer: { transfer: TransferOut | null; userErrors: UserErrorOut[] } }>(
+      gateway,
+      { query: SEND, variables: { input } },
+      { authorization: `Bearer ${token}` },
+    ),
+  ).sendTransfer;
 }
 
 async function pay(gateway: string, token: string, input: Record<string, unknown>): Promise<{ purchase: PurchaseOut | null; userErrors: UserErrorOut[] }> {
-  return expectData(await postGraphQL<{ makePurchase: { purchase: PurchaseOut | null; userErrors: UserErrorOut[] } }>(gateway, { query: PAY, variables: { input } }, { authorization: `Bearer ${token}` })).makePurchase;
+  return expectData(
+    await postGraphQL<{ makePurchase: { purchase: PurchaseOut | null; userErrors: UserErrorOut[] } }>(
+      gateway,
+      { query: PAY, variables: { input } },
+      { authorization: `Bearer ${token}` },
+    ),
+  ).makePurchase;
 }
 
 /** Clusters of child processes on a shared machine are slow: a minute, checking every 50 ms. */
@@ -78,7 +103,9 @@ const waitFor = (cond: () => boolean | Promise<boolean>, label: string) => waitF
 describe('cluster: two gateways, two payments processes, one PostgreSQL', () => {
   it('serves the same data through both gateways and reports ready', async () => {
     expect(cluster.gateways).toHaveLength(2);
-    expect(cluster.processes.map((p) => p.label).sort()).toEqual(['accounts#1', 'ads#1', 'alerts#1', 'alerts#2', 'gateway#1', 'gateway#2', 'merchants#1', 'payments#1', 'payments#2'].sort());
+    expect(cluster.processes.map((p) => p.label).sort()).toEqual(
+      ['accounts#1', 'ads#1', 'alerts#1', 'alerts#2', 'gateway#1', 'gateway#2', 'merchants#1', 'payments#1', 'payments#2'].sort(),
+    );
     const query = '{ me { handle accounts { id balance { current { amount currency } } } } }';
     const [a, b] = await Promise.all(cluster.gateways.map((g) => postGraphQL(g, { query }, { authorization: `Bearer ${tokens.alice}` })));
     expect(a!.errors).toBeUndefined();
@@ -110,14 +137,24 @@ describe('cluster: two gateways, two payments processes, one PostgreSQL', () => 
   it('an account drained concurrently through both gateways never goes below zero', async () => {
     // Bring carol's checking down to exactly 100.00.
     const start = await balanceOf(payments, 'acc_carol_checking');
-    const drain = await pay(cluster.gateways[0]!, tokens.carol!, { accountId: 'acc_carol_checking', merchantId: 'mer_apple', amount: { amount: formatMinor(start - 10_000n, 'USD'), currency: 'USD' }, idempotencyKey: newKey() });
+    const drain = await pay(cluster.gateways[0]!, tokens.carol!, {
+      accountId: 'acc_carol_checking',
+      merchantId: 'mer_apple',
+      amount: { amount: formatMinor(start - 10_000n, 'USD'), currency: 'USD' },
+      idempotencyKey: newKey(),
+    });
     expect(drain.userErrors).toEqual([]);
     expect(await balanceOf(payments, 'acc_carol_checking')).toBe(10_000n);
     const before = await balances(payments);
 
     const results = await Promise.all(
       Array.from({ length: 30 }, (_, i) =>
-        send(cluster.gateways[i % 2]!, tokens.carol!, { fromAccountId: 'acc_carol_checking', toHandle: (['alice', 'bob', 'dave'] as const)[i % 3]!, amount: { amount: '7.00', currency: 'USD' }, idempotencyKey: newKey() }),
+        send(cluster.gateways[i % 2]!, tokens.carol!, {
+          fromAccountId: 'acc_carol_checking',
+          toHandle: (['alice', 'bob', 'dave'] as const)[i % 3]!,
+          amount: { amount: '7.00', currency: 'USD' },
+          idempotencyKey: newKey(),
+        }),
       ),
     );
     const ok = results.filter((r) => r.transfer);
@@ -137,7 +174,13 @@ interface Raised {
 
 /** A graphql-ws subscriber on one gateway, collecting the alerts it receives. */
 function subscriber(gateway: string, token: string): { client: Client; alerts: Raised[]; errors: unknown[]; connected: Promise<void> } {
-  const client = createClient({ url: gateway.replace(/^http/, 'ws'), webSocketImpl: WebSocket, retryAttempts: 0, lazy: false, connectionParams: { authorization: `Bearer ${token}` } });
+  const client = createClient({
+    url: gateway.replace(/^http/, 'ws'),
+    webSocketImpl: WebSocket,
+    retryAttempts: 0,
+    lazy: false,
+    connectionParams: { authorization: `Bearer ${token}` },
+  });
   const out = { client, alerts: [] as Raised[], errors: [] as unknown[], connected: new Promise<void>((resolve) => client.on('connected', () => resolve())) };
   client.subscribe(
     { query: 'subscription ChargeAlerts { chargeAlertRaised { id purchase { id } } }' },
@@ -158,7 +201,9 @@ async function leader(): Promise<string | null> {
   const row = (await alerts('consumer_leases').select('holder', 'expires_at').first()) as { holder: string; expires_at: unknown } | undefined;
   if (!row || !row.holder || Number(row.expires_at) < Date.now()) return null;
   const pid = Number(row.holder.split(':')[1]);
-  return cluster.processes.find((p) => p.service === 'alerts' && p.child.pid === pid && p.child.exitCode === null && p.child.signalCode === null)?.label ?? null;
+  return (
+    cluster.processes.find((p) => p.service === 'alerts' && p.child.pid === pid && p.child.exitCode === null && p.child.signalCode === null)?.label ?? null
+  );
 }
 
 describe('cluster: charge alerts across two alerts processes and two gateways (Redis fan-out)', () => {
@@ -173,7 +218,13 @@ describe('cluster: charge alerts across two alerts processes and two gateways (R
       const first = (await leader())!;
       const other = first === 'alerts#1' ? 'alerts#2' : 'alerts#1';
       const suspicious = (gateway: string) =>
-        pay(gateway, tokens.alice!, { accountId: 'acc_alice_checking', merchantId: 'mer_air_france', amount: { amount: '1200.00', currency: 'USD' }, idempotencyKey: newKey(), cardPresent: false });
+        pay(gateway, tokens.alice!, {
+          accountId: 'acc_alice_checking',
+          merchantId: 'mer_air_france',
+          amount: { amount: '1200.00', currency: 'USD' },
+          idempotencyKey: newKey(),
+          cardPresent: false,
+        });
       const expectAll = async (purchaseIds: string[], label: string) => {
         await waitFor(() => subs.every((s) => s.alerts.length >= purchaseIds.length || s.errors.length > 0), label);
         for (const s of subs) {

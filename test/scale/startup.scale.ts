@@ -22,7 +22,9 @@ describe('migrations on a shared PostgreSQL database', () => {
     const database = await freshPostgresDatabase(adminUrl);
     try {
       // Each prepareDb has its own knex pool, as separate processes would.
-      const prepared = await Promise.all(SUBGRAPH_NAMES.flatMap((name) => [1, 2, 3].map(async () => ({ name, ...(await prepareDb(name, ':memory:', database.url, { poolMax: 3 })) }))));
+      const prepared = await Promise.all(
+        SUBGRAPH_NAMES.flatMap((name) => [1, 2, 3].map(async () => ({ name, ...(await prepareDb(name, ':memory:', database.url, { poolMax: 3 })) }))),
+      );
       try {
         for (const name of SUBGRAPH_NAMES) expect(prepared.filter((p) => p.name === name && p.seeded)).toHaveLength(1);
         const db = prepared.find((p) => p.name === 'payments')!.db;
@@ -48,8 +50,20 @@ describe('migrations on a shared PostgreSQL database', () => {
 describe('configuration', () => {
   it('PAYGRAPH_<NAME>_DATABASE_URL overrides DATABASE_URL for that subgraph only', () => {
     const c = loadConfig({ DATABASE_URL: 'postgres://a/shared', PAYGRAPH_PAYMENTS_DATABASE_URL: 'postgres://b/ledger' });
-    expect(c.subgraphDatabaseUrls).toEqual({ accounts: 'postgres://a/shared', payments: 'postgres://b/ledger', merchants: 'postgres://a/shared', alerts: 'postgres://a/shared', ads: 'postgres://a/shared' });
-    expect(loadConfig({ PAYGRAPH_ALERTS_DATABASE_URL: 'postgres://c/alerts' }).subgraphDatabaseUrls).toEqual({ accounts: undefined, payments: undefined, merchants: undefined, alerts: 'postgres://c/alerts', ads: undefined });
+    expect(c.subgraphDatabaseUrls).toEqual({
+      accounts: 'postgres://a/shared',
+      payments: 'postgres://b/ledger',
+      merchants: 'postgres://a/shared',
+      alerts: 'postgres://a/shared',
+      ads: 'postgres://a/shared',
+    });
+    expect(loadConfig({ PAYGRAPH_ALERTS_DATABASE_URL: 'postgres://c/alerts' }).subgraphDatabaseUrls).toEqual({
+      accounts: undefined,
+      payments: undefined,
+      merchants: undefined,
+      alerts: 'postgres://c/alerts',
+      ads: undefined,
+    });
   });
 
   it('PAYGRAPH_<NAME>_URL takes a comma-separated list and refuses a bad one, naming the variable', () => {
@@ -83,7 +97,11 @@ describe('a gateway over a list of subgraph processes', () => {
   it('skips the process that refuses connections: every request is answered', async () => {
     const token = await stack.token('alice');
     for (let i = 0; i < 6; i += 1) {
-      const res = await postGraphQL<{ me: { accounts: { balance: { current: { amount: string } } }[] } }>(gateway.url, { query: '{ me { accounts { balance { current { amount } } } } }' }, { authorization: `Bearer ${token}` });
+      const res = await postGraphQL<{ me: { accounts: { balance: { current: { amount: string } } }[] } }>(
+        gateway.url,
+        { query: '{ me { accounts { balance { current { amount } } } } }' },
+        { authorization: `Bearer ${token}` },
+      );
       expect(res.errors).toBeUndefined();
       expect(res.data!.me.accounts).toHaveLength(2);
     }

@@ -84,7 +84,10 @@ export class LedgerBatch {
 
   /** Where a transfer to `userId` in `currency` lands (rules.receivingAccountOf), among the locked accounts. */
   receivingAccount(userId: string, currency: string): string | null {
-    return receivingAccountOf([...this.accounts.values()].filter((a) => a.ownerUserId === userId), currency);
+    return receivingAccountOf(
+      [...this.accounts.values()].filter((a) => a.ownerUserId === userId),
+      currency,
+    );
   }
 
   /** The rules' verdict on `entry` now, after the entries posted so far: null when it may post. Changes nothing. */

@@ -118,7 +118,8 @@ export function applyEntry(accounts: ReadonlyMap<string, LedgerAccountRow>, entr
   for (const p of entry.postings) {
     const account = accounts.get(p.accountId);
     if (!account) throw new LedgerError('ACCOUNT_NOT_FOUND', `no ledger account ${p.accountId}`, p.accountId);
-    if (account.currency !== p.currency) throw new LedgerError('CURRENCY_MISMATCH', `account ${p.accountId} holds ${account.currency}, not ${p.currency}`, p.accountId);
+    if (account.currency !== p.currency)
+      throw new LedgerError('CURRENCY_MISMATCH', `account ${p.accountId} holds ${account.currency}, not ${p.currency}`, p.accountId);
     deltas.set(p.accountId, (deltas.get(p.accountId) ?? 0n) + p.amountMinor);
   }
   const balances = new Map<string, bigint>();

@@ -28,7 +28,9 @@ export async function ledgerTransaction<T>(db: Knex, fn: (trx: Knex.Transaction)
       // knex only issues a deferred `BEGIN`; a write as the very first statement takes SQLite's
       // RESERVED lock before any read snapshot exists (as BEGIN IMMEDIATE would), waiting up to
       // busy_timeout for another process's writer.
-      await trx('ledger_write_lock').where({ id: 1 }).update({ version: trx.raw('version + 1') });
+      await trx('ledger_write_lock')
+        .where({ id: 1 })
+        .update({ version: trx.raw('version + 1') });
     }
     return fn(trx);
   });
@@ -69,7 +71,12 @@ export async function lockAccountRows(trx: Knex.Transaction, sel: AccountSelecti
       if (ids.length > 0) w.orWhereIn('id', ids);
       if (merchantIds.length > 0) w.orWhereIn('merchant_id', merchantIds);
       if (byOwner) {
-        w.orWhere((o) => o.whereIn('owner_user_id', owners).whereIn('kind', [...new Set(sel.owned.kinds)]).whereIn('currency', [...new Set(sel.owned.currencies)]));
+        w.orWhere((o) =>
+          o
+            .whereIn('owner_user_id', owners)
+            .whereIn('kind', [...new Set(sel.owned.kinds)])
+            .whereIn('currency', [...new Set(sel.owned.currencies)]),
+        );
       }
     })
     .orderBy('id');
@@ -160,7 +167,8 @@ export type FreezeResult = { frozen: true } | { frozen: false; error: 'ACCOUNT_N
  * under the write lock, a movement in flight either committed before the freeze or sees it.
  */
 export async function freezeAccountIn(trx: Knex.Transaction, accountId: string, alertId: string, frozenAt: string): Promise<FreezeResult> {
-  const row = (await trx('ledger_accounts').select('id', 'frozen').where({ id: accountId }).whereNotNull('owner_user_id').first()) as { id: string; frozen: unknown } | undefined;
+  const row = (await trx('ledger_accounts').select('id', 'frozen').where({ id: accountId }).whereNotNull('owner_user_id').first()) as
+    { id: string; frozen: unknown } | undefined;
   if (!row) return { frozen: false, error: 'ACCOUNT_NOT_FOUND' };
   if (!(row.frozen === true || row.frozen === 1)) await trx('ledger_accounts').where({ id: accountId }).update({ frozen: true });
   const seen = await trx('account_freezes').where({ account_id: accountId, alert_id: alertId }).first();

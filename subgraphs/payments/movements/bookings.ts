@@ -52,7 +52,15 @@ export function transferBooking(t: TransferRequest, plan: TransferPlan): Booking
     },
     event: {
       type: 'TRANSFER_POSTED',
-      payload: { transferId: id, fromAccountId: plan.fromAccountId, fromUserId: t.userId, toUserId: plan.toUserId, amountMinor: minor.toString(), currency, postedAt: t.postedAt },
+      payload: {
+        transferId: id,
+        fromAccountId: plan.fromAccountId,
+        fromUserId: t.userId,
+        toUserId: plan.toUserId,
+        amountMinor: minor.toString(),
+        currency,
+        postedAt: t.postedAt,
+      },
       createdAt: t.postedAt,
     },
     row: {

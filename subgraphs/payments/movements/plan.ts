@@ -52,13 +52,22 @@ function planTransfer(batch: LedgerBatch, t: TransferRequest, parties: Parties):
   const from = batch.account(t.fromAccountId);
   const party = parties.byHandle.get(t.handle);
   const to = party ? batch.receivingAccount(party.userId, t.amount.currency) : null;
-  if (!from || from.ownerUserId !== t.userId) return { refused: refusal('ACCOUNT_NOT_FOUND', ['input', 'fromAccountId'], `You have no account "${t.fromAccountId.slice(0, 64)}".`) };
+  if (!from || from.ownerUserId !== t.userId)
+    return { refused: refusal('ACCOUNT_NOT_FOUND', ['input', 'fromAccountId'], `You have no account "${t.fromAccountId.slice(0, 64)}".`) };
   if (!party) return { refused: refusal('RECIPIENT_NOT_FOUND', ['input', 'toHandle'], `No user with the handle "${t.toHandle.slice(0, 64)}".`) };
-  if (party.userId === t.userId) return { refused: refusal('SELF_TRANSFER', ['input', 'toHandle'], 'You cannot send money to yourself; choose another recipient.') };
+  if (party.userId === t.userId)
+    return { refused: refusal('SELF_TRANSFER', ['input', 'toHandle'], 'You cannot send money to yourself; choose another recipient.') };
   if (from.currency !== t.amount.currency) {
-    return { refused: refusal('CURRENCY_MISMATCH', ['input', 'amount', 'currency'], `Account ${from.id} holds ${from.currency}; the amount is in ${t.amount.currency}.`) };
+    return {
+      refused: refusal(
+        'CURRENCY_MISMATCH',
+        ['input', 'amount', 'currency'],
+        `Account ${from.id} holds ${from.currency}; the amount is in ${t.amount.currency}.`,
+      ),
+    };
   }
-  if (!to) return { refused: refusal('CURRENCY_MISMATCH', ['input', 'amount', 'currency'], `@${party.handle} has no ${t.amount.currency} account to receive into.`) };
+  if (!to)
+    return { refused: refusal('CURRENCY_MISMATCH', ['input', 'amount', 'currency'], `@${party.handle} has no ${t.amount.currency} account to receive into.`) };
   return { refused: null, kind: 'transfer', fromAccountId: from.id, toAccountId: to, toUserId: party.userId };
 }
 
@@ -66,13 +75,26 @@ function planTransfer(batch: LedgerBatch, t: TransferRequest, parties: Parties):
 function planPurchase(batch: LedgerBatch, p: PurchaseRequest, parties: Parties): Plan {
   const account = batch.account(p.accountId);
   const settle = batch.settlementAccount(p.merchantId);
-  if (!account || account.ownerUserId !== p.userId) return { refused: refusal('ACCOUNT_NOT_FOUND', ['input', 'accountId'], `You have no account "${p.accountId.slice(0, 64)}".`) };
+  if (!account || account.ownerUserId !== p.userId)
+    return { refused: refusal('ACCOUNT_NOT_FOUND', ['input', 'accountId'], `You have no account "${p.accountId.slice(0, 64)}".`) };
   if (!settle) return { refused: refusal('MERCHANT_NOT_FOUND', ['input', 'merchantId'], `No merchant "${p.merchantId.slice(0, 64)}" accepts payments.`) };
   if (account.currency !== p.amount.currency) {
-    return { refused: refusal('CURRENCY_MISMATCH', ['input', 'amount', 'currency'], `Account ${account.id} holds ${account.currency}; the amount is in ${p.amount.currency}.`) };
+    return {
+      refused: refusal(
+        'CURRENCY_MISMATCH',
+        ['input', 'amount', 'currency'],
+        `Account ${account.id} holds ${account.currency}; the amount is in ${p.amount.currency}.`,
+      ),
+    };
   }
   if (settle.currency !== p.amount.currency) {
-    return { refused: refusal('CURRENCY_MISMATCH', ['input', 'amount', 'currency'], `This merchant settles in ${settle.currency}; the amount is in ${p.amount.currency}.`) };
+    return {
+      refused: refusal(
+        'CURRENCY_MISMATCH',
+        ['input', 'amount', 'currency'],
+        `This merchant settles in ${settle.currency}; the amount is in ${p.amount.currency}.`,
+      ),
+    };
   }
   return { refused: null, kind: 'purchase', accountId: account.id, accountKind: account.kind, settle, country: parties.byUser.get(p.userId)?.country ?? null };
 }
@@ -138,7 +160,11 @@ class Decisions {
   private replay(r: MovementRequest, known: StoredKey): Outcome {
     return known.hash === r.hash
       ? { id: resultId(r.operation, known.result), errors: null }
-      : refusal('IDEMPOTENCY_KEY_REUSED', ['input', 'idempotencyKey'], `This idempotencyKey was already used for a different ${r.operation} request; use a new key for a new request.`);
+      : refusal(
+          'IDEMPOTENCY_KEY_REUSED',
+          ['input', 'idempotencyKey'],
+          `This idempotencyKey was already used for a different ${r.operation} request; use a new key for a new request.`,
+        );
   }
 
   /** The per-transfer cap and the sender's daily limit (limits.ts), or null when within both. */

@@ -46,7 +46,11 @@ export interface Party {
 }
 
 /** Recipients by normalized handle and purchasers by user id. One statement. */
-export async function loadParties(trx: Knex.Transaction, handles: readonly string[], userIds: readonly string[]): Promise<{ byHandle: Map<string, Party>; byUser: Map<string, Party> }> {
+export async function loadParties(
+  trx: Knex.Transaction,
+  handles: readonly string[],
+  userIds: readonly string[],
+): Promise<{ byHandle: Map<string, Party>; byUser: Map<string, Party> }> {
   const byHandle = new Map<string, Party>();
   const byUser = new Map<string, Party>();
   if (handles.length === 0 && userIds.length === 0) return { byHandle, byUser };
