@@ -3,15 +3,13 @@
  * composeServices, bypassing the layer-1 rules) lets the ads subgraph @requires Account.mask; the
  * gateway must abort any plan that would send it, log loudly, and never call the ads subgraph.
  */
-import { composeServices } from '@apollo/composition';
 import { parse } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SUBGRAPH_NAMES, type SubgraphName } from '../../lib/config.js';
-import { routingUrl } from '../../schema/compose.js';
+import { SUBGRAPH_NAMES } from '../../lib/config.js';
+import { composeWithoutLint, subgraphsWithAds } from '../helpers/bad-supergraph.js';
 import { checkFenceComposition } from '../../fence/compose-lint.js';
 import { policyFromSupergraph } from '../../fence/operation-check.js';
 import { SUBGRAPH_ZONES } from '../../fence/policy.js';
-import { SUBGRAPHS } from '../../subgraphs/index.js';
 import { LogCapture } from '../helpers/logs.js';
 import { expectData, expectNoLeak } from '../helpers/matchers.js';
 import { startTestStack, type TestStack } from '../helpers/stack.js';
@@ -28,16 +26,13 @@ const BAD_ADS = parse(`
 `);
 
 function badSupergraph(): string {
-  const defs = { ...Object.fromEntries(SUBGRAPH_NAMES.map((n) => [n, SUBGRAPHS[n].typeDefs])), ads: BAD_ADS } as Record<SubgraphName, typeof BAD_ADS>;
+  const defs = subgraphsWithAds(BAD_ADS);
   // Layer 1 would refuse it...
   expect(checkFenceComposition(SUBGRAPH_NAMES.map((name) => ({ name, zone: SUBGRAPH_ZONES[name], typeDefs: defs[name] }))).map((v) => v.rule)).toContain(
     'requires-protected-field',
   );
   // ...so compose it with plain composeServices, as an attacker (or a mistake) bypassing it would.
-  const result = composeServices(SUBGRAPH_NAMES.map((name) => ({ name, url: routingUrl(name), typeDefs: defs[name] })));
-  if (result.errors?.length || !('supergraphSdl' in result) || !result.supergraphSdl)
-    throw new Error(`bad supergraph did not compose: ${result.errors?.map((e) => e.message).join('; ')}`);
-  return result.supergraphSdl;
+  return composeWithoutLint(BAD_ADS);
 }
 
 let stack: TestStack;

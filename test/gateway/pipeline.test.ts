@@ -4,13 +4,10 @@
  * a refusal is audited the same way, with the same code, whichever transport carried it. Includes
  * a subscription whose plan the fence vetoes (layer 3), on a deliberately bad supergraph.
  */
-import { composeServices } from '@apollo/composition';
 import { parse } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SUBGRAPH_NAMES, type SubgraphName } from '../../lib/config.js';
-import { routingUrl } from '../../schema/compose.js';
-import { SUBGRAPHS } from '../../subgraphs/index.js';
 import { subscribe, type WsMessage } from '../helpers/alerts.js';
+import { composeWithoutLint } from '../helpers/bad-supergraph.js';
 import { startTestStack, type TestStack } from '../helpers/stack.js';
 
 type WsErrors = { message: string; extensions?: Record<string, unknown> }[];
@@ -162,12 +159,7 @@ describe('layer 3 on a subscription plan (a bad supergraph: ads requires a charg
   let stack: TestStack;
   let adsRequests = 0;
   beforeAll(async () => {
-    const defs = { ...Object.fromEntries(SUBGRAPH_NAMES.map((n) => [n, SUBGRAPHS[n].typeDefs])), ads: BAD_ADS } as Record<SubgraphName, typeof BAD_ADS>;
-    // Composed with plain composeServices, bypassing the composition lint (layer 1) as a mistake would.
-    const result = composeServices(SUBGRAPH_NAMES.map((name) => ({ name, url: routingUrl(name), typeDefs: defs[name] })));
-    if (result.errors?.length || !('supergraphSdl' in result) || !result.supergraphSdl)
-      throw new Error(`bad supergraph did not compose: ${result.errors?.map((e) => e.message).join('; ')}`);
-    stack = await startTestStack({ supergraphSdl: result.supergraphSdl, logLevel: 'silent' });
+    stack = await startTestStack({ supergraphSdl: composeWithoutLint(BAD_ADS), logLevel: 'silent' });
     stack.subgraphs.ads.server.on('request', () => {
       adsRequests += 1;
     });
