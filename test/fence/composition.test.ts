@@ -108,7 +108,14 @@ describe('layer 1: composition rules for the advertising zone', () => {
     const found =
       violations(`extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key", { name: "@external", as: "@ext" }, { name: "@requires", as: "@needs" }])
       type Account @key(fields: "id") { id: ID! mask: String! @ext score: Int @needs(fields: "mask") }`);
-    expect(found.map((v) => v.rule).sort()).toEqual(['externals-protected-field', 'requires-protected-field']);
+    // Account is bank data as a whole: its key and every field it defines count too.
+    expect([...new Set(found.map((v) => v.rule))].sort()).toEqual([
+      'defines-protected-field',
+      'externals-protected-field',
+      'key-contains-protected-field',
+      'requires-protected-field',
+    ]);
+    expect(found.filter((v) => v.rule === 'externals-protected-field').map((v) => v.coordinate)).toEqual(['Account.mask']);
   });
 
   it('a protected type is protected whole: every field of it counts, even with no field marked', () => {
@@ -124,8 +131,15 @@ describe('layer 1: composition rules for the advertising zone', () => {
       violations(`${LINK}
         type User @key(fields: "id") { id: ID! sponsoredOffers: [Offer!]! }
         type Offer { id: ID! headline: String! merchant: Merchant! }
-        type Merchant @key(fields: "id", resolvable: false) { id: ID! }
-        type Account @key(fields: "id", resolvable: false) { id: ID! }`),
+        type Merchant @key(fields: "id", resolvable: false) { id: ID! }`),
     ).toEqual([]);
+  });
+
+  it('a linked account is bank data: even a stub reference to Account is refused to ads', () => {
+    const found = violations(`${LINK}
+      type Account @key(fields: "id", resolvable: false) { id: ID! }`);
+    expect(found.map((v) => `${v.rule} ${v.coordinate}`)).toEqual(
+      expect.arrayContaining(['defines-protected-field Account.id', 'key-contains-protected-field Account.id']),
+    );
   });
 });

@@ -167,6 +167,13 @@ describe('layer 4: payments-zone subgraphs refuse payment-only fields to non-pay
       coordinates: ['Account.mask'],
     },
     {
+      // A linked account is bank data as a whole: not even its name, kind or institution.
+      name: 'accounts',
+      query:
+        '{ _entities(representations: [{ __typename: "Account", id: "acc_alice_checking" }]) { ... on Account { displayName kind institution { name } } } }',
+      coordinates: ['Account.displayName', 'Account.institution', 'Account.kind'],
+    },
+    {
       name: 'accounts',
       query: '{ _entities(representations: [{ __typename: "User", id: "usr_alice" }]) { ... on User { dataAccessLog { totalCount } } } }',
       coordinates: ['User.dataAccessLog'],
