@@ -11,7 +11,7 @@
  * HTTP and WebSocket operations through them, so both transports decide and audit identically.
  */
 import type { PlanNode, QueryPlan, SubscriptionNode } from '@apollo/query-planner';
-import type { DocumentNode, GraphQLSchema } from 'graphql';
+import type { DocumentNode, GraphQLError, GraphQLSchema } from 'graphql';
 import type { Caller } from '../lib/auth.js';
 import type { Logger } from '../lib/log.js';
 import { auditRecord, type Decision, type FenceLayer } from './audit-record.js';
@@ -19,7 +19,7 @@ import type { AuditSink } from './audit-sink.js';
 import { buildContractSchema } from './contract-schema.js';
 import { checkOperation, policyFromSupergraph, type FencePolicy, type OperationCheck } from './operation-check.js';
 import { checkQueryPlan, type QueryPlanViolation } from './plan-check.js';
-import { auditUnavailable, forbiddenDataUse, planAborted } from './refusals.js';
+import { adThroughProtected, auditUnavailable, forbiddenDataUse, planAborted } from './refusals.js';
 
 /** What the fence knows of one operation, whichever transport carried it. */
 export interface OperationInput {
@@ -51,7 +51,10 @@ export class Fence {
   async enforce(input: OperationInput): Promise<OperationCheck> {
     const result = checkOperation(this.policy, input.document, input.caller);
     if (result.coordinates.length === 0) return result;
-    const decision: Decision = { ...input, coordinates: result.coordinates, decision: result.allowed ? 'ALLOWED' : 'REFUSED' };
+    // An ad path is refused whoever asks: its record names the advertising fields it reached too.
+    const adFields = result.adPaths.map((p) => p.slice(p.lastIndexOf(' → ') + 3));
+    const coordinates = [...new Set([...result.coordinates, ...adFields])].sort();
+    const decision: Decision = { ...input, coordinates, decision: result.allowed ? 'ALLOWED' : 'REFUSED' };
     try {
       await this.audit(auditRecord(decision));
     } catch (err) {
@@ -60,17 +63,22 @@ export class Fence {
         '[fence] AUDIT WRITE FAILED: refusing the operation (fail closed)',
       );
       // A caller who would have been refused anyway learns nothing new from the usual refusal.
-      throw result.allowed ? auditUnavailable() : forbiddenDataUse(result.coordinates);
+      throw result.allowed ? auditUnavailable() : this.refusal(result);
     }
-    if (!result.allowed) throw forbiddenDataUse(result.coordinates);
+    if (!result.allowed) throw this.refusal(result);
     return result;
   }
 
+  private refusal(result: OperationCheck): GraphQLError {
+    return result.adPaths.length ? adThroughProtected(result.adPaths) : forbiddenDataUse(result.coordinates);
+  }
+
   /** Layer 3, pure and cached: every fetch to an advertising-zone subgraph, checked. */
-  checkQueryPlan(plan: QueryPlan | { node?: PlanNode | SubscriptionNode }): QueryPlanViolation[] {
+  checkQueryPlan(plan: QueryPlan | { node?: PlanNode | SubscriptionNode }, document?: DocumentNode): QueryPlanViolation[] {
+    // A plan object is built for one operation document, so its verdict is cached with it.
     let violations = this.planCache.get(plan);
     if (!violations) {
-      violations = checkQueryPlan(this.policy, plan);
+      violations = checkQueryPlan(this.policy, plan, document);
       this.planCache.set(plan, violations);
     }
     return [...violations];
@@ -82,17 +90,25 @@ export class Fence {
    * query-plan hook, the subscription bridge) are synchronous points just before execution; the
    * abort does not wait for the record, since nothing runs either way.
    */
-  vetoPlan(plan: QueryPlan | { node?: PlanNode | SubscriptionNode }, op: Omit<OperationInput, 'document' | 'layer'>): void {
-    const violations = this.checkQueryPlan(plan);
+  vetoPlan(plan: QueryPlan | { node?: PlanNode | SubscriptionNode }, op: Omit<OperationInput, 'document' | 'layer'> & { document?: DocumentNode }): void {
+    const violations = this.checkQueryPlan(plan, op.document);
     if (violations.length === 0) return;
     const coordinates = [...new Set(violations.flatMap((v) => v.coordinates))].sort();
     this.log.error(
       { fence: { violations, operationName: op.operationName ?? null, requestId: op.requestId } },
       '[fence] QUERY PLAN VIOLATION: a fetch to an advertising-zone subgraph would carry payment-only data. The supergraph is wrong; request aborted.',
     );
-    void this.audit(auditRecord({ ...op, coordinates, decision: 'REFUSED', layer: 'query-plan' })).catch((err: unknown) =>
-      this.log.error({ err: String(err), requestId: op.requestId }, '[fence] could not audit a query-plan abort'),
-    );
+    void this.audit(
+      auditRecord({
+        caller: op.caller,
+        operationName: op.operationName,
+        source: op.source,
+        requestId: op.requestId,
+        coordinates,
+        decision: 'REFUSED',
+        layer: 'query-plan',
+      }),
+    ).catch((err: unknown) => this.log.error({ err: String(err), requestId: op.requestId }, '[fence] could not audit a query-plan abort'));
     throw planAborted(coordinates);
   }
 }

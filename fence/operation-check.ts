@@ -26,6 +26,7 @@ import {
   type SelectionSetNode,
 } from 'graphql';
 import type { Caller } from '../lib/auth.js';
+import { advertisingFields } from './field-zones.js';
 import { readMarks, type Marks } from './marks.js';
 import { mayReceivePaymentOnly } from './policy.js';
 import { Protection, schemaTypes } from './protection.js';
@@ -43,12 +44,14 @@ export class FencePolicy {
    * document is walked once, not once per request. Weak keys: documents evicted from Apollo's
    * cache are collected with their entry.
    */
-  private readonly operationCache = new WeakMap<DocumentNode, readonly string[]>();
+  private readonly operationCache = new WeakMap<DocumentNode, Selected>();
 
   constructor(
     /** The schema operations are written against (the gateway's API schema, or a subgraph schema). */
     readonly schema: GraphQLSchema,
     readonly marks: Marks,
+    /** Fields only the advertising zone resolves (field-zones.ts); none in a subgraph's own schema. */
+    readonly advertisingFields: ReadonlySet<string> = new Set(),
   ) {
     this.protection = new Protection(marks, schemaTypes(schema));
   }
@@ -61,14 +64,14 @@ export class FencePolicy {
     return this.protection.isProtectedField(typeName, fieldName);
   }
 
-  /** The cached coordinates of `document` (see operationCache), computing them on first sight. */
-  coordinatesOf(document: DocumentNode): readonly string[] {
-    let coordinates = this.operationCache.get(document);
-    if (!coordinates) {
-      coordinates = Object.freeze(selectedCoordinates(this, document));
-      this.operationCache.set(document, coordinates);
+  /** What `document` selects (see operationCache), computed on first sight. */
+  selectedBy(document: DocumentNode): Selected {
+    let selected = this.operationCache.get(document);
+    if (!selected) {
+      selected = Object.freeze(selectedCoordinates(this, document));
+      this.operationCache.set(document, selected);
     }
-    return coordinates;
+    return selected;
   }
 
   /** Every protected type and field coordinate of the schema, sorted. */
@@ -89,7 +92,8 @@ export class FencePolicy {
 /** The policy of a supergraph: marks read from the supergraph SDL, checked against its API schema. */
 export function policyFromSupergraph(supergraphSdl: string): FencePolicy {
   const apiSchema = Supergraph.build(supergraphSdl).apiSchema().toGraphQLJSSchema();
-  return new FencePolicy(apiSchema, readMarks(parseSdl(supergraphSdl)));
+  const doc = parseSdl(supergraphSdl);
+  return new FencePolicy(apiSchema, readMarks(doc), advertisingFields(doc));
 }
 
 /** The policy of one subgraph: its own marks, checked against its built schema (with `_entities`). */
@@ -101,13 +105,25 @@ function parseSdl(sdl: string): DocumentNode {
   return parse(sdl, { noLocation: true });
 }
 
-export interface OperationCheck {
+/** What a document selects, as the fence sees it. */
+export interface Selected {
   /**
    * Protected coordinates selected anywhere in the document (every operation, every fragment,
    * fields under @skip/@include counted as selected), sorted and unique. Empty: no protected data.
    */
+  readonly coordinates: readonly string[];
+  /**
+   * Advertising fields reached through a payment-only field, as `Protected.field → Ad.field`
+   * (e.g. `Transaction.counterparty → User.sponsoredOffers`): refused for every caller, since the
+   * fetch would tell the advertising zone whom a user pays. Sorted and unique.
+   */
+  readonly adPaths: readonly string[];
+}
+
+export interface OperationCheck {
   coordinates: string[];
-  /** Whether the caller may receive them: only a `payments` caller may. */
+  adPaths: string[];
+  /** Whether the caller may receive it: no ad path, and protected data only for `payments`. */
   allowed: boolean;
 }
 
@@ -130,10 +146,18 @@ export function collectProtected(
   fragments: Readonly<Record<string, FragmentDefinitionNode>>,
   out: Set<string>,
   typeName?: string,
+  adPaths?: Set<string>,
 ): void {
   const schema = policy.schema;
   const visited = new Set<string>();
-  const walk = (set: SelectionSetNode, parentType: GraphQLCompositeType | null, parentName: string | null, scope: GraphQLObjectType[]) => {
+  /** `under`: the deepest protected field on the path to this selection set, if any. */
+  const walk = (
+    set: SelectionSetNode,
+    parentType: GraphQLCompositeType | null,
+    parentName: string | null,
+    scope: GraphQLObjectType[],
+    under: string | null,
+  ) => {
     for (const sel of set.selections) {
       if (sel.kind === Kind.FIELD) {
         const name = sel.name.value;
@@ -144,37 +168,42 @@ export function collectProtected(
           if (names.length && names.every((n) => policy.isProtectedType(n))) for (const n of names) out.add(`${n}.__typename`);
           continue;
         }
-        if (parentName && policy.isProtectedField(parentName, name)) out.add(`${parentName}.${name}`);
-        for (const t of scope) if (t.getFields()[name] && policy.isProtectedField(t.name, name)) out.add(`${t.name}.${name}`);
+        const owners = [...new Set([...(parentName ? [parentName] : []), ...scope.filter((t) => t.getFields()[name]).map((t) => t.name)])];
+        const protectedHere = owners.filter((t) => policy.isProtectedField(t, name)).map((t) => `${t}.${name}`);
+        for (const c of protectedHere) out.add(c);
+        const adHere = owners.filter((t) => policy.advertisingFields.has(`${t}.${name}`)).map((t) => `${t}.${name}`);
+        if (under && adPaths) for (const c of adHere) adPaths.add(`${under} → ${c}`);
         if (!sel.selectionSet) continue;
+        // Below an advertising field the path is already named; below a protected one, it is the new guard.
+        const next = adHere.length ? null : (protectedHere[0] ?? under);
         let def = parentType && (isObjectType(parentType) || isInterfaceType(parentType)) ? parentType.getFields()[name] : undefined;
         for (const t of scope) def ??= t.getFields()[name];
         const named = def ? getNamedType(def.type) : null;
-        if (named && (isObjectType(named) || isAbstractType(named))) walk(sel.selectionSet, named, named.name, possibleTypes(schema, named));
-        else walk(sel.selectionSet, null, null, []); // unknown field (e.g. `_entities` in a fetch): type conditions decide
+        if (named && (isObjectType(named) || isAbstractType(named))) walk(sel.selectionSet, named, named.name, possibleTypes(schema, named), next);
+        else walk(sel.selectionSet, null, null, [], next); // unknown field (e.g. `_entities` in a fetch): type conditions decide
       } else {
         const condName = sel.kind === Kind.INLINE_FRAGMENT ? sel.typeCondition?.name.value : fragments[sel.name.value]?.typeCondition.name.value;
         const selectionSet = sel.kind === Kind.INLINE_FRAGMENT ? sel.selectionSet : fragments[sel.name.value]?.selectionSet;
         if (!selectionSet) continue;
         if (sel.kind === Kind.FRAGMENT_SPREAD) {
-          const key = `${sel.name.value}|${parentName ?? ''}|${scope.map((t) => t.name).join(',')}`;
+          const key = `${sel.name.value}|${parentName ?? ''}|${scope.map((t) => t.name).join(',')}|${under ?? ''}`;
           if (visited.has(key)) continue;
           visited.add(key);
         }
         if (!condName) {
-          walk(selectionSet, parentType, parentName, scope);
+          walk(selectionSet, parentType, parentName, scope, under);
           continue;
         }
         const cond = schema.getType(condName);
         const condScope = cond && (isObjectType(cond) || isAbstractType(cond)) ? possibleTypes(schema, cond) : [];
         const narrowed = scope.length ? scope.filter((t) => condScope.includes(t)) : condScope;
         const condType = cond && (isObjectType(cond) || isAbstractType(cond)) ? cond : null;
-        walk(selectionSet, condType, condName, narrowed.length ? narrowed : condScope);
+        walk(selectionSet, condType, condName, narrowed.length ? narrowed : condScope, under);
       }
     }
   };
   const scope = parent ? possibleTypes(schema, parent) : [];
-  walk(selectionSet, parent, parent?.name ?? typeName ?? null, scope);
+  walk(selectionSet, parent, parent?.name ?? typeName ?? null, scope, null);
 }
 
 export function fragmentMap(document: DocumentNode): Record<string, FragmentDefinitionNode> {
@@ -193,14 +222,17 @@ export function rootType(schema: GraphQLSchema, op: OperationDefinitionNode): Gr
  * not `payments` (see the header: operationName and variables cannot change the verdict).
  */
 export function checkOperation(policy: FencePolicy, document: DocumentNode, caller: Pick<Caller, 'purpose'> | null | undefined): OperationCheck {
-  const coordinates = [...policy.coordinatesOf(document)];
-  return { coordinates, allowed: coordinates.length === 0 || mayReceivePaymentOnly(caller?.purpose) };
+  const selected = policy.selectedBy(document);
+  const coordinates = [...selected.coordinates];
+  const adPaths = [...selected.adPaths];
+  return { coordinates, adPaths, allowed: adPaths.length === 0 && (coordinates.length === 0 || mayReceivePaymentOnly(caller?.purpose)) };
 }
 
 /** Every protected coordinate `document` selects, sorted (uncached; see FencePolicy.coordinatesOf). */
-function selectedCoordinates(policy: FencePolicy, document: DocumentNode): string[] {
+function selectedCoordinates(policy: FencePolicy, document: DocumentNode): Selected {
   const fragments = fragmentMap(document);
   const out = new Set<string>();
+  const adPaths = new Set<string>();
   for (const def of document.definitions) {
     if (def.kind !== Kind.OPERATION_DEFINITION) continue;
     const root = rootType(policy.schema, def);
@@ -211,6 +243,7 @@ function selectedCoordinates(policy: FencePolicy, document: DocumentNode): strin
       fragments,
       out,
       def.operation === 'query' ? 'Query' : def.operation === 'mutation' ? 'Mutation' : 'Subscription',
+      adPaths,
     );
   }
   // Fragments that no operation spreads are invalid GraphQL anyway; check them too, by their type.
@@ -223,7 +256,8 @@ function selectedCoordinates(policy: FencePolicy, document: DocumentNode): strin
       fragments,
       out,
       frag.typeCondition.name.value,
+      adPaths,
     );
   }
-  return [...out].sort();
+  return { coordinates: [...out].sort(), adPaths: [...adPaths].sort() };
 }

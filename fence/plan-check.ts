@@ -5,14 +5,17 @@
  * composition lint, layer 1, should have refused it); the request is aborted.
  */
 import type { PlanNode, QueryPlanSelectionNode, SubscriptionNode } from '@apollo/query-planner';
-import { getNamedType, isInterfaceType, isObjectType, Kind, parse, type DocumentNode } from 'graphql';
+import { getNamedType, isInterfaceType, isObjectType, Kind, parse, type DocumentNode, type SelectionSetNode } from 'graphql';
 import { collectProtected, fragmentMap, rootType, type FencePolicy } from './operation-check.js';
 import { isAdvertisingZone } from './policy.js';
 
 export interface QueryPlanViolation {
   serviceName: string;
-  /** Where the protected coordinates were found: the fetch's selection or its `requires` (representations). */
-  where: 'selection' | 'requires';
+  /**
+   * Where the protected coordinates were found: the fetch's selection, its `requires`
+   * (representations), or the path its representations come from (a payment-only field on it).
+   */
+  where: 'selection' | 'requires' | 'path';
   coordinates: string[];
 }
 
@@ -53,8 +56,52 @@ export function fetchCoordinates(policy: FencePolicy, operation: string | Docume
 }
 
 /** Layer 3, pure: the violations in a query plan (or a subscription plan: primary and rest). */
-export function checkQueryPlan(policy: FencePolicy, plan: { node?: PlanNode | SubscriptionNode }): QueryPlanViolation[] {
+/**
+ * The first payment-only field on a Flatten path (response keys from the operation's root, `@`
+ * for list items), resolved against the operation the plan was built for: where a fetch's entity
+ * representations come from. Null when the path crosses no protected field or cannot be resolved.
+ */
+export function protectedOnPath(policy: FencePolicy, document: DocumentNode, path: readonly (string | number)[]): string | null {
+  const ops = document.definitions.filter((d) => d.kind === Kind.OPERATION_DEFINITION);
+  if (ops.length !== 1) return null; // the gateway plans one operation; several: the caller named one, and layer 2 saw them all
+  const op = ops[0]!;
+  const fragments = fragmentMap(document);
+  // Each step: the selections in scope, with the type that owns them.
+  let scope: { set: SelectionSetNode; owner: string }[] = [{ set: op.selectionSet, owner: rootType(policy.schema, op)?.name ?? '' }];
+  for (const seg of path) {
+    if (seg === '@' || typeof seg === 'number') continue;
+    const next: { set: SelectionSetNode; owner: string }[] = [];
+    const seen = new Set<string>();
+    const visit = (set: SelectionSetNode, owner: string): string | null => {
+      for (const sel of set.selections) {
+        if (sel.kind === Kind.FIELD) {
+          if ((sel.alias?.value ?? sel.name.value) !== seg) continue;
+          if (policy.isProtectedField(owner, sel.name.value)) return `${owner}.${sel.name.value}`;
+          const type = policy.schema.getType(owner);
+          const field = type && (isObjectType(type) || isInterfaceType(type)) ? type.getFields()[sel.name.value] : undefined;
+          if (sel.selectionSet && field) next.push({ set: sel.selectionSet, owner: getNamedType(field.type).name });
+        } else {
+          const frag = sel.kind === Kind.INLINE_FRAGMENT ? sel : fragments[sel.name.value];
+          if (!frag || (sel.kind === Kind.FRAGMENT_SPREAD && seen.has(sel.name.value))) continue;
+          if (sel.kind === Kind.FRAGMENT_SPREAD) seen.add(sel.name.value);
+          const found = visit(frag.selectionSet, frag.typeCondition?.name.value ?? owner);
+          if (found) return found;
+        }
+      }
+      return null;
+    };
+    for (const { set, owner } of scope) {
+      const found = visit(set, owner);
+      if (found) return found;
+    }
+    scope = next;
+  }
+  return null;
+}
+
+export function checkQueryPlan(policy: FencePolicy, plan: { node?: PlanNode | SubscriptionNode }, document?: DocumentNode): QueryPlanViolation[] {
   const violations: QueryPlanViolation[] = [];
+  let flattenPath: readonly (string | number)[] = [];
   const visit = (node: PlanNode | SubscriptionNode | undefined): void => {
     if (!node) return;
     switch (node.kind) {
@@ -62,9 +109,13 @@ export function checkQueryPlan(policy: FencePolicy, plan: { node?: PlanNode | Su
       case 'Parallel':
         node.nodes.forEach(visit);
         return;
-      case 'Flatten':
+      case 'Flatten': {
+        const outer = flattenPath;
+        flattenPath = node.path as readonly (string | number)[];
         visit(node.node);
+        flattenPath = outer;
         return;
+      }
       case 'Condition':
         visit(node.ifClause);
         visit(node.elseClause);
@@ -89,6 +140,9 @@ export function checkQueryPlan(policy: FencePolicy, plan: { node?: PlanNode | Su
         const required = new Set<string>();
         requiresCoordinates(policy, node.requires ?? [], null, required);
         if (required.size) violations.push({ serviceName: node.serviceName, where: 'requires', coordinates: [...required].sort() });
+        // Entity representations taken from under a payment-only field tell ads whom they belong to.
+        const origin = document && flattenPath.length ? protectedOnPath(policy, document, flattenPath) : null;
+        if (origin) violations.push({ serviceName: node.serviceName, where: 'path', coordinates: [origin] });
         return;
       }
     }

@@ -15,6 +15,19 @@ export function forbiddenDataUse(coordinates: readonly string[], where = 'gatewa
   );
 }
 
+/**
+ * An operation that reaches an advertising field through a payment-only one: refused to every
+ * caller, payments included, since even a legitimate payments app must not make the gateway tell
+ * the advertising zone whom its user pays.
+ */
+export function adThroughProtected(paths: readonly string[]): GraphQLError {
+  return appError(
+    'FORBIDDEN_DATA_USE',
+    `Forbidden data use: ${paths.join(', ')} would send payment-derived ids to the advertising zone; advertising fields cannot be selected under payment-only data, whoever asks.`,
+    { paths: [...paths], fence: 'gateway' },
+  );
+}
+
 /** A query plan that would send payment-only data to the advertising zone (the supergraph is wrong). */
 export function planAborted(coordinates: readonly string[]): GraphQLError {
   return appError(

@@ -154,7 +154,7 @@ export function createPipeline(opts: PipelineOptions): OperationPipeline {
       throw badRequest(`The subscription could not be planned: ${err instanceof Error ? err.message : String(err)}`);
     }
     if (plan.node?.kind !== 'Subscription') throw appError('INTERNAL_SERVER_ERROR', 'The subscription has no subscription plan.');
-    if (fenced) fence.vetoPlan(plan, { source, operationName, caller: context.caller, requestId: context.requestId });
+    if (fenced) fence.vetoPlan(plan, { document, source, operationName, caller: context.caller, requestId: context.requestId });
     return { plan: plan as PlannedSubscription['plan'], variables: coerced.coerced, document, operationName: operationName ?? undefined };
   }
 

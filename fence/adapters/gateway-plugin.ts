@@ -64,6 +64,7 @@ export function queryPlanHook(fence: Fence): Experimental_DidResolveQueryPlanCal
   return ({ queryPlan, requestContext }) => {
     const context = requestContext.context as Partial<FencedContext> | undefined;
     fence.vetoPlan(queryPlan, {
+      document: requestContext.document,
       source: requestContext.source ?? '',
       operationName: requestContext.operationName ?? null,
       caller: context?.caller ?? { userId: null, purpose: null, client: null },

@@ -51,7 +51,7 @@ describe('checkOperation', () => {
   });
 
   it('unions: inline fragments on a protected member are caught; __typename on a mixed union is not', () => {
-    expect(check('{ search(q: "x") { __typename ... on Merchant { name } } }')).toEqual({ coordinates: [], allowed: true });
+    expect(check('{ search(q: "x") { __typename ... on Merchant { name } } }')).toEqual({ coordinates: [], adPaths: [], allowed: true });
     expect(check('{ search(q: "x") { ... on Payment { memo } } }').coordinates).toEqual(['Payment.memo']);
     expect(check('{ search(q: "x") { ...P } } fragment P on Payment { __typename }').coordinates).toEqual(['Payment.__typename']);
     expect(check('{ feed { __typename } }').coordinates).toEqual(['Payment.__typename', 'Query.feed']);
@@ -72,7 +72,7 @@ describe('checkOperation', () => {
 
   it('every operation in a document counts, whichever is executed', () => {
     const d = parse('query A { merchant { name } } query B { me { card } }');
-    expect(checkOperation(policy, d, ad)).toEqual({ coordinates: ['User.card'], allowed: false });
+    expect(checkOperation(policy, d, ad)).toEqual({ coordinates: ['User.card'], adPaths: [], allowed: false });
   });
 
   it('only the payments purpose is allowed', () => {
@@ -105,7 +105,7 @@ describe('Fence.enforce: the audit fails closed', () => {
       extensions: { code: 'FORBIDDEN_DATA_USE' },
     });
     // Operations touching nothing protected need no audit.
-    await expect(fence.enforce(input('{ merchant { name } }'))).resolves.toEqual({ coordinates: [], allowed: true });
+    await expect(fence.enforce(input('{ merchant { name } }'))).resolves.toEqual({ coordinates: [], adPaths: [], allowed: true });
   });
 });
 
@@ -188,8 +188,8 @@ describe('the operation check cache', () => {
     const document = parse('{ me { name card } }');
     const a = checkOperation(policy, document, { purpose: 'payments' });
     const b = checkOperation(policy, document, ad);
-    expect(a).toEqual({ coordinates: ['User.card'], allowed: true });
-    expect(b).toEqual({ coordinates: ['User.card'], allowed: false });
+    expect(a).toEqual({ coordinates: ['User.card'], adPaths: [], allowed: true });
+    expect(b).toEqual({ coordinates: ['User.card'], adPaths: [], allowed: false });
     a.coordinates.push('tampered');
     expect(checkOperation(policy, document, ad).coordinates).toEqual(['User.card']);
   });

@@ -18,11 +18,11 @@ import { checkQueryPlan } from '../../fence/plan-check.js';
 
 const BAD_ADS = parse(`
   extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key", "@external", "@requires"])
-  type User @key(fields: "id") { id: ID! sponsoredOffers: [Offer!]! }
+  "The bad part: ads asks for the user's card numbers (last four digits) to score the user."
+  type User @key(fields: "id") { id: ID! sponsoredOffers: [Offer!]! accounts: [Account!]! @external adScore: Int @requires(fields: "accounts { mask }") }
   type Offer { id: ID! headline: String! merchant: Merchant! }
   type Merchant @key(fields: "id", resolvable: false) { id: ID! }
-  "The bad part: ads asks for the card's last four digits to score it."
-  type Account @key(fields: "id") { id: ID! mask: String! @external adScore: Int @requires(fields: "mask") }
+  type Account @key(fields: "id") { id: ID! mask: String! @external }
 `);
 
 function badSupergraph(): string {
@@ -64,7 +64,7 @@ describe('layer 3: the query-plan check', () => {
       const before = violations().length;
       adsRequests = 0;
       // A payments caller passes layer 2 (it may read Account.mask itself), so only layer 3 stands here.
-      const res = await stack.gql('query Score { me { accounts { id adScore } } }', undefined, pay);
+      const res = await stack.gql('query Score { me { accounts { id } adScore } }', undefined, pay);
       expect(res.data ?? null).toBeNull();
       expect(res.errors?.length).toBeGreaterThan(0);
       expectNoLeak(res, masks);
@@ -80,8 +80,8 @@ describe('layer 3: the query-plan check', () => {
         'both decisions in the data-access log',
       );
       expect(rows.map((r: { decision: string; layer: string }) => `${r.layer}:${r.decision}`)).toEqual(['gateway:ALLOWED', 'query-plan:REFUSED']);
-      // Account is bank data as a whole: the whole representation (id, __typename) counts, and mask with it.
-      expect(JSON.parse((rows[1] as { coordinates: string }).coordinates)).toEqual(expect.arrayContaining(['Account.id', 'Account.mask']));
+      // The representations ads would have been sent: the user's accounts and their masks.
+      expect(JSON.parse((rows[1] as { coordinates: string }).coordinates)).toEqual(expect.arrayContaining(['User.accounts', 'Account.mask']));
     }
   });
 
@@ -89,7 +89,7 @@ describe('layer 3: the query-plan check', () => {
     const pay = await stack.token('alice', 'payments');
     const before = violations().length;
     for (let i = 0; i < 2; i++) {
-      const r = await stack.gql('query Score { me { accounts { id adScore } } }', undefined, pay);
+      const r = await stack.gql('query Score { me { accounts { id } adScore } }', undefined, pay);
       expect(r.data ?? null).toBeNull();
     }
     expect(violations().length).toBe(before + 2);

@@ -2,12 +2,15 @@
  * The one operation pipeline (gateway/pipeline.ts): HTTP and WebSocket run the same steps, so a
  * bad document gets the same 400-class coded error on both (never a 500, never a 4500 close), and
  * a refusal is audited the same way, with the same code, whichever transport carried it. Includes
- * a subscription whose plan the fence vetoes (layer 3), on a deliberately bad supergraph.
+ * a subscription that would reach the ads zone, on a deliberately bad supergraph.
  */
 import { parse } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { subscribe, type WsMessage } from '../helpers/alerts.js';
 import { composeWithoutLint } from '../helpers/bad-supergraph.js';
+import { policyFromSupergraph } from '../../fence/operation-check.js';
+import { checkQueryPlan } from '../../fence/plan-check.js';
+import { Planner } from '../../gateway/planner.js';
 import { startTestStack, type TestStack } from '../helpers/stack.js';
 
 type WsErrors = { message: string; extensions?: Record<string, unknown> }[];
@@ -147,7 +150,7 @@ async function wsErrorsNamed(stack: TestStack, token: string, query: string, ope
   }
 }
 
-describe('layer 3 on a subscription plan (a bad supergraph: ads requires a charge alert field)', () => {
+describe('a subscription reaching the ads zone through a charge alert (a bad supergraph: ads requires a charge alert field)', () => {
   const BAD_ADS = parse(`
     extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key", "@external", "@requires"])
     type User @key(fields: "id") { id: ID! sponsoredOffers: [Offer!]! }
@@ -168,26 +171,22 @@ describe('layer 3 on a subscription plan (a bad supergraph: ads requires a charg
     await stack?.stop();
   });
 
-  it('refuses the subscription before anything is opened upstream, and audits the abort as over HTTP', async () => {
+  it('is refused before anything is opened upstream, naming the path, and audited as on HTTP', async () => {
     const token = await stack.token('alice', 'payments');
     const errors = await wsErrors(stack, token, 'subscription Targeted { chargeAlertRaised { id adHint } }');
-    expect(errors[0]!.extensions).toMatchObject({
-      code: 'FORBIDDEN_DATA_USE',
-      fence: 'query-plan',
-      coordinates: expect.arrayContaining(['ChargeAlert.riskScore']),
-    });
+    // ChargeAlert.adHint is resolved by ads alone, under the payment-only chargeAlertRaised: the
+    // operation check (layer 2) refuses it whoever asks; the plan check (layer 3) would have too.
+    expect(errors[0]!.extensions).toMatchObject({ code: 'FORBIDDEN_DATA_USE', paths: ['Subscription.chargeAlertRaised → ChargeAlert.adHint'] });
     expect(stack.gateway.subscriptions.active).toBe(0);
     expect(adsRequests).toBe(0);
-    // Layer 2 allowed the payments caller; layer 3 aborted: both decisions are in the log.
-    const deadline = Date.now() + 5_000;
-    let rows = await auditRows(stack, 'Targeted');
-    while (rows.length < 2 && Date.now() < deadline) {
-      await new Promise((r) => setImmediate(r));
-      rows = await auditRows(stack, 'Targeted');
-    }
-    expect(rows).toEqual([
-      { layer: 'subscription', decision: 'ALLOWED' },
-      { layer: 'query-plan', decision: 'REFUSED' },
-    ]);
+    expect(await auditRows(stack, 'Targeted')).toEqual([{ layer: 'subscription', decision: 'REFUSED' }]);
+    // The same subscription plan, checked on its own, is a layer-3 violation too.
+    const plan = new Planner(composeWithoutLint(BAD_ADS)).plan(
+      parse('subscription { chargeAlertRaised { id adHint } }'),
+      'subscription { chargeAlertRaised { id adHint } }',
+      null,
+    );
+    const violations = checkQueryPlan(policyFromSupergraph(composeWithoutLint(BAD_ADS)), plan);
+    expect(violations.map((v) => `${v.serviceName}:${v.where}`)).toContain('ads:requires');
   });
 });
