@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { policyFromSupergraph } from '../../fence/operation-check.js';
 import { checkQueryPlan } from '../../fence/plan-check.js';
 import { readSupergraph } from '../../schema/supergraph.js';
+import { adsUserFetch } from '../helpers/bad-supergraph.js';
 import { expectData, expectGraphQLError, expectNothingMoved } from '../helpers/matchers.js';
 import { startTestStack, type TestStack } from '../helpers/stack.js';
 
@@ -95,27 +96,7 @@ describe('advertising fields beside payment-only data, not under it, still work'
 
 describe('layer 3 on its own: a fetch to ads whose representations come from a payment-only path', () => {
   const policy = policyFromSupergraph(readSupergraph());
-  const adsFetch = (path: string[]) => ({
-    kind: 'Flatten' as const,
-    path,
-    node: {
-      kind: 'Fetch' as const,
-      serviceName: 'ads',
-      requires: [
-        {
-          kind: 'InlineFragment' as const,
-          typeCondition: 'User',
-          selections: [
-            { kind: 'Field' as const, name: '__typename' },
-            { kind: 'Field' as const, name: 'id' },
-          ],
-        },
-      ],
-      operation: 'query($representations:[_Any!]!){_entities(representations:$representations){...on User{sponsoredOffers{id}}}}',
-      operationKind: 'query' as never,
-      operationName: undefined,
-    },
-  });
+  const adsFetch = (path: string[]) => adsUserFetch(path, 'sponsoredOffers{id}');
 
   it('is a violation even when layer 2 was not asked (pure check over the plan and its operation)', () => {
     const document = parse('query { account(id: "a") { history: transactions(first: 5) { edges { node { counterparty { sponsoredOffers { id } } } } } } }');

@@ -6,7 +6,7 @@
 import { parse } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SUBGRAPH_NAMES } from '../../lib/config.js';
-import { composeWithoutLint, subgraphsWithAds } from '../helpers/bad-supergraph.js';
+import { adsUserFetch, composeWithoutLint, subgraphsWithAds } from '../helpers/bad-supergraph.js';
 import { checkFenceComposition } from '../../fence/compose-lint.js';
 import { policyFromSupergraph } from '../../fence/operation-check.js';
 import { SUBGRAPH_ZONES } from '../../fence/policy.js';
@@ -115,27 +115,7 @@ describe('layer 3: the query-plan check', () => {
             operationKind: 'query' as never,
             operationName: undefined,
           },
-          {
-            kind: 'Flatten' as const,
-            path: ['me'],
-            node: {
-              kind: 'Fetch' as const,
-              serviceName: 'ads',
-              requires: [
-                {
-                  kind: 'InlineFragment' as const,
-                  typeCondition: 'User',
-                  selections: [
-                    { kind: 'Field' as const, name: '__typename' },
-                    { kind: 'Field' as const, name: 'id' },
-                  ],
-                },
-              ],
-              operation: 'query($representations:[_Any!]!){_entities(representations:$representations){...on User{accounts{mask balance{current{amount}}}}}}',
-              operationKind: 'query' as never,
-              operationName: undefined,
-            },
-          },
+          adsUserFetch(['me'], 'accounts{mask balance{current{amount}}}'),
         ],
       },
     };

@@ -21,3 +21,31 @@ export function composeWithoutLint(adsSdl: DocumentNode): string {
     throw new Error(`bad supergraph did not compose: ${result.errors?.map((e) => e.message).join('; ')}`);
   return result.supergraphSdl;
 }
+
+/**
+ * A hand-made plan node: a fetch to ads for User entities (the representations `__typename` and
+ * `id`) under a Flatten at `path`, sending `userSelection` (e.g. `sponsoredOffers{id}`).
+ */
+export function adsUserFetch(path: string[], userSelection: string) {
+  return {
+    kind: 'Flatten' as const,
+    path,
+    node: {
+      kind: 'Fetch' as const,
+      serviceName: 'ads',
+      requires: [
+        {
+          kind: 'InlineFragment' as const,
+          typeCondition: 'User',
+          selections: [
+            { kind: 'Field' as const, name: '__typename' },
+            { kind: 'Field' as const, name: 'id' },
+          ],
+        },
+      ],
+      operation: `query($representations:[_Any!]!){_entities(representations:$representations){...on User{${userSelection}}}}`,
+      operationKind: 'query' as never,
+      operationName: undefined,
+    },
+  };
+}
