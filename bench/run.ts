@@ -16,7 +16,7 @@
  *                         with 1 and with 100 subscribers
  *
  * Every client in the harness (the closed loops, the direct fetcher) uses the same keep-alive
- * node:http client as the gateway (lib/http.ts httpRequest), so the client's own cost is the same
+ * node:http client as the gateway (lib/transport/http-client.ts httpRequest), so the client's own cost is the same
  * on both sides of each ratio and small next to the stack's.
  *
  * Modes: full (10 s legs), `--quick` (4 s legs, about 45 s in all), `--tiny` (sub-second legs,

@@ -21,7 +21,7 @@ export const SUBGRAPH_TIMEOUT_MS = 10_000;
 
 /**
  * The part of a fetch Response that RemoteGraphQLDataSource reads (ok, status, statusText, url,
- * headers.get, json, text), over a whole response read by lib/http.ts httpRequest.
+ * headers.get, json, text), over a whole response read by lib/transport/http-client.ts httpRequest.
  */
 function fetchResponse(url: string, r: HttpResponse) {
   const text = () => r.body.toString('utf8');

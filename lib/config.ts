@@ -1,6 +1,6 @@
 /**
  * Configuration, read once from the environment, typed, with defaults.
- * Every variable is documented in the README's Configuration section.
+ * Every variable is documented in docs/configuration.md.
  */
 import path from 'node:path';
 import { devSecrets, type DevSecrets } from './dev-secrets.js';

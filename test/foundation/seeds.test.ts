@@ -92,7 +92,7 @@ describe('seed fixture', () => {
   });
 });
 
-describe('seeding a database (lib/stack.ts prepareDb)', () => {
+describe('seeding a database (runtime/database.ts prepareDb)', () => {
   it('seeds once, and seeds a database whose first start died between migrating and seeding', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'paygraph-seed-'));
     try {

@@ -267,7 +267,7 @@ describe('gateway to subgraph connections', () => {
   });
 });
 
-describe('the service-to-service HTTP client (lib/http.ts httpRequest)', () => {
+describe('the service-to-service HTTP client (lib/transport/http-client.ts httpRequest)', () => {
   it('reads whole responses, and fails clearly on refused connections, timeouts and responses cut short', async () => {
     let mode: 'ok' | 'hang' | 'cut' = 'ok';
     const hanging: http.ServerResponse[] = [];

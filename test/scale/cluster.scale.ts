@@ -1,5 +1,5 @@
 /**
- * The scaled-out cluster, as `npm run start:cluster` runs it (lib/cluster.ts): two gateways, two
+ * The scaled-out cluster, as `npm run start:cluster` runs it (runtime/cluster.ts): two gateways, two
  * payments and two alerts processes, one of each other subgraph, every one a real child process,
  * on free ports, sharing a fresh PostgreSQL database and the Redis of REDIS_URL.
  * Run by `npm run test:scale` (vitest.scale.config.ts), which requires both.
@@ -208,7 +208,7 @@ async function leader(): Promise<string | null> {
 
 describe('cluster: charge alerts across two alerts processes and two gateways (Redis fan-out)', () => {
   it('an alert raised by either alerts worker reaches a subscriber on either gateway, once', async () => {
-    // gateway#k's subscription bridge is connected to alerts#k (lib/cluster.ts), and only the
+    // gateway#k's subscription bridge is connected to alerts#k (runtime/cluster.ts), and only the
     // lease holder raises alerts: each alert reaches the other gateway's subscriber only through
     // Redis.
     const subs = cluster.gateways.map((g) => subscriber(g, tokens.alice!));

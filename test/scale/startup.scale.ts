@@ -1,7 +1,7 @@
 /**
  * Scale-out start-up and routing rules, on PostgreSQL (`npm run test:scale`):
  * - several processes starting together on one empty database migrate and seed it once
- *   (lib/stack.ts prepareDb under a PostgreSQL advisory lock);
+ *   (runtime/database.ts prepareDb under a PostgreSQL advisory lock);
  * - per-subgraph database URLs (PAYGRAPH_<NAME>_DATABASE_URL) override DATABASE_URL;
  * - a gateway given a URL list for a subgraph skips a process that refuses connections, and its
  *   /ready reports that process as degraded, not the subgraph as unreachable.
