@@ -1,5 +1,7 @@
 /** The command-line scripts behave as the README says. */
 import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { expect, it } from 'vitest';
@@ -12,11 +14,17 @@ const TSX = path.join(ROOT, 'node_modules/.bin/tsx');
 /** Runs a script from the repository root, whatever the working directory of the test run. */
 const run = (args: string[], opts: { env?: NodeJS.ProcessEnv } = {}) => promisify(execFile)(TSX, args, { cwd: ROOT, ...opts });
 
-it('token prints only a JWT for a seeded user and purpose', async () => {
-  const { stdout } = await run(['scripts/token.ts', 'bob', 'advertising'], { env: { ...process.env, NODE_ENV: 'development' } });
-  const token = stdout.trim();
-  expect(token).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/);
-  expect(await verifyToken(loadConfig({}).jwtSecret, token)).toEqual({ userId: 'usr_bob', purpose: 'advertising' });
+it("token prints only a JWT for a seeded user and purpose, signed with this install's secret", async () => {
+  // A data dir of its own: the install's development secrets are created there, not in the checkout.
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'paygraph-token-'));
+  try {
+    const { stdout } = await run(['scripts/token.ts', 'bob', 'advertising'], { env: { ...process.env, NODE_ENV: 'development', PAYGRAPH_DATA_DIR: dataDir } });
+    const token = stdout.trim();
+    expect(token).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/);
+    expect(await verifyToken(loadConfig({ PAYGRAPH_DATA_DIR: dataDir }).jwtSecret, token)).toEqual({ userId: 'usr_bob', purpose: 'advertising' });
+  } finally {
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
 });
 
 it('token refuses an unknown handle or purpose with a usage message', async () => {
