@@ -24,6 +24,8 @@
  *
  * Writes bench/results.json (the ratio keys as numbers, plus every raw leg) and bench/results.md.
  */
+// First: no telemetry, before anything loads @apollo/gateway (lib/no-egress.ts).
+import '../lib/no-egress.js';
 import { readSupergraph } from '../schema/supergraph.js';
 import fs from 'node:fs';
 import os from 'node:os';

@@ -185,7 +185,9 @@ export function createPipeline(opts: PipelineOptions): OperationPipeline {
 
   // No egress: unless this is set, @apollo/gateway starts an OpenTelemetry exporter that sends
   // usage data to Apollo (probing cloud metadata services on the way). paygraph sets it itself,
-  // so no deployment can forget it (test/gateway/no-egress.test.ts).
+  // so no deployment can forget it (test/gateway/no-egress.test.ts). Every entry point sets it
+  // first too (lib/no-egress.ts); this line, where the gateway reads it, also covers a gateway
+  // built without an entry point (tests, embedding) and an environment changed after start-up.
   process.env.APOLLO_TELEMETRY_DISABLED = 'true';
   const gateway = new ApolloGateway({
     supergraphSdl: opts.supergraphSdl,

@@ -22,6 +22,35 @@ export type DbTarget = { sqliteFile: string } | { postgresUrl: string; schema: s
 /** PostgreSQL errors a concurrent `CREATE SCHEMA IF NOT EXISTS` may raise when another process created it first. */
 const SCHEMA_RACE_CODES = new Set(['42P06', '23505']);
 
+/** The files SQLite keeps beside a database file. */
+const SQLITE_SIDECARS = ['-wal', '-shm', '-journal'] as const;
+
+/**
+ * Data files are private to the service's user: the data directory is created 0700 and every
+ * SQLite file 0600. SQLite would create the database file itself with 0644 (less the umask), so
+ * it is created here first, empty and 0600 (an empty file is a valid new database to SQLite):
+ * there is no moment when it exists with a wider mode, as there would be with a chmod after
+ * SQLite created it. (Setting the process umask instead would leave no window either, but it is
+ * process-wide, changing every other file the process writes, and refused in worker threads.)
+ * The sidecars need nothing: SQLite creates -wal, -shm and -journal with the mode of their
+ * database file. Files that already exist with a wider mode (an install from before this rule, a
+ * restored backup) are narrowed to 0600; an existing directory is left as it is.
+ */
+function createPrivately(file: string): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  fs.closeSync(fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_CREAT, 0o600));
+  for (const f of [file, ...SQLITE_SIDECARS.map((s) => `${file}${s}`)]) {
+    let mode: number;
+    try {
+      mode = fs.statSync(f).mode;
+    } catch (err) {
+      if ((err as { code?: string }).code === 'ENOENT') continue;
+      throw err;
+    }
+    if ((mode & 0o077) !== 0) fs.chmodSync(f, 0o600);
+  }
+}
+
 export function openDb(target: DbTarget): Knex {
   if ('postgresUrl' in target) {
     if (!/^[a-z_][a-z0-9_]*$/.test(target.schema)) throw new Error(`bad schema name ${target.schema}`);
@@ -43,7 +72,7 @@ export function openDb(target: DbTarget): Knex {
       },
     });
   }
-  if (target.sqliteFile !== ':memory:') fs.mkdirSync(path.dirname(target.sqliteFile), { recursive: true });
+  if (target.sqliteFile !== ':memory:') createPrivately(target.sqliteFile);
   return knexFactory({
     client: 'sqlite3',
     connection: { filename: target.sqliteFile },

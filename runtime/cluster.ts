@@ -12,7 +12,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { SUBGRAPH_NAMES, type SubgraphName } from '../lib/config.js';
 
 export const SERVICE_NAMES = ['gateway', ...SUBGRAPH_NAMES] as const;
@@ -24,6 +24,18 @@ export function isServiceName(value: string): value is ServiceName {
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SERVE = path.join(ROOT, 'scripts', 'serve.ts');
+
+/** The egress guard (lib/egress-guard.mjs) as a module URL, for `node --import` or NODE_OPTIONS. */
+export const EGRESS_GUARD = pathToFileURL(path.join(ROOT, 'lib', 'egress-guard.mjs')).href;
+
+/**
+ * The node flags of a service process: `--import tsx`, preceded by the egress guard when its
+ * environment has PAYGRAPH_EGRESS_GUARD=1 (tests: every connection outside loopback is refused and
+ * reported on stderr, docs/operations.md#no-egress).
+ */
+export function serveNodeArgs(env: NodeJS.ProcessEnv): string[] {
+  return [...(env.PAYGRAPH_EGRESS_GUARD === '1' ? ['--import', EGRESS_GUARD] : []), '--import', 'tsx'];
+}
 
 /** Processes per service by default: two gateways, two payments, two alerts, one of the others. */
 export const DEFAULT_REPLICAS: Readonly<Record<ServiceName, number>> = { gateway: 2, accounts: 1, payments: 2, merchants: 1, alerts: 2, ads: 1 };
@@ -39,7 +51,10 @@ export interface ClusterOptions {
   host?: string;
   /** Processes per service (default DEFAULT_REPLICAS). */
   replicas?: Partial<Record<ServiceName, number>>;
-  /** Environment of every process (default process.env); the cluster's own variables override it. */
+  /**
+   * Environment of every process (default process.env); the cluster's own variables override it.
+   * PAYGRAPH_EGRESS_GUARD=1 there preloads the egress guard into every process (serveNodeArgs).
+   */
   env?: NodeJS.ProcessEnv;
   /** Every output line of every process, with its label (e.g. `payments#2`). Default: none. */
   onLine?: (label: string, line: string, stream: 'stdout' | 'stderr') => void;
@@ -118,7 +133,8 @@ function waitExit(child: ChildProcess, ms: number): Promise<boolean> {
   });
 }
 
-async function stopChild(child: ChildProcess): Promise<void> {
+/** Stops a child: SIGTERM, then SIGKILL after the grace period. */
+export async function stopChild(child: ChildProcess): Promise<void> {
   if (exited(child)) return;
   child.kill('SIGTERM');
   if (await waitExit(child, STOP_GRACE_MS)) return;
@@ -126,10 +142,13 @@ async function stopChild(child: ChildProcess): Promise<void> {
   await waitExit(child, 5_000);
 }
 
-/** Runs `node --import tsx scripts/serve.ts <args>` with the label's output captured. */
-function spawnServe(args: string[], label: string, env: NodeJS.ProcessEnv, onLine: ClusterOptions['onLine'], lines: string[]): ChildProcess {
+/**
+ * Runs `node --import tsx scripts/serve.ts <args>` (with the egress guard first when `env` asks,
+ * see serveNodeArgs) with the label's output captured in `lines`. Stop it with stopChild.
+ */
+export function spawnServe(args: string[], label: string, env: NodeJS.ProcessEnv, onLine: ClusterOptions['onLine'], lines: string[]): ChildProcess {
   // One node process per service (no tsx CLI wrapper in between): signals reach it directly.
-  const child = spawn(process.execPath, ['--import', 'tsx', SERVE, ...args], {
+  const child = spawn(process.execPath, [...serveNodeArgs(env), SERVE, ...args], {
     cwd: ROOT,
     env: { ...env, PAYGRAPH_EXIT_WITH_STDIN: '1' },
     stdio: ['pipe', 'pipe', 'pipe'],

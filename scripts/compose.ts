@@ -1,4 +1,6 @@
 /** npm run compose: composes every subgraph into schema/supergraph.graphql, or fails loudly. */
+// First: no telemetry, before anything loads @apollo/gateway (lib/no-egress.ts).
+import '../lib/no-egress.js';
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { fail, say } from '../lib/cli.js';

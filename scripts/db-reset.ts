@@ -1,4 +1,6 @@
 /** npm run db:reset: deletes the SQLite files under the data directory and recreates them, migrated and seeded. */
+// First: no telemetry, before anything loads @apollo/gateway (lib/no-egress.ts).
+import '../lib/no-egress.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { say } from '../lib/cli.js';

@@ -3,6 +3,8 @@
  * in the `payments` schema of PAYGRAPH_PAYMENTS_DATABASE_URL or DATABASE_URL: every cached balance equals the sum of its postings, every
  * journal entry sums to zero per currency. Prints what it checked; exits 1 on any mismatch, 2 when there is no database.
  */
+// First: no telemetry, before anything loads @apollo/gateway (lib/no-egress.ts).
+import '../lib/no-egress.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { say, fail } from '../lib/cli.js';

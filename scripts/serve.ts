@@ -15,6 +15,8 @@
  * A running service logs its start, stop and failures through pino, like everything the service
  * itself logs (one JSON stream per process); usage errors and `migrate` print for a person.
  */
+// First: no telemetry, before anything loads @apollo/gateway (lib/no-egress.ts).
+import '../lib/no-egress.js';
 import { fail, messageOf, say } from '../lib/cli.js';
 import { loadConfig } from '../lib/config.js';
 import { createLogger } from '../lib/log.js';

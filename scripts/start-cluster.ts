@@ -7,6 +7,8 @@
  *
  * Ports: PORT (default 4000) and up, as in runtime/cluster.ts (gateways on PORT and PORT+10).
  */
+// First: no telemetry, before anything loads @apollo/gateway (lib/no-egress.ts).
+import '../lib/no-egress.js';
 import { fail, messageOf, say, warn } from '../lib/cli.js';
 import { loadConfig } from '../lib/config.js';
 import { startCluster, type Cluster } from '../runtime/cluster.js';

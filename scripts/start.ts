@@ -2,6 +2,8 @@
  * npm start: migrates and seeds the SQLite databases under PAYGRAPH_DATA_DIR (when empty), starts
  * the five subgraphs and the gateway, and prints the URLs and a token per seeded user.
  */
+// First: no telemetry, before anything loads @apollo/gateway (lib/no-egress.ts).
+import '../lib/no-egress.js';
 import { signToken } from '../lib/auth.js';
 import { messageOf, say, warn } from '../lib/cli.js';
 import { loadConfig } from '../lib/config.js';

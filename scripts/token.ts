@@ -1,4 +1,6 @@
 /** npm run -s token -- <handle> <purpose>: prints a JWT for a seeded user, and nothing else. */
+// First: no telemetry, before anything loads @apollo/gateway (lib/no-egress.ts).
+import '../lib/no-egress.js';
 import { isPurpose, PURPOSES, signToken } from '../lib/auth.js';
 import { fail, say } from '../lib/cli.js';
 import { loadConfig } from '../lib/config.js';

@@ -5,6 +5,8 @@
  * The token is signed with the configured PAYGRAPH_JWT_SECRET (like `npm run token`); the gateway
  * URL defaults to ws://127.0.0.1:<PORT>/graphql. Reconnects by itself if the gateway restarts.
  */
+// First: no telemetry, before anything loads @apollo/gateway (lib/no-egress.ts).
+import '../lib/no-egress.js';
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 import { signToken } from '../lib/auth.js';

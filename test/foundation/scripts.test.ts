@@ -7,18 +7,25 @@ import { promisify } from 'node:util';
 import { expect, it } from 'vitest';
 import { verifyToken } from '../../lib/auth.js';
 import { loadConfig } from '../../lib/config.js';
+import { BLOCKED_MARK } from '../../lib/egress-guard.mjs';
 import { randomSecret } from '../helpers/stack.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const TSX = path.join(ROOT, 'node_modules/.bin/tsx');
-/** Runs a script from the repository root, whatever the working directory of the test run. */
+/**
+ * Runs a script from the repository root, whatever the working directory of the test run. The tsx
+ * CLI and the node it starts are both guarded: they inherit the egress guard in NODE_OPTIONS.
+ */
 const run = (args: string[], opts: { env?: NodeJS.ProcessEnv } = {}) => promisify(execFile)(TSX, args, { cwd: ROOT, ...opts });
 
 it("token prints only a JWT for a seeded user and purpose, signed with this install's secret", async () => {
   // A data dir of its own: the install's development secrets are created there, not in the checkout.
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'paygraph-token-'));
   try {
-    const { stdout } = await run(['scripts/token.ts', 'bob', 'advertising'], { env: { ...process.env, NODE_ENV: 'development', PAYGRAPH_DATA_DIR: dataDir } });
+    const { stdout, stderr } = await run(['scripts/token.ts', 'bob', 'advertising'], {
+      env: { ...process.env, NODE_ENV: 'development', PAYGRAPH_DATA_DIR: dataDir },
+    });
+    expect(stderr).not.toContain(BLOCKED_MARK);
     const token = stdout.trim();
     expect(token).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/);
     expect(await verifyToken(loadConfig({ PAYGRAPH_DATA_DIR: dataDir }).jwtSecret, token)).toEqual({ userId: 'usr_bob', purpose: 'advertising' });

@@ -3,46 +3,27 @@
  * serves queries, mutations and a subscription, and stops. @apollo/gateway would start an
  * OpenTelemetry exporter that sends usage data to Apollo and probes cloud metadata services
  * unless APOLLO_TELEMETRY_DISABLED is set: the project must set it itself, so the test unsets it
- * first. Every TCP connection attempt of this process is recorded by wrapping net.Socket#connect.
+ * first. Every TCP connection attempt of this process goes through the egress guard
+ * (lib/egress-guard.mjs, loaded by test/helpers/setup.ts), which counts the loopback ones and
+ * refuses and records any other. Other processes: test/foundation/egress-guard.test.ts.
  */
-import net from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { egressGuard } from '../../lib/egress-guard.mjs';
 import { subscribe } from '../helpers/alerts.js';
 import { startTestStack, type TestStack } from '../helpers/stack.js';
 
-const destinations: string[] = [];
-const originalConnect = net.Socket.prototype.connect;
 let stack: TestStack;
-
-function destinationOf(args: unknown[]): string {
-  const first = Array.isArray(args[0]) ? (args[0] as unknown[])[0] : args[0];
-  if (first && typeof first === 'object') {
-    const o = first as { host?: string; path?: string; port?: number };
-    return o.path ? `unix:${o.path}` : `${o.host ?? 'localhost'}:${o.port ?? ''}`;
-  }
-  if (typeof first === 'string' && Number.isNaN(Number(first))) return `unix:${first}`;
-  return `${typeof args[1] === 'string' ? args[1] : 'localhost'}:${String(first)}`;
-}
-
-function isLoopback(destination: string): boolean {
-  if (destination.startsWith('unix:')) return true;
-  const host = destination.slice(0, destination.lastIndexOf(':')).replace(/^\[|\]$/g, '');
-  return host === 'localhost' || host === '::1' || /^127\./.test(host);
-}
+let allowedBefore = 0;
 
 beforeAll(async () => {
   delete process.env.APOLLO_TELEMETRY_DISABLED;
-  net.Socket.prototype.connect = function (this: net.Socket, ...args: unknown[]) {
-    destinations.push(destinationOf(args));
-    return (originalConnect as (...a: unknown[]) => net.Socket).apply(this, args);
-  } as typeof net.Socket.prototype.connect;
+  allowedBefore = egressGuard().allowed;
   stack = await startTestStack();
 });
 
 afterAll(async () => {
   await stack?.stop();
-  net.Socket.prototype.connect = originalConnect;
 });
 
 it('connects to nothing but loopback, and sets APOLLO_TELEMETRY_DISABLED itself', async () => {
@@ -60,6 +41,6 @@ it('connects to nothing but loopback, and sets APOLLO_TELEMETRY_DISABLED itself'
   );
   expect(sent.errors).toBeUndefined();
   await sub.dispose();
-  expect(destinations.length).toBeGreaterThan(0); // the wrapper saw the stack's own calls
-  expect(destinations.filter((d) => !isLoopback(d))).toEqual([]);
+  expect(egressGuard().allowed).toBeGreaterThan(allowedBefore); // the guard saw the stack's own calls
+  expect(egressGuard().blocked).toEqual([]);
 });

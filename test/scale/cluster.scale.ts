@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signToken } from '../../lib/auth.js';
 import { startCluster, type Cluster, type ClusterProcess } from '../../runtime/cluster.js';
 import { openDb } from '../../lib/db.js';
+import { ACTIVE_MARK, BLOCKED_MARK, GUARD_MARK } from '../../lib/egress-guard.mjs';
 import { formatMinor } from '../../lib/money.js';
 import { verifyLedger } from '../../subgraphs/payments/verify.js';
 import { freshPostgresDatabase, postGraphQL, TEST_GATEWAY_SECRET, TEST_JWT_SECRET, userId } from '../helpers/stack.js';
@@ -37,6 +38,8 @@ let database: { url: string; drop(): Promise<void> };
 let payments: Knex;
 let alerts: Knex;
 const tokens: Record<string, string> = {};
+/** The egress guard's lines of every process (`<label> <line>`); a process's `lines` keep only the last ones. */
+const guardLines: string[] = [];
 
 beforeAll(async () => {
   database = await freshPostgresDatabase(process.env.PAYGRAPH_TEST_DATABASE_URL!);
@@ -45,8 +48,19 @@ beforeAll(async () => {
       databaseUrl: database.url,
       redisUrl: process.env.REDIS_URL!,
       basePort: 0,
+      onLine: (label, line) => {
+        if (line.startsWith(GUARD_MARK)) guardLines.push(`${label} ${line}`);
+      },
       // info: every subgraph logs each request it serves, which shows how requests were spread.
-      env: { ...process.env, NODE_ENV: 'test', LOG_LEVEL: 'info', PAYGRAPH_JWT_SECRET: TEST_JWT_SECRET, PAYGRAPH_GATEWAY_SECRET: TEST_GATEWAY_SECRET },
+      // PAYGRAPH_EGRESS_GUARD=1: every process preloads the egress guard and says so; afterAll checks it refused nothing.
+      env: {
+        ...process.env,
+        NODE_ENV: 'test',
+        LOG_LEVEL: 'info',
+        PAYGRAPH_JWT_SECRET: TEST_JWT_SECRET,
+        PAYGRAPH_GATEWAY_SECRET: TEST_GATEWAY_SECRET,
+        PAYGRAPH_EGRESS_GUARD: '1',
+      },
     });
   } catch (err) {
     await database.drop();
@@ -64,6 +78,10 @@ afterAll(async () => {
   // Every process exited: nothing is left behind.
   for (const p of cluster?.processes ?? []) expect(p.child.exitCode !== null || p.child.signalCode !== null, p.label).toBe(true);
   await database?.drop();
+  // No egress: every process ran under the egress guard, which refused nothing.
+  expect(guardLines.filter((l) => l.includes(BLOCKED_MARK))).toEqual([]);
+  const guarded = new Set(guardLines.filter((l) => l.includes(ACTIVE_MARK)).map((l) => l.split(' ')[0]));
+  expect([...guarded]).toEqual(expect.arrayContaining((cluster?.processes ?? []).map((p) => p.label)));
 });
 
 function proc(label: string): ClusterProcess {
