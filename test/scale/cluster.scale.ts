@@ -13,7 +13,12 @@ import { startCluster, type Cluster, type ClusterProcess } from '../../runtime/c
 import { openDb } from '../../lib/db.js';
 import { formatMinor } from '../../lib/money.js';
 import { verifyLedger } from '../../subgraphs/payments/verify.js';
-import { freshPostgresDatabase, postGraphQL, TEST_GATEWAY_SECRET, TEST_JWT_SECRET, userId } from '../helpers/stack.js';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { SERVICE_NAMES } from '../../lib/config.js';
+import { privateKeyPem, privateKeyVariable } from '../../lib/transport/keys.js';
+import { freshPostgresDatabase, postGraphQL, TEST_JWT_SECRET, TEST_KEYS, userId } from '../helpers/stack.js';
 import { expectData } from '../helpers/matchers.js';
 import {
   afterPlan,
@@ -38,6 +43,8 @@ let payments: Knex;
 let alerts: Knex;
 const tokens: Record<string, string> = {};
 
+const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'paygraph-cluster-'));
+
 beforeAll(async () => {
   database = await freshPostgresDatabase(process.env.PAYGRAPH_TEST_DATABASE_URL!);
   try {
@@ -46,7 +53,16 @@ beforeAll(async () => {
       redisUrl: process.env.REDIS_URL!,
       basePort: 0,
       // info: every subgraph logs each request it serves, which shows how requests were spread.
-      env: { ...process.env, NODE_ENV: 'test', LOG_LEVEL: 'info', PAYGRAPH_JWT_SECRET: TEST_JWT_SECRET, PAYGRAPH_GATEWAY_SECRET: TEST_GATEWAY_SECRET },
+      env: {
+        ...process.env,
+        NODE_ENV: 'test',
+        LOG_LEVEL: 'info',
+        PAYGRAPH_JWT_SECRET: TEST_JWT_SECRET,
+        // Every service's private key, as in production: each process is handed only its own.
+        ...Object.fromEntries(SERVICE_NAMES.map((s) => [privateKeyVariable(s), privateKeyPem(TEST_KEYS[s])])),
+      },
+      // (No key is written there: every key comes from the environment.)
+      dataDir,
     });
   } catch (err) {
     await database.drop();
@@ -64,6 +80,7 @@ afterAll(async () => {
   // Every process exited: nothing is left behind.
   for (const p of cluster?.processes ?? []) expect(p.child.exitCode !== null || p.child.signalCode !== null, p.label).toBe(true);
   await database?.drop();
+  fs.rmSync(dataDir, { recursive: true, force: true });
 });
 
 function proc(label: string): ClusterProcess {
