@@ -7,9 +7,14 @@
  * payments-zone endpoint accepts ads.
  *
  * The format is the standard one: an RFC 9421 HTTP Message Signature with an RFC 9530
- * Content-Digest, made and checked with the npm package `http-message-signatures` (it signs
- * Ed25519 and covers derived components and any header; RFC 9421's signature base, section 2.5,
- * is what it builds). paygraph's profile of it, checked on receipt:
+ * Content-Digest, made and checked with the npm package `http-message-signatures`, chosen over a
+ * hand-written profile because it signs Ed25519, covers derived components and any header, and
+ * builds the signature base (RFC 9421 section 2.5) and the Structured Fields of Signature-Input
+ * itself. (It was written against a late draft; for the components and parameters used here
+ * the signature base is the RFC's.) What it leaves to its user is done here: the digest check,
+ * the freshness window, the nonce memory and which keys an endpoint accepts. It costs about
+ * 60 us to sign and 90 us to verify a request (docs/performance.md). The profile, checked on
+ * receipt:
  *
  *   Content-Digest:   sha-256=:<base64 SHA-256 of the exact body bytes>:            (RFC 9530)
  *   X-Paygraph-Caller: <the caller: user, purpose, client; base64url JSON>
