@@ -14,8 +14,11 @@
  *   PAYGRAPH_<PEER>_PUBLIC_KEY_FILE. A missing one stops the service at start, naming the variable.
  * - development: the same variables when set, else the install's key directory
  *   (`<data dir>/keys`, mode 0700): `<service>.ed25519` (the private key, PKCS#8 PEM, mode 0600)
- *   and `<service>.ed25519.pub` (its public key, SPKI PEM), created on first start. Every key is
- *   random and per install: none is committed, none is a constant.
+ *   and `<service>.ed25519.pub` (its public key, SPKI PEM), created on first start by whichever
+ *   process of the install needs one first (`start:cluster` creates them all before its processes
+ *   start). Every key is random and per install: none is committed, none is a constant. (On one
+ *   machine every file belongs to one user: in development this separates what each service is
+ *   handed, not what the operating system lets it read.)
  *
  * The in-process stack (`npm start`, the tests) runs every service, so it holds a `KeyRing` (every
  * service's private key) and hands each service only its own `ServiceKeys` (serviceKeys below).
