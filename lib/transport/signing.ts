@@ -27,16 +27,16 @@
  * - `keyid` names the signing service; the verifier looks its public key up among the services
  *   the endpoint accepts, and only there. A keyid naming another paygraph service is refused
  *   403 (that service may not call this endpoint), anything else that does not verify 401. The
- *   403 is decided on the keyid alone: the endpoint does not hold that service's public key, and
- *   needs none to refuse it.
+ *   403 is decided on the keyid alone: an endpoint's verifier holds only the keys of the services
+ *   it accepts, and needs no other to refuse one.
  * - The target is covered, so a request signed by the gateway FOR ads, captured there, is refused
  *   by payments; `@method` and `@path` are covered, so a signature for one route is refused on
  *   another. (The query string is not covered: subgraphs serve signed GraphQL by POST only.)
  * - `created` must be within MAX_SKEW_MS of the verifier's clock, and each nonce is accepted once
  *   (replay.ts; shared through Redis by a service's processes).
  * - graphql-ws has no HTTP request per message: the connection_init payload carries the same
- *   fields (lower-case header names as keys), signed over the fixed method and path
- *   WS_SIGNED_METHOD WS_SIGNED_PATH with the content wsConnectionInitBody(resumeAfter, since),
+ *   fields (lower-case header names as keys), signed over a fixed method and path (GET /graphql:
+ *   WS_SIGNED_METHOD, WS_SIGNED_PATH) with the content wsConnectionInitBody(resumeAfter, since),
  *   so the resume position is covered too.
  */
 import { createHash, randomBytes, type KeyObject } from 'node:crypto';
