@@ -33,7 +33,8 @@ import autocannon from 'autocannon';
 import type { Knex } from 'knex';
 import { signToken } from '../lib/auth.js';
 import { say } from '../lib/cli.js';
-import { deriveSubgraphKey, signRequest, REQUEST_ID_HEADER } from '../lib/transport/signing.js';
+import { generateKeyRing, serviceKeys, type Signer } from '../lib/transport/keys.js';
+import { encodeCaller, REQUEST_ID_HEADER, signMessage } from '../lib/transport/signing.js';
 import { httpRequest } from '../lib/transport/http-client.js';
 import { startStack, type Stack } from '../runtime/stack.js';
 import { startGateway } from '../gateway/index.js';
@@ -43,7 +44,8 @@ import { verifyLedger } from '../subgraphs/payments/verify.js';
 import { measureAlertLatency } from './alerts.js';
 
 const JWT = 'bench-jwt-secret-0123456789abcdef';
-const GW = 'bench-gateway-secret-0123456789abcdef';
+/** The services' key pairs: fresh for every run, never constants. */
+const KEYS = generateKeyRing();
 
 export interface BenchSettings {
   mode: 'full' | 'quick' | 'tiny';
@@ -165,13 +167,14 @@ async function post(url: string, body: string, headers: Record<string, string>):
   return json;
 }
 
-/** The same data as BALANCES_AND_HISTORY, fetched straight from the subgraphs the way the plan does. */
-export function directFetcher(stack: Stack, userId: string, accountId: string): () => Promise<void> {
-  const caller = { userId, purpose: 'payments' as const, client: 'bench' };
+/** The same data as BALANCES_AND_HISTORY, fetched straight from the subgraphs the way the plan does (signed as `gateway`, as it would). */
+export function directFetcher(stack: Stack, gateway: Signer, userId: string, accountId: string): () => Promise<void> {
+  const caller = encodeCaller({ userId, purpose: 'payments', client: 'bench' });
   const signed = async (name: 'accounts' | 'payments' | 'merchants', query: string, variables: Record<string, unknown>) => {
     const body = JSON.stringify({ query, variables });
-    return post(stack.subgraphs[name].url, body, {
-      ...signRequest(deriveSubgraphKey(GW, name), caller, body),
+    const url = stack.subgraphs[name].url;
+    return post(url, body, {
+      ...(await signMessage(gateway, { method: 'POST', path: new URL(url).pathname, target: name, caller, body })),
       [REQUEST_ID_HEADER]: 'bench-direct',
     }) as Promise<{ data: Record<string, unknown> }>;
   };
@@ -241,7 +244,7 @@ export async function runBench(cfg: BenchSettings = settingsFromArgs(process.arg
   progress(
     `mode: ${cfg.mode} (${SECONDS} s per leg, ${cfg.warmup} s warm-up, ${cfg.connections} connections; node ${process.version}, ${os.cpus().length} cpus)`,
   );
-  const stack = await startStack({ dataDir: ':memory:', port: 0, jwtSecret: JWT, gatewaySecret: GW, logLevel: 'silent', limits: { mutationsPerWindow: 1e9 } });
+  const stack = await startStack({ dataDir: ':memory:', port: 0, jwtSecret: JWT, keys: KEYS, logLevel: 'silent', limits: { mutationsPerWindow: 1e9 } });
   const legs: Record<string, unknown> = {};
   const ratios: Record<string, number> = {};
   try {
@@ -252,7 +255,7 @@ export async function runBench(cfg: BenchSettings = settingsFromArgs(process.arg
     // 1. gateway vs direct
     progress('leg 1/5: gateway vs direct subgraph fetches (MyBalances + History(first: 20))');
     const viaGateway = async () => void (await post(stack.url, body, auth));
-    const [gw, direct] = await sideBySide(cfg, viaGateway, directFetcher(stack, 'usr_alice', 'acc_alice_checking'));
+    const [gw, direct] = await sideBySide(cfg, viaGateway, directFetcher(stack, serviceKeys(KEYS, 'gateway', []), 'usr_alice', 'acc_alice_checking'));
     legs.gateway = gw;
     legs.direct = direct;
     ratios.gateway_overhead_p50 = gw.p50 / direct.p50;
@@ -276,7 +279,7 @@ export async function runBench(cfg: BenchSettings = settingsFromArgs(process.arg
     const fenceless = await startGateway({
       supergraphSdl: readSupergraph(),
       subgraphUrls,
-      gatewaySecret: GW,
+      keys: serviceKeys(KEYS, 'gateway', []),
       jwtSecret: JWT,
       production: false,
       benchmarkWithoutFence: true,

@@ -1,9 +1,10 @@
 /**
  * Fence layer 5, the sink: how the gateway appends decisions to the data-access log kept by the
- * accounts subgraph (POST /internal/audit, signed with the accounts internal key). A sink resolves
+ * accounts subgraph (POST /internal/audit, signed with the gateway's own key). A sink resolves
  * only once the record is committed, and the fence lets nothing run before that (fail closed).
  */
 import { callInternal } from '../lib/transport/internal-client.js';
+import type { Signer } from '../lib/transport/keys.js';
 import type { DataAccessRecord } from './audit-record.js';
 
 /** Appends one record to the data-access log; resolves once it is committed, rejects when it could not be. */
@@ -57,16 +58,16 @@ export function batchingAuditSink(append: (records: DataAccessRecord[]) => Promi
  * (the route answers with one id per record, after its transaction). `accountsUrls` may list
  * several accounts processes (internal-client.ts fails over on a refused connection).
  */
-export function internalAuditAppend(accountsUrls: string, accountsInternalKey: Buffer): (records: DataAccessRecord[]) => Promise<void> {
+export function internalAuditAppend(accountsUrls: string, gateway: Signer): (records: DataAccessRecord[]) => Promise<void> {
   return async (records) => {
     const requestId = records.length === 1 ? records[0]!.requestId : null;
-    const { ids } = await callInternal<{ ids?: unknown }>(accountsUrls, accountsInternalKey, 'audit', { records }, { requestId, timeoutMs: 5_000 });
+    const { ids } = await callInternal<{ ids?: unknown }>(gateway, 'accounts', accountsUrls, 'audit', { records }, { requestId, timeoutMs: 5_000 });
     if (!Array.isArray(ids) || ids.length !== records.length)
       throw new Error(`audit append answered ${Array.isArray(ids) ? ids.length : 'no'} ids for ${records.length} records`);
   };
 }
 
 /** The sink the gateway uses: internalAuditAppend under group commit. */
-export function internalAuditSink(accountsUrls: string, accountsInternalKey: Buffer): AuditSink {
-  return batchingAuditSink(internalAuditAppend(accountsUrls, accountsInternalKey));
+export function internalAuditSink(accountsUrls: string, gateway: Signer): AuditSink {
+  return batchingAuditSink(internalAuditAppend(accountsUrls, gateway));
 }

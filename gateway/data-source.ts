@@ -1,6 +1,8 @@
 /**
- * The gateway's subgraph data source: forwards the caller and request id, and signs the exact
- * body bytes it sends (fence layer 4) by wrapping the fetcher.
+ * The gateway's subgraph data source: forwards the caller and request id, and signs each request
+ * for its subgraph with the gateway's own private key (fence layer 4; lib/transport/signing.ts:
+ * method, path, a digest of the exact body bytes, the caller and the target subgraph) by
+ * wrapping the fetcher.
  *
  * Scale-out: the URL may be a comma-separated list of several processes of one subgraph
  * (`PAYGRAPH_PAYMENTS_URL=http://a/graphql,http://b/graphql`). Requests go round-robin over them;
@@ -13,7 +15,9 @@ import { GraphQLError } from 'graphql';
 import { appError } from '../lib/errors.js';
 import { httpRequest, type HttpResponse } from '../lib/transport/http-client.js';
 import { Replicas, withFailover } from '../lib/transport/replicas.js';
-import { CALLER_HEADER, encodeCaller, REQUEST_ID_HEADER, signRaw } from '../lib/transport/signing.js';
+import type { SubgraphName } from '../lib/config.js';
+import type { Signer } from '../lib/transport/keys.js';
+import { CALLER_HEADER, encodeCaller, REQUEST_ID_HEADER, signMessage } from '../lib/transport/signing.js';
 import type { GatewayContext } from './context.js';
 
 /** Subgraph fetch timeout. */
@@ -44,17 +48,19 @@ function fetchResponse(url: string, r: HttpResponse) {
 type Fetcher = RemoteGraphQLDataSource['fetcher'];
 
 /**
- * Signs every request with `key` (each attempt afresh: a new timestamp and nonce) and, with
- * `replicas`, fails over to the subgraph's next process on a refused connection.
+ * Signs every request as `signer` for `subgraph` (each attempt afresh: a new time and nonce) and,
+ * with `replicas`, fails over to the subgraph's next process on a refused connection.
  */
-export function signingFetcher(key: Buffer, replicas?: Replicas): Fetcher {
+export function signingFetcher(signer: Signer, subgraph: SubgraphName, replicas?: Replicas): Fetcher {
   return (async (url: string, init?: { headers?: Record<string, string>; body?: string; method?: string }) => {
     const body = init?.body ?? '';
+    const method = init?.method ?? 'POST';
     const targets = replicas && replicas.urls.length > 1 ? replicas.startingAt(url) : [url];
     return withFailover(targets, async (target) => {
       const headers = { ...(init?.headers ?? {}) };
-      Object.assign(headers, signRaw(key, headers[CALLER_HEADER] ?? '', body));
-      return fetchResponse(target, await httpRequest(target, { method: init?.method ?? 'POST', headers, body, timeoutMs: SUBGRAPH_TIMEOUT_MS }));
+      const caller = headers[CALLER_HEADER] ?? encodeCaller({ userId: null, purpose: null, client: null });
+      Object.assign(headers, await signMessage(signer, { method, path: new URL(target).pathname, target: subgraph, caller, body }));
+      return fetchResponse(target, await httpRequest(target, { method, headers, body, timeoutMs: SUBGRAPH_TIMEOUT_MS }));
     });
   }) as unknown as Fetcher;
 }
@@ -70,11 +76,11 @@ export class SignedDataSource extends RemoteGraphQLDataSource<GatewayContext> {
 
   constructor(
     url: string,
-    key: Buffer,
-    readonly serviceName: string = 'subgraph',
+    signer: Signer,
+    readonly serviceName: SubgraphName,
   ) {
     const replicas = new Replicas(url);
-    super({ url: replicas.urls[0]!, fetcher: signingFetcher(key, replicas) });
+    super({ url: replicas.urls[0]!, fetcher: signingFetcher(signer, serviceName, replicas) });
     this.replicas = replicas;
   }
 

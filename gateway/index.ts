@@ -8,7 +8,7 @@ import type { SubgraphName } from '../lib/config.js';
 import { HttpError } from '../lib/errors.js';
 import { close, listen, readBody, sendGraphQLError, sendJson } from '../lib/http.js';
 import { createLogger, type Logger } from '../lib/log.js';
-import { deriveInternalKey } from '../lib/transport/signing.js';
+import type { ServiceKeys } from '../lib/transport/keys.js';
 import { internalAuditSink, type AuditSink } from '../fence/audit-sink.js';
 import { createFence } from '../fence/fence.js';
 import { createAuthenticator } from './context.js';
@@ -26,7 +26,11 @@ export const GATEWAY_MAX_BODY_BYTES = 100_000;
 export interface GatewayOptions {
   supergraphSdl: string;
   subgraphUrls: Readonly<Record<SubgraphName, string>>;
-  gatewaySecret: string;
+  /**
+   * The gateway's keys (lib/transport/keys.ts): its own private key, which signs every subgraph
+   * request, subscription and audit append. It verifies no service's signature, so it trusts none.
+   */
+  keys: ServiceKeys;
   jwtSecret: string;
   production: boolean;
   /** Where the data-use fence appends audit records; default: the accounts subgraph's /internal/audit. */
@@ -56,11 +60,12 @@ export interface Gateway {
 }
 
 export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
+  if (opts.keys.service !== 'gateway') throw new Error(`the gateway was started with the keys of ${opts.keys.service}`);
   const logger = opts.logger ?? createLogger('gateway');
   const hardening = createHardening({ production: opts.production, logger, limits: opts.limits });
   const fence = createFence({
     supergraphSdl: opts.supergraphSdl,
-    audit: opts.audit ?? internalAuditSink(opts.subgraphUrls.accounts, deriveInternalKey(opts.gatewaySecret, 'accounts')),
+    audit: opts.audit ?? internalAuditSink(opts.subgraphUrls.accounts, opts.keys),
     log: logger,
   });
   const planner = new Planner(opts.supergraphSdl);
@@ -91,7 +96,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   });
   const bridge = createBridge({
     subgraphUrls: opts.subgraphUrls,
-    gatewaySecret: opts.gatewaySecret,
+    keys: opts.keys,
     planner,
     logger,
     upstreamRetryAttempts: opts.upstreamRetryAttempts,

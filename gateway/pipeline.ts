@@ -31,7 +31,8 @@ import type { SubgraphName } from '../lib/config.js';
 import { appError, badRequest, HttpError } from '../lib/errors.js';
 import { executeApollo, headerRecord } from '../lib/http.js';
 import type { Logger } from '../lib/log.js';
-import { deriveSubgraphKey, REQUEST_ID_HEADER } from '../lib/transport/signing.js';
+import type { ServiceKeys } from '../lib/transport/keys.js';
+import { REQUEST_ID_HEADER } from '../lib/transport/signing.js';
 import { contractIntrospection, enforceOperation, queryPlanHook } from '../fence/adapters/gateway-plugin.js';
 import type { Fence } from '../fence/fence.js';
 import { newRequestId, type Authenticator, type GatewayContext, type PlannedSubscription } from './context.js';
@@ -42,7 +43,8 @@ import type { Planner } from './planner.js';
 export interface PipelineOptions {
   supergraphSdl: string;
   subgraphUrls: Readonly<Record<SubgraphName, string>>;
-  gatewaySecret: string;
+  /** The gateway's keys: every subgraph fetch is signed with its private key. */
+  keys: ServiceKeys;
   production: boolean;
   logger: Logger;
   auth: Authenticator;
@@ -194,7 +196,7 @@ export function createPipeline(opts: PipelineOptions): OperationPipeline {
     buildService: ({ name }) => {
       const url = opts.subgraphUrls[name as SubgraphName];
       if (!url) throw new Error(`supergraph names a subgraph "${name}" that paygraph does not know`);
-      return new SignedDataSource(url, deriveSubgraphKey(opts.gatewaySecret, name), name);
+      return new SignedDataSource(url, opts.keys, name as SubgraphName);
     },
     __exposeQueryPlanExperimental: false,
     ...(fenced ? { experimental_didResolveQueryPlan: queryPlanHook(fence) } : {}),

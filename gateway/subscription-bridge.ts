@@ -4,8 +4,8 @@
  * execute subscriptions, so for each one the bridge:
  *
  * 1. opens an upstream graphql-ws subscription to the owning subgraph with the primary fetch of
- *    the plan. Its connection_init payload is signed with that subgraph's key
- *    (lib/transport/signing.ts over wsConnectionInitBody) and carries the caller, exactly like a
+ *    the plan. Its connection_init payload is signed with the gateway's private key for that
+ *    subgraph (lib/transport/signing.ts signConnectionInit) and carries the caller, exactly like a
  *    signed HTTP request, so the subgraph's own fence (layer 4) sees who is asking;
  * 2. for each upstream event, executes `Sequence[primary, rest]` with executeQueryPlan and a
  *    service map in which the owning subgraph's entry answers the primary fetch with the event and
@@ -34,7 +34,8 @@ import { SUBGRAPH_NAMES, type SubgraphName } from '../lib/config.js';
 import { appError } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
 import { Replicas } from '../lib/transport/replicas.js';
-import { deriveSubgraphKey, encodeCaller, signRaw, wsConnectionInitBody } from '../lib/transport/signing.js';
+import type { ServiceKeys } from '../lib/transport/keys.js';
+import { encodeCaller, signConnectionInit } from '../lib/transport/signing.js';
 import { newRequestId, type GatewayContext } from './context.js';
 import { SignedDataSource } from './data-source.js';
 import type { AcceptedSubscription } from './pipeline.js';
@@ -56,7 +57,8 @@ export const SHARED_RESULT_MAX = 5_000;
 
 export interface BridgeOptions {
   subgraphUrls: Readonly<Record<SubgraphName, string>>;
-  gatewaySecret: string;
+  /** The gateway's keys: it signs every upstream connection and fetch with its own private key. */
+  keys: ServiceKeys;
   planner: Planner;
   logger: Logger;
   /** Upstream reconnection attempts before the client is told (default UPSTREAM_RETRY_ATTEMPTS). */
@@ -130,7 +132,7 @@ export function createBridge(opts: BridgeOptions): Bridge {
   const { planner } = opts;
   // The gateway's normal signed data sources, one per subgraph, for the `rest` of each plan.
   const services: ServiceMap = {};
-  for (const name of SUBGRAPH_NAMES) services[name] = new SignedDataSource(opts.subgraphUrls[name], deriveSubgraphKey(opts.gatewaySecret, name), name);
+  for (const name of SUBGRAPH_NAMES) services[name] = new SignedDataSource(opts.subgraphUrls[name], opts.keys, name);
   const replicas = new Map<SubgraphName, Replicas>();
   const replicasOf = (name: SubgraphName): Replicas => {
     let r = replicas.get(name);
@@ -204,7 +206,6 @@ export function createBridge(opts: BridgeOptions): Bridge {
     // takes the next one, so subscriptions spread over them and a reconnection fails over. The
     // replay by cursor makes the switch lossless (with REDIS_URL every alerts process sees every alert).
     const upstream = replicasOf(serviceName);
-    const key = deriveSubgraphKey(opts.gatewaySecret, serviceName);
     const variables: Record<string, unknown> = {};
     for (const v of primary.variableUsages ?? []) if (v in sub.subscription.variables) variables[v] = sub.subscription.variables[v];
 
@@ -238,10 +239,10 @@ export function createBridge(opts: BridgeOptions): Bridge {
       // Evaluated on every (re)connection: a fresh timestamp and nonce, and where to start: the
       // cursor once known, else the time the client subscribed (an alert raised while the upstream
       // connection was being set up is replayed, not lost).
-      connectionParams: () => {
+      connectionParams: async () => {
         const since = cursor === null ? subscribedAt : null;
         return {
-          ...signRaw(key, encodeCaller(sub.caller), wsConnectionInitBody(cursor, since)),
+          ...(await signConnectionInit(opts.keys, serviceName, sub.caller, { resumeAfter: cursor, since })),
           ...(cursor !== null ? { resumeAfter: cursor } : { since }),
         };
       },

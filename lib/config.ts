@@ -4,9 +4,18 @@
  */
 import path from 'node:path';
 import { devSecrets, type DevSecrets } from './dev-secrets.js';
+import type { KeySource } from './transport/keys.js';
 
 export const SUBGRAPH_NAMES = ['accounts', 'payments', 'merchants', 'alerts', 'ads'] as const;
 export type SubgraphName = (typeof SUBGRAPH_NAMES)[number];
+
+/** Every paygraph service: the gateway and the subgraphs. Each has a key pair of its own (lib/transport/keys.ts). */
+export const SERVICE_NAMES = ['gateway', ...SUBGRAPH_NAMES] as const;
+export type ServiceName = (typeof SERVICE_NAMES)[number];
+
+export function isServiceName(value: unknown): value is ServiceName {
+  return typeof value === 'string' && (SERVICE_NAMES as readonly string[]).includes(value);
+}
 
 export interface Config {
   production: boolean;
@@ -24,7 +33,13 @@ export interface Config {
   /** Redis URL (REDIS_URL): cross-process fan-out of charge alerts; in-process only when unset. */
   redisUrl: string | undefined;
   jwtSecret: string;
-  gatewaySecret: string;
+  /**
+   * Where each service's Ed25519 signing keys come from (lib/transport/keys.ts loadServiceKeys):
+   * PAYGRAPH_<SERVICE>_PRIVATE_KEY(_FILE) and PAYGRAPH_<SERVICE>_PUBLIC_KEY(_FILE), required in
+   * production; in development, else the install's key directory `<data dir>/keys`. Read when a
+   * service starts, and only the keys that service needs.
+   */
+  keys: KeySource;
   /**
    * Subgraph URL overrides (PAYGRAPH_<NAME>_URL); otherwise http://127.0.0.1:<PORT+i>/graphql.
    * May be a comma-separated list of several processes of one subgraph (see parseUrlList): the
@@ -58,6 +73,11 @@ export function parseUrlList(value: string): string[] {
 /** A subgraph's base URL (what internal calls and health checks append to): its URL without /graphql. */
 export function baseUrlOf(graphqlUrl: string): string {
   return graphqlUrl.replace(/\/graphql$/, '');
+}
+
+/** The development key directory of an install (lib/transport/keys.ts): `<data dir>/keys`. */
+export function keyDirOf(dataDir: string): string {
+  return path.join(dataDir, 'keys');
 }
 
 /** A secret from the environment; in production it must be set, in development it defaults to this install's own. */
@@ -107,7 +127,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dbPoolMax,
     redisUrl: nonEmpty(env.REDIS_URL),
     jwtSecret: secret(env, 'PAYGRAPH_JWT_SECRET', production, devSecret('jwtSecret')),
-    gatewaySecret: secret(env, 'PAYGRAPH_GATEWAY_SECRET', production, devSecret('gatewaySecret')),
+    keys: { production, dir: keyDirOf(dataDir), env },
     subgraphUrls,
   };
 }

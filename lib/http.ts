@@ -1,7 +1,7 @@
 /**
  * The server side of HTTP for every service: a minimal Apollo Server integration for node:http,
  * body reading with a limit, JSON answers, listen and close. We need the raw request bytes (subgraphs
- * verify an HMAC over the exact body) and the http.Server itself (the gateway attaches graphql-ws
+ * verify a signature over a digest of the exact body) and the http.Server itself (the gateway attaches graphql-ws
  * to it), which Apollo's standalone server does not give us.
  */
 import http from 'node:http';

@@ -13,14 +13,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { SUBGRAPH_NAMES, type SubgraphName } from '../lib/config.js';
+import { keyDirOf, SERVICE_NAMES, SUBGRAPH_NAMES, type ServiceName, type SubgraphName } from '../lib/config.js';
+import { derivedPublicKeyVariables, ensureDevKeys, givesPrivateKey, privateKeyVariable } from '../lib/transport/keys.js';
 
-export const SERVICE_NAMES = ['gateway', ...SUBGRAPH_NAMES] as const;
-export type ServiceName = (typeof SERVICE_NAMES)[number];
-
-export function isServiceName(value: string): value is ServiceName {
-  return (SERVICE_NAMES as readonly string[]).includes(value);
-}
+export { isServiceName, SERVICE_NAMES, type ServiceName } from '../lib/config.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SERVE = path.join(ROOT, 'scripts', 'serve.ts');
@@ -56,6 +52,12 @@ export interface ClusterOptions {
    * PAYGRAPH_EGRESS_GUARD=1 there preloads the egress guard into every process (serveNodeArgs).
    */
   env?: NodeJS.ProcessEnv;
+  /**
+   * The install's data directory (default PAYGRAPH_DATA_DIR, else ./data, from the repository):
+   * every process is given it, and outside production the services' key pairs are created in its
+   * `keys/` before any process starts (lib/transport/keys.ts).
+   */
+  dataDir?: string;
   /** Every output line of every process, with its label (e.g. `payments#2`). Default: none. */
   onLine?: (label: string, line: string, stream: 'stdout' | 'stderr') => void;
   /** How long every process has to answer /ready (default 90 s). */
@@ -110,6 +112,20 @@ export async function freePorts(n: number, host = '127.0.0.1'): Promise<number[]
   } finally {
     await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
   }
+}
+
+/**
+ * The environment of one process of `service`: the cluster's, less every other service's private
+ * key variable (PAYGRAPH_<OTHER>_PRIVATE_KEY and its _FILE), so that each process is handed its
+ * own private key only, whatever the supervisor holds.
+ */
+export function processEnv(service: ServiceName, env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = { ...env };
+  for (const other of SERVICE_NAMES.filter((s) => s !== service)) {
+    delete out[privateKeyVariable(other)];
+    delete out[`${privateKeyVariable(other)}_FILE`];
+  }
+  return out;
 }
 
 /** `list` rotated so that element `k` comes first. */
@@ -202,7 +218,19 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
   const urlOf = (port: number) => `http://${host}:${port}/graphql`;
   const subgraphUrls = Object.fromEntries(SUBGRAPH_NAMES.map((n) => [n, ports[n].map(urlOf)])) as Record<SubgraphName, string[]>;
 
-  const baseEnv: NodeJS.ProcessEnv = { ...(opts.env ?? process.env), DATABASE_URL: opts.databaseUrl, REDIS_URL: opts.redisUrl, HOST: host };
+  const given = opts.env ?? process.env;
+  const dataDir = path.resolve(ROOT, opts.dataDir ?? given.PAYGRAPH_DATA_DIR ?? 'data');
+  const baseEnv: NodeJS.ProcessEnv = { ...given, DATABASE_URL: opts.databaseUrl, REDIS_URL: opts.redisUrl, HOST: host, PAYGRAPH_DATA_DIR: dataDir };
+  // Keys (lib/transport/keys.ts). A private key given to the cluster in its environment goes to its
+  // own service's processes only (processEnv), its public key to all (derived here). Outside
+  // production every other service's key pair is in <data dir>/keys, created before any process
+  // starts (so no two processes create one at once); in production each must be given.
+  Object.assign(baseEnv, derivedPublicKeyVariables(baseEnv));
+  if (baseEnv.NODE_ENV !== 'production')
+    ensureDevKeys(
+      keyDirOf(dataDir),
+      SERVICE_NAMES.filter((s) => !givesPrivateKey(baseEnv, s)),
+    );
   // Per-subgraph database URLs stay as given in the environment (they override DATABASE_URL).
   const processes: ClusterProcess[] = [];
   const spawnArgs = new Map<string, { args: string[]; env: NodeJS.ProcessEnv }>();
@@ -228,7 +256,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
   try {
     for (const service of SERVICE_NAMES) {
       for (let k = 0; k < replicas[service]; k += 1) {
-        const env: NodeJS.ProcessEnv = { ...baseEnv };
+        const env = processEnv(service, baseEnv);
         for (const n of SUBGRAPH_NAMES) env[`PAYGRAPH_${n.toUpperCase()}_URL`] = rotate(subgraphUrls[n], k).join(',');
         const label = `${service}#${k + 1}`;
         const lines: string[] = [];

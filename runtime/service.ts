@@ -7,13 +7,13 @@
  */
 import { startGateway } from '../gateway/index.js';
 import { SUBGRAPHS } from '../subgraphs/index.js';
-import { baseUrlOf, parseUrlList, SUBGRAPH_NAMES, type Config, type SubgraphName } from '../lib/config.js';
-import { deriveInternalKey, deriveSubgraphKey } from '../lib/transport/signing.js';
+import { baseUrlOf, parseUrlList, SUBGRAPH_NAMES, type Config, type ServiceName, type SubgraphName } from '../lib/config.js';
+import { loadServiceKeys } from '../lib/transport/keys.js';
 import { createLogger } from '../lib/log.js';
 import { prepareDb } from './database.js';
 import { readSupergraph } from '../schema/supergraph.js';
+import { signersTrustedBy } from '../subgraphs/definition.js';
 import { startSubgraph } from '../subgraphs/service.js';
-import type { ServiceName } from './cluster.js';
 
 export interface RunningService {
   name: ServiceName;
@@ -54,6 +54,9 @@ export async function serveService(name: ServiceName, config: Config, opts: Serv
 }
 
 async function serveSubgraph(name: SubgraphName, config: Config, port: number, opts: ServeOptions): Promise<RunningService> {
+  // Its own private key and the public keys of the services it accepts, nothing else; read first,
+  // so that a missing one stops the process before anything opens (naming the variable).
+  const keys = loadServiceKeys(name, signersTrustedBy(SUBGRAPHS[name]), config.keys);
   const { db, seeded } = await prepareDb(name, config.dataDir, config.subgraphDatabaseUrls[name], { poolMax: config.dbPoolMax });
   opts.log?.(`${name}: database ready${seeded ? ' (migrated and seeded)' : ''}`);
   // Internal calls (lib/transport/internal-client.ts callInternal) take a peer's list of base URLs and fail over on
@@ -63,10 +66,8 @@ async function serveSubgraph(name: SubgraphName, config: Config, port: number, o
   try {
     const service = await startSubgraph(SUBGRAPHS[name], {
       db,
-      key: deriveSubgraphKey(config.gatewaySecret, name),
-      internalKey: deriveInternalKey(config.gatewaySecret, name),
+      keys,
       peers,
-      internalKeyFor: (peer) => deriveInternalKey(config.gatewaySecret, peer),
       port,
       host: opts.host,
       logger: createLogger(name),
@@ -92,7 +93,8 @@ async function serveGateway(config: Config, port: number, host: string | undefin
   const gateway = await startGateway({
     supergraphSdl: readSupergraph(),
     subgraphUrls: config.subgraphUrls,
-    gatewaySecret: config.gatewaySecret,
+    // The gateway's own private key; it verifies no one's signature, so it needs no public key.
+    keys: loadServiceKeys('gateway', [], config.keys),
     jwtSecret: config.jwtSecret,
     production: config.production,
     logger: createLogger('gateway'),

@@ -1,6 +1,11 @@
 /**
  * Starts the whole stack in one process: five subgraphs (each with its own database) and the
  * gateway. Used by `npm start` and by the integration tests.
+ *
+ * The stack holds every service's private key (a KeyRing: it runs them all), but hands each
+ * service only its own ServiceKeys (lib/transport/keys.ts): its private key and the public keys
+ * it verifies. No service here reaches another's private key, so moving one (ads first) into a
+ * process of its own needs no new plumbing: runtime/service.ts already starts each that way.
  */
 import type { Knex } from 'knex';
 import { startGateway, type Gateway } from '../gateway/index.js';
@@ -8,10 +13,11 @@ import { SUBGRAPHS } from '../subgraphs/index.js';
 import { SUBGRAPH_NAMES, type SubgraphName } from '../lib/config.js';
 import { readSupergraph } from '../schema/supergraph.js';
 import { prepareDb } from './database.js';
-import { deriveInternalKey, deriveSubgraphKey } from '../lib/transport/signing.js';
+import { serviceKeys, type KeyRing } from '../lib/transport/keys.js';
 import { createLogger } from '../lib/log.js';
 import type { DestinationStream } from 'pino';
 import type { LimitsConfig } from '../gateway/limits.js';
+import { signersTrustedBy } from '../subgraphs/definition.js';
 import { startSubgraph, type SubgraphService } from '../subgraphs/service.js';
 
 export interface StackOptions {
@@ -27,7 +33,8 @@ export interface StackOptions {
   port: number;
   host?: string;
   jwtSecret: string;
-  gatewaySecret: string;
+  /** Every service's private key (lib/transport/keys.ts loadKeyRing; tests: generateKeyRing). */
+  keys: KeyRing;
   production?: boolean;
   supergraphSdl?: string;
   /** Called once per phase, for progress output. */
@@ -66,7 +73,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   };
   // Every service's base URL is known before any starts (fixed ports), or filled in as they start (port 0).
   const peers: Partial<Record<SubgraphName, string>> = {};
-  const internalKeyFor = (peer: SubgraphName) => deriveInternalKey(opts.gatewaySecret, peer);
+  // Each subgraph gets its own private key and the public keys of the services it accepts.
+  const keysOf = (name: SubgraphName) => serviceKeys(opts.keys, name, signersTrustedBy(SUBGRAPHS[name]));
   try {
     for (const [i, name] of SUBGRAPH_NAMES.entries()) {
       const { db, seeded } = await prepareDb(name, opts.dataDir, opts.databaseUrls?.[name] ?? opts.databaseUrl, { poolMax: opts.dbPoolMax });
@@ -74,10 +82,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       log(`${name}: database ready${seeded ? ' (migrated and seeded)' : ''}`);
       subgraphs[name] = await startSubgraph(SUBGRAPHS[name], {
         db,
-        key: deriveSubgraphKey(opts.gatewaySecret, name),
-        internalKey: deriveInternalKey(opts.gatewaySecret, name),
+        keys: keysOf(name),
         peers,
-        internalKeyFor,
         port: opts.port > 0 ? opts.port + i + 1 : 0,
         host: opts.host,
         logger: createLogger(name, { destination: opts.logDestination, level: opts.logLevel }),
@@ -91,7 +97,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     const gateway = await startGateway({
       supergraphSdl,
       subgraphUrls,
-      gatewaySecret: opts.gatewaySecret,
+      // The gateway verifies no service's signature: it trusts no public key.
+      keys: serviceKeys(opts.keys, 'gateway', []),
       jwtSecret: opts.jwtSecret,
       production: opts.production ?? false,
       logger: createLogger('gateway', { destination: opts.logDestination, level: opts.logLevel }),
@@ -108,10 +115,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       if (!stopped.has(name)) return;
       subgraphs[name] = await startSubgraph(SUBGRAPHS[name], {
         db: dbs[name],
-        key: deriveSubgraphKey(opts.gatewaySecret, name),
-        internalKey: deriveInternalKey(opts.gatewaySecret, name),
+        keys: keysOf(name),
         peers,
-        internalKeyFor,
         // Same port: the gateway and the peers keep their URL for it.
         port: Number(new URL(subgraphs[name].url).port),
         host: opts.host,

@@ -63,6 +63,7 @@ try {
     redisUrl: config.redisUrl!,
     basePort: config.port,
     host: process.env.HOST ?? '127.0.0.1',
+    dataDir: config.dataDir,
     onLine: (label, line) => say(`${prefix(label)} ${line}`),
   });
 } catch (err) {

@@ -7,6 +7,7 @@ import '../lib/no-egress.js';
 import { signToken } from '../lib/auth.js';
 import { messageOf, say, warn } from '../lib/cli.js';
 import { loadConfig } from '../lib/config.js';
+import { loadKeyRing } from '../lib/transport/keys.js';
 import { startStack } from '../runtime/stack.js';
 import { buildFixture } from '../seeds/fixture.js';
 
@@ -24,7 +25,9 @@ const stack = await startStack({
   port: config.port,
   host: process.env.HOST ?? '127.0.0.1',
   jwtSecret: config.jwtSecret,
-  gatewaySecret: config.gatewaySecret,
+  // Every service's own key pair (the stack runs them all and hands each only its own):
+  // from <data dir>/keys, created on first start, or PAYGRAPH_<SERVICE>_PRIVATE_KEY in production.
+  keys: loadKeyRing(config.keys),
   production: config.production,
   log: (m) => say(`  ${m}`),
 });

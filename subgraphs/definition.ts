@@ -8,9 +8,10 @@ import { buildSubgraphSchema } from '@apollo/subgraph';
 import { parse, type DocumentNode, type GraphQLSchema } from 'graphql';
 import type { Knex } from 'knex';
 import type { Caller } from '../lib/auth.js';
-import type { SubgraphName } from '../lib/config.js';
+import type { ServiceName, SubgraphName } from '../lib/config.js';
 import type { Migration } from '../lib/db.js';
 import type { Logger } from '../lib/log.js';
+import type { Signer } from '../lib/transport/keys.js';
 import type { VerifyResult } from '../lib/transport/signing.js';
 
 /** What every resolver gets: one per request. */
@@ -28,23 +29,45 @@ export interface ServiceEnv {
   db: Knex;
   /** URLs of the other subgraphs' services (base URL, without /graphql), by name. */
   peers: Readonly<Partial<Record<SubgraphName, string>>>;
-  /** Key to sign internal (service-to-service) requests to a peer; see lib/transport/internal-client.ts. */
-  internalKeyFor(peer: SubgraphName): Buffer;
   /**
-   * Verifies a gateway signature made with this subgraph's key over `body`, with the signature
-   * fields (lib/transport/signing.ts header names) given as a record: e.g. the graphql-ws connection_init
-   * payload of the gateway's subscription bridge (see wsConnectionInitBody). Same replay
-   * protection as the HTTP endpoint.
+   * This service's own signing key: what its internal calls to peers are signed with
+   * (lib/transport/internal-client.ts callInternal). It holds no other service's private key.
    */
-  verifyGatewaySignature(fields: Record<string, string | undefined>, body: string | Buffer): Promise<VerifyResult>;
+  signer: Signer;
+  /**
+   * Verifies the gateway's signature of a graphql-ws connection_init for this subgraph: `fields`
+   * are the payload's signature fields (lib/transport/signing.ts SIGNED_FIELDS), `content` what
+   * they sign (wsConnectionInitBody). The same keys and replay protection as the HTTP endpoint.
+   */
+  verifyGatewayConnection(fields: Record<string, string | undefined>, content: string): Promise<VerifyResult>;
   /** Redis URL for cross-process fan-out (scale-out); undefined: single process, in-process only. */
   redisUrl: string | undefined;
   /** This service's logger (pino): workers and routes log through it, never through console. */
   logger: Logger;
 }
 
-/** A signed service-to-service endpoint, served at POST /internal/<name>. */
+/** The handler of a signed service-to-service endpoint, served at POST /internal/<name>. */
 export type InternalRoute<S = unknown> = (env: ServiceEnv, body: unknown, requestId: string, services: S) => Promise<unknown>;
+
+/** An internal endpoint: its handler and the services allowed to call it. */
+export interface InternalEndpoint<S = unknown> {
+  /**
+   * The services whose signatures this endpoint accepts (their public keys are the only ones it
+   * verifies against). A request signed as any other service is refused 403 before the handler
+   * runs; one not validly signed 401. Never `ads`: the advertising zone calls no payments-zone route.
+   */
+  callers: readonly ServiceName[];
+  handle: InternalRoute<S>;
+}
+
+/** Who may send a subgraph GraphQL requests (HTTP /graphql, and graphql-ws): the gateway alone. */
+export const GRAPH_CALLERS: readonly ServiceName[] = ['gateway'];
+
+/** The services whose public keys a subgraph needs: the gateway, and every caller of its internal endpoints. */
+export function signersTrustedBy<S>(def: { internalRoutes?: Readonly<Record<string, InternalEndpoint<S>>> }): ServiceName[] {
+  const callers = Object.values(def.internalRoutes ?? {}).flatMap((route) => route.callers);
+  return [...new Set([...GRAPH_CALLERS, ...callers])];
+}
 
 export interface SubgraphDefinition<L = unknown, S = unknown> {
   name: SubgraphName;
@@ -59,8 +82,8 @@ export interface SubgraphDefinition<L = unknown, S = unknown> {
    */
   createServices?(env: ServiceEnv): S;
   createLoaders(db: Knex, caller: Caller, services: S): L;
-  /** Signed internal endpoints (events feed, commands), never part of the graph. */
-  internalRoutes?: Readonly<Record<string, InternalRoute<S>>>;
+  /** Signed internal endpoints (events feed, commands), never part of the graph, each with who may call it. */
+  internalRoutes?: Readonly<Record<string, InternalEndpoint<S>>>;
   /** Background work (e.g. an event consumer), started after the server listens; returns its stopper. */
   startWorkers?(env: ServiceEnv, server: http.Server, services: S): Promise<() => Promise<void>>;
 }

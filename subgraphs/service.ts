@@ -1,7 +1,7 @@
 /**
  * The service every subgraph runs in: an HTTP server that accepts only gateway-signed requests
- * (and signed internal calls), runs the subgraph's fence plugin, and builds one context (with
- * one DataLoader set) per request.
+ * (and internal calls signed by the services each internal route accepts), runs the subgraph's
+ * fence plugin, and builds one context (with one DataLoader set) per request.
  */
 import { connectNonceStore } from '../lib/redis.js';
 import http from 'node:http';
@@ -13,13 +13,15 @@ import {
   ApolloServerPluginLandingPageDisabled,
 } from '@apollo/server/plugin/disabled';
 import type { Knex } from 'knex';
-import type { SubgraphName } from '../lib/config.js';
+import type { ServiceName, SubgraphName } from '../lib/config.js';
 import { createLogger, type Logger } from '../lib/log.js';
 import { close, executeApollo, headerRecord, listen, readBody, sendGraphQLError, sendJson } from '../lib/http.js';
 import { HttpError } from '../lib/errors.js';
-import { REQUEST_ID_HEADER, SignatureVerifier } from '../lib/transport/signing.js';
+import type { ServiceKeys } from '../lib/transport/keys.js';
+import { ReplayGuard } from '../lib/transport/replay.js';
+import { NONCE_MEMORY_MS, REQUEST_ID_HEADER, SignatureVerifier, WS_SIGNED_METHOD, WS_SIGNED_PATH, type VerifyResult } from '../lib/transport/signing.js';
 import { subgraphFence } from '../fence/adapters/subgraph.js';
-import { buildSchema, type ServiceEnv, type SubgraphContext, type SubgraphDefinition } from './definition.js';
+import { buildSchema, GRAPH_CALLERS, signersTrustedBy, type ServiceEnv, type SubgraphContext, type SubgraphDefinition } from './definition.js';
 
 export interface SubgraphService<S = unknown> {
   name: SubgraphName;
@@ -32,13 +34,14 @@ export interface SubgraphService<S = unknown> {
 
 export interface SubgraphServiceOptions {
   db: Knex;
-  /** This subgraph's signing key (derived from the gateway secret). */
-  key: Buffer;
-  /** Key that internal routes of this subgraph verify (see lib/transport/internal-client.ts). */
-  internalKey: Buffer;
-  /** Peers and their internal keys, for workers and internal calls. */
+  /**
+   * This subgraph's keys (lib/transport/keys.ts): its own private key, for its internal calls, and
+   * the public keys of the services it accepts: the gateway, and its internal routes' callers
+   * (definition.ts signersTrustedBy). Nothing else: no other service's private key.
+   */
+  keys: ServiceKeys;
+  /** Peers' base URLs, for workers and internal calls. */
   peers?: Partial<Record<SubgraphName, string>>;
-  internalKeyFor?: (peer: SubgraphName) => Buffer;
   port?: number;
   host?: string;
   /** Structured logger; default: JSON to stdout, named after the subgraph. */
@@ -65,13 +68,39 @@ function faultLogPlugin<C extends { requestId: string }>(log: Logger): ApolloSer
   };
 }
 
+/**
+ * The verifiers of one subgraph, all sharing its replay memory: GraphQL (HTTP and graphql-ws)
+ * accepts the gateway's signature, each internal route the signatures of its own callers. Fails
+ * at start when the keys are not this subgraph's or lack a public key one of them needs.
+ */
+function verifiersFor<L, S>(
+  def: SubgraphDefinition<L, S>,
+  keys: ServiceKeys,
+  replay: ReplayGuard,
+): { graph: SignatureVerifier; internal: Map<string, SignatureVerifier> } {
+  if (keys.service !== def.name) throw new Error(`${def.name} was started with the keys of ${keys.service}`);
+  const missing = signersTrustedBy(def).filter((s) => !keys.trust[s]);
+  if (missing.length) throw new Error(`${def.name} was started without the public key of ${missing.join(', ')}, whose signatures it verifies`);
+  const accepting = (callers: readonly ServiceName[]) =>
+    new SignatureVerifier({ service: def.name, accept: Object.fromEntries(callers.map((c) => [c, keys.trust[c]!])), replay });
+  const internal = new Map(Object.entries(def.internalRoutes ?? {}).map(([route, endpoint]) => [route, accepting(endpoint.callers)]));
+  return { graph: accepting(GRAPH_CALLERS), internal };
+}
+
+/** The refusal of an internal call: 403 for a service the route does not accept, 401 for anything not validly signed. */
+function refusal(verdict: Extract<VerifyResult, { ok: false }>, what: string): HttpError {
+  return verdict.status === 403
+    ? new HttpError(403, `${what} refused: ${verdict.reason}`, 'FORBIDDEN')
+    : new HttpError(401, `${what} refused: not signed by a service it accepts (${verdict.reason})`, 'UNAUTHENTICATED');
+}
+
 export async function startSubgraph<L, S>(def: SubgraphDefinition<L, S>, opts: SubgraphServiceOptions): Promise<SubgraphService<S>> {
   const log = opts.logger ?? createLogger(def.name);
   const schema = buildSchema(def as SubgraphDefinition);
   const apollo = new ApolloServer<SubgraphContext<L, S>>({
     schema,
     includeStacktraceInErrorResponses: false,
-    // Browsers never reach a subgraph: every request must carry the gateway's HMAC signature
+    // Browsers never reach a subgraph: every request must carry the gateway's signature
     // (checked before Apollo sees it), which is stronger than CSRF's preflight-forcing headers,
     // and the check would parse each request's content type for nothing.
     csrfPrevention: false,
@@ -103,17 +132,12 @@ export async function startSubgraph<L, S>(def: SubgraphDefinition<L, S>, opts: S
             ),
         }
       : undefined;
-  const verifier = new SignatureVerifier(opts.key, shared(def.name));
-  const internalVerifier = new SignatureVerifier(opts.internalKey, shared(`${def.name}/internal`));
+  const { graph, internal: internalVerifiers } = verifiersFor(def, opts.keys, new ReplayGuard(NONCE_MEMORY_MS, shared(def.name)));
   const env: ServiceEnv = {
     db: opts.db,
     peers: opts.peers ?? {},
-    internalKeyFor:
-      opts.internalKeyFor ??
-      (() => {
-        throw new Error(`${def.name} was started without internal keys for its peers`);
-      }),
-    verifyGatewaySignature: (fields, body) => verifier.check(fields, body),
+    signer: { service: opts.keys.service, self: opts.keys.self },
+    verifyGatewayConnection: (fields, content) => graph.check({ method: WS_SIGNED_METHOD, path: WS_SIGNED_PATH, headers: fields, body: content }),
     redisUrl: opts.redisUrl,
     logger: log,
   };
@@ -135,7 +159,7 @@ export async function startSubgraph<L, S>(def: SubgraphDefinition<L, S>, opts: S
       else log.info(entry, 'request');
     });
     void (async () => {
-      const path = (req.url ?? '/').split('?')[0];
+      const path = (req.url ?? '/').split('?')[0] ?? '/';
       if (path === '/health') return sendJson(res, 200, { status: 'ok', subgraph: def.name });
       if (path === '/ready') {
         try {
@@ -145,23 +169,26 @@ export async function startSubgraph<L, S>(def: SubgraphDefinition<L, S>, opts: S
           return sendJson(res, 503, { status: 'unavailable', subgraph: def.name, reason: 'database unreachable' });
         }
       }
-      const internal = path?.startsWith('/internal/') ? def.internalRoutes?.[path.slice('/internal/'.length)] : undefined;
+      const route = path.startsWith('/internal/') ? path.slice('/internal/'.length) : undefined;
+      const internal = route !== undefined && Object.hasOwn(def.internalRoutes ?? {}, route) ? def.internalRoutes![route] : undefined;
       if (path !== '/graphql' && !internal) return sendJson(res, 404, { error: 'not found' });
+      // POST only, for GraphQL too: a signature covers the method and path but not the query
+      // string, so a signed GET could carry any query. (The gateway only ever POSTs.)
+      if (req.method !== 'POST') throw new HttpError(405, `${path} takes POST`, 'METHOD_NOT_ALLOWED');
       const body = await readBody(req);
       const headers = headerRecord(req);
       if (internal) {
-        if (req.method !== 'POST') throw new HttpError(405, 'internal routes take POST');
-        const verdict = await internalVerifier.check(headers, body);
-        if (!verdict.ok) throw new HttpError(401, `internal request not signed (${verdict.reason})`, 'UNAUTHENTICATED');
+        const verdict = await internalVerifiers.get(route!)!.check({ method: req.method, path, headers, body });
+        if (!verdict.ok) throw refusal(verdict, `internal route ${path}`);
         let parsed: unknown;
         try {
           parsed = body.length ? JSON.parse(body.toString('utf8')) : {};
         } catch {
           throw new HttpError(400, 'internal request body is not JSON');
         }
-        return sendJson(res, 200, await internal(env, parsed, headers[REQUEST_ID_HEADER] ?? randomUUID(), services));
+        return sendJson(res, 200, await internal.handle(env, parsed, headers[REQUEST_ID_HEADER] ?? randomUUID(), services));
       }
-      const verdict = await verifier.check(headers, body);
+      const verdict = await graph.check({ method: req.method, path, headers, body });
       if (!verdict.ok) throw new HttpError(401, `request not signed by the gateway (${verdict.reason})`, 'UNAUTHENTICATED');
       const caller = verdict.caller;
       const requestId = headers[REQUEST_ID_HEADER] ?? randomUUID();

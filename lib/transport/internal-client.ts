@@ -1,14 +1,18 @@
 /**
  * The client for signed service-to-service calls outside the graph (POST /internal/<route>): the
  * alerts worker reading the payments event feed, the alerts freezer, the gateway appending audit
- * records. Each call is signed with the peer's internal key (signing.ts deriveInternalKey), goes
- * over the keep-alive client (http-client.ts) and fails over across the peer's processes
- * (replicas.ts withFailover).
+ * records. Each call is signed with the CALLING service's own private key (keys.ts, signing.ts)
+ * for the peer it goes to (the target is covered: a call signed for one service is refused by
+ * every other), goes over the keep-alive client (http-client.ts) and fails over across the peer's
+ * processes (replicas.ts withFailover). The peer's route accepts it only from the services it
+ * lists (subgraphs/definition.ts InternalEndpoint.callers).
  */
 import { ANONYMOUS } from '../auth.js';
+import type { SubgraphName } from '../config.js';
 import { httpRequest } from './http-client.js';
+import type { Signer } from './keys.js';
 import { withFailover } from './replicas.js';
-import { REQUEST_ID_HEADER, signRequest } from './signing.js';
+import { encodeCaller, REQUEST_ID_HEADER, signMessage } from './signing.js';
 
 export class InternalCallError extends Error {
   constructor(
@@ -39,23 +43,33 @@ export function internalBaseUrls(list: string): string[] {
 }
 
 /**
- * POST a JSON body to `<baseUrl>/internal/<route>`, signed with the peer's internal key.
- * `baseUrl` may list the peer's processes, comma-separated, the preferred one first (a cluster
- * lists each process's "home" peer first): a refused connection moves on to the next.
+ * POST a JSON body to `<baseUrl>/internal/<route>` of the `target` service, signed by `signer`
+ * (the calling service). `baseUrl` may list the peer's processes, comma-separated, the preferred
+ * one first (a cluster lists each process's "home" peer first): a refused connection moves on to
+ * the next.
  */
-export async function callInternal<T>(baseUrl: string, key: Buffer, route: string, body: unknown, opts: CallInternalOptions = {}): Promise<T> {
+export async function callInternal<T>(
+  signer: Signer,
+  target: SubgraphName,
+  baseUrl: string,
+  route: string,
+  body: unknown,
+  opts: CallInternalOptions = {},
+): Promise<T> {
   const urls = internalBaseUrls(baseUrl);
   if (urls.length === 0) throw new Error(`internal call ${route}: no URL for the peer`);
   const text = JSON.stringify(body);
-  const res = await withFailover(urls, (url) =>
-    httpRequest(`${url}/internal/${route}`, {
-      // Signed afresh for each attempt: a new timestamp and nonce.
-      headers: { 'content-type': 'application/json', ...signRequest(key, ANONYMOUS, text), ...(opts.requestId ? { [REQUEST_ID_HEADER]: opts.requestId } : {}) },
+  const res = await withFailover(urls, async (url) => {
+    const endpoint = `${url}/internal/${route}`;
+    // Signed afresh for each attempt: a new time and nonce.
+    const signature = await signMessage(signer, { method: 'POST', path: new URL(endpoint).pathname, target, caller: encodeCaller(ANONYMOUS), body: text });
+    return httpRequest(endpoint, {
+      headers: { 'content-type': 'application/json', ...signature, ...(opts.requestId ? { [REQUEST_ID_HEADER]: opts.requestId } : {}) },
       body: text,
       timeoutMs: opts.timeoutMs ?? 10_000,
       signal: opts.signal,
-    }),
-  );
+    });
+  });
   const out = res.body.toString('utf8');
   if (res.status !== 200) throw new InternalCallError(res.status, `internal call ${route} failed with ${res.status}: ${out.slice(0, 200)}`);
   return JSON.parse(out) as T;

@@ -11,5 +11,6 @@ export const accounts: SubgraphDefinition<AccountsLoaders> = {
   resolvers,
   migrations,
   createLoaders: (db) => createLoaders(db),
-  internalRoutes: { audit: auditRoute },
+  // The gateway's data-access log appends (fence/audit-sink.ts), from the gateway alone.
+  internalRoutes: { audit: { callers: ['gateway'], handle: auditRoute } },
 };

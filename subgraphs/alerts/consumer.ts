@@ -73,8 +73,9 @@ export function createConsumer(env: ServiceEnv, bus: AlertBus, lease: ConsumerLe
         if (position === null) position = await readPosition(env.db);
         const asked = Date.now();
         const { events } = await callInternal<{ events: FeedEvent[] }>(
+          env.signer,
+          'payments',
           base,
-          env.internalKeyFor('payments'),
           'events',
           { after: position, limit: BATCH_SIZE, waitMs: FEED_WAIT_MS },
           { timeoutMs: FEED_WAIT_MS + FEED_TIMEOUT_MS, signal: loop.signal },

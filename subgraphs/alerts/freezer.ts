@@ -28,8 +28,9 @@ export async function deliver(env: ServiceEnv, db: Knex, cmd: FreezeCommand): Pr
     const base = env.peers.payments;
     if (!base) throw new Error('the payments service URL is not known yet');
     const res = await callInternal<FreezeResponse>(
+      env.signer,
+      'payments',
       base,
-      env.internalKeyFor('payments'),
       'freeze',
       { accountId: cmd.accountId, alertId: cmd.alertId },
       { timeoutMs: FREEZE_TIMEOUT_MS, requestId: cmd.id },

@@ -14,7 +14,8 @@ export const alerts: SubgraphDefinition<AlertsLoaders, AlertsServices> = {
   migrations,
   createServices: createAlertsServices,
   createLoaders: (db) => createLoaders(db),
-  internalRoutes: { status: statusRoute },
+  // Read by operators and tests, who sign as the gateway.
+  internalRoutes: { status: { callers: ['gateway'], handle: statusRoute } },
   /** The event consumer, the freeze dispatcher and the graphql-ws endpoint for the gateway. */
   startWorkers: (env, server, services) => startAlertWorkers(env, server, services, buildSchema(alerts as SubgraphDefinition), alerts.typeDefs),
 };

@@ -2,9 +2,10 @@
  * The alerts service's own graphql-ws endpoint (same http.Server, path /graphql), used only by
  * the gateway's subscription bridge.
  *
- * - The connection_init payload must carry a gateway signature (lib/transport/signing.ts fields,
- *   made with this subgraph's key over wsConnectionInitBody(resumeAfter)) and thereby the caller;
- *   anything else is closed with 4401.
+ * - The connection_init payload must carry the gateway's signature for alerts (lib/transport/signing.ts
+ *   fields, made with the gateway's private key over wsConnectionInitBody(resumeAfter, since)) and
+ *   thereby the caller; anything else (unsigned, signed by any other service, for another target,
+ *   stale, replayed) is closed with 4401.
  * - Fence layer 4: an operation selecting payment-only fields is refused unless the signed caller's
  *   purpose is `payments`.
  * - Resume: the connection_ack payload carries `cursor`: the signed `resumeAfter` the bridge sent
@@ -20,7 +21,7 @@ import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import type { Caller } from '../../lib/auth.js';
 import { subgraphFence } from '../../fence/adapters/subgraph.js';
-import { CALLER_HEADER, NONCE_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, wsConnectionInitBody } from '../../lib/transport/signing.js';
+import { SIGNED_FIELDS, wsConnectionInitBody } from '../../lib/transport/signing.js';
 import type { ServiceEnv } from '../definition.js';
 import { cursorBefore, readPosition } from './data.js';
 import { createLoaders } from './loaders.js';
@@ -31,6 +32,17 @@ import type { AlertsServices } from './services.js';
 export const WS_KEEPALIVE_MS = 10_000;
 /** Close code for a connection that is not signed by the gateway. */
 export const CLOSE_UNAUTHORIZED = 4401;
+
+/** A WebSocket close reason is at most 123 bytes (RFC 6455 5.5): longer ones are cut. */
+function closeReason(text: string): string {
+  const bytes = Buffer.from(text, 'utf8');
+  return bytes.length <= 123
+    ? text
+    : `${bytes
+        .subarray(0, 120)
+        .toString('utf8')
+        .replace(/\uFFFD$/, '')}...`;
+}
 
 export interface AlertSubscriptionServer {
   dispose(): Promise<void>;
@@ -54,15 +66,15 @@ export function serveAlertSubscriptions(
         const rawResume = params.resumeAfter;
         const resumeAfter = typeof rawResume === 'number' && Number.isSafeInteger(rawResume) && rawResume >= 0 ? rawResume : null;
         const fields: Record<string, string | undefined> = {};
-        for (const h of [TIMESTAMP_HEADER, NONCE_HEADER, CALLER_HEADER, SIGNATURE_HEADER]) {
+        for (const h of SIGNED_FIELDS) {
           const v = params[h];
           fields[h] = typeof v === 'string' ? v : undefined;
         }
         const rawSince = params.since;
         const since = typeof rawSince === 'string' && rawSince.length <= 40 && !Number.isNaN(Date.parse(rawSince)) ? rawSince : null;
-        const verdict = await env.verifyGatewaySignature(fields, wsConnectionInitBody(resumeAfter, since));
+        const verdict = await env.verifyGatewayConnection(fields, wsConnectionInitBody(resumeAfter, since));
         if (!verdict.ok) {
-          ctx.extra.socket.close(CLOSE_UNAUTHORIZED, `Unauthorized: connection not signed by the gateway (${verdict.reason})`);
+          ctx.extra.socket.close(CLOSE_UNAUTHORIZED, closeReason(`Unauthorized: connection not signed by the gateway (${verdict.reason})`));
           return false;
         }
         const cursor = resumeAfter ?? (since && verdict.caller.userId ? await cursorBefore(env.db, verdict.caller.userId, since) : await readPosition(env.db));

@@ -8,7 +8,8 @@ import { signToken } from '../../lib/auth.js';
 import { SUBGRAPH_NAMES, type SubgraphName } from '../../lib/config.js';
 import { close, listen } from '../../lib/http.js';
 import { op } from '../helpers/contract.js';
-import { TEST_GATEWAY_SECRET, TEST_JWT_SECRET, userId, type TestStack } from '../helpers/stack.js';
+import { signerOf } from '../helpers/signing.js';
+import { TEST_JWT_SECRET, userId, type TestStack } from '../helpers/stack.js';
 import { subscribe, subscriptionErrors } from '../helpers/alerts.js';
 import { expectGraphQLError } from '../helpers/matchers.js';
 import { readSupergraph } from '../../schema/supergraph.js';
@@ -28,7 +29,7 @@ beforeAll(async () => {
   gateway = await startGateway({
     supergraphSdl: readSupergraph(),
     subgraphUrls,
-    gatewaySecret: TEST_GATEWAY_SECRET,
+    keys: { ...signerOf('gateway'), trust: {} },
     jwtSecret: TEST_JWT_SECRET,
     production: false,
     audit: async (r) => {

@@ -10,10 +10,10 @@ import { callInternal, InternalCallError } from '../../lib/transport/internal-cl
 import { ConsumerLease, LeaseLostError } from '../../subgraphs/alerts/lease.js';
 import { EVENTS_MAX_WAIT_MS, type OutboxEvent } from '../../subgraphs/payments/internal.js';
 import type { PaymentsServices } from '../../subgraphs/payments/services.js';
-import { startTestStack, TEST_GATEWAY_SECRET, type TestStack } from '../helpers/stack.js';
+import { startTestStack, type TestStack } from '../helpers/stack.js';
 import { NORMAL, pay, SUSPICIOUS, alertsStatus } from '../helpers/alerts.js';
 import { waitFor } from '../helpers/wait.js';
-import { deriveInternalKey } from '../../lib/transport/signing.js';
+import { signerOf } from '../helpers/signing.js';
 
 let stack: TestStack;
 let alice: string;
@@ -25,7 +25,8 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-const paymentsKey = () => deriveInternalKey(TEST_GATEWAY_SECRET, 'payments');
+/** The payments feed is read by the alerts service: the tests sign as it. */
+const asAlerts = signerOf('alerts');
 const paymentsBase = () => stack.subgraphs.payments.url.replace(/\/graphql$/, '');
 
 async function lastEventId(): Promise<number> {
@@ -38,8 +39,9 @@ function longPoll(after: number, waitMs: number) {
   const state = { settled: false };
   const started = performance.now();
   const promise = callInternal<{ events: OutboxEvent[] }>(
+    asAlerts,
+    'payments',
     paymentsBase(),
-    paymentsKey(),
     'events',
     { after, limit: 10, waitMs },
     { timeoutMs: waitMs + 10_000 },
@@ -60,7 +62,7 @@ describe('payments events route: long poll', () => {
 
   it('validates waitMs', async () => {
     for (const waitMs of [-1, 1.5, EVENTS_MAX_WAIT_MS + 1, '100']) {
-      const err = await callInternal(paymentsBase(), paymentsKey(), 'events', { after: 0, limit: 1, waitMs }).catch((e: unknown) => e);
+      const err = await callInternal(asAlerts, 'payments', paymentsBase(), 'events', { after: 0, limit: 1, waitMs }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(InternalCallError);
       expect((err as InternalCallError).status).toBe(400);
     }
@@ -73,8 +75,9 @@ describe('payments events route: long poll', () => {
     const { events } = await poll.promise;
     expect(events.length).toBeGreaterThan(0);
     const again = await callInternal<{ events: OutboxEvent[] }>(
+      asAlerts,
+      'payments',
       paymentsBase(),
-      paymentsKey(),
       'events',
       { after: 0, limit: 10, waitMs: EVENTS_MAX_WAIT_MS },
       { timeoutMs: EVENTS_MAX_WAIT_MS + 10_000 },

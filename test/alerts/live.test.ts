@@ -5,9 +5,10 @@
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deriveSubgraphKey, encodeCaller, signRaw, wsConnectionInitBody } from '../../lib/transport/signing.js';
+import { signConnectionInit } from '../../lib/transport/signing.js';
 import { op } from '../helpers/contract.js';
-import { startTestStack, TEST_GATEWAY_SECRET, userId, type TestStack } from '../helpers/stack.js';
+import { signerOf } from '../helpers/signing.js';
+import { startTestStack, userId, type TestStack } from '../helpers/stack.js';
 import {
   closeCode,
   NORMAL,
@@ -92,13 +93,14 @@ describe('the alerts service endpoint', () => {
   it('accepts only connections signed by the gateway with its key (4401 otherwise)', async () => {
     expect((await direct({})).code).toBe(4401);
     const caller = { userId: userId('alice'), purpose: 'payments' as const, client: null };
-    // Signed with the ads subgraph's key: a subgraph cannot forge the gateway's connection.
-    const forged = signRaw(deriveSubgraphKey(TEST_GATEWAY_SECRET, 'ads'), encodeCaller(caller), wsConnectionInitBody(null));
+    const gateway = signerOf('gateway');
+    // Signed with the ads service's own key: a subgraph cannot forge the gateway's connection.
+    const forged = await signConnectionInit(signerOf('ads'), 'alerts', caller, { resumeAfter: null, since: null });
     const refused = await direct(forged);
     expect(refused.code).toBe(4401);
-    expect(refused.reason).toMatch(/bad signature/);
+    expect(refused.reason).toMatch(/ads may not call/);
     // A captured, valid connection_init cannot be replayed.
-    const valid = signRaw(deriveSubgraphKey(TEST_GATEWAY_SECRET, 'alerts'), encodeCaller(caller), wsConnectionInitBody(0));
+    const valid = await signConnectionInit(gateway, 'alerts', caller, { resumeAfter: 0, since: null });
     const first = createClient({
       url: stack.subgraphs.alerts.url.replace(/^http/, 'ws'),
       webSocketImpl: WebSocket,
@@ -111,8 +113,8 @@ describe('the alerts service endpoint', () => {
     const replayed = await direct({ ...valid, resumeAfter: 0 });
     expect(replayed.reason).toMatch(/replayed/);
     // Tampering with the signed resume position breaks the signature.
-    const tampered = signRaw(deriveSubgraphKey(TEST_GATEWAY_SECRET, 'alerts'), encodeCaller(caller), wsConnectionInitBody(5));
-    expect((await direct({ ...tampered, resumeAfter: 0 })).reason).toMatch(/bad signature/);
+    const tampered = await signConnectionInit(gateway, 'alerts', caller, { resumeAfter: 5, since: null });
+    expect((await direct({ ...tampered, resumeAfter: 0 })).reason).toMatch(/content digest/);
   });
 });
 

@@ -18,10 +18,10 @@ import { ConsumerLease } from '../../subgraphs/alerts/lease.js';
 import { EVENTS_MAX_WAIT_MS, type OutboxEvent } from '../../subgraphs/payments/internal.js';
 import type { PaymentsServices } from '../../subgraphs/payments/services.js';
 import { op } from '../helpers/contract.js';
-import { freshPostgresDatabase, startTestStack, TEST_GATEWAY_SECRET, type TestStack } from '../helpers/stack.js';
+import { freshPostgresDatabase, startTestStack, type TestStack } from '../helpers/stack.js';
 import { pay, raisedAlert, subscribe, SUSPICIOUS, waitForLive, type LiveSubscription, type WsMessage, alertsStatus } from '../helpers/alerts.js';
 import { waitFor } from '../helpers/wait.js';
-import { deriveInternalKey } from '../../lib/transport/signing.js';
+import { signerOf } from '../helpers/signing.js';
 
 const redisUrl = process.env.REDIS_URL || process.env.PAYGRAPH_TEST_REDIS_URL || undefined;
 const pgAdminUrl = process.env.PAYGRAPH_TEST_DATABASE_URL || undefined;
@@ -159,8 +159,9 @@ describe.skipIf(!redisUrl)('alerts scale-out over Redis (needs REDIS_URL or PAYG
     let settled = false;
     const started = performance.now();
     const poll = callInternal<{ events: OutboxEvent[] }>(
+      signerOf('alerts', one.keys),
+      'payments',
       one.subgraphs.payments.url.replace(/\/graphql$/, ''),
-      deriveInternalKey(TEST_GATEWAY_SECRET, 'payments'),
       'events',
       { after, limit: 10, waitMs: EVENTS_MAX_WAIT_MS },
       { timeoutMs: EVENTS_MAX_WAIT_MS + 10_000 },

@@ -7,14 +7,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Knex } from 'knex';
 import { ANONYMOUS } from '../../lib/auth.js';
-import { deriveSubgraphKey, signRequest, deriveInternalKey } from '../../lib/transport/signing.js';
+import { serviceKeys } from '../../lib/transport/keys.js';
+import { signersTrustedBy } from '../../subgraphs/definition.js';
 import { startSubgraph, type SubgraphService } from '../../subgraphs/service.js';
 import { SUBGRAPHS } from '../../subgraphs/index.js';
-import { TEST_GATEWAY_SECRET } from '../helpers/stack.js';
+import { signGraphQL } from '../helpers/signing.js';
+import { TEST_KEYS } from '../helpers/stack.js';
 import { prepareDb } from '../../runtime/database.js';
 
 const redisUrl = process.env.REDIS_URL || process.env.PAYGRAPH_TEST_REDIS_URL || undefined;
-const key = deriveSubgraphKey(TEST_GATEWAY_SECRET, 'merchants');
 
 describe.skipIf(!redisUrl)('replay protection shared by the processes of a subgraph (needs Redis)', () => {
   const dbs: Knex[] = [];
@@ -24,8 +25,7 @@ describe.skipIf(!redisUrl)('replay protection shared by the processes of a subgr
     dbs.push(db);
     const s = await startSubgraph(SUBGRAPHS.merchants, {
       db,
-      key,
-      internalKey: deriveInternalKey(TEST_GATEWAY_SECRET, 'merchants'),
+      keys: serviceKeys(TEST_KEYS, 'merchants', signersTrustedBy(SUBGRAPHS.merchants)),
       redisUrl: shared ? redisUrl : undefined,
     });
     services.push(s);
@@ -48,17 +48,17 @@ describe.skipIf(!redisUrl)('replay protection shared by the processes of a subgr
     fetch(s.url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
 
   it('refuses at process B a signed request already accepted by process A', async () => {
-    const headers = signRequest(key, ANONYMOUS, body);
+    const headers = await signGraphQL('merchants', ANONYMOUS, body);
     expect((await post(a, headers)).status).toBe(200);
     const replay = await post(b, headers);
     expect(replay.status).toBe(401);
     expect(await replay.text()).toMatch(/replayed signature/);
     // A fresh signature is accepted by either.
-    expect((await post(b, signRequest(key, ANONYMOUS, body))).status).toBe(200);
+    expect((await post(b, await signGraphQL('merchants', ANONYMOUS, body))).status).toBe(200);
   });
 
   it('without the shared store, each process knows only its own nonces (what the store closes)', async () => {
-    const headers = signRequest(key, ANONYMOUS, body);
+    const headers = await signGraphQL('merchants', ANONYMOUS, body);
     expect((await post(lonelyA, headers)).status).toBe(200);
     expect((await post(lonelyB, headers)).status).toBe(200);
     expect((await post(lonelyB, headers)).status).toBe(401);

@@ -1,15 +1,16 @@
 /**
  * Fence layer 4: the subgraphs themselves. Direct calls that bypass the gateway are refused with 401
- * and no data (unsigned, forged, stale, replayed, tampered, signed with another subgraph's key);
+ * and no data (unsigned, forged, stale, replayed, tampered, signed by another service's key);
  * health checks stay open; payments-zone subgraphs refuse payment-only fields, `_entities`
  * included, when the signed caller's purpose is not `payments`.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Caller } from '../../lib/auth.js';
 import { SUBGRAPH_NAMES, type SubgraphName } from '../../lib/config.js';
-import { deriveSubgraphKey, signRequest, deriveInternalKey } from '../../lib/transport/signing.js';
+import { generateKeyRing } from '../../lib/transport/keys.js';
 import { expectData, expectForbiddenDataUse, expectGraphQLError } from '../helpers/matchers.js';
-import { postGraphQL, randomSecret, startTestStack, TEST_GATEWAY_SECRET, userId, type TestStack } from '../helpers/stack.js';
+import { signerOf, signGraphQL, signInternal } from '../helpers/signing.js';
+import { postGraphQL, startTestStack, userId, type TestStack } from '../helpers/stack.js';
 
 let stack: TestStack;
 const alice = (purpose: Caller['purpose']): Caller => ({ userId: userId('alice'), purpose, client: null });
@@ -25,7 +26,8 @@ afterAll(async () => {
 /** POSTs `body` exactly as signed, straight to a subgraph. */
 const post = (url: string, body: string, headers: Record<string, string>) => postGraphQL<unknown>(url, body, headers);
 
-const key = (name: SubgraphName, secret = TEST_GATEWAY_SECRET) => deriveSubgraphKey(secret, name);
+/** A gateway key pair of another install: right name, wrong key. */
+const foreignGateway = signerOf('gateway', generateKeyRing());
 
 /** A query each subgraph would answer with real data if it accepted the request. */
 const PROBE: Record<SubgraphName, string> = {
@@ -47,7 +49,7 @@ describe('layer 4: only gateway-signed requests reach a subgraph', () => {
 
       it('a correctly signed payments request is served (control)', async () => {
         const b = body();
-        const r = await post(stack.subgraphs[name].url, b, signRequest(key(name), alice('payments'), b));
+        const r = await post(stack.subgraphs[name].url, b, await signGraphQL(name, alice('payments'), b));
         expect(r.status).toBe(200);
         expectData(r);
       });
@@ -56,33 +58,41 @@ describe('layer 4: only gateway-signed requests reach a subgraph', () => {
         expect401(await post(stack.subgraphs[name].url, body(), {}));
       });
 
-      it('forged: signed with a key from another secret', async () => {
+      it('forged: signed as the gateway with a key of another install', async () => {
         const b = body();
-        expect401(await post(stack.subgraphs[name].url, b, signRequest(key(name, randomSecret('not-the-gateway-secret')), alice('payments'), b)));
+        expect401(await post(stack.subgraphs[name].url, b, await signGraphQL(name, alice('payments'), b, { as: foreignGateway })));
       });
 
-      it('stale: a timestamp two minutes old', async () => {
+      it('stale: a signature two minutes old', async () => {
         const b = body();
-        expect401(await post(stack.subgraphs[name].url, b, signRequest(key(name), alice('payments'), b, Date.now() - 120_000)));
+        expect401(await post(stack.subgraphs[name].url, b, await signGraphQL(name, alice('payments'), b, { now: Date.now() - 120_000 })));
       });
 
       it('replayed: the same signed request twice', async () => {
         const b = body();
-        const headers = signRequest(key(name), alice('payments'), b);
+        const headers = await signGraphQL(name, alice('payments'), b);
         expect((await post(stack.subgraphs[name].url, b, headers)).status).toBe(200);
         expect401(await post(stack.subgraphs[name].url, b, headers));
       });
 
       it('tampered: a signed body swapped for another', async () => {
         const b = body();
-        const headers = signRequest(key(name), alice('payments'), b);
+        const headers = await signGraphQL(name, alice('payments'), b);
         expect401(await post(stack.subgraphs[name].url, JSON.stringify({ query: '{ __typename }' }), headers));
+      });
+
+      it('tampered: a signed body swapped with its content digest', async () => {
+        const b = body();
+        const headers = await signGraphQL(name, alice('payments'), b);
+        const other = JSON.stringify({ query: '{ __typename }' });
+        const digest = (await signGraphQL(name, alice('payments'), other))['content-digest']!;
+        expect401(await post(stack.subgraphs[name].url, other, { ...headers, 'content-digest': digest }));
       });
 
       it('tampered: the caller header swapped (advertising signed, payments claimed)', async () => {
         const b = body();
-        const headers = signRequest(key(name), alice('advertising'), b);
-        const claimed = signRequest(key(name), alice('payments'), b);
+        const headers = await signGraphQL(name, alice('advertising'), b);
+        const claimed = await signGraphQL(name, alice('payments'), b);
         expect401(await post(stack.subgraphs[name].url, b, { ...headers, 'x-paygraph-caller': claimed['x-paygraph-caller']! }));
       });
 
@@ -93,14 +103,14 @@ describe('layer 4: only gateway-signed requests reach a subgraph', () => {
     });
   }
 
-  it('a request signed with the ads key is refused by every other subgraph', async () => {
+  it('a request signed for ads is refused by every other subgraph', async () => {
     for (const name of SUBGRAPH_NAMES.filter((n) => n !== 'ads')) {
       const b = JSON.stringify({ query: PROBE[name] });
-      expect401(await post(stack.subgraphs[name].url, b, signRequest(key('ads'), alice('payments'), b)));
+      expect401(await post(stack.subgraphs[name].url, b, await signGraphQL('ads', alice('payments'), b)));
     }
   });
 
-  it('internal routes need their own key: the graph key or the ads key cannot append to the audit log', async () => {
+  it('internal routes take their own signatures: a GraphQL signature or the ads key cannot append to the audit log', async () => {
     const url = stack.subgraphs.accounts.url.replace(/\/graphql$/, '/internal/audit');
     const record = JSON.stringify({
       at: new Date().toISOString(),
@@ -114,9 +124,17 @@ describe('layer 4: only gateway-signed requests reach a subgraph', () => {
       layer: 'gateway',
       requestId: null,
     });
-    for (const k of [key('accounts'), key('ads'), deriveInternalKey(TEST_GATEWAY_SECRET, 'ads')]) {
-      const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...signRequest(k, alice(null), record) }, body: record });
-      expect(res.status).toBe(401);
+    const refusals: [Record<string, string>, number][] = [
+      // The gateway's signature of a GraphQL request (another path): not valid here.
+      [await signGraphQL('accounts', alice(null), record), 401],
+      // The gateway's signature of an audit append for another service.
+      [await signInternal('ads', 'audit', record), 401],
+      // Signed by ads itself: a service the route does not accept.
+      [await signInternal('accounts', 'audit', record, { as: 'ads' }), 403],
+    ];
+    for (const [headers, status] of refusals) {
+      const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: record });
+      expect(res.status).toBe(status);
     }
     expect(await stack.dbs.accounts('data_access_log').where({ operation_name: 'Forged' })).toHaveLength(0);
   });
@@ -137,9 +155,9 @@ describe('layer 5: the internal audit route takes batches, all or nothing', () =
     requestId: null,
     ...extra,
   });
-  const append = (body: unknown) => {
+  const append = async (body: unknown) => {
     const text = JSON.stringify(body);
-    return post(url(), text, signRequest(deriveInternalKey(TEST_GATEWAY_SECRET, 'accounts'), alice(null), text));
+    return post(url(), text, await signInternal('accounts', 'audit', text));
   };
 
   it('appends every record of a batch, in order, and answers their ids', async () => {
@@ -190,20 +208,20 @@ describe('layer 4: payments-zone subgraphs refuse payment-only fields to non-pay
     for (const purpose of ['advertising', null] as const) {
       it(`${c.name} (${purpose ?? 'anonymous'}): ${c.query.slice(0, 70)}`, async () => {
         const b = JSON.stringify({ query: c.query, variables: { r: [{ __typename: 'Account', id: 'acc_alice_checking' }] } });
-        const r = await post(stack.subgraphs[c.name].url, b, signRequest(key(c.name), alice(purpose), b));
+        const r = await post(stack.subgraphs[c.name].url, b, await signGraphQL(c.name, alice(purpose), b));
         expectGraphQLError(r, 'FORBIDDEN_DATA_USE');
         expectForbiddenDataUse(r, c.coordinates);
       });
     }
     it(`${c.name} (payments): served`, async () => {
       const b = JSON.stringify({ query: c.query, variables: { r: [{ __typename: 'Account', id: 'acc_alice_checking' }] } });
-      expectData(await post(stack.subgraphs[c.name].url, b, signRequest(key(c.name), alice('payments'), b)));
+      expectData(await post(stack.subgraphs[c.name].url, b, await signGraphQL(c.name, alice('payments'), b)));
     });
   }
 
   it('non-protected fields are still served to advertising callers (what Offers needs)', async () => {
     const b = JSON.stringify({ query: '{ me { id handle } }' });
-    const r = await post(stack.subgraphs.accounts.url, b, signRequest(key('accounts'), alice('advertising'), b));
+    const r = await post(stack.subgraphs.accounts.url, b, await signGraphQL('accounts', alice('advertising'), b));
     expect(JSON.parse(r.text)).toEqual({ data: { me: { id: userId('alice'), handle: 'alice' } } });
   });
 });

@@ -20,23 +20,30 @@ it('creates random secrets on first use, private to the owner, and every later p
   const dataDir = install();
   const first = loadConfig({ PAYGRAPH_DATA_DIR: dataDir });
   expect(first.jwtSecret.length).toBeGreaterThanOrEqual(32);
-  expect(first.gatewaySecret).not.toBe(first.jwtSecret);
   expect(fs.statSync(path.join(dataDir, DEV_SECRETS_FILE)).mode & 0o777).toBe(0o600);
   expect(fs.statSync(dataDir).mode & 0o077).toBe(0);
   const again = loadConfig({ PAYGRAPH_DATA_DIR: dataDir });
-  expect([again.jwtSecret, again.gatewaySecret]).toEqual([first.jwtSecret, first.gatewaySecret]);
+  expect(again.jwtSecret).toEqual(first.jwtSecret);
 });
 
 it('two installs get different secrets; configured ones win; production never falls back', () => {
   const a = loadConfig({ PAYGRAPH_DATA_DIR: install() });
   const b = loadConfig({ PAYGRAPH_DATA_DIR: install() });
   expect(a.jwtSecret).not.toBe(b.jwtSecret);
-  expect(a.gatewaySecret).not.toBe(b.gatewaySecret);
-  const set = loadConfig({ PAYGRAPH_DATA_DIR: install(), PAYGRAPH_JWT_SECRET: 'j'.repeat(40), PAYGRAPH_GATEWAY_SECRET: 'g'.repeat(40) });
-  expect([set.jwtSecret, set.gatewaySecret]).toEqual(['j'.repeat(40), 'g'.repeat(40)]);
+  const set = loadConfig({ PAYGRAPH_DATA_DIR: install(), PAYGRAPH_JWT_SECRET: 'j'.repeat(40) });
+  expect(set.jwtSecret).toEqual('j'.repeat(40));
   const dataDir = install();
   expect(() => loadConfig({ NODE_ENV: 'production', PAYGRAPH_DATA_DIR: dataDir })).toThrow(/PAYGRAPH_JWT_SECRET/);
   expect(fs.existsSync(path.join(dataDir, DEV_SECRETS_FILE))).toBe(false);
+});
+
+it('reads a secrets file from before the service keys (its gatewaySecret is ignored)', () => {
+  const dataDir = install();
+  fs.mkdirSync(dataDir, { recursive: true });
+  fs.writeFileSync(path.join(dataDir, DEV_SECRETS_FILE), JSON.stringify({ jwtSecret: 'j'.repeat(40), gatewaySecret: 'g'.repeat(40) }), { mode: 0o600 });
+  const config = loadConfig({ PAYGRAPH_DATA_DIR: dataDir });
+  expect(config.jwtSecret).toBe('j'.repeat(40));
+  expect(JSON.stringify(config)).not.toContain('g'.repeat(40));
 });
 
 it('refuses a damaged secrets file instead of silently replacing it', () => {

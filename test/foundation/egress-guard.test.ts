@@ -13,7 +13,8 @@ import { expect, it } from 'vitest';
 import { ACTIVE_MARK, BLOCKED_CODE, BLOCKED_MARK, isLoopbackHost } from '../../lib/egress-guard.mjs';
 import { SUBGRAPH_NAMES } from '../../lib/config.js';
 import { EGRESS_GUARD, freePorts, spawnServe, stopChild } from '../../runtime/cluster.js';
-import { postGraphQL, startTestStack, TEST_GATEWAY_SECRET, TEST_JWT_SECRET } from '../helpers/stack.js';
+import { privateKeyPem, privateKeyVariable } from '../../lib/transport/keys.js';
+import { postGraphQL, startTestStack, TEST_JWT_SECRET, TEST_KEYS } from '../helpers/stack.js';
 
 /** The test process's environment without the guard it passes down (NODE_OPTIONS) and without the telemetry switch. */
 function bareEnv(): NodeJS.ProcessEnv {
@@ -51,7 +52,8 @@ it('a spawned gateway with the guard preloaded starts, answers /health, /ready a
       PAYGRAPH_EGRESS_GUARD: '1',
       NODE_ENV: 'test',
       PAYGRAPH_JWT_SECRET: TEST_JWT_SECRET,
-      PAYGRAPH_GATEWAY_SECRET: TEST_GATEWAY_SECRET,
+      // The gateway's own private key, as in production; the in-process subgraphs trust its public key.
+      [privateKeyVariable('gateway')]: privateKeyPem(TEST_KEYS.gateway),
       ...Object.fromEntries(SUBGRAPH_NAMES.map((n) => [`PAYGRAPH_${n.toUpperCase()}_URL`, stack.subgraphs[n].url])),
     };
     child = spawnServe(

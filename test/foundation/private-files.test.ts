@@ -4,6 +4,7 @@
  * files SQLite creates beside it, and the development secrets; under the most permissive umask, so
  * the modes come from paygraph, not from the environment.
  */
+import { generateKeyRing } from '../../lib/transport/keys.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -43,7 +44,7 @@ const octal = (mode: number) => (mode & 0o777).toString(8);
 
 it('a stack on a fresh data directory creates it 0700 and every file in it 0600', async () => {
   const dataDir = path.join(freshRoot(), 'data');
-  const stack = await startStack({ dataDir, port: 0, host: '127.0.0.1', jwtSecret: randomSecret(), gatewaySecret: randomSecret() });
+  const stack = await startStack({ dataDir, port: 0, host: '127.0.0.1', jwtSecret: randomSecret(), keys: generateKeyRing() });
   let running: Record<string, string>;
   try {
     // Migrations and seeds have written every database, and its WAL, by now.

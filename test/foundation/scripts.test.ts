@@ -8,6 +8,7 @@ import { expect, it } from 'vitest';
 import { verifyToken } from '../../lib/auth.js';
 import { loadConfig } from '../../lib/config.js';
 import { BLOCKED_MARK } from '../../lib/egress-guard.mjs';
+import { loadServiceKeys } from '../../lib/transport/keys.js';
 import { randomSecret } from '../helpers/stack.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -41,5 +42,7 @@ it('token refuses an unknown handle or purpose with a usage message', async () =
 
 it('config refuses dev secrets in production', () => {
   expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(/PAYGRAPH_JWT_SECRET/);
-  expect(() => loadConfig({ NODE_ENV: 'production', PAYGRAPH_JWT_SECRET: randomSecret() })).toThrow(/PAYGRAPH_GATEWAY_SECRET/);
+  // Service keys are read when a service starts, each only its own: a missing one stops it, named.
+  const config = loadConfig({ NODE_ENV: 'production', PAYGRAPH_JWT_SECRET: randomSecret() });
+  expect(() => loadServiceKeys('payments', ['gateway', 'alerts'], config.keys)).toThrow(/PAYGRAPH_PAYMENTS_PRIVATE_KEY/);
 });

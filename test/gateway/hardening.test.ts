@@ -5,7 +5,7 @@ import { close, listen } from '../../lib/http.js';
 import { op } from '../helpers/contract.js';
 import { LogCapture } from '../helpers/logs.js';
 import { expectData, expectGraphQLError, expectNoLeak, expectUserErrors, scrubVolatile } from '../helpers/matchers.js';
-import { postGraphQL, startTestStack, TEST_GATEWAY_SECRET, TEST_JWT_SECRET, type TestStack } from '../helpers/stack.js';
+import { postGraphQL, startTestStack, TEST_JWT_SECRET, type TestStack } from '../helpers/stack.js';
 import { httpRequest } from '../../lib/transport/http-client.js';
 
 const SEND = op('SendMoney');
@@ -148,7 +148,12 @@ describe('secrets and money never reach the logs', () => {
     try {
       const alice = await stack.token('alice');
       const balances = await stack.gql<{ me: { accounts: { mask: string; balance: { current: { amount: string } } }[] } }>(op('MyBalances'), {}, alice);
-      const secrets = [alice, TEST_JWT_SECRET, TEST_GATEWAY_SECRET];
+      // Every service's private key, as its PEM body and as its raw seed.
+      const privateKeys = Object.values(stack.keys).flatMap((k) => [
+        k.export({ type: 'pkcs8', format: 'der' }).toString('base64'),
+        k.export({ format: 'jwk' }).d!,
+      ]);
+      const secrets = [alice, TEST_JWT_SECRET, ...privateKeys];
       const values = ['2321.87', '1234.56', '98.76'];
       const masks: string[] = [];
       const sent = await stack.gql<{ sendTransfer: { transfer: unknown; userErrors: unknown[] } }>(

@@ -8,11 +8,11 @@ import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import { expect } from 'vitest';
 import { callInternal } from '../../lib/transport/internal-client.js';
-import { deriveInternalKey } from '../../lib/transport/signing.js';
 import type { AlertsStatus } from '../../subgraphs/alerts/status.js';
 import { op } from './contract.js';
 import { expectData, type GraphQLErrorLike } from './matchers.js';
-import { TEST_GATEWAY_SECRET, type TestStack } from './stack.js';
+import { signerOf } from './signing.js';
+import type { TestStack } from './stack.js';
 import { waitFor } from './wait.js';
 
 export type WsMessage =
@@ -81,10 +81,10 @@ export function subscribe(stack: TestStack, token: string | null, query: string,
   };
 }
 
-/** What the stack's alerts service is doing (POST /internal/status): lease, events applied, bus. */
+/** What the stack's alerts service is doing (POST /internal/status, signed as the gateway): lease, events applied, bus. */
 export function alertsStatus(stack: TestStack): Promise<AlertsStatus> {
   const base = stack.subgraphs.alerts.url.replace(/\/graphql$/, '');
-  return callInternal<AlertsStatus>(base, deriveInternalKey(TEST_GATEWAY_SECRET, 'alerts'), 'status', {});
+  return callInternal<AlertsStatus>(signerOf('gateway', stack.keys), 'alerts', base, 'status', {});
 }
 
 /** Waits until the gateway has `n` subscriptions whose upstream is established. */

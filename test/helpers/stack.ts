@@ -7,6 +7,7 @@ import knexFactory, { type Knex } from 'knex';
 import { signToken } from '../../lib/auth.js';
 import type { SubgraphName } from '../../lib/config.js';
 import type { Purpose } from '../../lib/auth.js';
+import { generateKeyRing, type KeyRing } from '../../lib/transport/keys.js';
 import { startStack, type Stack, type StackOptions } from '../../runtime/stack.js';
 import { buildFixture } from '../../seeds/fixture.js';
 
@@ -20,7 +21,11 @@ export function randomSecret(label = 'test-secret'): string {
  * its own module graph, so its own secrets). Child processes get them through their environment.
  */
 export const TEST_JWT_SECRET = randomSecret('test-jwt');
-export const TEST_GATEWAY_SECRET = randomSecret('test-gateway');
+/**
+ * Every service's Ed25519 private key for this test process's stacks (a fresh key ring when the
+ * module loads, never constants). Tests sign as a service with it (./signing.ts).
+ */
+export const TEST_KEYS: KeyRing = generateKeyRing();
 
 export interface GqlResponse<T = Record<string, unknown>> {
   status: number;
@@ -32,6 +37,8 @@ export interface GqlResponse<T = Record<string, unknown>> {
 }
 
 export interface TestStack extends Stack {
+  /** The key ring this stack's services were handed their keys from (TEST_KEYS unless overridden). */
+  keys: KeyRing;
   /** Token for a seeded user by handle. */
   token(handle: string, purpose?: Purpose): Promise<string>;
   /** POST a GraphQL operation to the gateway. */
@@ -99,7 +106,7 @@ export async function startTestStack(overrides: Partial<StackOptions> = {}): Pro
       dataDir: ':memory:',
       port: 0,
       jwtSecret: TEST_JWT_SECRET,
-      gatewaySecret: TEST_GATEWAY_SECRET,
+      keys: TEST_KEYS,
       ...(pg ? { databaseUrl: pg.url } : {}),
       ...(redisUrl ? { redisUrl } : {}),
       ...overrides,
@@ -116,6 +123,7 @@ export async function startTestStack(overrides: Partial<StackOptions> = {}): Pro
     };
   }
   return Object.assign(stack, {
+    keys: overrides.keys ?? TEST_KEYS,
     token: (handle: string, purpose: Purpose = 'payments') => signToken(TEST_JWT_SECRET, userId(handle), purpose),
     gql: <T>(query: string, variables?: Record<string, unknown>, token?: string | null, headers: Record<string, string> = {}) =>
       postGraphQL<T>(stack.url, { query, variables }, { ...(token ? { authorization: `Bearer ${token}` } : {}), ...headers }),

@@ -6,8 +6,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Caller } from '../../lib/auth.js';
-import { deriveSubgraphKey, signRequest } from '../../lib/transport/signing.js';
-import { startTestStack, TEST_GATEWAY_SECRET, userId, type TestStack } from '../helpers/stack.js';
+import { signGraphQL } from '../helpers/signing.js';
+import { startTestStack, userId, type TestStack } from '../helpers/stack.js';
 import { newKey, snapshot } from '../helpers/money.js';
 
 let stack: TestStack;
@@ -30,7 +30,7 @@ async function direct(caller: Caller, query: string, variables: Record<string, u
   const body = JSON.stringify({ query, variables });
   const res = await fetch(stack.subgraphs.payments.url, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', ...signRequest(deriveSubgraphKey(TEST_GATEWAY_SECRET, 'payments'), caller, body) },
+    headers: { 'content-type': 'application/json', ...(await signGraphQL('payments', caller, body)) },
     body,
   });
   return { status: res.status, json: (await res.json()) as Answer };

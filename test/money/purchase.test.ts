@@ -7,8 +7,8 @@ import { callInternal } from '../../lib/transport/internal-client.js';
 import { toBigInt } from '../../lib/money.js';
 import { expectNothingMoved, expectUserErrors } from '../helpers/matchers.js';
 import { balanceOf, history, newKey, pay } from '../helpers/money.js';
-import { startTestStack, TEST_GATEWAY_SECRET, type TestStack } from '../helpers/stack.js';
-import { deriveInternalKey } from '../../lib/transport/signing.js';
+import { signerOf } from '../helpers/signing.js';
+import { startTestStack, type TestStack } from '../helpers/stack.js';
 
 let stack: TestStack;
 let alice: string;
@@ -21,8 +21,9 @@ interface FeedEvent {
   payload: Record<string, unknown>;
 }
 
+/** A payments internal route, called as the alerts service (the only one they accept). */
 const internal = <T>(route: string, body: unknown) =>
-  callInternal<T>(stack.subgraphs.payments.url.replace(/\/graphql$/, ''), deriveInternalKey(TEST_GATEWAY_SECRET, 'payments'), route, body);
+  callInternal<T>(signerOf('alerts'), 'payments', stack.subgraphs.payments.url.replace(/\/graphql$/, ''), route, body);
 
 beforeAll(async () => {
   stack = await startTestStack();

@@ -4,12 +4,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ANONYMOUS } from '../../lib/auth.js';
-import { deriveSubgraphKey, signRequest } from '../../lib/transport/signing.js';
+import { signGraphQL } from '../helpers/signing.js';
 import { TRANSFER_LIMITS } from '../../subgraphs/payments/limits.js';
 import { onOneDay } from '../helpers/clock.js';
 import { expectForbiddenDataUse, expectGraphQLError, expectNothingMoved, expectUserErrors } from '../helpers/matchers.js';
 import { balanceOf, deposit, history, newKey, send, SEND } from '../helpers/money.js';
-import { postGraphQL, startTestStack, TEST_GATEWAY_SECRET, type TestStack } from '../helpers/stack.js';
+import { postGraphQL, startTestStack, type TestStack } from '../helpers/stack.js';
 
 let stack: TestStack;
 let alice: string;
@@ -240,11 +240,7 @@ describe('who may move money', () => {
       query: 'mutation($input: SendTransferInput!) { sendTransfer(input: $input) { userErrors { code } } }',
       variables: { input: base() },
     });
-    const res = await postGraphQL(
-      stack.subgraphs.payments.url,
-      body,
-      signRequest(deriveSubgraphKey(TEST_GATEWAY_SECRET, 'payments'), { ...ANONYMOUS, purpose: 'payments' }, body),
-    );
+    const res = await postGraphQL(stack.subgraphs.payments.url, body, await signGraphQL('payments', { ...ANONYMOUS, purpose: 'payments' }, body));
     expectGraphQLError(res, 'UNAUTHENTICATED');
   });
 

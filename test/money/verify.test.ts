@@ -10,10 +10,10 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toBigInt } from '../../lib/money.js';
 import { callInternal } from '../../lib/transport/internal-client.js';
-import { deriveInternalKey } from '../../lib/transport/signing.js';
+import { signerOf } from '../helpers/signing.js';
 import { prepareDb } from '../../runtime/database.js';
 import { formatVerification, verifyLedger } from '../../subgraphs/payments/verify.js';
-import { startTestStack, TEST_GATEWAY_SECRET, type TestStack } from '../helpers/stack.js';
+import { startTestStack, type TestStack } from '../helpers/stack.js';
 import { newKey, pay, send } from '../helpers/money.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -100,9 +100,9 @@ describe('posted ledger rows on a stack', () => {
         .userErrors,
     ).toEqual([]);
     const freeze = { accountId: 'acc_dave_card', alertId: 'alert_test' };
-    expect(
-      await callInternal(stack.subgraphs.payments.url.replace(/\/graphql$/, ''), deriveInternalKey(TEST_GATEWAY_SECRET, 'payments'), 'freeze', freeze),
-    ).toEqual({ frozen: true });
+    expect(await callInternal(signerOf('alerts'), 'payments', stack.subgraphs.payments.url.replace(/\/graphql$/, ''), 'freeze', freeze)).toEqual({
+      frozen: true,
+    });
   });
   afterAll(async () => {
     await stack?.stop();

@@ -14,7 +14,12 @@ import { openDb } from '../../lib/db.js';
 import { ACTIVE_MARK, BLOCKED_MARK, GUARD_MARK } from '../../lib/egress-guard.mjs';
 import { formatMinor } from '../../lib/money.js';
 import { verifyLedger } from '../../subgraphs/payments/verify.js';
-import { freshPostgresDatabase, postGraphQL, TEST_GATEWAY_SECRET, TEST_JWT_SECRET, userId } from '../helpers/stack.js';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { SERVICE_NAMES } from '../../lib/config.js';
+import { privateKeyPem, privateKeyVariable } from '../../lib/transport/keys.js';
+import { freshPostgresDatabase, postGraphQL, TEST_JWT_SECRET, TEST_KEYS, userId } from '../helpers/stack.js';
 import { expectData } from '../helpers/matchers.js';
 import {
   afterPlan,
@@ -41,6 +46,8 @@ const tokens: Record<string, string> = {};
 /** The egress guard's lines of every process (`<label> <line>`); a process's `lines` keep only the last ones. */
 const guardLines: string[] = [];
 
+const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'paygraph-cluster-'));
+
 beforeAll(async () => {
   database = await freshPostgresDatabase(process.env.PAYGRAPH_TEST_DATABASE_URL!);
   try {
@@ -58,9 +65,12 @@ beforeAll(async () => {
         NODE_ENV: 'test',
         LOG_LEVEL: 'info',
         PAYGRAPH_JWT_SECRET: TEST_JWT_SECRET,
-        PAYGRAPH_GATEWAY_SECRET: TEST_GATEWAY_SECRET,
         PAYGRAPH_EGRESS_GUARD: '1',
+        // Every service's private key, as in production: each process is handed only its own.
+        ...Object.fromEntries(SERVICE_NAMES.map((s) => [privateKeyVariable(s), privateKeyPem(TEST_KEYS[s])])),
       },
+      // (No key is written there: every key comes from the environment.)
+      dataDir,
     });
   } catch (err) {
     await database.drop();
@@ -82,6 +92,7 @@ afterAll(async () => {
   expect(guardLines.filter((l) => l.includes(BLOCKED_MARK))).toEqual([]);
   const guarded = new Set(guardLines.filter((l) => l.includes(ACTIVE_MARK)).map((l) => l.split(' ')[0]));
   expect([...guarded]).toEqual(expect.arrayContaining((cluster?.processes ?? []).map((p) => p.label)));
+  fs.rmSync(dataDir, { recursive: true, force: true });
 });
 
 function proc(label: string): ClusterProcess {

@@ -13,7 +13,8 @@ import { readiness } from '../../gateway/readiness.js';
 import { loadConfig, parseUrlList, SUBGRAPH_NAMES } from '../../lib/config.js';
 import { prepareDb } from '../../runtime/database.js';
 import { buildFixture } from '../../seeds/fixture.js';
-import { freshPostgresDatabase, startTestStack, TEST_GATEWAY_SECRET, TEST_JWT_SECRET, type TestStack, postGraphQL } from '../helpers/stack.js';
+import { privateKeyPem } from '../../lib/transport/keys.js';
+import { freshPostgresDatabase, startTestStack, TEST_JWT_SECRET, TEST_KEYS, type TestStack, postGraphQL } from '../helpers/stack.js';
 
 const adminUrl = process.env.PAYGRAPH_TEST_DATABASE_URL!;
 
@@ -83,7 +84,13 @@ describe('a gateway over a list of subgraph processes', () => {
     stack = await startTestStack();
     const [port] = await freePorts(1);
     dead = `http://127.0.0.1:${port}/graphql`;
-    const env: NodeJS.ProcessEnv = { PORT: '0', PAYGRAPH_JWT_SECRET: TEST_JWT_SECRET, PAYGRAPH_GATEWAY_SECRET: TEST_GATEWAY_SECRET, LOG_LEVEL: 'error' };
+    // The gateway's own private key only: it verifies no one, so it needs no public key.
+    const env: NodeJS.ProcessEnv = {
+      PORT: '0',
+      PAYGRAPH_JWT_SECRET: TEST_JWT_SECRET,
+      PAYGRAPH_GATEWAY_PRIVATE_KEY: privateKeyPem(TEST_KEYS.gateway),
+      LOG_LEVEL: 'error',
+    };
     for (const name of SUBGRAPH_NAMES) env[`PAYGRAPH_${name.toUpperCase()}_URL`] = stack.subgraphs[name].url;
     // A payments "process" that is down, listed first, and the live one.
     env.PAYGRAPH_PAYMENTS_URL = `${dead},${stack.subgraphs.payments.url}`;
