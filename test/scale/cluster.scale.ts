@@ -4,12 +4,15 @@
  * on free ports, sharing a fresh PostgreSQL database and the Redis of REDIS_URL.
  * Run by `npm run test:scale` (vitest.scale.config.ts), which requires both.
  */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { createClient, type Client } from 'graphql-ws';
 import type { Knex } from 'knex';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signToken } from '../../lib/auth.js';
-import { startCluster, type Cluster, type ClusterProcess } from '../../runtime/cluster.js';
+import { isDatabaseVariable, startCluster, type Cluster, type ClusterProcess } from '../../runtime/cluster.js';
 import { openDb } from '../../lib/db.js';
 import { formatMinor } from '../../lib/money.js';
 import { verifyLedger } from '../../subgraphs/payments/verify.js';
@@ -33,23 +36,34 @@ import {
 import { waitFor as waitForCondition } from '../helpers/wait.js';
 
 let cluster: Cluster;
-let database: { url: string; drop(): Promise<void> };
+let database: { url: string; name: string; drop(): Promise<void> };
+let dataDir: string | undefined;
 let payments: Knex;
 let alerts: Knex;
 const tokens: Record<string, string> = {};
 
 beforeAll(async () => {
   database = await freshPostgresDatabase(process.env.PAYGRAPH_TEST_DATABASE_URL!);
+  // The install's data directory: the migrate step keeps the roles' passwords there.
+  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'paygraph-cluster-'));
   try {
     cluster = await startCluster({
       databaseUrl: database.url,
       redisUrl: process.env.REDIS_URL!,
       basePort: 0,
       // info: every subgraph logs each request it serves, which shows how requests were spread.
-      env: { ...process.env, NODE_ENV: 'test', LOG_LEVEL: 'info', PAYGRAPH_JWT_SECRET: TEST_JWT_SECRET, PAYGRAPH_GATEWAY_SECRET: TEST_GATEWAY_SECRET },
+      env: {
+        ...process.env,
+        NODE_ENV: 'test',
+        LOG_LEVEL: 'info',
+        PAYGRAPH_DATA_DIR: dataDir,
+        PAYGRAPH_JWT_SECRET: TEST_JWT_SECRET,
+        PAYGRAPH_GATEWAY_SECRET: TEST_GATEWAY_SECRET,
+      },
     });
   } catch (err) {
     await database.drop();
+    fs.rmSync(dataDir, { recursive: true, force: true });
     throw err;
   }
   payments = openDb({ postgresUrl: database.url, schema: 'payments', poolMax: 2 });
@@ -64,6 +78,7 @@ afterAll(async () => {
   // Every process exited: nothing is left behind.
   for (const p of cluster?.processes ?? []) expect(p.child.exitCode !== null || p.child.signalCode !== null, p.label).toBe(true);
   await database?.drop();
+  if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
 });
 
 function proc(label: string): ClusterProcess {
@@ -132,6 +147,36 @@ describe('cluster: two gateways, two payments processes, one PostgreSQL', () => 
     // Both payments processes did part of the work (the gateways go round-robin over them).
     expect(graphqlRequests('payments#1')).toBeGreaterThan(served[0]!);
     expect(graphqlRequests('payments#2')).toBeGreaterThan(served[1]!);
+  });
+
+  it('each subgraph process has only its own service role’s database URL, the gateways none, and connects as that role', async () => {
+    // What each process was started with (Linux: its /proc/<pid>/environ).
+    for (const p of cluster.processes) {
+      const file = `/proc/${p.child.pid}/environ`;
+      if (!fs.existsSync(file)) continue;
+      const vars = fs
+        .readFileSync(file, 'utf8')
+        .split('\0')
+        .filter((kv) => kv.length > 0)
+        .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)] as const)
+        .filter(([k]) => isDatabaseVariable(k));
+      if (p.service === 'gateway') expect(vars, p.label).toEqual([]);
+      else {
+        expect(
+          vars.map(([k]) => k),
+          p.label,
+        ).toEqual([`PAYGRAPH_${p.service.toUpperCase()}_DATABASE_URL`]);
+        expect(decodeURIComponent(new URL(vars[0]![1]).username), p.label).toBe(`${database.name}_${p.service}`);
+      }
+    }
+    // Who is connected to the database: the services' own roles (and this test's admin), never an owner.
+    const me = ((await payments.raw('SELECT current_user AS me')).rows[0] as { me: string }).me;
+    const users = ((await payments.raw('SELECT DISTINCT usename FROM pg_stat_activity WHERE datname = current_database()')).rows as { usename: string }[])
+      .map((r) => r.usename)
+      .filter((u) => u !== me);
+    const serviceRoles = ['accounts', 'payments', 'merchants', 'alerts', 'ads'].map((n) => `${database.name}_${n}`);
+    expect(users).toContain(`${database.name}_payments`);
+    expect(users.filter((u) => !serviceRoles.includes(u))).toEqual([]);
   });
 
   it('an account drained concurrently through both gateways never goes below zero', async () => {
