@@ -53,6 +53,7 @@ export function databaseNameOf(url: string): string {
  * two paygraph databases on one server get different roles this way.
  */
 export function defaultRolePrefix(url: string): string {
+  if (databaseNameOf(url) === '') throw new Error(`${redactUrl(url)} names no database: add /<database> to it, or set PAYGRAPH_DATABASE_ROLE_PREFIX`);
   let p = databaseNameOf(url)
     .toLowerCase()
     .replace(/[^a-z0-9_]/g, '_');
@@ -232,8 +233,15 @@ interface RelationRow {
  */
 export async function provisionSchemaRoles(admin: Knex, schema: string, roles: { owner: RoleLogin; service: RoleLogin }): Promise<void> {
   if (!NAME.test(schema)) throw new Error(`bad schema name ${schema}`);
-  const me = (await admin.raw('SELECT current_user AS me, (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) AS su, current_database() AS db'))
-    .rows[0] as { me: string; su: boolean; db: string };
+  const me = (
+    await admin.raw(
+      'SELECT current_user AS me, r.rolsuper AS su, r.rolcreaterole AS cr, current_database() AS db FROM pg_roles r WHERE r.rolname = current_user',
+    )
+  ).rows[0] as { me: string; su: boolean; cr: boolean; db: string };
+  if (!me.su && !me.cr)
+    throw new Error(
+      `${me.me}, the admin (PAYGRAPH_DATABASE_ADMIN_URL, or DATABASE_URL in development), may not create roles: use a superuser, or a role with CREATEROLE that owns database ${me.db} (docs/database-roles.md)`,
+    );
   await ensureRole(admin, roles.owner, me.su);
   await ensureRole(admin, roles.service, me.su);
   // A non-superuser admin creates the schema for the owner and hands objects over to it: it must

@@ -29,6 +29,7 @@ describe('role names', () => {
     expect(defaultRolePrefix('postgres://db/Pay-Graph.Dev')).toBe('pay_graph_dev');
     expect(defaultRolePrefix('postgres://db/2026')).toBe('db_2026');
     expect(defaultRolePrefix(`postgres://db/${'x'.repeat(80)}`)).toHaveLength(47);
+    expect(() => defaultRolePrefix('postgres://u:secret@db:5432')).toThrow(/postgres:\/\/u:\*\*\*@db:5432 names no database/);
   });
 
   it('PAYGRAPH_DATABASE_ROLE_PREFIX must be a plain lower-case name', () => {

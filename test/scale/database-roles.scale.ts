@@ -281,6 +281,22 @@ describe('provisioning', () => {
     }
   });
 
+  it('an admin that may not create roles is refused, saying what it needs', async () => {
+    const other = await freshPostgresDatabase(serverAdminUrl);
+    const server = openDb({ postgresUrl: other.url, schema: 'public', poolMax: 1, createSchema: false });
+    try {
+      const plain = `${other.name}_plain`;
+      await server.raw(`CREATE ROLE ${plain} LOGIN PASSWORD 'plain-pass-for-tests'`);
+      await server.raw(`ALTER DATABASE ${other.name} OWNER TO ${plain}`);
+      await expect(prepareDb('ads', ':memory:', withLogin(other.url, { name: plain, password: 'plain-pass-for-tests' }), { poolMax: 2 })).rejects.toThrow(
+        /_plain, the admin .* may not create roles: use a superuser, or a role with CREATEROLE/,
+      );
+    } finally {
+      await server.destroy();
+      await other.drop();
+    }
+  });
+
   it('roles named in per-subgraph URLs (production) are created by the admin with those passwords; a service given only its URL then starts', async () => {
     const service = withLogin(database.url, { name: `${database.name}_custom_svc`, password: 'service pass: with "quotes" and \'more\'' });
     const owner = withLogin(database.url, { name: `${database.name}_custom_own`, password: 'owner-pass' });
