@@ -1,6 +1,7 @@
 /**
  * `npm run test:scale`: the scale-out suite (docs/scale.md). Needs a PostgreSQL server
- * (PAYGRAPH_TEST_DATABASE_URL: a role that may CREATE DATABASE; every stack gets a fresh database)
+ * (PAYGRAPH_TEST_DATABASE_URL: a role that may CREATE DATABASE and CREATE ROLE; every stack gets a fresh
+ * database, with its services on roles of their own)
  * and a Redis (REDIS_URL). Runs, one after the other:
  *   1. `pg`: the whole integration suite (test/**\/*.test.ts) on PostgreSQL + Redis;
  *   2. `cluster`: test/scale/*.scale.ts, which start real clusters of processes (runtime/cluster.ts).
@@ -13,7 +14,7 @@ if (missing.length > 0) {
   throw new Error(
     `npm run test:scale needs ${missing.join(' and ')}: e.g.\n` +
       `  PAYGRAPH_TEST_DATABASE_URL=postgres://paygraph:paygraph@127.0.0.1:5432/postgres REDIS_URL=redis://127.0.0.1:6379 npm run test:scale\n` +
-      `(the role must be allowed to CREATE DATABASE; see docs/scale.md)`,
+      `(the role must be allowed to CREATE DATABASE and CREATE ROLE; see docs/scale.md)`,
   );
 }
 

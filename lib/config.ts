@@ -3,6 +3,7 @@
  * Every variable is documented in docs/configuration.md.
  */
 import path from 'node:path';
+import { checkRolePrefix } from './db-roles.js';
 import { devSecrets, type DevSecrets } from './dev-secrets.js';
 import type { KeySource } from './transport/keys.js';
 
@@ -21,13 +22,26 @@ export interface Config {
   production: boolean;
   port: number;
   dataDir: string;
-  /** PostgreSQL URL (DATABASE_URL); SQLite files under dataDir when unset. */
+  /**
+   * PostgreSQL database (DATABASE_URL): where the subgraphs without a URL of their own keep their
+   * schema, each service connecting as its own role there (docs/database-roles.md); SQLite files
+   * under dataDir when neither this nor a subgraph's URL is set.
+   */
   databaseUrl: string | undefined;
   /**
-   * Each subgraph's PostgreSQL URL: PAYGRAPH_<NAME>_DATABASE_URL, else DATABASE_URL; undefined:
-   * SQLite under dataDir. Lets one subgraph move to its own server without the others.
+   * The admin connection that creates the database roles (PAYGRAPH_DATABASE_ADMIN_URL; in
+   * development DATABASE_URL when that is unset); used by migrations only, never by a service.
+   */
+  databaseAdminUrl: string | undefined;
+  /** Start of the role names paygraph creates (PAYGRAPH_DATABASE_ROLE_PREFIX); undefined: the database's name. */
+  databaseRolePrefix: string | undefined;
+  /**
+   * Each subgraph's service role URL (PAYGRAPH_<NAME>_DATABASE_URL); undefined: the role paygraph
+   * provisions on DATABASE_URL's database (runtime/database.ts). Lets one subgraph move to its own server.
    */
   subgraphDatabaseUrls: Record<SubgraphName, string | undefined>;
+  /** Each subgraph's schema owner URL (PAYGRAPH_<NAME>_MIGRATE_DATABASE_URL): what its migrations run as. */
+  subgraphMigrateDatabaseUrls: Record<SubgraphName, string | undefined>;
   /** Connections per knex pool on PostgreSQL (PAYGRAPH_DB_POOL_MAX, default 10): one pool per subgraph per process. */
   dbPoolMax: number;
   /** Redis URL (REDIS_URL): cross-process fan-out of charge alerts; in-process only when unset. */
@@ -92,13 +106,31 @@ function nonEmpty(value: string | undefined): string | undefined {
   return value !== undefined && value.length > 0 ? value : undefined;
 }
 
+/** A PostgreSQL URL variable: unset, or a postgres:// URL (checked here, so a typo fails at start, naming the variable). */
+function postgresUrl(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  const value = nonEmpty(env[name]);
+  if (value === undefined) return undefined;
+  let protocol: string;
+  try {
+    protocol = new URL(value).protocol;
+  } catch {
+    throw new Error(`${name} is not a URL (expected postgres://user:password@host:port/database)`);
+  }
+  if (protocol !== 'postgres:' && protocol !== 'postgresql:') throw new Error(`${name} must be a postgres:// URL, got ${protocol}//...`);
+  return value;
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const production = env.NODE_ENV === 'production';
   const port = env.PORT ? Number.parseInt(env.PORT, 10) : 4000;
   if (!Number.isInteger(port) || port < 0 || port > 65530) throw new Error(`PORT must be an integer port, got ${env.PORT}`);
   const subgraphUrls = {} as Record<SubgraphName, string>;
-  const databaseUrl = nonEmpty(env.DATABASE_URL);
+  const databaseUrl = postgresUrl(env, 'DATABASE_URL');
+  const databaseAdminUrl = postgresUrl(env, 'PAYGRAPH_DATABASE_ADMIN_URL') ?? (production ? undefined : databaseUrl);
+  const databaseRolePrefix = nonEmpty(env.PAYGRAPH_DATABASE_ROLE_PREFIX);
+  if (databaseRolePrefix !== undefined) checkRolePrefix(databaseRolePrefix);
   const subgraphDatabaseUrls = {} as Record<SubgraphName, string | undefined>;
+  const subgraphMigrateDatabaseUrls = {} as Record<SubgraphName, string | undefined>;
   SUBGRAPH_NAMES.forEach((name, i) => {
     const urls = nonEmpty(env[`PAYGRAPH_${name.toUpperCase()}_URL`]);
     // Validated here, so a typo fails at start, naming the variable.
@@ -110,7 +142,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       }
     }
     subgraphUrls[name] = urls ?? `http://127.0.0.1:${port + i + 1}/graphql`;
-    subgraphDatabaseUrls[name] = nonEmpty(env[`PAYGRAPH_${name.toUpperCase()}_DATABASE_URL`]) ?? databaseUrl;
+    subgraphDatabaseUrls[name] = postgresUrl(env, `PAYGRAPH_${name.toUpperCase()}_DATABASE_URL`);
+    subgraphMigrateDatabaseUrls[name] = postgresUrl(env, `PAYGRAPH_${name.toUpperCase()}_MIGRATE_DATABASE_URL`);
   });
   const dbPoolMax = env.PAYGRAPH_DB_POOL_MAX ? Number.parseInt(env.PAYGRAPH_DB_POOL_MAX, 10) : 10;
   if (!Number.isInteger(dbPoolMax) || dbPoolMax < 2)
@@ -123,7 +156,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     port,
     dataDir,
     databaseUrl,
+    databaseAdminUrl,
+    databaseRolePrefix,
     subgraphDatabaseUrls,
+    subgraphMigrateDatabaseUrls,
     dbPoolMax,
     redisUrl: nonEmpty(env.REDIS_URL),
     jwtSecret: secret(env, 'PAYGRAPH_JWT_SECRET', production, devSecret('jwtSecret')),

@@ -17,7 +17,16 @@ export interface Migration {
  * each subgraph keeps its tables in its own schema (`schema`), so subgraphs stay isolated even
  * when they share one server.
  */
-export type DbTarget = { sqliteFile: string } | { postgresUrl: string; schema: string; /** pool size (default 10) */ poolMax?: number };
+export type DbTarget =
+  | { sqliteFile: string }
+  | {
+      postgresUrl: string;
+      schema: string;
+      /** pool size (default 10) */
+      poolMax?: number;
+      /** `CREATE SCHEMA IF NOT EXISTS` on every new connection (default true); false for a role that may not create schemas (lib/db-roles.ts). */
+      createSchema?: boolean;
+    };
 
 /** PostgreSQL errors a concurrent `CREATE SCHEMA IF NOT EXISTS` may raise when another process created it first. */
 const SCHEMA_RACE_CODES = new Set(['42P06', '23505']);
@@ -65,6 +74,7 @@ export function openDb(target: DbTarget): Knex {
           conn: { query(sql: string, cb: (err: (Error & { code?: string }) | null) => void): void },
           done: (err: Error | null, conn: unknown) => void,
         ) {
+          if (target.createSchema === false) return done(null, conn);
           // Two processes of one subgraph starting together on an empty database both get here:
           // the loser of that race sees a duplicate error, and the schema exists either way.
           conn.query(`CREATE SCHEMA IF NOT EXISTS ${target.schema}`, (err) => done(err && !SCHEMA_RACE_CODES.has(err.code ?? '') ? err : null, conn));

@@ -13,8 +13,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { keyDirOf, SERVICE_NAMES, SUBGRAPH_NAMES, type ServiceName, type SubgraphName } from '../lib/config.js';
+import { keyDirOf, loadConfig, SERVICE_NAMES, SUBGRAPH_NAMES, type ServiceName, type SubgraphName } from '../lib/config.js';
 import { derivedPublicKeyVariables, ensureDevKeys, givesPrivateKey, privateKeyVariable } from '../lib/transport/keys.js';
+import { serviceDatabaseUrl } from './database.js';
 
 export { isServiceName, SERVICE_NAMES, type ServiceName } from '../lib/config.js';
 
@@ -38,7 +39,11 @@ export const DEFAULT_REPLICAS: Readonly<Record<ServiceName, number>> = { gateway
 const OFFSET: Readonly<Record<ServiceName, number>> = { gateway: 0, accounts: 1, payments: 2, merchants: 3, alerts: 4, ads: 5 };
 
 export interface ClusterOptions {
-  /** PostgreSQL URL shared by every process (each subgraph in its own schema). Required. */
+  /**
+   * PostgreSQL database of every subgraph (each in its own schema), as DATABASE_URL: in
+   * development also the admin that creates the roles. Only the migrate step gets it; each
+   * subgraph process gets its own service role's URL, the gateways none. Required.
+   */
   databaseUrl: string;
   /** Redis URL for cross-process fan-out. Required. */
   redisUrl: string;
@@ -125,6 +130,23 @@ export function processEnv(service: ServiceName, env: NodeJS.ProcessEnv): NodeJS
     delete out[privateKeyVariable(other)];
     delete out[`${privateKeyVariable(other)}_FILE`];
   }
+  return out;
+}
+
+/** Environment variables that carry a database location or credentials (removed from every service process's environment). */
+export function isDatabaseVariable(key: string): boolean {
+  return key === 'DATABASE_URL' || /^PAYGRAPH_\w*DATABASE\w*$/.test(key) || ['PGPASSWORD', 'PGPASSFILE', 'PGUSER', 'PGSERVICEFILE'].includes(key);
+}
+
+/**
+ * The environment of one service process: `env` without any database URL or credential (the
+ * admin's, the owners', the other subgraphs'), plus, for a subgraph, its own service role's URL
+ * as PAYGRAPH_<NAME>_DATABASE_URL. The gateway gets no database at all.
+ */
+export function serviceEnv(service: ServiceName, env: NodeJS.ProcessEnv, databaseUrl: string | undefined): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(env)) if (!isDatabaseVariable(k)) out[k] = v;
+  if (service !== 'gateway' && databaseUrl !== undefined) out[`PAYGRAPH_${service.toUpperCase()}_DATABASE_URL`] = databaseUrl;
   return out;
 }
 
@@ -231,7 +253,8 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
       keyDirOf(dataDir),
       SERVICE_NAMES.filter((s) => !givesPrivateKey(baseEnv, s)),
     );
-  // Per-subgraph database URLs stay as given in the environment (they override DATABASE_URL).
+  // The migrate step gets every database setting (DATABASE_URL, the admin and owner URLs, as given);
+  // each service process only its own service role's URL (serviceEnv).
   const processes: ClusterProcess[] = [];
   const spawnArgs = new Map<string, { args: string[]; env: NodeJS.ProcessEnv }>();
   let stopped = false;
@@ -249,6 +272,9 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
   const code = await new Promise<number | null>((resolve) => migrator.once('exit', (c) => resolve(c)));
   // (Its output was already shown when onLine is set.)
   if (code !== 0) throw new Error(`migration failed (exit ${code})${opts.onLine ? '' : `:\n${migrateLines.slice(-30).join('\n')}`}`);
+  // Each subgraph's service role URL, as the migrate step left them (development passwords in the data dir).
+  const config = loadConfig(baseEnv);
+  const serviceUrls = Object.fromEntries(SUBGRAPH_NAMES.map((n) => [n, serviceDatabaseUrl(n, config)])) as Record<SubgraphName, string | undefined>;
 
   // 2. Every process, each told where everything is. Process k of a service lists the k-th
   //    process of every multi-process subgraph first: its "home" peer for internal calls and, for
@@ -256,7 +282,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
   try {
     for (const service of SERVICE_NAMES) {
       for (let k = 0; k < replicas[service]; k += 1) {
-        const env = processEnv(service, baseEnv);
+        const env = serviceEnv(service, processEnv(service, baseEnv), service === 'gateway' ? undefined : serviceUrls[service]);
         for (const n of SUBGRAPH_NAMES) env[`PAYGRAPH_${n.toUpperCase()}_URL`] = rotate(subgraphUrls[n], k).join(',');
         const label = `${service}#${k + 1}`;
         const lines: string[] = [];

@@ -3,14 +3,15 @@
  * its port, database, Redis and peers from the configuration (lib/config.ts). Several such
  * processes, started by `npm run start:cluster` (runtime/cluster.ts) or by any process manager, make a
  * scaled-out paygraph: several gateways, several processes of one subgraph, sharing PostgreSQL
- * (DATABASE_URL / PAYGRAPH_<NAME>_DATABASE_URL) and Redis (REDIS_URL).
+ * (each subgraph's service on its own role: PAYGRAPH_<NAME>_DATABASE_URL, or derived from
+ * DATABASE_URL, see runtime/database.ts) and Redis (REDIS_URL).
  */
 import { startGateway } from '../gateway/index.js';
 import { SUBGRAPHS } from '../subgraphs/index.js';
 import { baseUrlOf, parseUrlList, SUBGRAPH_NAMES, type Config, type ServiceName, type SubgraphName } from '../lib/config.js';
 import { loadServiceKeys } from '../lib/transport/keys.js';
 import { createLogger } from '../lib/log.js';
-import { prepareDb } from './database.js';
+import { pgDatabaseOf, prepareDb } from './database.js';
 import { readSupergraph } from '../schema/supergraph.js';
 import { signersTrustedBy } from '../subgraphs/definition.js';
 import { startSubgraph } from '../subgraphs/service.js';
@@ -37,12 +38,15 @@ export function defaultPort(name: ServiceName, config: Config): number {
 
 /**
  * Migrates and seeds every subgraph's database, once, and closes them: the step a cluster runs
- * before its services start. (Each service's own start does the same under a PostgreSQL advisory
- * lock, so skipping this step is safe too; doing it first just keeps service starts quick.)
+ * before its services start. On PostgreSQL it is the step that has the admin and owner URLs: it
+ * creates the roles, migrates as each schema's owner and grants each service role its rights
+ * (runtime/database.ts). A service given its owner's (or the admin) URL too does the same at its
+ * own start, under a PostgreSQL advisory lock; one given only its service role's URL checks that
+ * its schema is migrated.
  */
 export async function migrateAll(config: Config, log: (message: string) => void = () => undefined): Promise<void> {
   for (const name of SUBGRAPH_NAMES) {
-    const { db, seeded } = await prepareDb(name, config.dataDir, config.subgraphDatabaseUrls[name], { poolMax: config.dbPoolMax });
+    const { db, seeded } = await prepareDb(name, config.dataDir, pgDatabaseOf(config, name), { poolMax: 2, production: config.production, log });
     await db.destroy();
     log(`${name}: database ready${seeded ? ' (migrated and seeded)' : ''}`);
   }
@@ -57,7 +61,11 @@ async function serveSubgraph(name: SubgraphName, config: Config, port: number, o
   // Its own private key and the public keys of the services it accepts, nothing else; read first,
   // so that a missing one stops the process before anything opens (naming the variable).
   const keys = loadServiceKeys(name, signersTrustedBy(SUBGRAPHS[name]), config.keys);
-  const { db, seeded } = await prepareDb(name, config.dataDir, config.subgraphDatabaseUrls[name], { poolMax: config.dbPoolMax });
+  const { db, seeded } = await prepareDb(name, config.dataDir, pgDatabaseOf(config, name), {
+    poolMax: config.dbPoolMax,
+    production: config.production,
+    log: opts.log,
+  });
   opts.log?.(`${name}: database ready${seeded ? ' (migrated and seeded)' : ''}`);
   // Internal calls (lib/transport/internal-client.ts callInternal) take a peer's list of base URLs and fail over on
   // a refused connection; a cluster lists each process's "home" peer first (runtime/cluster.ts).

@@ -12,7 +12,7 @@ import { startGateway, type Gateway } from '../gateway/index.js';
 import { SUBGRAPHS } from '../subgraphs/index.js';
 import { SUBGRAPH_NAMES, type SubgraphName } from '../lib/config.js';
 import { readSupergraph } from '../schema/supergraph.js';
-import { prepareDb } from './database.js';
+import { prepareDb, type PgDatabase } from './database.js';
 import { serviceKeys, type KeyRing } from '../lib/transport/keys.js';
 import { createLogger } from '../lib/log.js';
 import type { DestinationStream } from 'pino';
@@ -23,10 +23,14 @@ import { startSubgraph, type SubgraphService } from '../subgraphs/service.js';
 export interface StackOptions {
   /** Directory for `<name>.sqlite` files, or ':memory:' for in-memory databases. */
   dataDir: string;
-  /** PostgreSQL URL: when set, every subgraph keeps its tables in its own schema there instead of SQLite. */
+  /**
+   * PostgreSQL URL: when set, every subgraph keeps its tables in its own schema there instead of
+   * SQLite. It is the admin too (development): it creates each subgraph's owner and service roles,
+   * and each service connects as its own (runtime/database.ts).
+   */
   databaseUrl?: string;
-  /** Per-subgraph PostgreSQL URLs (PAYGRAPH_<NAME>_DATABASE_URL), overriding databaseUrl for that subgraph. */
-  databaseUrls?: Partial<Record<SubgraphName, string | undefined>>;
+  /** Per-subgraph PostgreSQL settings (runtime/database.ts pgDatabaseOf: the configuration's), overriding databaseUrl for that subgraph. */
+  databases?: Partial<Record<SubgraphName, PgDatabase | undefined>>;
   /** knex pool size per subgraph on PostgreSQL (default 10). */
   dbPoolMax?: number;
   /** Gateway port (0 for any); subgraphs get port+1..port+5 when port > 0, any port otherwise. */
@@ -77,7 +81,11 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   const keysOf = (name: SubgraphName) => serviceKeys(opts.keys, name, signersTrustedBy(SUBGRAPHS[name]));
   try {
     for (const [i, name] of SUBGRAPH_NAMES.entries()) {
-      const { db, seeded } = await prepareDb(name, opts.dataDir, opts.databaseUrls?.[name] ?? opts.databaseUrl, { poolMax: opts.dbPoolMax });
+      const { db, seeded } = await prepareDb(name, opts.dataDir, opts.databases?.[name] ?? opts.databaseUrl, {
+        poolMax: opts.dbPoolMax,
+        production: opts.production,
+        log,
+      });
       dbs[name] = db;
       log(`${name}: database ready${seeded ? ' (migrated and seeded)' : ''}`);
       subgraphs[name] = await startSubgraph(SUBGRAPHS[name], {

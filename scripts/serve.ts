@@ -5,7 +5,8 @@
  *   tsx scripts/serve.ts migrate            # migrate + seed every subgraph's database, then exit
  *
  * Everything else comes from the environment (lib/config.ts): DATABASE_URL or
- * PAYGRAPH_<NAME>_DATABASE_URL, REDIS_URL, PAYGRAPH_<NAME>_URL (a comma-separated list for a
+ * PAYGRAPH_<NAME>_DATABASE_URL (the service's own role; `migrate` also takes the admin and owner
+ * URLs, docs/database-roles.md), REDIS_URL, PAYGRAPH_<NAME>_URL (a comma-separated list for a
  * subgraph with several processes), the secrets, LOG_LEVEL. Default port: PORT for the gateway,
  * the port of the subgraph's (first) PAYGRAPH_<NAME>_URL for a subgraph.
  *
@@ -18,7 +19,8 @@
 // First: no telemetry, before anything loads @apollo/gateway (lib/no-egress.ts).
 import '../lib/no-egress.js';
 import { fail, messageOf, say } from '../lib/cli.js';
-import { loadConfig } from '../lib/config.js';
+import { loadConfig, SUBGRAPH_NAMES } from '../lib/config.js';
+import { pgDatabaseOf } from '../runtime/database.js';
 import { createLogger } from '../lib/log.js';
 import { isServiceName, SERVICE_NAMES } from '../runtime/cluster.js';
 import { migrateAll, serveService, type RunningService } from '../runtime/service.js';
@@ -54,7 +56,8 @@ try {
 }
 
 if (what === 'migrate') {
-  say(`serve: migrating ${config.databaseUrl ? 'PostgreSQL (DATABASE_URL)' : config.dataDir}`);
+  const onPostgres = SUBGRAPH_NAMES.filter((n) => pgDatabaseOf(config, n)).length;
+  say(`serve: migrating ${onPostgres === 0 ? config.dataDir : onPostgres === 5 ? 'PostgreSQL' : `PostgreSQL (${onPostgres} subgraphs) and ${config.dataDir}`}`);
   try {
     await migrateAll(config, (m) => say(`  ${m}`));
   } catch (err) {

@@ -1,25 +1,27 @@
 /**
- * npm start: migrates and seeds the SQLite databases under PAYGRAPH_DATA_DIR (when empty), starts
- * the five subgraphs and the gateway, and prints the URLs and a token per seeded user.
+ * npm start: migrates and seeds the SQLite databases under PAYGRAPH_DATA_DIR (or the PostgreSQL
+ * schemas, each service on its own role: docs/database-roles.md) when empty, starts the five
+ * subgraphs and the gateway, and prints the URLs and a token per seeded user.
  */
 // First: no telemetry, before anything loads @apollo/gateway (lib/no-egress.ts).
 import '../lib/no-egress.js';
 import { signToken } from '../lib/auth.js';
 import { messageOf, say, warn } from '../lib/cli.js';
-import { loadConfig } from '../lib/config.js';
+import { loadConfig, SUBGRAPH_NAMES } from '../lib/config.js';
 import { loadKeyRing } from '../lib/transport/keys.js';
+import { pgDatabaseOf } from '../runtime/database.js';
 import { startStack } from '../runtime/stack.js';
 import { buildFixture } from '../seeds/fixture.js';
 
 const config = loadConfig();
-const onPostgres = Object.values(config.subgraphDatabaseUrls).filter(Boolean).length;
+const databases = Object.fromEntries(SUBGRAPH_NAMES.map((n) => [n, pgDatabaseOf(config, n)]));
+const onPostgres = Object.values(databases).filter(Boolean).length;
 say(
   `paygraph: data in ${onPostgres === 5 ? 'PostgreSQL, one schema per subgraph' : onPostgres > 0 ? `PostgreSQL for ${onPostgres} subgraph(s), SQLite under ${config.dataDir} for the others` : config.dataDir}`,
 );
 const stack = await startStack({
   dataDir: config.dataDir,
-  databaseUrl: config.databaseUrl,
-  databaseUrls: config.subgraphDatabaseUrls,
+  databases,
   dbPoolMax: config.dbPoolMax,
   redisUrl: config.redisUrl,
   port: config.port,

@@ -4,6 +4,7 @@
  * advertising use, and the data-access log.
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { Knex } from 'knex';
 import { isSqlite } from '../../lib/db.js';
 import { op } from '../helpers/contract.js';
 import { expectData, expectForbiddenDataUse, expectGraphQLError, expectNoLeak, expectNothingMoved } from '../helpers/matchers.js';
@@ -324,9 +325,19 @@ describe('layer 5: the data-access log', () => {
   it('the log is append-only: UPDATE, DELETE (and TRUNCATE on PostgreSQL) fail', async () => {
     const db = stack.dbs.accounts;
     const before = await db('data_access_log').count({ n: '*' }).first();
-    await expect(db('data_access_log').update({ decision: 'ALLOWED' })).rejects.toThrow(/append-only/);
-    await expect(db('data_access_log').where('id', '>', 0).delete()).rejects.toThrow(/append-only/);
-    if (!isSqlite(db)) await expect(db.raw('TRUNCATE data_access_log')).rejects.toThrow(/append-only/);
+    // PostgreSQL: the accounts service's role has no right to (lib/db-roles.ts), and the triggers
+    // refuse even the server's admin. SQLite: the triggers refuse.
+    const attempts: [Knex, RegExp][] = isSqlite(db)
+      ? [[db, /append-only/]]
+      : [
+          [db, /permission denied/],
+          [stack.adminDb('accounts'), /append-only/],
+        ];
+    for (const [conn, refusal] of attempts) {
+      await expect(conn('data_access_log').update({ decision: 'ALLOWED' })).rejects.toThrow(refusal);
+      await expect(conn('data_access_log').where('id', '>', 0).delete()).rejects.toThrow(refusal);
+      if (!isSqlite(conn)) await expect(conn.raw('TRUNCATE data_access_log')).rejects.toThrow(refusal);
+    }
     expect(await db('data_access_log').count({ n: '*' }).first()).toEqual(before);
   });
 });
@@ -355,7 +366,8 @@ describe('layer 5: group commit', () => {
 
 describe('layer 5: fail closed', () => {
   it('when the audit record cannot be written, protected data is not served and no subgraph is called', async () => {
-    const db = stack.dbs.accounts;
+    // The trigger that simulates the outage is DDL: not something the service's own role may do.
+    const db = stack.adminDb('accounts');
     const sqlite = isSqlite(db);
     if (sqlite) await db.raw(`CREATE TRIGGER data_access_log_test_outage BEFORE INSERT ON data_access_log BEGIN SELECT RAISE(ABORT, 'simulated outage'); END`);
     else {

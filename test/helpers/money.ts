@@ -183,6 +183,12 @@ export async function history(stack: TestStack, token: string, accountId: string
 export interface PaymentsDb {
   /** The first handle. */
   db: Knex;
+  /**
+   * A handle that may change the schema (DDL: e.g. a trigger simulating a database error): on
+   * PostgreSQL the test server's admin (the handles are the payments service's own role, which may
+   * not), on SQLite the first handle.
+   */
+  admin: Knex;
   /** Independent database handles (knex instances) on the same database, as separate processes would have. */
   handles: Knex[];
   close(): Promise<void>;
@@ -197,13 +203,17 @@ export async function freshPaymentsDb(handles = 1): Promise<PaymentsDb> {
   const adminUrl = process.env.PAYGRAPH_TEST_DATABASE_URL;
   if (adminUrl) {
     const pg = await freshPostgresDatabase(adminUrl);
-    const { db } = await prepareDb('payments', ':memory:', pg.url);
-    const all = [db, ...Array.from({ length: handles - 1 }, () => openDb({ postgresUrl: pg.url, schema: 'payments' }))];
+    const { db, url } = await prepareDb('payments', ':memory:', pg.url);
+    // More handles as the payments service's role, as more payments processes would be.
+    const all = [db, ...Array.from({ length: handles - 1 }, () => openDb({ postgresUrl: url!, schema: 'payments', createSchema: false }))];
+    const admin = openDb({ postgresUrl: pg.url, schema: 'payments', poolMax: 2, createSchema: false });
     return {
       db,
+      admin,
       handles: all,
       async close() {
         for (const h of all) await h.destroy();
+        await admin.destroy();
         await pg.drop();
       },
     };
@@ -213,6 +223,7 @@ export async function freshPaymentsDb(handles = 1): Promise<PaymentsDb> {
   const all = [db, ...Array.from({ length: handles - 1 }, () => openDb({ sqliteFile: path.join(dir, 'payments.sqlite') }))];
   return {
     db,
+    admin: db,
     handles: all,
     async close() {
       for (const h of all) await h.destroy();

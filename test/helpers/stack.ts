@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import knexFactory, { type Knex } from 'knex';
 import { signToken } from '../../lib/auth.js';
+import { openDb } from '../../lib/db.js';
 import type { SubgraphName } from '../../lib/config.js';
 import type { Purpose } from '../../lib/auth.js';
 import { generateKeyRing, type KeyRing } from '../../lib/transport/keys.js';
@@ -48,6 +49,12 @@ export interface TestStack extends Stack {
     token?: string | null,
     headers?: Record<string, string>,
   ): Promise<GqlResponse<T>>;
+  /**
+   * A connection to a subgraph's schema that may change it (DDL, e.g. a trigger simulating an
+   * outage): on PostgreSQL the test server's admin role (`stack.dbs` are the services' own roles,
+   * which may not), on SQLite the subgraph's database itself. Closed when the stack stops.
+   */
+  adminDb(name: SubgraphName): Knex;
   /** Count SQL statements across every subgraph database (or `only` some) while `fn` runs, optionally only those `include` accepts. */
   countQueries(fn: () => Promise<unknown>, only?: SubgraphName[], include?: (sql: string) => boolean): Promise<number>;
 }
@@ -77,11 +84,12 @@ export async function postGraphQL<T>(url: string, body: unknown, headers: Record
 
 /**
  * With PAYGRAPH_TEST_DATABASE_URL set (`npm run test:scale`), every test stack gets a fresh
- * PostgreSQL database on that server, dropped when the stack stops; otherwise in-memory SQLite.
+ * PostgreSQL database on that server, dropped when the stack stops (with the roles the stack
+ * created for it: their prefix is the database's name); otherwise in-memory SQLite.
  * With PAYGRAPH_TEST_REDIS_URL set (`npm run test:scale` sets it from REDIS_URL), every test stack
  * uses that Redis for cross-process fan-out (StackOptions.redisUrl).
  */
-export async function freshPostgresDatabase(adminUrl: string): Promise<{ url: string; drop(): Promise<void> }> {
+export async function freshPostgresDatabase(adminUrl: string): Promise<{ url: string; name: string; drop(): Promise<void> }> {
   const name = `paygraph_test_${randomBytes(6).toString('hex')}`;
   const admin = knexFactory({ client: 'pg', connection: adminUrl, pool: { min: 0, max: 1 } });
   await admin.raw(`CREATE DATABASE ${name}`);
@@ -89,8 +97,13 @@ export async function freshPostgresDatabase(adminUrl: string): Promise<{ url: st
   url.pathname = `/${name}`;
   return {
     url: url.toString(),
+    name,
     async drop() {
       await admin.raw(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      // The subgraphs' roles (named after the database: runtime/database.ts) belong to the server:
+      // with their database gone they own nothing, and go too.
+      const roles = (await admin.raw('SELECT rolname FROM pg_roles WHERE starts_with(rolname, ?)', [`${name}_`])).rows as { rolname: string }[];
+      for (const r of roles) await admin.raw(`DROP ROLE IF EXISTS "${r.rolname}"`);
       await admin.destroy();
     },
   };
@@ -115,15 +128,22 @@ export async function startTestStack(overrides: Partial<StackOptions> = {}): Pro
     await pg?.drop();
     throw err;
   }
+  const adminDbs = new Map<SubgraphName, Knex>();
   if (pg) {
     const stopStack = stack.stop.bind(stack);
     stack.stop = async () => {
       await stopStack();
+      for (const db of adminDbs.values()) await db.destroy();
       await pg.drop();
     };
   }
   return Object.assign(stack, {
     keys: overrides.keys ?? TEST_KEYS,
+    adminDb(name: SubgraphName): Knex {
+      if (!pg) return stack.dbs[name];
+      if (!adminDbs.has(name)) adminDbs.set(name, openDb({ postgresUrl: pg.url, schema: name, poolMax: 2, createSchema: false }));
+      return adminDbs.get(name)!;
+    },
     token: (handle: string, purpose: Purpose = 'payments') => signToken(TEST_JWT_SECRET, userId(handle), purpose),
     gql: <T>(query: string, variables?: Record<string, unknown>, token?: string | null, headers: Record<string, string> = {}) =>
       postGraphQL<T>(stack.url, { query, variables }, { ...(token ? { authorization: `Bearer ${token}` } : {}), ...headers }),

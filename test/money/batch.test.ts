@@ -222,16 +222,16 @@ describe('group commit: a batch behaves exactly like the same movements one by o
   });
 
   it('a database error in one movement of a batch fails only that movement', async () => {
-    const { db } = await fresh();
+    const { db, admin } = await fresh();
     const { movements } = paymentsServices(db);
     // A trigger that rejects one specific transfer, as an unexpected database error would.
     if (isSqlite(db)) {
-      await db.raw(`CREATE TRIGGER boom BEFORE INSERT ON transfers WHEN NEW.note = 'boom' BEGIN SELECT RAISE(ABORT, 'boom'); END`);
+      await admin.raw(`CREATE TRIGGER boom BEFORE INSERT ON transfers WHEN NEW.note = 'boom' BEGIN SELECT RAISE(ABORT, 'boom'); END`);
     } else {
-      await db.raw(
+      await admin.raw(
         `CREATE FUNCTION boom() RETURNS trigger AS $$ BEGIN IF NEW.note = 'boom' THEN RAISE EXCEPTION 'boom'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql`,
       );
-      await db.raw('CREATE TRIGGER boom BEFORE INSERT ON transfers FOR EACH ROW EXECUTE FUNCTION boom()');
+      await admin.raw('CREATE TRIGGER boom BEFORE INSERT ON transfers FOR EACH ROW EXECUTE FUNCTION boom()');
     }
     const before = await writeCounts(db);
     const a0 = await balanceOf(db, 'acc_alice_checking');

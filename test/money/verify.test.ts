@@ -3,6 +3,7 @@
  * through the gateway, and `npm run ledger:verify` (scripts/ledger-verify.ts) as a process.
  */
 import { execFile } from 'node:child_process';
+import type { Knex } from 'knex';
 import { isSqlite } from '../../lib/db.js';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -114,9 +115,19 @@ describe('posted ledger rows on a stack', () => {
       const db = stack.dbs.payments;
       const before = (await db(table).count({ n: '*' }).first()) as { n: number | string };
       expect(Number(before.n)).toBeGreaterThan(0);
-      await expect(db(table).update({ id: db.raw('id') })).rejects.toThrow(/append-only/);
-      await expect(db(table).delete()).rejects.toThrow(/append-only/);
-      if (!isSqlite(db)) await expect(db.raw(`TRUNCATE ${table} CASCADE`)).rejects.toThrow(/append-only/);
+      // PostgreSQL: the payments service's role may only SELECT and INSERT them (lib/db-roles.ts),
+      // and the triggers refuse even the server's admin. SQLite: the triggers refuse.
+      const attempts: [Knex, RegExp][] = isSqlite(db)
+        ? [[db, /append-only/]]
+        : [
+            [db, /permission denied/],
+            [stack.adminDb('payments'), /append-only/],
+          ];
+      for (const [conn, refusal] of attempts) {
+        await expect(conn(table).update({ id: conn.raw('id') })).rejects.toThrow(refusal);
+        await expect(conn(table).delete()).rejects.toThrow(refusal);
+        if (!isSqlite(conn)) await expect(conn.raw(`TRUNCATE ${table} CASCADE`)).rejects.toThrow(refusal);
+      }
       expect(await db(table).count({ n: '*' }).first()).toEqual(before);
     },
   );

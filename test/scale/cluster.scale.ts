@@ -4,19 +4,19 @@
  * on free ports, sharing a fresh PostgreSQL database and the Redis of REDIS_URL.
  * Run by `npm run test:scale` (vitest.scale.config.ts), which requires both.
  */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { createClient, type Client } from 'graphql-ws';
 import type { Knex } from 'knex';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signToken } from '../../lib/auth.js';
-import { startCluster, type Cluster, type ClusterProcess } from '../../runtime/cluster.js';
+import { isDatabaseVariable, startCluster, type Cluster, type ClusterProcess } from '../../runtime/cluster.js';
 import { openDb } from '../../lib/db.js';
 import { ACTIVE_MARK, BLOCKED_MARK, GUARD_MARK } from '../../lib/egress-guard.mjs';
 import { formatMinor } from '../../lib/money.js';
 import { verifyLedger } from '../../subgraphs/payments/verify.js';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { SERVICE_NAMES } from '../../lib/config.js';
 import { privateKeyPem, privateKeyVariable } from '../../lib/transport/keys.js';
 import { freshPostgresDatabase, postGraphQL, TEST_JWT_SECRET, TEST_KEYS, userId } from '../helpers/stack.js';
@@ -39,17 +39,18 @@ import {
 import { waitFor as waitForCondition } from '../helpers/wait.js';
 
 let cluster: Cluster;
-let database: { url: string; drop(): Promise<void> };
+let database: { url: string; name: string; drop(): Promise<void> };
+let dataDir: string | undefined;
 let payments: Knex;
 let alerts: Knex;
 const tokens: Record<string, string> = {};
 /** The egress guard's lines of every process (`<label> <line>`); a process's `lines` keep only the last ones. */
 const guardLines: string[] = [];
 
-const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'paygraph-cluster-'));
-
 beforeAll(async () => {
   database = await freshPostgresDatabase(process.env.PAYGRAPH_TEST_DATABASE_URL!);
+  // The install's data directory: the migrate step keeps the roles' passwords there.
+  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'paygraph-cluster-'));
   try {
     cluster = await startCluster({
       databaseUrl: database.url,
@@ -64,6 +65,7 @@ beforeAll(async () => {
         ...process.env,
         NODE_ENV: 'test',
         LOG_LEVEL: 'info',
+        PAYGRAPH_DATA_DIR: dataDir,
         PAYGRAPH_JWT_SECRET: TEST_JWT_SECRET,
         PAYGRAPH_EGRESS_GUARD: '1',
         // Every service's private key, as in production: each process is handed only its own.
@@ -74,6 +76,7 @@ beforeAll(async () => {
     });
   } catch (err) {
     await database.drop();
+    fs.rmSync(dataDir, { recursive: true, force: true });
     throw err;
   }
   payments = openDb({ postgresUrl: database.url, schema: 'payments', poolMax: 2 });
@@ -92,7 +95,7 @@ afterAll(async () => {
   expect(guardLines.filter((l) => l.includes(BLOCKED_MARK))).toEqual([]);
   const guarded = new Set(guardLines.filter((l) => l.includes(ACTIVE_MARK)).map((l) => l.split(' ')[0]));
   expect([...guarded]).toEqual(expect.arrayContaining((cluster?.processes ?? []).map((p) => p.label)));
-  fs.rmSync(dataDir, { recursive: true, force: true });
+  if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
 });
 
 function proc(label: string): ClusterProcess {
@@ -161,6 +164,36 @@ describe('cluster: two gateways, two payments processes, one PostgreSQL', () => 
     // Both payments processes did part of the work (the gateways go round-robin over them).
     expect(graphqlRequests('payments#1')).toBeGreaterThan(served[0]!);
     expect(graphqlRequests('payments#2')).toBeGreaterThan(served[1]!);
+  });
+
+  it('each subgraph process has only its own service role’s database URL, the gateways none, and connects as that role', async () => {
+    // What each process was started with (Linux: its /proc/<pid>/environ).
+    for (const p of cluster.processes) {
+      const file = `/proc/${p.child.pid}/environ`;
+      if (!fs.existsSync(file)) continue;
+      const vars = fs
+        .readFileSync(file, 'utf8')
+        .split('\0')
+        .filter((kv) => kv.length > 0)
+        .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)] as const)
+        .filter(([k]) => isDatabaseVariable(k));
+      if (p.service === 'gateway') expect(vars, p.label).toEqual([]);
+      else {
+        expect(
+          vars.map(([k]) => k),
+          p.label,
+        ).toEqual([`PAYGRAPH_${p.service.toUpperCase()}_DATABASE_URL`]);
+        expect(decodeURIComponent(new URL(vars[0]![1]).username), p.label).toBe(`${database.name}_${p.service}`);
+      }
+    }
+    // Who is connected to the database: the services' own roles (and this test's admin), never an owner.
+    const me = ((await payments.raw('SELECT current_user AS me')).rows[0] as { me: string }).me;
+    const users = ((await payments.raw('SELECT DISTINCT usename FROM pg_stat_activity WHERE datname = current_database()')).rows as { usename: string }[])
+      .map((r) => r.usename)
+      .filter((u) => u !== me);
+    const serviceRoles = ['accounts', 'payments', 'merchants', 'alerts', 'ads'].map((n) => `${database.name}_${n}`);
+    expect(users).toContain(`${database.name}_payments`);
+    expect(users.filter((u) => !serviceRoles.includes(u))).toEqual([]);
   });
 
   it('an account drained concurrently through both gateways never goes below zero', async () => {

@@ -1,8 +1,9 @@
 /**
  * Scale-out start-up and routing rules, on PostgreSQL (`npm run test:scale`):
  * - several processes starting together on one empty database migrate and seed it once
- *   (runtime/database.ts prepareDb under a PostgreSQL advisory lock);
- * - per-subgraph database URLs (PAYGRAPH_<NAME>_DATABASE_URL) override DATABASE_URL;
+ *   (runtime/database.ts prepareDb under a PostgreSQL advisory lock), each creating its roles and
+ *   migrating as the schema owner;
+ * - per-subgraph database URLs (PAYGRAPH_<NAME>_DATABASE_URL, _MIGRATE_DATABASE_URL) are that subgraph's only;
  * - a gateway given a URL list for a subgraph skips a process that refuses connections, and its
  *   /ready reports that process as degraded, not the subgraph as unreachable.
  */
@@ -11,7 +12,7 @@ import { freePorts } from '../../runtime/cluster.js';
 import { serveService, type RunningService } from '../../runtime/service.js';
 import { readiness } from '../../gateway/readiness.js';
 import { loadConfig, parseUrlList, SUBGRAPH_NAMES } from '../../lib/config.js';
-import { prepareDb } from '../../runtime/database.js';
+import { pgDatabaseOf, prepareDb } from '../../runtime/database.js';
 import { buildFixture } from '../../seeds/fixture.js';
 import { privateKeyPem } from '../../lib/transport/keys.js';
 import { freshPostgresDatabase, startTestStack, TEST_JWT_SECRET, TEST_KEYS, type TestStack, postGraphQL } from '../helpers/stack.js';
@@ -49,22 +50,26 @@ describe('migrations on a shared PostgreSQL database', () => {
 });
 
 describe('configuration', () => {
-  it('PAYGRAPH_<NAME>_DATABASE_URL overrides DATABASE_URL for that subgraph only', () => {
-    const c = loadConfig({ DATABASE_URL: 'postgres://a/shared', PAYGRAPH_PAYMENTS_DATABASE_URL: 'postgres://b/ledger' });
-    expect(c.subgraphDatabaseUrls).toEqual({
-      accounts: 'postgres://a/shared',
-      payments: 'postgres://b/ledger',
-      merchants: 'postgres://a/shared',
-      alerts: 'postgres://a/shared',
-      ads: 'postgres://a/shared',
+  it('PAYGRAPH_<NAME>_DATABASE_URL and _MIGRATE_DATABASE_URL are that subgraph’s only; DATABASE_URL is the admin in development only', () => {
+    const c = loadConfig({
+      DATABASE_URL: 'postgres://a/shared',
+      PAYGRAPH_PAYMENTS_DATABASE_URL: 'postgres://svc@b/ledger',
+      PAYGRAPH_PAYMENTS_MIGRATE_DATABASE_URL: 'postgres://own@b/ledger',
     });
-    expect(loadConfig({ PAYGRAPH_ALERTS_DATABASE_URL: 'postgres://c/alerts' }).subgraphDatabaseUrls).toEqual({
-      accounts: undefined,
-      payments: undefined,
-      merchants: undefined,
-      alerts: 'postgres://c/alerts',
-      ads: undefined,
+    const none = { accounts: undefined, payments: undefined, merchants: undefined, alerts: undefined, ads: undefined };
+    expect(c.subgraphDatabaseUrls).toEqual({ ...none, payments: 'postgres://svc@b/ledger' });
+    expect(c.subgraphMigrateDatabaseUrls).toEqual({ ...none, payments: 'postgres://own@b/ledger' });
+    expect(pgDatabaseOf(c, 'accounts')).toEqual({ url: 'postgres://a/shared', adminUrl: 'postgres://a/shared' });
+    expect(pgDatabaseOf(c, 'payments')).toMatchObject({ serviceUrl: 'postgres://svc@b/ledger', migrateUrl: 'postgres://own@b/ledger' });
+    const prod = loadConfig({
+      NODE_ENV: 'production',
+      PAYGRAPH_JWT_SECRET: 'j'.repeat(40),
+      PAYGRAPH_GATEWAY_SECRET: 'g'.repeat(40),
+      DATABASE_URL: 'postgres://a/shared',
     });
+    expect(prod.databaseAdminUrl).toBeUndefined();
+    const alertsOnly = loadConfig({ PAYGRAPH_ALERTS_DATABASE_URL: 'postgres://c/alerts' });
+    expect(SUBGRAPH_NAMES.filter((n) => pgDatabaseOf(alertsOnly, n))).toEqual(['alerts']);
   });
 
   it('PAYGRAPH_<NAME>_URL takes a comma-separated list and refuses a bad one, naming the variable', () => {
