@@ -5,7 +5,6 @@
 import path from 'node:path';
 import { checkRolePrefix } from './db-roles.js';
 import { devSecrets, type DevSecrets } from './dev-secrets.js';
-import type { KeySource } from './transport/keys.js';
 
 export const SUBGRAPH_NAMES = ['accounts', 'payments', 'merchants', 'alerts', 'ads'] as const;
 export type SubgraphName = (typeof SUBGRAPH_NAMES)[number];
@@ -87,6 +86,18 @@ export function parseUrlList(value: string): string[] {
 /** A subgraph's base URL (what internal calls and health checks append to): its URL without /graphql. */
 export function baseUrlOf(graphqlUrl: string): string {
   return graphqlUrl.replace(/\/graphql$/, '');
+}
+
+/**
+ * Where each service's keys come from (read by lib/transport/keys.ts): set here from the
+ * environment and the data directory, so that the configuration depends on nothing above it.
+ */
+export interface KeySource {
+  /** NODE_ENV=production: every key must come from the environment; nothing is generated. */
+  production: boolean;
+  /** The development key directory (`<data dir>/keys`). */
+  dir: string;
+  env: Readonly<Record<string, string | undefined>>;
 }
 
 /** The development key directory of an install (lib/transport/keys.ts): `<data dir>/keys`. */

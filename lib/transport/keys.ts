@@ -26,7 +26,7 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { SERVICE_NAMES, type ServiceName } from '../config.js';
+import { SERVICE_NAMES, type KeySource, type ServiceName } from '../config.js';
 
 /** What one service holds: its own private key and the public keys of the services it accepts. */
 export interface ServiceKeys {
@@ -43,15 +43,6 @@ export type Signer = Pick<ServiceKeys, 'service' | 'self'>;
 
 /** Every service's private key: held only by whoever runs every service in one process (runtime/stack.ts, tests). */
 export type KeyRing = Readonly<Record<ServiceName, KeyObject>>;
-
-/** Where keys come from (lib/config.ts sets it from the environment and the data directory). */
-export interface KeySource {
-  /** NODE_ENV=production: every key must come from the environment; nothing is generated. */
-  production: boolean;
-  /** The development key directory (`<data dir>/keys`). */
-  dir: string;
-  env: Readonly<Record<string, string | undefined>>;
-}
 
 export const privateKeyVariable = (service: ServiceName): string => `PAYGRAPH_${service.toUpperCase()}_PRIVATE_KEY`;
 export const publicKeyVariable = (service: ServiceName): string => `PAYGRAPH_${service.toUpperCase()}_PUBLIC_KEY`;
