@@ -3,10 +3,11 @@
  * advertising token (and without a token), the same operations with a payments token, legitimate
  * advertising use, and the data-access log.
  */
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Knex } from 'knex';
 import { isSqlite } from '../../lib/db.js';
 import { op } from '../helpers/contract.js';
+import { LogCapture } from '../helpers/logs.js';
 import { expectData, expectForbiddenDataUse, expectGraphQLError, expectNoLeak, expectNothingMoved } from '../helpers/matchers.js';
 import { postGraphQL, startTestStack, userId, type GqlResponse, type TestStack } from '../helpers/stack.js';
 
@@ -98,8 +99,11 @@ const ATTACKS: {
   { name: 'data-access log', query: '{ me { dataAccessLog(first: 5) { totalCount } } }', expect: ['User.dataAccessLog'] },
 ];
 
+/** The services' error logs: the fail-closed test reads the fence's own report of the failed write. */
+const logs = new LogCapture();
+
 beforeAll(async () => {
-  stack = await startTestStack();
+  stack = await startTestStack({ logDestination: logs, logLevel: 'error' });
   ads = await stack.token('alice', 'advertising');
   pay = await stack.token('alice', 'payments');
   const r = await raw(
@@ -381,16 +385,16 @@ describe('layer 5: fail closed', () => {
       alertsRequests += 1;
     };
     stack.subgraphs.alerts.server.on('request', count);
-    const quiet = vi.spyOn(console, 'error').mockImplementation(() => undefined);
     try {
       const r = await raw('{ chargeAlerts { id riskScore reasons } }', undefined, pay);
       expect(r.data ?? null).toBeNull();
       expect(r.errors?.length).toBeGreaterThan(0);
       expect(alertsRequests).toBe(0);
+      // The fence said why, in the gateway's log (not on the client's response).
+      expect(logs.records().some((l) => String(l.msg).includes('AUDIT WRITE FAILED') && l.service === 'gateway')).toBe(true);
       // Operations that touch nothing protected need no audit and keep working.
       expectData(await raw(op('Offers'), undefined, ads));
     } finally {
-      quiet.mockRestore();
       stack.subgraphs.alerts.server.off('request', count);
       await db.raw(sqlite ? 'DROP TRIGGER data_access_log_test_outage' : 'DROP TRIGGER data_access_log_test_outage ON data_access_log');
     }
