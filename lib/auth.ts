@@ -149,7 +149,8 @@ export function createTokenVerifier(config: TokenVerifierConfig): TokenVerifier 
   });
   const allowed = (algorithms: readonly KeyAlgorithm[] | undefined): readonly KeyAlgorithm[] => {
     const list = algorithms ?? KEY_ALGORITHMS;
-    for (const alg of list) if (!KEY_ALGORITHMS.includes(alg)) throw new Error(`token algorithm ${String(alg)} is not allowed for a key (only ${KEY_ALGORITHMS.join(', ')})`);
+    for (const alg of list)
+      if (!KEY_ALGORITHMS.includes(alg)) throw new Error(`token algorithm ${String(alg)} is not allowed for a key (only ${KEY_ALGORITHMS.join(', ')})`);
     if (list.length === 0) throw new Error('no token algorithm allowed');
     return list;
   };

@@ -129,8 +129,13 @@ export function tokenVerifierFromEnv(env: NodeJS.ProcessEnv, production: boolean
     jwksUrl !== undefined && 'PAYGRAPH_JWT_JWKS_URL',
   ].filter((v): v is string => typeof v === 'string');
   if (given.length > 1)
-    throw new Error(`${given.join(' and ')} are both set: the gateway verifies tokens either with a secret or with an issuer's public key, never both; set one`);
-  const checks = { issuer: nonEmpty(env.PAYGRAPH_JWT_ISSUER) ?? DEFAULT_ISSUER, ...(nonEmpty(env.PAYGRAPH_JWT_AUDIENCE) ? { audience: env.PAYGRAPH_JWT_AUDIENCE! } : {}) };
+    throw new Error(
+      `${given.join(' and ')} are both set: the gateway verifies tokens either with a secret or with an issuer's public key, never both; set one`,
+    );
+  const checks = {
+    issuer: nonEmpty(env.PAYGRAPH_JWT_ISSUER) ?? DEFAULT_ISSUER,
+    ...(nonEmpty(env.PAYGRAPH_JWT_AUDIENCE) ? { audience: env.PAYGRAPH_JWT_AUDIENCE! } : {}),
+  };
   if (pem !== undefined || pemFile !== undefined) {
     const where = pem !== undefined ? 'PAYGRAPH_JWT_PUBLIC_KEY' : `PAYGRAPH_JWT_PUBLIC_KEY_FILE (${pemFile})`;
     let text: string;
@@ -158,13 +163,15 @@ export function tokenVerifierFromEnv(env: NodeJS.ProcessEnv, production: boolean
     }
     if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error(`PAYGRAPH_JWT_JWKS_URL must be an http(s) URL, got ${url.protocol}//...`);
     if (production && url.protocol !== 'https:' && !isLoopbackHost(url.hostname))
-      throw new Error('PAYGRAPH_JWT_JWKS_URL must be https:// in production (plain http only on loopback): whoever can answer it decides which tokens are valid');
+      throw new Error(
+        'PAYGRAPH_JWT_JWKS_URL must be https:// in production (plain http only on loopback): whoever can answer it decides which tokens are valid',
+      );
     return { kind: 'jwks', jwksUrl, ...checks };
   }
   if (secretValue !== undefined) return { kind: 'secret', secret: secretValue, ...checks };
   if (production)
     throw new Error(
-      'PAYGRAPH_JWT_SECRET, PAYGRAPH_JWT_PUBLIC_KEY(_FILE) or PAYGRAPH_JWT_JWKS_URL must be set when NODE_ENV=production (an issuer\'s public key holds no minting secret)',
+      "PAYGRAPH_JWT_SECRET, PAYGRAPH_JWT_PUBLIC_KEY(_FILE) or PAYGRAPH_JWT_JWKS_URL must be set when NODE_ENV=production (an issuer's public key holds no minting secret)",
     );
   return { kind: 'secret', secret: devSecret(), ...checks };
 }
