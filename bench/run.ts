@@ -31,7 +31,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import autocannon from 'autocannon';
 import type { Knex } from 'knex';
-import { signToken } from '../lib/auth.js';
+import { secretVerifier, signToken } from '../lib/auth.js';
 import { say } from '../lib/cli.js';
 import { generateKeyRing, serviceKeys, type Signer } from '../lib/transport/keys.js';
 import { encodeCaller, REQUEST_ID_HEADER, signMessage } from '../lib/transport/signing.js';
@@ -280,7 +280,7 @@ export async function runBench(cfg: BenchSettings = settingsFromArgs(process.arg
       supergraphSdl: readSupergraph(),
       subgraphUrls,
       keys: serviceKeys(KEYS, 'gateway', []),
-      jwtSecret: JWT,
+      tokenVerifier: secretVerifier(JWT),
       production: false,
       benchmarkWithoutFence: true,
       logger: createLogger('gateway', { level: 'silent' }),

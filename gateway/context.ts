@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { QueryPlan, SubscriptionNode } from '@apollo/query-planner';
 import type { DocumentNode } from 'graphql';
 import { decodeJwt } from 'jose';
-import { ANONYMOUS, bearerToken, TokenError, verifyToken, type Caller } from '../lib/auth.js';
+import { ANONYMOUS, bearerToken, createTokenVerifier, TokenError, type Caller, type TokenVerifierConfig } from '../lib/auth.js';
 import type { Purpose } from '../lib/auth.js';
 import { unauthenticated } from '../lib/errors.js';
 
@@ -32,7 +32,7 @@ export interface PlannedSubscription {
 
 const VERIFIED_TOKENS_MAX = 10_000;
 
-/** Authenticates callers from bearer tokens, for one gateway (one JWT secret). */
+/** Authenticates callers from bearer tokens, for one gateway (one token verifier configuration). */
 export interface Authenticator {
   /**
    * The caller a bearer token names (`authorization` is `Bearer <token>`, or absent: anonymous).
@@ -42,19 +42,21 @@ export interface Authenticator {
 }
 
 /**
- * verifyToken, remembering success: a client sends the same bearer token on every request until it
- * expires, and an HS256 verification (key import, HMAC, claims) costs more than the rest of the
+ * The configured token verifier (lib/auth.ts createTokenVerifier: an HS256 secret, or an issuer's
+ * public key or JWKS), remembering success: a client sends the same bearer token on every request
+ * until it expires, and a verification (HMAC or signature, claims) costs more than the rest of the
  * context. The verdict on a given token string can only change with time, so a remembered token
  * is accepted only while `Date.now()` is before its `exp` (jose's own rule, without leeway);
  * failures are never remembered. Bounded: the oldest entries go first.
  */
-export function createAuthenticator(jwtSecret: string): Authenticator {
+export function createAuthenticator(verifier: TokenVerifierConfig): Authenticator {
+  const verifyToken = createTokenVerifier(verifier);
   const verified = new Map<string, { userId: string; purpose: Purpose; expiresAtMs: number }>();
   async function verify(token: string): Promise<{ userId: string; purpose: Purpose }> {
     const hit = verified.get(token);
     if (hit && Date.now() < hit.expiresAtMs) return hit;
     if (hit) verified.delete(token);
-    const who = await verifyToken(jwtSecret, token);
+    const who = await verifyToken(token);
     const exp = decodeJwt(token).exp;
     if (typeof exp === 'number') {
       if (verified.size >= VERIFIED_TOKENS_MAX) verified.delete(verified.keys().next().value!);

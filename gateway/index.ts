@@ -4,6 +4,7 @@
  * operation pipeline (pipeline.ts) both transports call; nothing listens until startGateway.
  */
 import http from 'node:http';
+import type { TokenVerifierConfig } from '../lib/auth.js';
 import type { SubgraphName } from '../lib/config.js';
 import { HttpError } from '../lib/errors.js';
 import { close, listen, readBody, sendGraphQLError, sendJson } from '../lib/http.js';
@@ -31,7 +32,11 @@ export interface GatewayOptions {
    * request, subscription and audit append. It verifies no service's signature, so it trusts none.
    */
   keys: ServiceKeys;
-  jwtSecret: string;
+  /**
+   * How client tokens are verified (lib/auth.ts): an HS256 secret, or an issuer's public key(s) or
+   * JWKS URL, with which the gateway holds nothing that can mint a token it accepts.
+   */
+  tokenVerifier: TokenVerifierConfig;
   production: boolean;
   /** Where the data-use fence appends audit records; default: the accounts subgraph's /internal/audit. */
   audit?: AuditSink;
@@ -69,7 +74,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     log: logger,
   });
   const planner = new Planner(opts.supergraphSdl);
-  const auth = createAuthenticator(opts.jwtSecret);
+  const auth = createAuthenticator(opts.tokenVerifier);
   const pipeline = createPipeline({ ...opts, logger, auth, fence, hardening, planner, withoutFence: opts.benchmarkWithoutFence });
   await pipeline.start();
 

@@ -2,7 +2,10 @@
  * Configuration, read once from the environment, typed, with defaults.
  * Every variable is documented in docs/configuration.md.
  */
+import { createPrivateKey, createPublicKey } from 'node:crypto';
+import fs from 'node:fs';
 import path from 'node:path';
+import { algorithmOfKey, DEFAULT_ISSUER, publicKeyPems, type TokenSigningKey, type TokenVerifierConfig } from './auth.js';
 import { checkRolePrefix } from './db-roles.js';
 import { devSecrets, type DevSecrets } from './dev-secrets.js';
 
@@ -45,7 +48,19 @@ export interface Config {
   dbPoolMax: number;
   /** Redis URL (REDIS_URL): cross-process fan-out of charge alerts; in-process only when unset. */
   redisUrl: string | undefined;
-  jwtSecret: string;
+  /**
+   * How the gateway verifies client tokens (see tokenVerifierFromEnv): an HS256 secret
+   * (PAYGRAPH_JWT_SECRET, or in development this install's generated one), or an issuer's public
+   * key(s) (PAYGRAPH_JWT_PUBLIC_KEY, PAYGRAPH_JWT_PUBLIC_KEY_FILE) or JWKS (PAYGRAPH_JWT_JWKS_URL),
+   * which hold no minting secret. Issuer and audience checks: PAYGRAPH_JWT_ISSUER, PAYGRAPH_JWT_AUDIENCE.
+   */
+  tokenVerifier: TokenVerifierConfig;
+  /**
+   * Development only: an issuer's private key file (PAYGRAPH_JWT_PRIVATE_KEY_FILE) with which
+   * `npm run token` and `npm start` mint tokens when the verifier is a public key. Read by those
+   * scripts only (mintingKey), never by a service.
+   */
+  jwtPrivateKeyFile: string | undefined;
   /**
    * Where each service's Ed25519 signing keys come from (lib/transport/keys.ts loadServiceKeys):
    * PAYGRAPH_<SERVICE>_PRIVATE_KEY(_FILE) and PAYGRAPH_<SERVICE>_PUBLIC_KEY(_FILE), required in
@@ -105,12 +120,104 @@ export function keyDirOf(dataDir: string): string {
   return path.join(dataDir, 'keys');
 }
 
-/** A secret from the environment; in production it must be set, in development it defaults to this install's own. */
-function secret(env: NodeJS.ProcessEnv, name: string, production: boolean, devDefault: () => string): string {
-  const value = env[name];
-  if (value && value.length > 0) return value;
-  if (production) throw new Error(`${name} must be set when NODE_ENV=production`);
-  return devDefault();
+/**
+ * The token verifier the environment configures. At most one of PAYGRAPH_JWT_SECRET,
+ * PAYGRAPH_JWT_PUBLIC_KEY / PAYGRAPH_JWT_PUBLIC_KEY_FILE (one or the other) and
+ * PAYGRAPH_JWT_JWKS_URL may be set: a gateway verifies with a secret or with an issuer's key,
+ * never both. None set: in development this install's generated HS256 secret, in production an
+ * error. No default ever points anywhere: a JWKS URL is fetched only when an operator sets it.
+ */
+export function tokenVerifierFromEnv(env: NodeJS.ProcessEnv, production: boolean, devSecret: () => string): TokenVerifierConfig {
+  const secretValue = nonEmpty(env.PAYGRAPH_JWT_SECRET);
+  const pem = nonEmpty(env.PAYGRAPH_JWT_PUBLIC_KEY);
+  const pemFile = nonEmpty(env.PAYGRAPH_JWT_PUBLIC_KEY_FILE);
+  const jwksUrl = nonEmpty(env.PAYGRAPH_JWT_JWKS_URL);
+  if (pem !== undefined && pemFile !== undefined) throw new Error('set PAYGRAPH_JWT_PUBLIC_KEY or PAYGRAPH_JWT_PUBLIC_KEY_FILE, not both');
+  const given = [
+    secretValue !== undefined && 'PAYGRAPH_JWT_SECRET',
+    pem !== undefined && 'PAYGRAPH_JWT_PUBLIC_KEY',
+    pemFile !== undefined && 'PAYGRAPH_JWT_PUBLIC_KEY_FILE',
+    jwksUrl !== undefined && 'PAYGRAPH_JWT_JWKS_URL',
+  ].filter((v): v is string => typeof v === 'string');
+  if (given.length > 1)
+    throw new Error(
+      `${given.join(' and ')} are both set: the gateway verifies tokens either with a secret or with an issuer's public key, never both; set one`,
+    );
+  const checks = {
+    issuer: nonEmpty(env.PAYGRAPH_JWT_ISSUER) ?? DEFAULT_ISSUER,
+    ...(nonEmpty(env.PAYGRAPH_JWT_AUDIENCE) ? { audience: env.PAYGRAPH_JWT_AUDIENCE! } : {}),
+  };
+  if (pem !== undefined || pemFile !== undefined) {
+    const where = pem !== undefined ? 'PAYGRAPH_JWT_PUBLIC_KEY' : `PAYGRAPH_JWT_PUBLIC_KEY_FILE (${pemFile})`;
+    let text: string;
+    try {
+      text = pem ?? fs.readFileSync(pemFile!, 'utf8');
+    } catch (err) {
+      throw new Error(`${where}: ${(err as Error).message}`, { cause: err });
+    }
+    if (/PRIVATE KEY/.test(text)) throw new Error(`${where} holds a private key; give the gateway the issuer's public key only (SPKI PEM)`);
+    try {
+      const publicKeys = publicKeyPems(text);
+      // Checked here, so a bad key fails at start, naming the variable.
+      for (const k of publicKeys) algorithmOfKey(createPublicKey(k));
+      return { kind: 'public-key', publicKeys, ...checks };
+    } catch (err) {
+      throw new Error(`${where}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+  if (jwksUrl !== undefined) {
+    let url: URL;
+    try {
+      url = new URL(jwksUrl);
+    } catch {
+      throw new Error(`PAYGRAPH_JWT_JWKS_URL is not a URL: "${jwksUrl}"`);
+    }
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error(`PAYGRAPH_JWT_JWKS_URL must be an http(s) URL, got ${url.protocol}//...`);
+    if (production && url.protocol !== 'https:' && !isLoopbackHost(url.hostname))
+      throw new Error(
+        'PAYGRAPH_JWT_JWKS_URL must be https:// in production (plain http only on loopback): whoever can answer it decides which tokens are valid',
+      );
+    return { kind: 'jwks', jwksUrl, ...checks };
+  }
+  if (secretValue !== undefined) return { kind: 'secret', secret: secretValue, ...checks };
+  if (production)
+    throw new Error(
+      "PAYGRAPH_JWT_SECRET, PAYGRAPH_JWT_PUBLIC_KEY(_FILE) or PAYGRAPH_JWT_JWKS_URL must be set when NODE_ENV=production (an issuer's public key holds no minting secret)",
+    );
+  return { kind: 'secret', secret: devSecret(), ...checks };
+}
+
+function isLoopbackHost(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '');
+  return h === 'localhost' || h === '::1' || /^127\.\d+\.\d+\.\d+$/.test(h);
+}
+
+/**
+ * What `npm run token` and `npm start` mint with: the HS256 secret when the verifier is a secret;
+ * with an issuer's key, the development private key (PAYGRAPH_JWT_PRIVATE_KEY_FILE) if one is
+ * given, else null: tokens then come from the issuer.
+ */
+export function mintingKey(config: Config): TokenSigningKey | null {
+  if (config.tokenVerifier.kind === 'secret') return config.tokenVerifier.secret;
+  if (config.jwtPrivateKeyFile === undefined) return null;
+  const where = `PAYGRAPH_JWT_PRIVATE_KEY_FILE (${config.jwtPrivateKeyFile})`;
+  try {
+    const privateKey = createPrivateKey(fs.readFileSync(config.jwtPrivateKeyFile, 'utf8'));
+    return { alg: algorithmOfKey(privateKey), privateKey };
+  } catch (err) {
+    throw new Error(`${where}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** What the minting scripts say when the gateway verifies with an issuer's key and no development private key is given. */
+export function issuerTokensMessage(config: Config): string {
+  const v = config.tokenVerifier;
+  const source = v.kind === 'jwks' ? `the JWKS at ${v.jwksUrl}` : 'PAYGRAPH_JWT_PUBLIC_KEY(_FILE)';
+  return (
+    `the gateway verifies tokens with an issuer's public key (${source}), so paygraph cannot mint them: ` +
+    `get tokens from that issuer (iss "${v.issuer}"${v.audience ? `, aud "${v.audience}"` : ''}, EdDSA or RS256). ` +
+    'For local development, set PAYGRAPH_JWT_PRIVATE_KEY_FILE to the private key of that public key, or unset the key variables to use the HS256 development secret.'
+  );
 }
 
 function nonEmpty(value: string | undefined): string | undefined {
@@ -160,6 +267,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (!Number.isInteger(dbPoolMax) || dbPoolMax < 2)
     throw new Error(`PAYGRAPH_DB_POOL_MAX must be an integer >= 2 (migrations hold one connection for their lock), got ${env.PAYGRAPH_DB_POOL_MAX}`);
   const dataDir = path.resolve(env.PAYGRAPH_DATA_DIR ?? './data');
+  const jwtPrivateKeyFile = nonEmpty(env.PAYGRAPH_JWT_PRIVATE_KEY_FILE);
+  if (jwtPrivateKeyFile !== undefined && production)
+    throw new Error('PAYGRAPH_JWT_PRIVATE_KEY_FILE is for development only: in production tokens come from the issuer, and no paygraph process holds its key');
   let dev: DevSecrets | undefined;
   const devSecret = (key: keyof DevSecrets) => () => (dev ??= devSecrets(dataDir))[key];
   return {
@@ -173,7 +283,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     subgraphMigrateDatabaseUrls,
     dbPoolMax,
     redisUrl: nonEmpty(env.REDIS_URL),
-    jwtSecret: secret(env, 'PAYGRAPH_JWT_SECRET', production, devSecret('jwtSecret')),
+    tokenVerifier: tokenVerifierFromEnv(env, production, devSecret('jwtSecret')),
+    jwtPrivateKeyFile,
     keys: { production, dir: keyDirOf(dataDir), env },
     subgraphUrls,
   };

@@ -122,10 +122,12 @@ export async function freePorts(n: number, host = '127.0.0.1'): Promise<number[]
 /**
  * The environment of one process of `service`: the cluster's, less every other service's private
  * key variable (PAYGRAPH_<OTHER>_PRIVATE_KEY and its _FILE), so that each process is handed its
- * own private key only, whatever the supervisor holds.
+ * own private key only, whatever the supervisor holds; and less PAYGRAPH_JWT_PRIVATE_KEY_FILE (a
+ * development issuer key for `npm run token`: no service mints tokens).
  */
 export function processEnv(service: ServiceName, env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   const out: NodeJS.ProcessEnv = { ...env };
+  delete out.PAYGRAPH_JWT_PRIVATE_KEY_FILE;
   for (const other of SERVICE_NAMES.filter((s) => s !== service)) {
     delete out[privateKeyVariable(other)];
     delete out[`${privateKeyVariable(other)}_FILE`];

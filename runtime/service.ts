@@ -103,7 +103,7 @@ async function serveGateway(config: Config, port: number, host: string | undefin
     subgraphUrls: config.subgraphUrls,
     // The gateway's own private key; it verifies no one's signature, so it needs no public key.
     keys: loadServiceKeys('gateway', [], config.keys),
-    jwtSecret: config.jwtSecret,
+    tokenVerifier: config.tokenVerifier,
     production: config.production,
     logger: createLogger('gateway'),
     port,

@@ -9,6 +9,7 @@
  */
 import type { Knex } from 'knex';
 import { startGateway, type Gateway } from '../gateway/index.js';
+import { secretVerifier, type TokenVerifierConfig } from '../lib/auth.js';
 import { SUBGRAPHS } from '../subgraphs/index.js';
 import { SUBGRAPH_NAMES, type SubgraphName } from '../lib/config.js';
 import { readSupergraph } from '../schema/supergraph.js';
@@ -36,7 +37,13 @@ export interface StackOptions {
   /** Gateway port (0 for any); subgraphs get port+1..port+5 when port > 0, any port otherwise. */
   port: number;
   host?: string;
-  jwtSecret: string;
+  /**
+   * How the gateway verifies client tokens (lib/auth.ts): `jwtSecret` is shorthand for an HS256
+   * secret with the default issuer; `tokenVerifier` any configuration (an issuer's public key,
+   * a JWKS URL). Exactly one of them.
+   */
+  jwtSecret?: string;
+  tokenVerifier?: TokenVerifierConfig;
   /** Every service's private key (lib/transport/keys.ts loadKeyRing; tests: generateKeyRing). */
   keys: KeyRing;
   production?: boolean;
@@ -67,6 +74,8 @@ export interface Stack {
 }
 
 export async function startStack(opts: StackOptions): Promise<Stack> {
+  if ((opts.jwtSecret === undefined) === (opts.tokenVerifier === undefined)) throw new Error('startStack needs exactly one of jwtSecret and tokenVerifier');
+  const tokenVerifier = opts.tokenVerifier ?? secretVerifier(opts.jwtSecret!);
   const log = opts.log ?? (() => undefined);
   const dbs = {} as Record<SubgraphName, Knex>;
   const subgraphs = {} as Record<SubgraphName, SubgraphService>;
@@ -107,7 +116,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       subgraphUrls,
       // The gateway verifies no service's signature: it trusts no public key.
       keys: serviceKeys(opts.keys, 'gateway', []),
-      jwtSecret: opts.jwtSecret,
+      tokenVerifier,
       production: opts.production ?? false,
       logger: createLogger('gateway', { destination: opts.logDestination, level: opts.logLevel }),
       limits: opts.limits,

@@ -7,7 +7,7 @@
 import '../lib/no-egress.js';
 import { signToken } from '../lib/auth.js';
 import { messageOf, say, warn } from '../lib/cli.js';
-import { loadConfig, SUBGRAPH_NAMES } from '../lib/config.js';
+import { issuerTokensMessage, loadConfig, mintingKey, SUBGRAPH_NAMES } from '../lib/config.js';
 import { loadKeyRing } from '../lib/transport/keys.js';
 import { pgDatabaseOf } from '../runtime/database.js';
 import { startStack } from '../runtime/stack.js';
@@ -26,7 +26,7 @@ const stack = await startStack({
   redisUrl: config.redisUrl,
   port: config.port,
   host: process.env.HOST ?? '127.0.0.1',
-  jwtSecret: config.jwtSecret,
+  tokenVerifier: config.tokenVerifier,
   // Every service's own key pair (the stack runs them all and hands each only its own):
   // from <data dir>/keys, created on first start, or PAYGRAPH_<SERVICE>_PRIVATE_KEY in production.
   keys: loadKeyRing(config.keys),
@@ -34,9 +34,11 @@ const stack = await startStack({
   log: (m) => say(`  ${m}`),
 });
 say(`\npaygraph gateway ready at ${stack.url}\n`);
-if (!config.production) {
+const key = config.production ? null : mintingKey(config);
+if (!config.production && key === null) say(`No tokens printed: ${issuerTokensMessage(config)}\n`);
+if (key !== null) {
   say('Tokens for the seeded users (12 h; make more with `npm run -s token -- <handle> <purpose>`):');
-  for (const u of buildFixture().users) say(`  ${u.handle.padEnd(6)} payments: ${await signToken(config.jwtSecret, u.id, 'payments')}`);
+  for (const u of buildFixture().users) say(`  ${u.handle.padEnd(6)} payments: ${await signToken(key, u.id, 'payments', '12h', config.tokenVerifier)}`);
   say(
     `\nTry:\n  curl -s ${stack.url} -H 'content-type: application/json' -H "authorization: Bearer $(npm run -s token -- alice payments)" \\\n    -d '{"query":"{ me { handle accounts { displayName balance { available { amount currency } } } } }"}'\n`,
   );

@@ -2,7 +2,7 @@
  * npm run watch:alerts -- <handle> [gateway-url]: watches a seeded user's charge alerts live, over
  * graphql-ws through the gateway (the contract's ChargeAlerts subscription), one line per alert.
  *
- * The token is signed with the configured PAYGRAPH_JWT_SECRET (like `npm run token`); the gateway
+ * The token is signed like `npm run token` (the HS256 secret, or PAYGRAPH_JWT_PRIVATE_KEY_FILE); the gateway
  * URL defaults to ws://127.0.0.1:<PORT>/graphql. Reconnects by itself if the gateway restarts.
  */
 // First: no telemetry, before anything loads @apollo/gateway (lib/no-egress.ts).
@@ -11,7 +11,7 @@ import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 import { signToken } from '../lib/auth.js';
 import { fail, messageOf, say, warn } from '../lib/cli.js';
-import { loadConfig } from '../lib/config.js';
+import { issuerTokensMessage, loadConfig, mintingKey } from '../lib/config.js';
 import { buildFixture } from '../seeds/fixture.js';
 
 const CHARGE_ALERTS = `subscription ChargeAlerts {
@@ -40,7 +40,9 @@ const user = users.find((u) => u.handle === handle);
 if (!user) fail(`usage: npm run watch:alerts -- <handle> [gateway-url]\n  handle: one of ${users.map((u) => u.handle).join(', ')}`, 2);
 const config = loadConfig();
 const url = (urlArg ?? `http://127.0.0.1:${config.port}/graphql`).replace(/^http/, 'ws');
-const token = await signToken(config.jwtSecret, user.id, 'payments');
+const key = mintingKey(config);
+if (key === null) fail(issuerTokensMessage(config), 2);
+const token = await signToken(key, user.id, 'payments', '12h', config.tokenVerifier);
 
 const client = createClient({
   url,

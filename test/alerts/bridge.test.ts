@@ -4,7 +4,7 @@
  */
 import http from 'node:http';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { signToken } from '../../lib/auth.js';
+import { secretVerifier, signToken } from '../../lib/auth.js';
 import { SUBGRAPH_NAMES, type SubgraphName } from '../../lib/config.js';
 import { close, listen } from '../../lib/http.js';
 import { op } from '../helpers/contract.js';
@@ -30,7 +30,7 @@ beforeAll(async () => {
     supergraphSdl: readSupergraph(),
     subgraphUrls,
     keys: { ...signerOf('gateway'), trust: {} },
-    jwtSecret: TEST_JWT_SECRET,
+    tokenVerifier: secretVerifier(TEST_JWT_SECRET),
     production: false,
     audit: async (r) => {
       audit.push(r);

@@ -29,7 +29,7 @@ it("token prints only a JWT for a seeded user and purpose, signed with this inst
     expect(stderr).not.toContain(BLOCKED_MARK);
     const token = stdout.trim();
     expect(token).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/);
-    expect(await verifyToken(loadConfig({ PAYGRAPH_DATA_DIR: dataDir }).jwtSecret, token)).toEqual({ userId: 'usr_bob', purpose: 'advertising' });
+    expect(await verifyToken(loadConfig({ PAYGRAPH_DATA_DIR: dataDir }).tokenVerifier, token)).toEqual({ userId: 'usr_bob', purpose: 'advertising' });
   } finally {
     fs.rmSync(dataDir, { recursive: true, force: true });
   }

@@ -40,7 +40,7 @@ export interface GqlResponse<T = Record<string, unknown>> {
 export interface TestStack extends Stack {
   /** The key ring this stack's services were handed their keys from (TEST_KEYS unless overridden). */
   keys: KeyRing;
-  /** Token for a seeded user by handle. */
+  /** Token for a seeded user by handle: HS256 with TEST_JWT_SECRET (what the default verifier accepts). */
   token(handle: string, purpose?: Purpose): Promise<string>;
   /** POST a GraphQL operation to the gateway. */
   gql<T = Record<string, unknown>>(
@@ -118,7 +118,8 @@ export async function startTestStack(overrides: Partial<StackOptions> = {}): Pro
     stack = await startStack({
       dataDir: ':memory:',
       port: 0,
-      jwtSecret: TEST_JWT_SECRET,
+      // HS256 with TEST_JWT_SECRET unless the test configures a verifier of its own (then stack.token()'s tokens are refused).
+      ...(overrides.tokenVerifier ? {} : { jwtSecret: TEST_JWT_SECRET }),
       keys: TEST_KEYS,
       ...(pg ? { databaseUrl: pg.url } : {}),
       ...(redisUrl ? { redisUrl } : {}),
