@@ -120,7 +120,16 @@ function postgresUrl(env: NodeJS.ProcessEnv, name: string): string | undefined {
   return value;
 }
 
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+export interface LoadOptions {
+  /**
+   * Whether this process needs the JWT secret (default true): only the gateway verifies tokens. A
+   * subgraph process (scripts/serve.ts) passes false: it is then neither required in production
+   * nor read from the install's dev-secrets.json, and reading Config.jwtSecret throws.
+   */
+  jwtSecret?: boolean;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: LoadOptions = {}): Config {
   const production = env.NODE_ENV === 'production';
   const port = env.PORT ? Number.parseInt(env.PORT, 10) : 4000;
   if (!Number.isInteger(port) || port < 0 || port > 65530) throw new Error(`PORT must be an integer port, got ${env.PORT}`);
@@ -151,7 +160,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const dataDir = path.resolve(env.PAYGRAPH_DATA_DIR ?? './data');
   let dev: DevSecrets | undefined;
   const devSecret = (key: keyof DevSecrets) => () => (dev ??= devSecrets(dataDir))[key];
-  return {
+  const config: Config = {
     production,
     port,
     dataDir,
@@ -162,8 +171,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     subgraphMigrateDatabaseUrls,
     dbPoolMax,
     redisUrl: nonEmpty(env.REDIS_URL),
-    jwtSecret: secret(env, 'PAYGRAPH_JWT_SECRET', production, devSecret('jwtSecret')),
+    jwtSecret: '',
     keys: { production, dir: keyDirOf(dataDir), env },
     subgraphUrls,
   };
+  if (opts.jwtSecret === false)
+    Object.defineProperty(config, 'jwtSecret', {
+      get() {
+        throw new Error('this process was not given the JWT secret: only the gateway verifies tokens');
+      },
+    });
+  else config.jwtSecret = secret(env, 'PAYGRAPH_JWT_SECRET', production, devSecret('jwtSecret'));
+  return config;
 }
