@@ -238,7 +238,16 @@ function postgresUrl(env: NodeJS.ProcessEnv, name: string): string | undefined {
   return value;
 }
 
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+export interface LoadOptions {
+  /**
+   * Whether this process verifies client tokens (default true): only the gateway does. A subgraph
+   * process (scripts/serve.ts) passes false: the token secret or key is then neither required in
+   * production nor read from the install's dev-secrets.json, and reading Config.tokenVerifier throws.
+   */
+  tokens?: boolean;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: LoadOptions = {}): Config {
   const production = env.NODE_ENV === 'production';
   const port = env.PORT ? Number.parseInt(env.PORT, 10) : 4000;
   if (!Number.isInteger(port) || port < 0 || port > 65530) throw new Error(`PORT must be an integer port, got ${env.PORT}`);
@@ -272,7 +281,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new Error('PAYGRAPH_JWT_PRIVATE_KEY_FILE is for development only: in production tokens come from the issuer, and no paygraph process holds its key');
   let dev: DevSecrets | undefined;
   const devSecret = (key: keyof DevSecrets) => () => (dev ??= devSecrets(dataDir))[key];
-  return {
+  const config: Config = {
     production,
     port,
     dataDir,
@@ -283,9 +292,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     subgraphMigrateDatabaseUrls,
     dbPoolMax,
     redisUrl: nonEmpty(env.REDIS_URL),
-    tokenVerifier: tokenVerifierFromEnv(env, production, devSecret('jwtSecret')),
+    // Replaced below for a process that verifies no tokens (opts.tokens === false).
+    tokenVerifier: undefined as unknown as Config['tokenVerifier'],
     jwtPrivateKeyFile,
     keys: { production, dir: keyDirOf(dataDir), env },
     subgraphUrls,
   };
+  if (opts.tokens === false)
+    Object.defineProperty(config, 'tokenVerifier', {
+      get() {
+        throw new Error('this process verifies no client tokens: only the gateway does');
+      },
+    });
+  else config.tokenVerifier = tokenVerifierFromEnv(env, production, devSecret('jwtSecret'));
+  return config;
 }

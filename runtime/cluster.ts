@@ -158,7 +158,8 @@ function rotate<T>(list: readonly T[], k: number): T[] {
   return [...list.slice(i), ...list.slice(0, i)];
 }
 
-function exited(child: ChildProcess): boolean {
+/** Whether a child has exited (by code or signal). */
+export function exited(child: ChildProcess): boolean {
   return child.exitCode !== null || child.signalCode !== null;
 }
 
@@ -211,7 +212,8 @@ export function spawnServe(args: string[], label: string, env: NodeJS.ProcessEnv
   return child;
 }
 
-async function waitReady(proc: ClusterProcess, deadline: number): Promise<void> {
+/** Waits until a spawned service answers /ready at its URL (its /graphql URL's sibling); throws if it exits first or the deadline passes. */
+export async function waitReady(proc: Pick<ClusterProcess, 'label' | 'url' | 'child' | 'lines'>, deadline: number): Promise<void> {
   const readyUrl = proc.url.replace(/\/graphql$/, '/ready');
   for (;;) {
     if (exited(proc.child))

@@ -50,7 +50,8 @@ if (!what || (what !== 'migrate' && !isServiceName(what))) usage(what ? `unknown
 
 let config;
 try {
-  config = loadConfig();
+  // Only the gateway verifies tokens: a subgraph (or the migrate step) is not given the JWT secret.
+  config = loadConfig(process.env, { tokens: what === 'gateway' });
 } catch (err) {
   usage(messageOf(err));
 }

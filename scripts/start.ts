@@ -2,6 +2,10 @@
  * npm start: migrates and seeds the SQLite databases under PAYGRAPH_DATA_DIR (or the PostgreSQL
  * schemas, each service on its own role: docs/database-roles.md) when empty, starts the five
  * subgraphs and the gateway, and prints the URLs and a token per seeded user.
+ *
+ * Ads (the advertising zone) runs in a child process of its own (scripts/serve.ts ads), whose
+ * environment holds its own private key, the gateway's public key and its own database, and no
+ * other secret (runtime/stack.ts isolatedEnv); the payments zone and the gateway run in this one.
  */
 // First: no telemetry, before anything loads @apollo/gateway (lib/no-egress.ts).
 import '../lib/no-egress.js';
@@ -31,6 +35,8 @@ const stack = await startStack({
   // from <data dir>/keys, created on first start, or PAYGRAPH_<SERVICE>_PRIVATE_KEY in production.
   keys: loadKeyRing(config.keys),
   production: config.production,
+  // Zone isolation: the advertising zone's subgraph in a process of its own.
+  isolate: ['ads'],
   log: (m) => say(`  ${m}`),
 });
 say(`\npaygraph gateway ready at ${stack.url}\n`);

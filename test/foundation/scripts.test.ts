@@ -46,3 +46,16 @@ it('config refuses dev secrets in production', () => {
   const config = loadConfig({ NODE_ENV: 'production', PAYGRAPH_JWT_SECRET: randomSecret() });
   expect(() => loadServiceKeys('payments', ['gateway', 'alerts'], config.keys)).toThrow(/PAYGRAPH_PAYMENTS_PRIVATE_KEY/);
 });
+
+it('a subgraph process needs no JWT secret, and reads none', () => {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'paygraph-nojwt-'));
+  try {
+    const config = loadConfig({ NODE_ENV: 'production', PAYGRAPH_DATA_DIR: dataDir }, { tokens: false });
+    expect(() => config.tokenVerifier).toThrow(/only the gateway/);
+    // Not even the install's development secret: nothing written to the data directory.
+    expect(() => loadConfig({ PAYGRAPH_DATA_DIR: dataDir }, { tokens: false }).tokenVerifier).toThrow(/only the gateway/);
+    expect(fs.readdirSync(dataDir)).toEqual([]);
+  } finally {
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+});
