@@ -132,6 +132,8 @@ export function processEnv(service: ServiceName, env: NodeJS.ProcessEnv): NodeJS
     delete out[privateKeyVariable(other)];
     delete out[`${privateKeyVariable(other)}_FILE`];
   }
+  // Only the gateway verifies client tokens: no subgraph process is handed the token secret.
+  if (service !== 'gateway') delete out.PAYGRAPH_JWT_SECRET;
   return out;
 }
 
