@@ -14,6 +14,20 @@ export type SubgraphName = (typeof SUBGRAPH_NAMES)[number];
 export const SERVICE_NAMES = ['gateway', ...SUBGRAPH_NAMES] as const;
 export type ServiceName = (typeof SERVICE_NAMES)[number];
 
+/**
+ * The services that use Redis when run as several processes (lib/redis.ts): every subgraph's
+ * shared replay protection, alerts' bus, payments' feed wake-ups. Not the gateway (it fans nothing
+ * out and verifies no signature) and never ads: the advertising zone gets no Redis at all.
+ */
+export const REDIS_SERVICES: readonly ServiceName[] = ['accounts', 'payments', 'merchants', 'alerts'];
+
+export function usesRedis(service: ServiceName): boolean {
+  return REDIS_SERVICES.includes(service);
+}
+
+/** The variable of a service's own Redis URL (its ACL user, docs/scale.md): PAYGRAPH_<SERVICE>_REDIS_URL. */
+export const redisUrlVariable = (service: ServiceName): string => `PAYGRAPH_${service.toUpperCase()}_REDIS_URL`;
+
 export function isServiceName(value: unknown): value is ServiceName {
   return typeof value === 'string' && (SERVICE_NAMES as readonly string[]).includes(value);
 }
@@ -46,6 +60,11 @@ export interface Config {
   dbPoolMax: number;
   /** Redis URL (REDIS_URL): cross-process fan-out of charge alerts; in-process only when unset. */
   redisUrl: string | undefined;
+  /**
+   * The Redis URL each service connects with: its own (PAYGRAPH_<SERVICE>_REDIS_URL, its ACL user),
+   * else REDIS_URL; always undefined for the services that use no Redis (the gateway, ads).
+   */
+  serviceRedisUrls: Record<ServiceName, string | undefined>;
   jwtSecret: string;
   /**
    * Where each service's Ed25519 signing keys come from (lib/transport/keys.ts loadServiceKeys):
@@ -120,6 +139,19 @@ function postgresUrl(env: NodeJS.ProcessEnv, name: string): string | undefined {
   return value;
 }
 
+function redisUrl(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  const value = nonEmpty(env[name]);
+  if (value === undefined) return undefined;
+  let protocol: string;
+  try {
+    protocol = new URL(value).protocol;
+  } catch {
+    throw new Error(`${name} is not a URL (expected redis://user:password@host:port)`);
+  }
+  if (protocol !== 'redis:' && protocol !== 'rediss:') throw new Error(`${name} must be a redis:// or rediss:// URL, got ${protocol}//...`);
+  return value;
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const production = env.NODE_ENV === 'production';
   const port = env.PORT ? Number.parseInt(env.PORT, 10) : 4000;
@@ -162,6 +194,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     subgraphMigrateDatabaseUrls,
     dbPoolMax,
     redisUrl: nonEmpty(env.REDIS_URL),
+    serviceRedisUrls: Object.fromEntries(
+      SERVICE_NAMES.map((s) => [s, usesRedis(s) ? (redisUrl(env, redisUrlVariable(s)) ?? nonEmpty(env.REDIS_URL)) : undefined]),
+    ) as Record<ServiceName, string | undefined>,
     jwtSecret: secret(env, 'PAYGRAPH_JWT_SECRET', production, devSecret('jwtSecret')),
     keys: { production, dir: keyDirOf(dataDir), env },
     subgraphUrls,

@@ -10,7 +10,7 @@
 import type { Knex } from 'knex';
 import { startGateway, type Gateway } from '../gateway/index.js';
 import { SUBGRAPHS } from '../subgraphs/index.js';
-import { SUBGRAPH_NAMES, type SubgraphName } from '../lib/config.js';
+import { SUBGRAPH_NAMES, usesRedis, type SubgraphName } from '../lib/config.js';
 import { readSupergraph } from '../schema/supergraph.js';
 import { prepareDb, type PgDatabase } from './database.js';
 import { serviceKeys, type KeyRing } from '../lib/transport/keys.js';
@@ -46,8 +46,10 @@ export interface StackOptions {
   /** Where services write their JSON logs (default stdout) and at what level (default LOG_LEVEL or info). */
   logDestination?: DestinationStream;
   logLevel?: string;
-  /** Redis URL for cross-process fan-out (REDIS_URL); in-process only when unset. */
+  /** Redis URL for cross-process fan-out (REDIS_URL); in-process only when unset. Never given to ads. */
   redisUrl?: string;
+  /** Per-subgraph Redis URLs (each its own ACL user: lib/config.ts serviceRedisUrls), overriding redisUrl for that subgraph. */
+  redisUrls?: Partial<Record<SubgraphName, string | undefined>>;
   /** Gateway request-limit overrides. */
   limits?: Partial<LimitsConfig>;
 }
@@ -78,6 +80,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   // Every service's base URL is known before any starts (fixed ports), or filled in as they start (port 0).
   const peers: Partial<Record<SubgraphName, string>> = {};
   // Each subgraph gets its own private key and the public keys of the services it accepts.
+  const redisUrlOf = (name: SubgraphName) => (usesRedis(name) ? (opts.redisUrls?.[name] ?? opts.redisUrl) : undefined);
   const keysOf = (name: SubgraphName) => serviceKeys(opts.keys, name, signersTrustedBy(SUBGRAPHS[name]));
   try {
     for (const [i, name] of SUBGRAPH_NAMES.entries()) {
@@ -95,7 +98,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
         port: opts.port > 0 ? opts.port + i + 1 : 0,
         host: opts.host,
         logger: createLogger(name, { destination: opts.logDestination, level: opts.logLevel }),
-        redisUrl: opts.redisUrl,
+        redisUrl: redisUrlOf(name),
       });
       peers[name] = subgraphs[name].url.replace(/\/graphql$/, '');
       log(`${name}: ${subgraphs[name].url}`);
@@ -129,7 +132,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
         port: Number(new URL(subgraphs[name].url).port),
         host: opts.host,
         logger: createLogger(name, { destination: opts.logDestination, level: opts.logLevel }),
-        redisUrl: opts.redisUrl,
+        redisUrl: redisUrlOf(name),
       });
       stopped.delete(name);
     };
