@@ -22,8 +22,8 @@
  * this channel only, and for nothing but the bus) and BusMessage is `{ origin, sentAt, alert }`.
  * A receiver refuses, and logs (once per kind of refusal per minute at most, with the count of
  * those not logged): a malformed message, a missing signature, a wrong one, a stale one (sentAt
- * more than MAX_SKEW_MS away from its clock) and a replay (an alert id it already took from the
- * bus within the window a message is fresh). The id of a message is only remembered once its
+ * more than MAX_SKEW_MS away from its clock) and a replay (an alert id it already delivered,
+ * raised here or taken from the bus, within the window a message is fresh). The id of a message is only remembered once its
  * signature holds, so a forgery cannot suppress the genuine alert of that id.
  */
 import { createPublicKey, randomUUID, sign, verify, type KeyObject } from 'node:crypto';
@@ -140,8 +140,11 @@ export class AlertBus {
   async publish(alert: ChargeAlertRow): Promise<void> {
     this.deliverLocal(alert);
     if (!this.pubsub || !this.signer) return;
+    const now = Date.now();
+    // Delivered here: a copy of it coming back over the bus (from another origin) is a replay.
+    this.take(alert.id, now);
     try {
-      await this.pubsub.publish(this.channel, signBusMessage(this.signer.self, this.channel, { origin: this.origin, sentAt: Date.now(), alert }));
+      await this.pubsub.publish(this.channel, signBusMessage(this.signer.self, this.channel, { origin: this.origin, sentAt: now, alert }));
     } catch (err) {
       this.log.warn({ alertId: alert.id, err: err instanceof Error ? err.message : String(err) }, 'could not publish an alert to Redis');
     }
@@ -154,8 +157,9 @@ export class AlertBus {
     } catch {
       return this.refuse('malformed', now);
     }
-    if (!envelope || typeof envelope !== 'object' || typeof envelope.message !== 'string') return this.refuse('malformed', now);
+    if (!envelope || typeof envelope !== 'object' || Array.isArray(envelope)) return this.refuse('malformed', now);
     if (typeof envelope.signature !== 'string' || envelope.signature.length === 0) return this.refuse('unsigned', now);
+    if (typeof envelope.message !== 'string') return this.refuse('malformed', now);
     const valid = (() => {
       try {
         return verify(null, busSignedBytes(this.channel, envelope.message), this.verifyKey!, Buffer.from(envelope.signature, 'base64'));
