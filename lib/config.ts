@@ -16,6 +16,20 @@ export type SubgraphName = (typeof SUBGRAPH_NAMES)[number];
 export const SERVICE_NAMES = ['gateway', ...SUBGRAPH_NAMES] as const;
 export type ServiceName = (typeof SERVICE_NAMES)[number];
 
+/**
+ * The services that use Redis when run as several processes (lib/redis.ts): every subgraph's
+ * shared replay protection, alerts' bus, payments' feed wake-ups. Not the gateway (it fans nothing
+ * out and verifies no signature) and never ads: the advertising zone gets no Redis at all.
+ */
+export const REDIS_SERVICES: readonly ServiceName[] = ['accounts', 'payments', 'merchants', 'alerts'];
+
+export function usesRedis(service: ServiceName): boolean {
+  return REDIS_SERVICES.includes(service);
+}
+
+/** The variable of a service's own Redis URL (its ACL user, docs/scale.md): PAYGRAPH_<SERVICE>_REDIS_URL. */
+export const redisUrlVariable = (service: ServiceName): string => `PAYGRAPH_${service.toUpperCase()}_REDIS_URL`;
+
 export function isServiceName(value: unknown): value is ServiceName {
   return typeof value === 'string' && (SERVICE_NAMES as readonly string[]).includes(value);
 }
@@ -61,6 +75,11 @@ export interface Config {
    * scripts only (mintingKey), never by a service.
    */
   jwtPrivateKeyFile: string | undefined;
+  /**
+   * The Redis URL each service connects with: its own (PAYGRAPH_<SERVICE>_REDIS_URL, its ACL user),
+   * else REDIS_URL; always undefined for the services that use no Redis (the gateway, ads).
+   */
+  serviceRedisUrls: Record<ServiceName, string | undefined>;
   /**
    * Where each service's Ed25519 signing keys come from (lib/transport/keys.ts loadServiceKeys):
    * PAYGRAPH_<SERVICE>_PRIVATE_KEY(_FILE) and PAYGRAPH_<SERVICE>_PUBLIC_KEY(_FILE), required in
@@ -238,6 +257,19 @@ function postgresUrl(env: NodeJS.ProcessEnv, name: string): string | undefined {
   return value;
 }
 
+function redisUrl(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  const value = nonEmpty(env[name]);
+  if (value === undefined) return undefined;
+  let protocol: string;
+  try {
+    protocol = new URL(value).protocol;
+  } catch {
+    throw new Error(`${name} is not a URL (expected redis://user:password@host:port)`);
+  }
+  if (protocol !== 'redis:' && protocol !== 'rediss:') throw new Error(`${name} must be a redis:// or rediss:// URL, got ${protocol}//...`);
+  return value;
+}
+
 export interface LoadOptions {
   /**
    * Whether this process verifies client tokens (default true): only the gateway does. A subgraph
@@ -292,6 +324,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: LoadOptio
     subgraphMigrateDatabaseUrls,
     dbPoolMax,
     redisUrl: nonEmpty(env.REDIS_URL),
+    serviceRedisUrls: Object.fromEntries(
+      SERVICE_NAMES.map((s) => [s, usesRedis(s) ? (redisUrl(env, redisUrlVariable(s)) ?? nonEmpty(env.REDIS_URL)) : undefined]),
+    ) as Record<ServiceName, string | undefined>,
     // Replaced below for a process that verifies no tokens (opts.tokens === false).
     tokenVerifier: undefined as unknown as Config['tokenVerifier'],
     jwtPrivateKeyFile,

@@ -9,6 +9,16 @@
  * deployments (or parallel test stacks) sharing one Redis never hear each other: processes share
  * a channel if and only if they share the database.
  *
+ * Least privilege (docs/scale.md "Redis ACL users"): every name starts with the service that owns
+ * it, so one ACL user per service can be confined to its own by prefix:
+ *
+ * - channels `paygraph:<service>:<database scope>:<topic>` (alerts: `…:bus`, payments: `…:outbox`);
+ * - replay-protection keys `paygraph:nonce:<service>:<nonce>`.
+ *
+ * `redisAclRules` gives each service's `ACL SETUSER` rules; each service connects with its own
+ * URL (PAYGRAPH_<SERVICE>_REDIS_URL, else REDIS_URL: lib/config.ts). The gateway and ads use no
+ * Redis at all (REDIS_SERVICES): ads is the advertising zone, and must not reach the alert bus.
+ *
  * Connection trouble is logged through the caller's logger (its service's pino logger), so that a
  * Redis outage shows up in that service's log stream; a caller without one gets `redis`.
  */
@@ -17,7 +27,40 @@ import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import type { Knex } from 'knex';
+import { usesRedis, type ServiceName } from './config.js';
 import { createLogger, type Logger } from './log.js';
+
+/** The first segment of every channel and key name (and of every ACL pattern). */
+export const REDIS_PREFIX = 'paygraph';
+
+export { REDIS_SERVICES, redisUrlVariable, usesRedis } from './config.js';
+
+/** The pub/sub topics of each service (its channels: channelName). */
+export const REDIS_TOPICS: Readonly<Partial<Record<ServiceName, readonly string[]>>> = { alerts: ['bus'], payments: ['outbox'] };
+
+/**
+ * The ACL rules of `service`'s Redis user, as `ACL SETUSER <user>` arguments after the user name
+ * (and without the password: redisAclSetUser adds `on` and `>password`): `reset` first (no
+ * command, key or channel), then only its own channels (`&<prefix>:<service>:*`) and nonce keys
+ * (`~<prefix>:nonce:<service>:*`), and only the commands its clients send: the connection
+ * handshake of ioredis (INFO for its ready check, CLIENT SETNAME; its CLIENT SETINFO may fail, ioredis ignores that), PING, QUIT, SET
+ * (nonce claims) and, with topics, PUBLISH / SUBSCRIBE / UNSUBSCRIBE. A service without Redis
+ * (the gateway, ads) gets `reset` alone: it can authenticate and do nothing.
+ */
+export function redisAclRules(service: ServiceName, prefix = REDIS_PREFIX): string[] {
+  if (!usesRedis(service)) return ['reset'];
+  const rules = ['reset', '+ping', '+quit', '+info', '+client|setname', `~${prefix}:nonce:${service}:*`, '+set'];
+  if (REDIS_TOPICS[service]?.length) rules.push(`&${prefix}:${service}:*`, '+publish', '+subscribe', '+unsubscribe');
+  return rules;
+}
+
+/** The whole `ACL SETUSER` command creating (or resetting) `user` with `password` and `service`'s rules. */
+export function redisAclSetUser(user: string, password: string, service: ServiceName, prefix = REDIS_PREFIX): string[] {
+  if (!/^[\w.-]+$/.test(user)) throw new Error(`Redis user name ${JSON.stringify(user)}: letters, digits, '.', '_' and '-' only`);
+  if (!/^[\w.~-]{16,}$/.test(password)) throw new Error('a Redis password: at least 16 characters, letters, digits and . _ ~ - only (it goes into a URL)');
+  const [reset, ...rest] = redisAclRules(service, prefix);
+  return ['ACL', 'SETUSER', user, reset!, 'on', `>${password}`, ...rest];
+}
 
 /** How long `close()` waits for a graceful QUIT before dropping the connections. */
 export const REDIS_CLOSE_TIMEOUT_MS = 1_000;
@@ -153,9 +196,14 @@ export async function databaseScope(db: Knex): Promise<string> {
   return createHash('sha256').update(identity).digest('hex').slice(0, 16);
 }
 
-/** The channel for `topic` among the processes sharing the database of scope `scope`. */
-export function channelName(scope: string, topic: string): string {
-  return `paygraph:${scope}:${topic}`;
+/** `service`'s channel for `topic` among its processes sharing the database of scope `scope`. */
+export function channelName(service: ServiceName, scope: string, topic: string): string {
+  return `${REDIS_PREFIX}:${service}:${scope}:${topic}`;
+}
+
+/** The key claiming `nonce` for the processes of `scope` (a service name: redisAclRules confines each to its own). */
+export function nonceKey(scope: string, nonce: string): string {
+  return `${REDIS_PREFIX}:nonce:${scope}:${nonce}`;
 }
 
 /**
@@ -173,7 +221,7 @@ export function connectNonceStore(url: string, name: string, opts: RedisOptions 
   const redis = client(url, `${name}:nonces`, opts.logger ?? createLogger('redis'));
   return {
     async claim(scope, nonce, ttlMs) {
-      return (await redis.set(`paygraph:nonce:${scope}:${nonce}`, '1', 'PX', ttlMs, 'NX')) === 'OK';
+      return (await redis.set(nonceKey(scope, nonce), '1', 'PX', ttlMs, 'NX')) === 'OK';
     },
     async close() {
       await Promise.race([redis.quit().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, REDIS_CLOSE_TIMEOUT_MS).unref())]);

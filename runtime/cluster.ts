@@ -13,7 +13,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { keyDirOf, loadConfig, SERVICE_NAMES, SUBGRAPH_NAMES, type ServiceName, type SubgraphName } from '../lib/config.js';
+import { keyDirOf, loadConfig, redisUrlVariable, SERVICE_NAMES, SUBGRAPH_NAMES, usesRedis, type ServiceName, type SubgraphName } from '../lib/config.js';
 import { derivedPublicKeyVariables, ensureDevKeys, givesPrivateKey, privateKeyVariable } from '../lib/transport/keys.js';
 import { serviceDatabaseUrl } from './database.js';
 
@@ -45,7 +45,11 @@ export interface ClusterOptions {
    * subgraph process gets its own service role's URL, the gateways none. Required.
    */
   databaseUrl: string;
-  /** Redis URL for cross-process fan-out. Required. */
+  /**
+   * Redis URL for cross-process fan-out (REDIS_URL). Required. A service that uses Redis gets its
+   * own PAYGRAPH_<NAME>_REDIS_URL from `env` instead when set (its ACL user, docs/scale.md); the
+   * gateway and ads get none (serviceEnv).
+   */
   redisUrl: string;
   /** Base port (see the layout above); 0 for free ports. Default 0. */
   basePort?: number;
@@ -142,15 +146,30 @@ export function isDatabaseVariable(key: string): boolean {
   return key === 'DATABASE_URL' || /^PAYGRAPH_\w*DATABASE\w*$/.test(key) || ['PGPASSWORD', 'PGPASSFILE', 'PGUSER', 'PGSERVICEFILE'].includes(key);
 }
 
+/** Environment variables that carry a Redis location or credentials: REDIS_URL, PAYGRAPH_<ANY>_REDIS_URL (tests' too), redis-cli's REDISCLI_AUTH. */
+export function isRedisVariable(key: string): boolean {
+  return key === 'REDIS_URL' || key === 'REDISCLI_AUTH' || /^PAYGRAPH_\w*REDIS\w*$/.test(key);
+}
+
 /**
  * The environment of one service process: `env` without any database URL or credential (the
  * admin's, the owners', the other subgraphs'), plus, for a subgraph, its own service role's URL
  * as PAYGRAPH_<NAME>_DATABASE_URL. The gateway gets no database at all.
+ *
+ * Redis likewise: every Redis variable is removed, then a service that uses Redis
+ * (lib/config.ts REDIS_SERVICES) gets back its own PAYGRAPH_<NAME>_REDIS_URL (its ACL user,
+ * docs/scale.md) when `env` has one, else REDIS_URL. The gateway and ads get no Redis at all: a
+ * hostile ads operator finds no Redis address or password in its environment.
  */
 export function serviceEnv(service: ServiceName, env: NodeJS.ProcessEnv, databaseUrl: string | undefined): NodeJS.ProcessEnv {
   const out: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(env)) if (!isDatabaseVariable(k)) out[k] = v;
+  for (const [k, v] of Object.entries(env)) if (!isDatabaseVariable(k) && !isRedisVariable(k)) out[k] = v;
   if (service !== 'gateway' && databaseUrl !== undefined) out[`PAYGRAPH_${service.toUpperCase()}_DATABASE_URL`] = databaseUrl;
+  if (usesRedis(service)) {
+    const own = env[redisUrlVariable(service)];
+    if (own) out[redisUrlVariable(service)] = own;
+    else if (env.REDIS_URL !== undefined) out.REDIS_URL = env.REDIS_URL;
+  }
   return out;
 }
 

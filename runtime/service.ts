@@ -4,7 +4,8 @@
  * processes, started by `npm run start:cluster` (runtime/cluster.ts) or by any process manager, make a
  * scaled-out paygraph: several gateways, several processes of one subgraph, sharing PostgreSQL
  * (each subgraph's service on its own role: PAYGRAPH_<NAME>_DATABASE_URL, or derived from
- * DATABASE_URL, see runtime/database.ts) and Redis (REDIS_URL).
+ * DATABASE_URL, see runtime/database.ts) and Redis (each its own ACL user's PAYGRAPH_<NAME>_REDIS_URL,
+ * else REDIS_URL; ads none: lib/config.ts serviceRedisUrls).
  */
 import { startGateway } from '../gateway/index.js';
 import { SUBGRAPHS } from '../subgraphs/index.js';
@@ -79,7 +80,7 @@ async function serveSubgraph(name: SubgraphName, config: Config, port: number, o
       port,
       host: opts.host,
       logger: createLogger(name),
-      redisUrl: config.redisUrl,
+      redisUrl: config.serviceRedisUrls[name],
     });
     return {
       name,

@@ -18,7 +18,7 @@ import type { Knex } from 'knex';
 import { startGateway, type Gateway } from '../gateway/index.js';
 import { secretVerifier, type TokenVerifierConfig } from '../lib/auth.js';
 import { SUBGRAPHS } from '../subgraphs/index.js';
-import { SUBGRAPH_NAMES, type SubgraphName } from '../lib/config.js';
+import { SUBGRAPH_NAMES, usesRedis, type SubgraphName } from '../lib/config.js';
 import { readSupergraph } from '../schema/supergraph.js';
 import { prepareDb, type PgDatabase } from './database.js';
 import { privateKeyPem, privateKeyVariable, publicKeyPem, publicKeyVariable, serviceKeys, type KeyRing } from '../lib/transport/keys.js';
@@ -61,8 +61,10 @@ export interface StackOptions<I extends SubgraphName = never> {
   /** Where services write their JSON logs (default stdout) and at what level (default LOG_LEVEL or info). */
   logDestination?: DestinationStream;
   logLevel?: string;
-  /** Redis URL for cross-process fan-out (REDIS_URL); in-process only when unset. */
+  /** Redis URL for cross-process fan-out (REDIS_URL); in-process only when unset. Never given to ads. */
   redisUrl?: string;
+  /** Per-subgraph Redis URLs (each its own ACL user: lib/config.ts serviceRedisUrls), overriding redisUrl for that subgraph. */
+  redisUrls?: Partial<Record<SubgraphName, string | undefined>>;
   /** Gateway request-limit overrides. */
   limits?: Partial<LimitsConfig>;
   /**
@@ -207,6 +209,7 @@ export async function startStack<I extends SubgraphName = never>(opts: StackOpti
   };
   const readyTimeout = opts.readyTimeoutMs ?? 60_000;
   // Each subgraph gets its own private key and the public keys of the services it accepts.
+  const redisUrlOf = (name: SubgraphName) => (usesRedis(name) ? (opts.redisUrls?.[name] ?? opts.redisUrl) : undefined);
   const keysOf = (name: SubgraphName) => serviceKeys(opts.keys, name, signersTrustedBy(SUBGRAPHS[name]));
   try {
     const serviceUrls: Partial<Record<SubgraphName, string>> = {};
@@ -232,7 +235,7 @@ export async function startStack<I extends SubgraphName = never>(opts: StackOpti
         port: fixedPort(name),
         host: opts.host,
         logger: createLogger(name, { destination: opts.logDestination, level: opts.logLevel }),
-        redisUrl: opts.redisUrl,
+        redisUrl: redisUrlOf(name),
       });
       peers[name] = subgraphs[name].url.replace(/\/graphql$/, '');
       log(`${name}: ${subgraphs[name].url}`);
@@ -250,7 +253,8 @@ export async function startStack<I extends SubgraphName = never>(opts: StackOpti
         dataDir: opts.dataDir,
         databaseUrl: serviceUrls[name],
         dbPoolMax: opts.dbPoolMax,
-        redisUrl: opts.redisUrl,
+        // Its own Redis user if it uses Redis at all (ads does not: it is handed none).
+        redisUrl: redisUrlOf(name),
         logLevel: opts.logLevel,
       });
       spawnOf.set(name, { args: [name, '--port', String(port), '--host', host], env });
@@ -312,7 +316,7 @@ export async function startStack<I extends SubgraphName = never>(opts: StackOpti
         port: Number(new URL(subgraphs[name].url).port),
         host: opts.host,
         logger: createLogger(name, { destination: opts.logDestination, level: opts.logLevel }),
-        redisUrl: opts.redisUrl,
+        redisUrl: redisUrlOf(name),
       });
       stopped.delete(name);
     };

@@ -28,6 +28,7 @@ const stack = await startStack({
   databases,
   dbPoolMax: config.dbPoolMax,
   redisUrl: config.redisUrl,
+  redisUrls: config.serviceRedisUrls,
   port: config.port,
   host: process.env.HOST ?? '127.0.0.1',
   tokenVerifier: config.tokenVerifier,

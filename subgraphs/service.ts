@@ -3,7 +3,7 @@
  * (and internal calls signed by the services each internal route accepts), runs the subgraph's
  * fence plugin, and builds one context (with one DataLoader set) per request.
  */
-import { connectNonceStore } from '../lib/redis.js';
+import { connectNonceStore, usesRedis } from '../lib/redis.js';
 import http from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
@@ -46,7 +46,11 @@ export interface SubgraphServiceOptions {
   host?: string;
   /** Structured logger; default: JSON to stdout, named after the subgraph. */
   logger?: Logger;
-  /** Redis URL for cross-process fan-out; see ServiceEnv.redisUrl. */
+  /**
+   * Redis URL for cross-process fan-out; see ServiceEnv.redisUrl. Its own ACL user's
+   * (PAYGRAPH_<NAME>_REDIS_URL) in a least-privilege set-up. Ignored for ads, which never uses
+   * Redis (lib/config.ts REDIS_SERVICES): it keeps its replay check in-process.
+   */
   redisUrl?: string;
 }
 
@@ -117,8 +121,9 @@ export async function startSubgraph<L, S>(def: SubgraphDefinition<L, S>, opts: S
     ],
   });
   await apollo.start();
+  const redisUrl = usesRedis(def.name) ? opts.redisUrl : undefined;
   // Several processes of this subgraph (REDIS_URL): replay protection shared through Redis.
-  const nonces = opts.redisUrl ? connectNonceStore(opts.redisUrl, def.name, { logger: log }) : null;
+  const nonces = redisUrl ? connectNonceStore(redisUrl, def.name, { logger: log }) : null;
   let warned = 0;
   const shared = (scope: string) =>
     nonces
@@ -138,7 +143,7 @@ export async function startSubgraph<L, S>(def: SubgraphDefinition<L, S>, opts: S
     peers: opts.peers ?? {},
     signer: { service: opts.keys.service, self: opts.keys.self },
     verifyGatewayConnection: (fields, content) => graph.check({ method: WS_SIGNED_METHOD, path: WS_SIGNED_PATH, headers: fields, body: content }),
-    redisUrl: opts.redisUrl,
+    redisUrl,
     logger: log,
   };
   const services = (def.createServices ? def.createServices(env) : undefined) as S;

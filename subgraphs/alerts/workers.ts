@@ -2,7 +2,8 @@
  * The alerts service's background work, started after its HTTP server listens: the payments
  * event consumer (lease -> long-polled feed -> rules -> alerts -> bus), the freeze dispatcher, and
  * the graphql-ws endpoint that streams the bus to the gateway's subscription bridge. With
- * ServiceEnv.redisUrl the bus also spans the other alerts processes of the same database.
+ * ServiceEnv.redisUrl the bus also spans the other alerts processes of the same database, its
+ * messages signed with the alerts key (ServiceEnv.signer, bus.ts).
  */
 import type http from 'node:http';
 import type { DocumentNode, GraphQLSchema } from 'graphql';
@@ -19,7 +20,7 @@ export async function startAlertWorkers(
 ): Promise<() => Promise<void>> {
   const { bus, consumer, freezer } = services;
   // Subscribed to the other processes before anything is raised or streamed here.
-  if (env.redisUrl) await bus.connectRedis(env.db, env.redisUrl);
+  if (env.redisUrl) await bus.connectRedis(env.db, env.redisUrl, env.signer);
   const ws = serveAlertSubscriptions(server, { env, services, schema, typeDefs });
   consumer.start();
   freezer.start();

@@ -100,7 +100,7 @@ export class EventFeed {
 
   /** Joins the other payments processes of the same database over Redis. */
   private async connectRedis(url: string): Promise<void> {
-    this.channel = channelName(await databaseScope(this.deps.db), 'outbox');
+    this.channel = channelName('payments', await databaseScope(this.deps.db), 'outbox');
     const pubsub = connectPubSub(url, 'payments-feed');
     try {
       await pubsub.subscribe(this.channel, (origin) => {

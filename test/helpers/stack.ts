@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import knexFactory, { type Knex } from 'knex';
 import { signToken } from '../../lib/auth.js';
 import { openDb } from '../../lib/db.js';
-import type { SubgraphName } from '../../lib/config.js';
+import { SUBGRAPH_NAMES, type SubgraphName } from '../../lib/config.js';
 import type { Purpose } from '../../lib/auth.js';
 import { generateKeyRing, type KeyRing } from '../../lib/transport/keys.js';
 import { startStack, type Stack, type StackOptions } from '../../runtime/stack.js';
@@ -87,7 +87,8 @@ export async function postGraphQL<T>(url: string, body: unknown, headers: Record
  * PostgreSQL database on that server, dropped when the stack stops (with the roles the stack
  * created for it: their prefix is the database's name); otherwise in-memory SQLite.
  * With PAYGRAPH_TEST_REDIS_URL set (`npm run test:scale` sets it from REDIS_URL), every test stack
- * uses that Redis for cross-process fan-out (StackOptions.redisUrl).
+ * uses that Redis for cross-process fan-out (StackOptions.redisUrl), each subgraph as its own ACL
+ * user when PAYGRAPH_TEST_<NAME>_REDIS_URL is set (.ci/run makes them: StackOptions.redisUrls).
  */
 export async function freshPostgresDatabase(adminUrl: string): Promise<{ url: string; name: string; drop(): Promise<void> }> {
   const name = `paygraph_test_${randomBytes(6).toString('hex')}`;
@@ -113,6 +114,10 @@ export async function startTestStack(overrides: Partial<StackOptions> = {}): Pro
   const adminUrl = process.env.PAYGRAPH_TEST_DATABASE_URL;
   const pg = adminUrl && !overrides.databaseUrl && !overrides.dataDir ? await freshPostgresDatabase(adminUrl) : null;
   const redisUrl = process.env.PAYGRAPH_TEST_REDIS_URL || undefined;
+  // Each subgraph's own Redis ACL user when CI made them (.ci/run: PAYGRAPH_TEST_<NAME>_REDIS_URL), as in production.
+  const redisUrls = Object.fromEntries(
+    SUBGRAPH_NAMES.map((n) => [n, process.env[`PAYGRAPH_TEST_${n.toUpperCase()}_REDIS_URL`] || undefined]).filter(([, u]) => u),
+  ) as Partial<Record<SubgraphName, string>>;
   let stack: Stack;
   try {
     stack = await startStack({
@@ -122,7 +127,7 @@ export async function startTestStack(overrides: Partial<StackOptions> = {}): Pro
       ...(overrides.tokenVerifier ? {} : { jwtSecret: TEST_JWT_SECRET }),
       keys: TEST_KEYS,
       ...(pg ? { databaseUrl: pg.url } : {}),
-      ...(redisUrl ? { redisUrl } : {}),
+      ...(redisUrl ? { redisUrl, redisUrls } : {}),
       ...overrides,
     });
   } catch (err) {

@@ -17,7 +17,7 @@ import { openDb } from '../../lib/db.js';
 import { ACTIVE_MARK, BLOCKED_MARK, GUARD_MARK } from '../../lib/egress-guard.mjs';
 import { formatMinor } from '../../lib/money.js';
 import { verifyLedger } from '../../subgraphs/payments/verify.js';
-import { SERVICE_NAMES } from '../../lib/config.js';
+import { redisUrlVariable, SERVICE_NAMES } from '../../lib/config.js';
 import { privateKeyPem, privateKeyVariable } from '../../lib/transport/keys.js';
 import { freshPostgresDatabase, postGraphQL, TEST_JWT_SECRET, TEST_KEYS, userId } from '../helpers/stack.js';
 import { expectData } from '../helpers/matchers.js';
@@ -37,6 +37,16 @@ import {
   type UserErrorOut,
 } from '../helpers/money.js';
 import { waitFor as waitForCondition } from '../helpers/wait.js';
+
+/** PAYGRAPH_<NAME>_REDIS_URL from PAYGRAPH_TEST_<NAME>_REDIS_URL, for the services that have one. */
+function testRedisUrls(): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const s of SERVICE_NAMES) {
+    const url = process.env[`PAYGRAPH_TEST_${s.toUpperCase()}_REDIS_URL`];
+    if (url) out[redisUrlVariable(s)] = url;
+  }
+  return out;
+}
 
 let cluster: Cluster;
 let database: { url: string; name: string; drop(): Promise<void> };
@@ -70,6 +80,8 @@ beforeAll(async () => {
         PAYGRAPH_EGRESS_GUARD: '1',
         // Every service's private key, as in production: each process is handed only its own.
         ...Object.fromEntries(SERVICE_NAMES.map((s) => [privateKeyVariable(s), privateKeyPem(TEST_KEYS[s])])),
+        // Each service's own Redis ACL user when CI made them (.ci/run: PAYGRAPH_TEST_<NAME>_REDIS_URL), as in production.
+        ...testRedisUrls(),
       },
       // (No key is written there: every key comes from the environment.)
       dataDir,
