@@ -243,32 +243,27 @@ function nonEmpty(value: string | undefined): string | undefined {
   return value !== undefined && value.length > 0 ? value : undefined;
 }
 
-/** A PostgreSQL URL variable: unset, or a postgres:// URL (checked here, so a typo fails at start, naming the variable). */
-function postgresUrl(env: NodeJS.ProcessEnv, name: string): string | undefined {
+/**
+ * A URL variable of one of `protocols`: unset, or a URL of that kind (checked here, so a typo
+ * fails at start, naming the variable; the value itself, which may hold a password, is not echoed).
+ */
+function urlVariable(env: NodeJS.ProcessEnv, name: string, protocols: readonly string[], kind: string, example: string): string | undefined {
   const value = nonEmpty(env[name]);
   if (value === undefined) return undefined;
   let protocol: string;
   try {
     protocol = new URL(value).protocol;
   } catch {
-    throw new Error(`${name} is not a URL (expected postgres://user:password@host:port/database)`);
+    throw new Error(`${name} is not a URL (expected ${example})`);
   }
-  if (protocol !== 'postgres:' && protocol !== 'postgresql:') throw new Error(`${name} must be a postgres:// URL, got ${protocol}//...`);
+  if (!protocols.includes(protocol)) throw new Error(`${name} must be a ${kind} URL, got ${protocol}//...`);
   return value;
 }
 
-function redisUrl(env: NodeJS.ProcessEnv, name: string): string | undefined {
-  const value = nonEmpty(env[name]);
-  if (value === undefined) return undefined;
-  let protocol: string;
-  try {
-    protocol = new URL(value).protocol;
-  } catch {
-    throw new Error(`${name} is not a URL (expected redis://user:password@host:port)`);
-  }
-  if (protocol !== 'redis:' && protocol !== 'rediss:') throw new Error(`${name} must be a redis:// or rediss:// URL, got ${protocol}//...`);
-  return value;
-}
+const postgresUrl = (env: NodeJS.ProcessEnv, name: string) =>
+  urlVariable(env, name, ['postgres:', 'postgresql:'], 'postgres://', 'postgres://user:password@host:port/database');
+const redisUrl = (env: NodeJS.ProcessEnv, name: string) =>
+  urlVariable(env, name, ['redis:', 'rediss:'], 'redis:// or rediss://', 'redis://user:password@host:port');
 
 export interface LoadOptions {
   /**
