@@ -11,6 +11,7 @@ import { signerOf } from '../helpers/signing.js';
 import { startTestStack, userId, type TestStack } from '../helpers/stack.js';
 import {
   closeCode,
+  connectAlertsDirect,
   NORMAL,
   pay,
   raisedAlert,
@@ -75,20 +76,7 @@ describe('connection and fence', () => {
 });
 
 describe('the alerts service endpoint', () => {
-  const direct = (params: Record<string, unknown>) => {
-    const client = createClient({
-      url: stack.subgraphs.alerts.url.replace(/^http/, 'ws'),
-      webSocketImpl: WebSocket,
-      retryAttempts: 0,
-      connectionParams: params,
-    });
-    return new Promise<{ code?: number; reason?: string }>((resolve) => {
-      client.subscribe(
-        { query: 'subscription { chargeAlertRaised { id } }' },
-        { next: () => resolve({}), error: (e) => resolve(e as { code: number }), complete: () => resolve({}) },
-      );
-    }).finally(() => client.dispose());
-  };
+  const direct = (params: Record<string, unknown>) => connectAlertsDirect(stack, params);
 
   it('accepts only connections signed by the gateway with its key (4401 otherwise)', async () => {
     expect((await direct({})).code).toBe(4401);

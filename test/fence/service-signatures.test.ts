@@ -11,8 +11,6 @@
  * (e) while the genuine paths, signed by the real services, keep working.
  */
 import type http from 'node:http';
-import { createClient } from 'graphql-ws';
-import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ANONYMOUS, type Caller } from '../../lib/auth.js';
 import type { SubgraphName } from '../../lib/config.js';
@@ -22,7 +20,7 @@ import { encodeCaller, signConnectionInit, signMessage } from '../../lib/transpo
 import { signersTrustedBy } from '../../subgraphs/definition.js';
 import { SUBGRAPHS } from '../../subgraphs/index.js';
 import { op } from '../helpers/contract.js';
-import { pay, raisedAlert, subscribe, SUSPICIOUS, waitForLive } from '../helpers/alerts.js';
+import { connectAlertsDirect, pay, raisedAlert, subscribe, SUSPICIOUS, waitForLive } from '../helpers/alerts.js';
 import { expectData, expectGraphQLError } from '../helpers/matchers.js';
 import { signerOf, signGraphQL } from '../helpers/signing.js';
 import { postGraphQL, startTestStack, userId, type TestStack } from '../helpers/stack.js';
@@ -187,21 +185,7 @@ describe('(c) internal calls signed by ads', () => {
 });
 
 describe('(d) a graphql-ws connection to alerts signed by ads', () => {
-  /** Opens a graphql-ws connection straight to alerts with `params`; resolves with how it closed. */
-  const direct = (params: Record<string, unknown>) => {
-    const client = createClient({
-      url: stack.subgraphs.alerts.url.replace(/^http/, 'ws'),
-      webSocketImpl: WebSocket,
-      retryAttempts: 0,
-      connectionParams: params,
-    });
-    return new Promise<{ code?: number; reason?: string; data?: unknown }>((resolve) => {
-      client.subscribe(
-        { query: 'subscription { chargeAlertRaised { id riskScore } }' },
-        { next: (data) => resolve({ data }), error: (e) => resolve(e as { code: number; reason: string }), complete: () => resolve({}) },
-      );
-    }).finally(() => client.dispose());
-  };
+  const direct = (params: Record<string, unknown>) => connectAlertsDirect(stack, params);
 
   it('is closed with 4401', async () => {
     const closed = await direct({ ...(await signConnectionInit(ads, 'alerts', alice, { resumeAfter: null, since: null })) });

@@ -152,3 +152,22 @@ export function closeCode(m: WsMessage): number | undefined {
   if (m.kind !== 'error') throw new Error(`expected the connection to close, got ${JSON.stringify(m)}`);
   return (m.error as { code?: number }).code;
 }
+
+/**
+ * Opens a graphql-ws connection straight to the alerts service (no gateway) with `params` as its
+ * connection_init payload and subscribes once; resolves with how it ended: the close (code and
+ * reason), or the first event's data.
+ */
+export function connectAlertsDirect(
+  stack: TestStack,
+  params: Record<string, unknown>,
+  query = 'subscription { chargeAlertRaised { id riskScore } }',
+): Promise<{ code?: number; reason?: string; data?: unknown }> {
+  const client = createClient({ url: wsUrlOf(stack.subgraphs.alerts.url), webSocketImpl: WebSocket, retryAttempts: 0, connectionParams: params });
+  return new Promise<{ code?: number; reason?: string; data?: unknown }>((resolve) => {
+    client.subscribe(
+      { query },
+      { next: (data) => resolve({ data }), error: (e) => resolve(e as { code: number; reason: string }), complete: () => resolve({}) },
+    );
+  }).finally(() => client.dispose());
+}

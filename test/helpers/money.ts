@@ -16,9 +16,11 @@ import { createLogger } from '../../lib/log.js';
 import { createLedger, type NewEntry } from '../../subgraphs/payments/ledger/index.js';
 import { createPaymentsServices, type PaymentsServices } from '../../subgraphs/payments/services.js';
 import { op } from './contract.js';
+import { expect } from 'vitest';
 import { expectData } from './matchers.js';
-import { freshPostgresDatabase, type TestStack } from './stack.js';
+import { freshPostgresDatabase, postGraphQL, type TestStack } from './stack.js';
 
+import { balanceOf, balances } from './ledger.js';
 export { balanceOf, balances, snapshot, writeCounts } from './ledger.js';
 
 /** The contract's SendMoney, Pay and History operations (test/contract/operations.graphql). */
@@ -95,20 +97,62 @@ export async function deposit(db: Knex, accountId: string, minor: bigint): Promi
   });
 }
 
+/** A gateway to call: a test stack, or a gateway's URL (one of a cluster's). */
+export type GatewayTarget = Pick<TestStack, 'url'> | string;
+
+async function mutate<T>(target: GatewayTarget, token: string, query: string, input: Record<string, unknown>): Promise<T> {
+  return expectData(
+    await postGraphQL<T>(typeof target === 'string' ? target : target.url, { query, variables: { input } }, { authorization: `Bearer ${token}` }),
+  );
+}
+
 export async function send(
-  stack: TestStack,
+  target: GatewayTarget,
   token: string,
   input: Record<string, unknown>,
 ): Promise<{ transfer: TransferOut | null; userErrors: UserErrorOut[] }> {
-  return expectData(await stack.gql<{ sendTransfer: { transfer: TransferOut | null; userErrors: UserErrorOut[] } }>(SEND, { input }, token)).sendTransfer;
+  return (await mutate<{ sendTransfer: { transfer: TransferOut | null; userErrors: UserErrorOut[] } }>(target, token, SEND, input)).sendTransfer;
 }
 
 export async function pay(
-  stack: TestStack,
+  target: GatewayTarget,
   token: string,
   input: Record<string, unknown>,
 ): Promise<{ purchase: PurchaseOut | null; userErrors: UserErrorOut[] }> {
-  return expectData(await stack.gql<{ makePurchase: { purchase: PurchaseOut | null; userErrors: UserErrorOut[] } }>(PAY, { input }, token)).makePurchase;
+  return (await mutate<{ makePurchase: { purchase: PurchaseOut | null; userErrors: UserErrorOut[] } }>(target, token, PAY, input)).makePurchase;
+}
+
+/**
+ * The overdraft check of the in-process and the cluster suites: carol's checking is brought to
+ * exactly 100.00, then 30 transfers of 7.00 leave it at once (the i-th through `via(i)`): exactly
+ * 14 go through (98.00 <= 100.00 < 105.00), the other 16 are refused INSUFFICIENT_FUNDS, 2.00 is
+ * left and the users' total is unchanged.
+ */
+export async function expectConcurrentDrainNeverOverdraws(db: Knex, carolToken: string, via: (i: number) => GatewayTarget): Promise<void> {
+  const start = await balanceOf(db, 'acc_carol_checking');
+  const drain = await pay(via(0), carolToken, {
+    accountId: 'acc_carol_checking',
+    merchantId: 'mer_apple',
+    amount: { amount: formatMinor(start - 10_000n, 'USD'), currency: 'USD' },
+    idempotencyKey: newKey(),
+  });
+  expect(drain.userErrors).toEqual([]);
+  expect(await balanceOf(db, 'acc_carol_checking')).toBe(10_000n);
+  const before = await balances(db);
+  const results = await Promise.all(
+    Array.from({ length: 30 }, (_, i) =>
+      send(via(i), carolToken, {
+        fromAccountId: 'acc_carol_checking',
+        toHandle: (['alice', 'bob', 'dave'] as const)[i % 3]!,
+        amount: { amount: '7.00', currency: 'USD' },
+        idempotencyKey: newKey(),
+      }),
+    ),
+  );
+  expect(results.filter((r) => r.transfer).length).toBe(14);
+  expect(results.filter((r) => !r.transfer).every((r) => r.userErrors.length === 1 && r.userErrors[0]!.code === 'INSUFFICIENT_FUNDS')).toBe(true);
+  expect(await balanceOf(db, 'acc_carol_checking')).toBe(200n);
+  expect(usersTotal(await balances(db))).toBe(usersTotal(before));
 }
 
 /** The seeded users, each with a USD checking account `acc_<handle>_checking`. */

@@ -3,9 +3,21 @@
  * total conserved, and a key duplicated at the same moment moves money once.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { formatMinor, toBigInt } from '../../lib/money.js';
+import { toBigInt } from '../../lib/money.js';
 import { verifyLedger } from '../../subgraphs/payments/verify.js';
-import { afterPlan, balanceOf, balances, HANDLES, newKey, pay, send, transferInput, transferPlan, usersTotal as total } from '../helpers/money.js';
+import {
+  afterPlan,
+  balanceOf,
+  balances,
+  expectConcurrentDrainNeverOverdraws,
+  HANDLES,
+  newKey,
+  pay,
+  send,
+  transferInput,
+  transferPlan,
+  usersTotal as total,
+} from '../helpers/money.js';
 import { startTestStack, type TestStack } from '../helpers/stack.js';
 
 let stack: TestStack;
@@ -37,34 +49,7 @@ describe('concurrent money movement', () => {
 
   it('a burst of transfers against one checking account never overdraws it', async () => {
     const db = stack.dbs.payments;
-    // Bring carol's checking down to exactly 100.00 with one purchase.
-    const start = await balanceOf(db, 'acc_carol_checking');
-    const drain = await pay(stack, tokens.carol!, {
-      accountId: 'acc_carol_checking',
-      merchantId: 'mer_apple',
-      amount: { amount: formatMinor(start - 10_000n, 'USD'), currency: 'USD' },
-      idempotencyKey: newKey(),
-    });
-    expect(drain.userErrors).toEqual([]);
-    expect(await balanceOf(db, 'acc_carol_checking')).toBe(10_000n);
-    const before = await balances(db);
-
-    const results = await Promise.all(
-      Array.from({ length: 30 }, (_, i) =>
-        send(stack, tokens.carol!, {
-          fromAccountId: 'acc_carol_checking',
-          toHandle: (['alice', 'bob', 'dave'] as const)[i % 3]!,
-          amount: { amount: '7.00', currency: 'USD' },
-          idempotencyKey: newKey(),
-        }),
-      ),
-    );
-    const ok = results.filter((r) => r.transfer);
-    const refused = results.filter((r) => !r.transfer);
-    expect(ok.length).toBe(14); // 14 x 7.00 = 98.00 <= 100.00 < 15 x 7.00
-    expect(refused.every((r) => r.userErrors.length === 1 && r.userErrors[0]!.code === 'INSUFFICIENT_FUNDS')).toBe(true);
-    expect(await balanceOf(db, 'acc_carol_checking')).toBe(200n);
-    expect(total(await balances(db))).toBe(total(before));
+    await expectConcurrentDrainNeverOverdraws(db, tokens.carol!, () => stack);
   });
 
   it('a burst of purchases against one card never exceeds its credit limit', async () => {

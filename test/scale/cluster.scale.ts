@@ -15,26 +15,21 @@ import { signToken } from '../../lib/auth.js';
 import { isDatabaseVariable, startCluster, type Cluster, type ClusterProcess } from '../../runtime/cluster.js';
 import { openDb } from '../../lib/db.js';
 import { ACTIVE_MARK, BLOCKED_MARK, GUARD_MARK } from '../../lib/egress-guard.mjs';
-import { formatMinor } from '../../lib/money.js';
 import { verifyLedger } from '../../subgraphs/payments/verify.js';
 import { redisUrlVariable, SERVICE_NAMES } from '../../lib/config.js';
 import { privateKeyPem, privateKeyVariable } from '../../lib/transport/keys.js';
 import { freshPostgresDatabase, postGraphQL, TEST_JWT_SECRET, TEST_KEYS, userId } from '../helpers/stack.js';
-import { expectData } from '../helpers/matchers.js';
 import {
   afterPlan,
-  balanceOf,
   balances,
+  expectConcurrentDrainNeverOverdraws,
   HANDLES,
   newKey,
-  PAY,
-  SEND,
+  pay,
+  send,
   transferInput,
   transferPlan,
   usersTotal as total,
-  type PurchaseOut,
-  type TransferOut,
-  type UserErrorOut,
 } from '../helpers/money.js';
 import { waitFor as waitForCondition } from '../helpers/wait.js';
 
@@ -121,26 +116,6 @@ function graphqlRequests(label: string): number {
   return proc(label).lines.filter((l) => l.includes('"path":"/graphql"')).length;
 }
 
-async function send(gateway: string, token: string, input: Record<string, unknown>): Promise<{ transfer: TransferOut | null; userErrors: UserErrorOut[] }> {
-  return expectData(
-    await postGraphQL<{ sendTransfer: { transfer: TransferOut | null; userErrors: UserErrorOut[] } }>(
-      gateway,
-      { query: SEND, variables: { input } },
-      { authorization: `Bearer ${token}` },
-    ),
-  ).sendTransfer;
-}
-
-async function pay(gateway: string, token: string, input: Record<string, unknown>): Promise<{ purchase: PurchaseOut | null; userErrors: UserErrorOut[] }> {
-  return expectData(
-    await postGraphQL<{ makePurchase: { purchase: PurchaseOut | null; userErrors: UserErrorOut[] } }>(
-      gateway,
-      { query: PAY, variables: { input } },
-      { authorization: `Bearer ${token}` },
-    ),
-  ).makePurchase;
-}
-
 /** Clusters of child processes on a shared machine are slow: a minute, checking every 50 ms. */
 const waitFor = (cond: () => boolean | Promise<boolean>, label: string) => waitForCondition(cond, label, 60_000, 50);
 
@@ -209,34 +184,7 @@ describe('cluster: two gateways, two payments processes, one PostgreSQL', () => 
   });
 
   it('an account drained concurrently through both gateways never goes below zero', async () => {
-    // Bring carol's checking down to exactly 100.00.
-    const start = await balanceOf(payments, 'acc_carol_checking');
-    const drain = await pay(cluster.gateways[0]!, tokens.carol!, {
-      accountId: 'acc_carol_checking',
-      merchantId: 'mer_apple',
-      amount: { amount: formatMinor(start - 10_000n, 'USD'), currency: 'USD' },
-      idempotencyKey: newKey(),
-    });
-    expect(drain.userErrors).toEqual([]);
-    expect(await balanceOf(payments, 'acc_carol_checking')).toBe(10_000n);
-    const before = await balances(payments);
-
-    const results = await Promise.all(
-      Array.from({ length: 30 }, (_, i) =>
-        send(cluster.gateways[i % 2]!, tokens.carol!, {
-          fromAccountId: 'acc_carol_checking',
-          toHandle: (['alice', 'bob', 'dave'] as const)[i % 3]!,
-          amount: { amount: '7.00', currency: 'USD' },
-          idempotencyKey: newKey(),
-        }),
-      ),
-    );
-    const ok = results.filter((r) => r.transfer);
-    const refused = results.filter((r) => !r.transfer);
-    expect(ok.length).toBe(14); // 14 x 7.00 = 98.00 <= 100.00 < 15 x 7.00
-    expect(refused.every((r) => r.userErrors.length === 1 && r.userErrors[0]!.code === 'INSUFFICIENT_FUNDS')).toBe(true);
-    expect(await balanceOf(payments, 'acc_carol_checking')).toBe(200n);
-    expect(total(await balances(payments))).toBe(total(before));
+    await expectConcurrentDrainNeverOverdraws(payments, tokens.carol!, (i) => cluster.gateways[i % 2]!);
     expect((await verifyLedger(payments)).problems).toEqual([]);
   });
 });
