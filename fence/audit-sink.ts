@@ -58,7 +58,7 @@ export function batchingAuditSink(append: (records: DataAccessRecord[]) => Promi
  * (the route answers with one id per record, after its transaction). `accountsUrls` may list
  * several accounts processes (internal-client.ts fails over on a refused connection).
  */
-export function internalAuditAppend(accountsUrls: string, gateway: Signer): (records: DataAccessRecord[]) => Promise<void> {
+function internalAuditAppend(accountsUrls: string, gateway: Signer): (records: DataAccessRecord[]) => Promise<void> {
   return async (records) => {
     const requestId = records.length === 1 ? records[0]!.requestId : null;
     const { ids } = await callInternal<{ ids?: unknown }>(gateway, 'accounts', accountsUrls, 'audit', { records }, { requestId, timeoutMs: 5_000 });

@@ -10,7 +10,7 @@ import { directiveArg } from './marks.js';
 import { isAdvertisingZone } from './policy.js';
 
 /** `Type.field` -> the subgraphs (by name) that resolve it. */
-export function resolvingSubgraphs(supergraph: DocumentNode): Map<string, Set<string>> {
+function resolvingSubgraphs(supergraph: DocumentNode): Map<string, Set<string>> {
   const graphNames = new Map<string, string>(); // join__Graph enum value -> subgraph name
   for (const def of supergraph.definitions) {
     if (def.kind !== Kind.ENUM_TYPE_DEFINITION || def.name.value !== 'join__Graph') continue;

@@ -44,7 +44,7 @@ function requiresCoordinates(policy: FencePolicy, selections: readonly QueryPlan
 }
 
 /** Protected coordinates a subgraph operation (as sent by a Fetch node) selects, `_entities` included. */
-export function fetchCoordinates(policy: FencePolicy, operation: string | DocumentNode): string[] {
+function fetchCoordinates(policy: FencePolicy, operation: string | DocumentNode): string[] {
   const doc = typeof operation === 'string' ? parse(operation, { noLocation: true }) : operation;
   const fragments = fragmentMap(doc);
   const out = new Set<string>();
@@ -61,7 +61,7 @@ export function fetchCoordinates(policy: FencePolicy, operation: string | Docume
  * for list items), resolved against the operation the plan was built for: where a fetch's entity
  * representations come from. Null when the path crosses no protected field or cannot be resolved.
  */
-export function protectedOnPath(policy: FencePolicy, document: DocumentNode, path: readonly (string | number)[]): string | null {
+function protectedOnPath(policy: FencePolicy, document: DocumentNode, path: readonly (string | number)[]): string | null {
   const ops = document.definitions.filter((d) => d.kind === Kind.OPERATION_DEFINITION);
   if (ops.length !== 1) return null; // the gateway plans one operation; several: the caller named one, and layer 2 saw them all
   const op = ops[0]!;

@@ -18,7 +18,7 @@ export const SUBGRAPH_ZONES: Readonly<Record<SubgraphName, Zone>> = Object.freez
 });
 
 /** The only purpose whose callers may receive payment-only data. */
-export const PAYMENT_PURPOSE: Purpose = 'payments';
+const PAYMENT_PURPOSE: Purpose = 'payments';
 
 /** paygraph's own spec for the @paymentOnly directive, imported with @link by each subgraph. */
 export const PAYMENT_ONLY_SPEC_URL = 'https://paygraph.dev/data-use/v1.0';

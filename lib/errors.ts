@@ -51,7 +51,7 @@ export const ERRORS = {
 export type ErrorCode = keyof typeof ERRORS;
 
 /** Codes whose messages are written for clients (the gateway masks every other). */
-export const CLIENT_SAFE_CODES: ReadonlySet<string> = new Set((Object.keys(ERRORS) as ErrorCode[]).filter((c) => ERRORS[c].clientSafe));
+const CLIENT_SAFE_CODES: ReadonlySet<string> = new Set((Object.keys(ERRORS) as ErrorCode[]).filter((c) => ERRORS[c].clientSafe));
 
 export function isClientSafe(code: unknown): boolean {
   return typeof code === 'string' && CLIENT_SAFE_CODES.has(code);
@@ -85,9 +85,6 @@ export function unauthenticated(message: string): GraphQLError {
   return appError('UNAUTHENTICATED', message);
 }
 
-export function forbidden(message: string): GraphQLError {
-  return new GraphQLError(message, { extensions: { code: 'FORBIDDEN' } });
-}
 
 /**
  * An error answered outside GraphQL execution (HTTP layer: body too large, unsigned internal
