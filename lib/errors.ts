@@ -85,7 +85,6 @@ export function unauthenticated(message: string): GraphQLError {
   return appError('UNAUTHENTICATED', message);
 }
 
-
 /**
  * An error answered outside GraphQL execution (HTTP layer: body too large, unsigned internal
  * request, ...): a status, a message and a registered code.
