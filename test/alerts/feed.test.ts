@@ -141,7 +141,9 @@ describe('alerts consumer', () => {
       // A commit answers the poll the consumer has pending now; the next one it makes is watched.
       expect((await pay(stack, alice, { accountId: 'acc_alice_checking', ...NORMAL })).userErrors).toEqual([]);
       await waitFor(() => polls.some((p) => p.open) && feed.waiting >= 1, 'the consumer to wait on the feed');
-      const pending = polls.find((p) => p.open)!;
+      // The consumer polls one request at a time: the newest open one is the long poll now waiting
+      // (an earlier one may have been answered and not yet have emitted its 'close').
+      const pending = polls.filter((p) => p.open).at(-1)!;
       await stack.stopSubgraph('alerts');
       // Aborted by the stop: answered, it would have finished (after up to FEED_WAIT_MS of waiting).
       expect(await pending.aborted).toBe(true);
