@@ -6,6 +6,7 @@
  */
 import {
   buildASTSchema,
+  GraphQLSchema,
   execute,
   type GraphQLError,
   Kind,
@@ -15,7 +16,6 @@ import {
   type DocumentNode,
   type ExecutionResult,
   type FieldDefinitionNode,
-  type GraphQLSchema,
   type OperationDefinitionNode,
   type SelectionSetNode,
   type TypeNode,
@@ -63,7 +63,12 @@ export function buildContractSchema(policy: FencePolicy): GraphQLSchema {
   defs = defs.map((d) =>
     d.kind === Kind.SCHEMA_DEFINITION ? { ...d, operationTypes: d.operationTypes.filter((o) => !removedTypes.has(o.type.name.value)) } : d,
   );
-  return buildASTSchema({ kind: Kind.DOCUMENT, definitions: defs }, { assumeValidSDL: false });
+  const built = buildASTSchema({ kind: Kind.DOCUMENT, definitions: defs }, { assumeValidSDL: false });
+  // Only what the roots reach: an input, enum or payload type left behind by a removed field
+  // (e.g. SendTransferInput, whose fields name accounts) is not part of the contract either.
+  // (graphql-js collects the reachable types when `types` is not given.)
+  const { types: _all, ...config } = built.toConfig();
+  return new GraphQLSchema(config);
 }
 
 const INTROSPECTION_FIELDS = new Set(['__schema', '__type']);

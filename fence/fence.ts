@@ -6,12 +6,15 @@
  *   operation is refused: fail closed); refuses a caller that may not receive it;
  * - vetoPlan (layer 3): aborts a plan that would send payment-only data to the advertising zone,
  *   and records the abort;
- * - contractSchema: the schema a non-payments caller may introspect.
+ * - contractErrors and auditOutsideContract (layer 2, before the rest): a non-payments caller's
+ *   document validated against the contract schema, so its errors never name a payment-only type,
+ *   field or input field; such a refusal is audited like any other when it selected payment-only data;
+ * - contractSchema: the schema a non-payments caller may introspect and is validated against.
  * The adapters (adapters/) plug it into Apollo Server; the gateway's one operation pipeline runs
  * HTTP and WebSocket operations through them, so both transports decide and audit identically.
  */
 import type { PlanNode, QueryPlan, SubscriptionNode } from '@apollo/query-planner';
-import type { DocumentNode, GraphQLError, GraphQLSchema } from 'graphql';
+import { GraphQLError, Kind, specifiedRules, validate, type DocumentNode, type GraphQLSchema } from 'graphql';
 import type { Caller } from '../lib/auth.js';
 import type { Logger } from '../lib/log.js';
 import { auditRecord, type Decision, type FenceLayer } from './audit-record.js';
@@ -19,6 +22,7 @@ import type { AuditSink } from './audit-sink.js';
 import { buildContractSchema } from './contract-schema.js';
 import { checkOperation, policyFromSupergraph, type FencePolicy, type OperationCheck } from './operation-check.js';
 import { checkQueryPlan, type QueryPlanViolation } from './plan-check.js';
+import { mayReceivePaymentOnly } from './policy.js';
 import { adThroughProtected, auditUnavailable, forbiddenDataUse, planAborted } from './refusals.js';
 
 /** What the fence knows of one operation, whichever transport carried it. */
@@ -33,6 +37,19 @@ export interface OperationInput {
   layer: Extract<FenceLayer, 'gateway' | 'subscription'>;
 }
 
+/**
+ * Operations of a kind the schema has no root type for (graphql-js 16 finds this only when
+ * executing; 17 adds a validation rule): the contract has no mutation and no subscription type.
+ */
+function missingRootTypes(schema: GraphQLSchema, document: DocumentNode): GraphQLError[] {
+  const errors: GraphQLError[] = [];
+  for (const d of document.definitions) {
+    if (d.kind !== Kind.OPERATION_DEFINITION || schema.getRootType(d.operation)) continue;
+    errors.push(new GraphQLError(`Schema is not configured to execute ${d.operation} operation.`, { nodes: d }));
+  }
+  return errors;
+}
+
 export class Fence {
   /** The API without payment-only types and fields: what a non-payments caller may introspect. */
   readonly contractSchema: GraphQLSchema;
@@ -45,6 +62,40 @@ export class Fence {
     private readonly log: Logger,
   ) {
     this.contractSchema = buildContractSchema(policy);
+  }
+
+  /**
+   * A non-payments caller's document, validated against the contract schema (the API without
+   * payment-only types and fields). Null when the caller may receive payment-only data or the
+   * document is valid there; otherwise the errors that caller gets, as if the protected parts of
+   * the API did not exist. Synchronous: Apollo's validation end hook, which uses it, is not awaited.
+   */
+  contractErrors(document: DocumentNode, caller: OperationInput['caller']): GraphQLError[] | null {
+    if (mayReceivePaymentOnly(caller.purpose)) return null;
+    const errors = [...missingRootTypes(this.contractSchema, document), ...validate(this.contractSchema, document, specifiedRules)];
+    if (errors.length === 0) return null;
+    // No "Did you mean ...?": a suggestion names what the caller did not type (as Apollo's own
+    // hideSchemaDetailsFromClientErrors does, for the full API's errors).
+    for (const e of errors) e.message = e.message.replace(/ ?Did you mean(.+?)\?$/, '');
+    return errors;
+  }
+
+  /**
+   * The record of a refusal by contractErrors: appended when the document selects payment-only
+   * data (judged on the full API), like any other refusal. A failed append is logged and does not
+   * change the answer: the caller still gets the validation errors (AUDIT_UNAVAILABLE would tell
+   * it that the data exists).
+   */
+  async auditOutsideContract(input: OperationInput): Promise<void> {
+    const { coordinates } = checkOperation(this.policy, input.document, input.caller);
+    if (coordinates.length === 0) return;
+    const decision: Decision = { ...input, coordinates, decision: 'REFUSED' };
+    await this.audit(auditRecord(decision)).catch((err: unknown) =>
+      this.log.error(
+        { fence: { decision: 'REFUSED', layer: input.layer, coordinates, requestId: input.requestId }, err: String(err) },
+        '[fence] could not audit a refusal',
+      ),
+    );
   }
 
   /** Layers 2 and 5 (see the header). Resolves with the check when the operation may run. */

@@ -7,7 +7,9 @@
  * - authenticate: context.ts Authenticator, from the HTTP Authorization header or the WebSocket
  *   connection_init payload; an invalid token is refused, never taken as anonymous;
  * - parse and validate: Apollo Server's request pipeline, with the hardening's limits (token count
- *   first, then depth, aliases, directives, cost) and the preflight below;
+ *   first, then depth, aliases, directives, cost) and the preflight below; a caller whose purpose
+ *   is not `payments` is validated against the contract schema (the API without payment-only
+ *   types and fields), so its errors never name what it may not see;
  * - fence: the data-use fence's operation check and audit (fence/adapters/gateway-plugin.ts), then
  *   the shape of the operation (an unknown operationName, a subscription over HTTP);
  * - plan: @apollo/gateway plans queries and mutations itself (the fence vetoes its plans through
@@ -33,7 +35,7 @@ import { executeApollo, headerRecord } from '../lib/http.js';
 import type { Logger } from '../lib/log.js';
 import type { ServiceKeys } from '../lib/transport/keys.js';
 import { REQUEST_ID_HEADER } from '../lib/transport/signing.js';
-import { contractIntrospection, enforceOperation, queryPlanHook } from '../fence/adapters/gateway-plugin.js';
+import { contractIntrospection, contractValidation, enforceContract, enforceOperation, queryPlanHook } from '../fence/adapters/gateway-plugin.js';
 import type { Fence } from '../fence/fence.js';
 import { newRequestId, type Authenticator, type GatewayContext, type PlannedSubscription } from './context.js';
 import { SignedDataSource } from './data-source.js';
@@ -163,8 +165,17 @@ export function createPipeline(opts: PipelineOptions): OperationPipeline {
   /** The fence and the operation's shape, in the pipeline's order (one plugin: steps in sequence). */
   const steps: ApolloServerPlugin<GatewayContext> = {
     async requestDidStart() {
+      /** The audit record of a refusal by contract validation, written before the answer goes out. */
+      let contractAudit: Promise<void> | undefined;
       return {
+        async validationDidStart(rc) {
+          return fenced ? contractValidation(fence, rc, (audit) => (contractAudit = audit)) : undefined;
+        },
+        async willSendResponse() {
+          await contractAudit;
+        },
         async didResolveOperation(rc) {
+          if (fenced) await enforceContract(fence, rc);
           if (!rc.operation) throw unknownOperation(rc.request.operationName);
           if (fenced) await enforceOperation(fence, rc);
           const subscription = rc.operation.operation === 'subscription';
