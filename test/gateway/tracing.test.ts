@@ -60,6 +60,7 @@ function descends(trace: readonly ReadableSpan[], span: ReadableSpan, ancestor: 
 }
 
 describe('one trace for a flagged purchase', () => {
+  let all: ReadableSpan[];
   let trace: ReadableSpan[];
   let traceId: string;
 
@@ -80,7 +81,14 @@ describe('one trace for a flagged purchase', () => {
       () => spans().some((s) => traceOf(s) === traceId && s.name.startsWith('subscription event')),
       'the subscription bridge span in the purchase trace',
     );
-    trace = spans().filter((s) => traceOf(s) === traceId);
+    all = spans();
+    trace = all.filter((s) => traceOf(s) === traceId);
+  });
+
+  it('opens no trace for background work: the long poll that carried the event, lease renewals, ... are untraced', () => {
+    const roots = all.filter((s) => !parentOf(s));
+    expect(roots.map(describeSpan)).toEqual(roots.map(() => 'gateway: POST /graphql'));
+    expect(all.some((s) => s.name.includes('/internal/events'))).toBe(false);
   });
 
   it('starts at the gateway, whose @apollo/gateway spans and subgraph fetches belong to it', () => {
