@@ -173,6 +173,35 @@ describe('trace context and the fence', () => {
     expect(spans().some((s) => serviceOf(s) === 'ads')).toBe(false);
   });
 
+  it('records no document, variable or quoted literal: an invalid mutation naming an amount leaves it out of every span', async () => {
+    exporter.reset();
+    const amount = '98765.43';
+    const res = await stack.gql(
+      `mutation { makePurchase(input: { accountId: "acc_alice_card", merchantId: "mer_air_france", amount: { amount: ${amount}, currency: "USD" }, idempotencyKey: "k-${Date.now()}" }) { purchase { id } } }`,
+      {},
+      alice,
+    );
+    expect(res.errors?.[0]?.message).toContain(amount); // the client is told, in its own response
+    const sent = await stack.gql(
+      op('Pay'),
+      {
+        input: {
+          accountId: 'acc_alice_card',
+          merchantId: 'mer_blue_bottle',
+          amount: { amount: '87654.32', currency: 'USD' },
+          idempotencyKey: `k-${Date.now()}`,
+        },
+      },
+      alice,
+    );
+    expect(sent.status).toBe(200);
+    await waitFor(() => spans().filter((s) => !parentOf(s)).length >= 2, 'both operations traced');
+    const recorded = JSON.stringify(spans().map((s) => ({ name: s.name, attributes: s.attributes, events: s.events, status: s.status })));
+    expect(recorded).not.toContain(amount);
+    expect(recorded).not.toContain('87654');
+    expect(recorded).not.toContain('mer_blue_bottle');
+  });
+
   it('leaves traceparent out of the signature: a signed request verifies with one added after signing', async () => {
     expect(COVERED_COMPONENTS).not.toContain(TRACEPARENT_HEADER);
     const body = JSON.stringify({ query: '{ __typename }' });
