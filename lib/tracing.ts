@@ -43,12 +43,12 @@ import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider, BatchSpanProcessor, SimpleSpanProcessor, type SpanExporter, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
 
-export { context, SpanKind, SpanStatusCode, ROOT_CONTEXT, trace, type Context, type Span };
+export { context, ROOT_CONTEXT, SpanKind, type Span };
 
 /** The W3C Trace Context header (https://www.w3.org/TR/trace-context/). */
 export const TRACEPARENT_HEADER = 'traceparent';
 /** The instrumentation scope of paygraph's own spans. */
-export const TRACER_NAME = 'paygraph';
+const TRACER_NAME = 'paygraph';
 
 export interface TracingOptions {
   /**
@@ -63,10 +63,9 @@ export interface TracingOptions {
 }
 
 interface TracingState {
-  main: string;
   processor: SpanProcessor;
+  /** One per service, by name (each its own `service.name`), all sharing `processor`. */
   providers: Map<string, BasicTracerProvider>;
-  contextManager: AsyncLocalStorageContextManager;
 }
 
 let state: TracingState | null = null;
@@ -90,10 +89,9 @@ export function startTracing(opts: TracingOptions): boolean {
   const url = opts.exporter ? undefined : otlpTracesUrl(opts.env);
   if (!opts.exporter && !url) return false;
   const processor = opts.exporter ? new SimpleSpanProcessor(opts.exporter) : new BatchSpanProcessor(new OTLPTraceExporter({ url }));
-  const contextManager = new AsyncLocalStorageContextManager().enable();
-  context.setGlobalContextManager(contextManager);
+  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
   propagation.setGlobalPropagator(new W3CTraceContextPropagator());
-  state = { main: opts.service, processor, providers: new Map(), contextManager };
+  state = { processor, providers: new Map() };
   trace.setGlobalTracerProvider(providerOf(opts.service));
   return true;
 }
@@ -181,7 +179,7 @@ export function injectTraceContext(headers: Record<string, string>, ctx: Context
 }
 
 /** The trace context carried by `headers` (a parent for a server span), or ROOT_CONTEXT. */
-export function extractTraceContext(headers: Readonly<Record<string, string | string[] | undefined>>): Context {
+function extractTraceContext(headers: Readonly<Record<string, string | string[] | undefined>>): Context {
   if (!state) return ROOT_CONTEXT;
   return propagation.extract(ROOT_CONTEXT, headers);
 }
@@ -195,7 +193,7 @@ export function currentTraceparent(ctx: Context = context.active()): string | nu
 }
 
 /** The context a stored `traceparent` names (ROOT_CONTEXT when absent or malformed): the parent of the span continuing it. */
-export function contextOfTraceparent(traceparent: unknown): Context {
+function contextOfTraceparent(traceparent: unknown): Context {
   if (!state || typeof traceparent !== 'string') return ROOT_CONTEXT;
   const ctx = propagation.extract(ROOT_CONTEXT, { [TRACEPARENT_HEADER]: traceparent });
   const sc = trace.getSpanContext(ctx);
