@@ -150,6 +150,7 @@ describe('one trace for a flagged purchase', () => {
   it('writes the trace id into the services’ log lines', () => {
     const records = logs.records().filter((r) => r.traceId === traceId);
     expect(records.some((r) => r.service === 'payments' && r.msg === 'request')).toBe(true);
+    expect(records.some((r) => r.service === 'gateway')).toBe(true);
     for (const r of records) expect(r.spanId).toMatch(/^[0-9a-f]{16}$/);
   });
 });
