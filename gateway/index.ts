@@ -9,6 +9,7 @@ import type { SubgraphName } from '../lib/config.js';
 import { HttpError } from '../lib/errors.js';
 import { close, listen, readBody, sendGraphQLError, sendJson } from '../lib/http.js';
 import { createLogger, type Logger } from '../lib/log.js';
+import { ROOT_CONTEXT, SpanKind, withSpan } from '../lib/tracing.js';
 import type { ServiceKeys } from '../lib/transport/keys.js';
 import { internalAuditSink, type AuditSink } from '../fence/audit-sink.js';
 import { createFence } from '../fence/fence.js';
@@ -91,7 +92,12 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
         return res.end(await hardening.metrics.registry.metrics());
       }
       if (path !== '/graphql') return sendJson(res, 404, { error: 'not found; GraphQL is served at /graphql' });
-      await pipeline.http(req, res, await readBody(req, GATEWAY_MAX_BODY_BYTES));
+      // Every operation starts a trace of its own here (lib/tracing.ts); a client's traceparent is
+      // not continued: the endpoint is public, and a trace's parent is the gateway's to choose.
+      await withSpan('gateway', `${req.method ?? 'POST'} /graphql`, { kind: SpanKind.SERVER, parent: ROOT_CONTEXT }, async (span) => {
+        await pipeline.http(req, res, await readBody(req, GATEWAY_MAX_BODY_BYTES));
+        span.setAttribute('http.response.status_code', res.statusCode);
+      });
     })().catch((err: unknown) => {
       if (res.headersSent) return res.end();
       if (err instanceof HttpError) return sendGraphQLError(res, err);

@@ -33,6 +33,7 @@ import { Channel } from '../lib/channel.js';
 import { SUBGRAPH_NAMES, type SubgraphName } from '../lib/config.js';
 import { appError } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
+import { continueTrace } from '../lib/tracing.js';
 import { Replicas } from '../lib/transport/replicas.js';
 import type { ServiceKeys } from '../lib/transport/keys.js';
 import { encodeCaller, signConnectionInit } from '../lib/transport/signing.js';
@@ -266,17 +267,21 @@ export function createBridge(opts: BridgeOptions): Bridge {
             if (cursor !== null && c <= cursor) return; // already received before a reconnection
             cursor = c;
           }
-          chain = chain.then(async () => {
-            try {
-              stream.push(await sharedRest(sub, event as ExecutionResult));
-            } catch (err) {
-              opts.logger.error(
-                { requestId: sub.requestId, err: err instanceof Error ? { message: err.message, stack: err.stack } : String(err) },
-                'subscription event could not be joined',
-              );
-              stream.push({ errors: [appError('INTERNAL_SERVER_ERROR', 'A subscription event could not be completed.')] });
-            }
-          });
+          // Each event continues the trace of the consumer span that raised it (lib/tracing.ts): its joins are part of it.
+          const traceparent = (event as ExecutionResult).extensions?.traceparent;
+          chain = chain.then(() =>
+            continueTrace('gateway', `subscription event ${primary.serviceName}`, traceparent, { 'paygraph.subgraph': serviceName }, async () => {
+              try {
+                stream.push(await sharedRest(sub, event as ExecutionResult));
+              } catch (err) {
+                opts.logger.error(
+                  { requestId: sub.requestId, err: err instanceof Error ? { message: err.message, stack: err.stack } : String(err) },
+                  'subscription event could not be joined',
+                );
+                stream.push({ errors: [appError('INTERNAL_SERVER_ERROR', 'A subscription event could not be completed.')] });
+              }
+            }),
+          );
         },
         error: (err) => {
           chain = chain.then(() => stream.fail(upstreamError(err, serviceName)));

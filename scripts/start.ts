@@ -13,11 +13,14 @@ import { signToken } from '../lib/auth.js';
 import { messageOf, say, warn } from '../lib/cli.js';
 import { issuerTokensMessage, loadConfig, mintingKey, SUBGRAPH_NAMES } from '../lib/config.js';
 import { loadKeyRing } from '../lib/transport/keys.js';
+import { startTracing, stopTracing } from '../lib/tracing.js';
 import { pgDatabaseOf } from '../runtime/database.js';
 import { startStack } from '../runtime/stack.js';
 import { buildFixture } from '../seeds/fixture.js';
 
 const config = loadConfig();
+// Traces only when OTEL_EXPORTER_OTLP_ENDPOINT is set (docs/operations.md#tracing): nothing is sent otherwise.
+if (startTracing({ service: 'gateway' })) say('paygraph: exporting traces by OTLP (OTEL_EXPORTER_OTLP_ENDPOINT)');
 const databases = Object.fromEntries(SUBGRAPH_NAMES.map((n) => [n, pgDatabaseOf(config, n)]));
 const onPostgres = Object.values(databases).filter(Boolean).length;
 say(
@@ -56,16 +59,19 @@ const shutdown = (signal: string) => {
   if (stopping) return;
   stopping = true;
   say(`\n${signal}: stopping paygraph...`);
-  stack.stop().then(
-    () => {
-      say('stopped cleanly');
-      process.exit(0);
-    },
-    (err: unknown) => {
-      warn(`error while stopping: ${messageOf(err, { stack: true })}`);
-      process.exit(1);
-    },
-  );
+  void stack
+    .stop()
+    .then(stopTracing)
+    .then(
+      () => {
+        say('stopped cleanly');
+        process.exit(0);
+      },
+      (err: unknown) => {
+        warn(`error while stopping: ${messageOf(err, { stack: true })}`);
+        process.exit(1);
+      },
+    );
 };
 process.on('SIGINT', () => shutdown('SIGINT'));
 process.on('SIGTERM', () => shutdown('SIGTERM'));

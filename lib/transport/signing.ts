@@ -38,6 +38,12 @@
  *   fields (lower-case header names as keys), signed over a fixed method and path (GET /graphql:
  *   WS_SIGNED_METHOD, WS_SIGNED_PATH) with the content wsConnectionInitBody(resumeAfter, since),
  *   so the resume position is covered too.
+ * - The W3C `traceparent` (and `tracestate`) a traced request carries (lib/tracing.ts) is NOT
+ *   covered, on purpose: it decides nothing (no fence check, caller or route reads it; it only
+ *   names the parent of the receiver's span), and it is absent whenever tracing is off (the
+ *   default), so covering it would need a second profile with other required components. Whoever
+ *   could rewrite it in transit could only mis-parent a span; the request itself still verifies
+ *   or is refused exactly as before (test/gateway/tracing.test.ts).
  */
 import { createHash, randomBytes, type KeyObject } from 'node:crypto';
 import { createSigner, createVerifier, httpbis, type VerifyingKey } from 'http-message-signatures';

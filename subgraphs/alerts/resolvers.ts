@@ -10,6 +10,8 @@ export interface SubscriptionState {
   cursor: number;
   /** The event id of the alert being delivered, reported to the gateway as `extensions.cursor`. */
   lastEventId: number | null;
+  /** That alert's traceparent (lib/tracing.ts), reported as `extensions.traceparent` when it has one. */
+  lastTraceparent?: string | null;
 }
 
 export type AlertsContext = SubgraphContext<AlertsLoaders, AlertsServices> & { subscription?: SubscriptionState };
@@ -59,7 +61,10 @@ export const resolvers = {
         return ctx.services.bus.stream(ctx.db, ctx.caller.userId, sub.cursor);
       },
       resolve(alert: ChargeAlertRow, _: unknown, ctx: AlertsContext) {
-        if (ctx.subscription) ctx.subscription.lastEventId = alert.eventId;
+        if (ctx.subscription) {
+          ctx.subscription.lastEventId = alert.eventId;
+          ctx.subscription.lastTraceparent = alert.traceparent ?? null;
+        }
         return alert;
       },
     },

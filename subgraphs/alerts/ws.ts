@@ -102,10 +102,12 @@ export function serveAlertSubscriptions(
       },
       onNext(_ctx, _id, _payload, args, result) {
         const cursor = (args.contextValue as AlertsContext).subscription?.lastEventId ?? null;
+        // The trace of the consumer span that raised the alert, continued by the gateway's bridge (lib/tracing.ts).
+        const traceparent = (args.contextValue as AlertsContext).subscription?.lastTraceparent;
         return {
           ...(result.data !== undefined ? { data: result.data } : {}),
           ...(result.errors ? { errors: result.errors.map((e) => e.toJSON()) } : {}),
-          extensions: { ...(result.extensions ?? {}), cursor },
+          extensions: { ...(result.extensions ?? {}), cursor, ...(traceparent ? { traceparent } : {}) },
         };
       },
     },

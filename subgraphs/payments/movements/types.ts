@@ -61,6 +61,8 @@ interface BaseRequest {
   hash: string;
   amount: { minor: bigint; currency: string };
   postedAt: string;
+  /** The W3C traceparent of the request that asked for it (lib/tracing.ts), for its outbox event; null when untraced. */
+  traceparent?: string | null;
 }
 
 export interface TransferRequest extends BaseRequest {
