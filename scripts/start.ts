@@ -16,6 +16,7 @@ import { loadKeyRing } from '../lib/transport/keys.js';
 import { pgDatabaseOf } from '../runtime/database.js';
 import { startStack } from '../runtime/stack.js';
 import { buildFixture } from '../seeds/fixture.js';
+import { buildWebApp, stackWebApp, webAppBuilt } from '../runtime/web-app.js';
 
 const config = loadConfig();
 const databases = Object.fromEntries(SUBGRAPH_NAMES.map((n) => [n, pgDatabaseOf(config, n)]));
@@ -23,6 +24,11 @@ const onPostgres = Object.values(databases).filter(Boolean).length;
 say(
   `paygraph: data in ${onPostgres === 5 ? 'PostgreSQL, one schema per subgraph' : onPostgres > 0 ? `PostgreSQL for ${onPostgres} subgraph(s), SQLite under ${config.dataDir} for the others` : config.dataDir}`,
 );
+// The web client (web/): install builds it; a checkout whose install did not is built here, once.
+if (!webAppBuilt()) {
+  say('paygraph: building the web app (web/dist)...');
+  await buildWebApp();
+}
 const stack = await startStack({
   dataDir: config.dataDir,
   databases,
@@ -39,8 +45,10 @@ const stack = await startStack({
   // Zone isolation: the advertising zone's subgraph in a process of its own.
   isolate: ['ads'],
   log: (m) => say(`  ${m}`),
+  webApp: stackWebApp({ production: config.production, mintingKey: config.production ? null : mintingKey(config), tokenVerifier: config.tokenVerifier }),
 });
-say(`\npaygraph gateway ready at ${stack.url}\n`);
+say(`\npaygraph gateway ready at ${stack.url}`);
+say(`web app: ${stack.url.replace(/\/graphql$/, '/app')}${config.production ? '' : ' (sign in as a seeded user)'}\n`);
 const key = config.production ? null : mintingKey(config);
 if (!config.production && key === null) say(`No tokens printed: ${issuerTokensMessage(config)}\n`);
 if (key !== null) {
