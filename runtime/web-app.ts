@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { signToken, type TokenSigningKey, type TokenVerifierConfig } from '../lib/auth.js';
+import { mintingKey, type Config } from '../lib/config.js';
 import { createWebApp, type DevSignIn, type WebAppHandler } from '../gateway/web-app.js';
 import { buildFixture } from '../seeds/fixture.js';
 
@@ -52,5 +53,19 @@ export function stackWebApp(o: StackWebAppOptions): WebAppHandler {
     distDir: o.distDir ?? WEB_DIST,
     production: o.production,
     devSignIn: !o.production && o.mintingKey !== null ? devSignIn(o.mintingKey, o.tokenVerifier) : undefined,
+  });
+}
+
+/**
+ * What `npm start` serves: the app, and the development sign-in unless NODE_ENV=production (even
+ * though a production HS256 secret could mint: production tokens come from the app's identity
+ * provider, never from a route).
+ */
+export function stackWebAppFor(config: Config, distDir?: string): WebAppHandler {
+  return stackWebApp({
+    production: config.production,
+    mintingKey: config.production ? null : mintingKey(config),
+    tokenVerifier: config.tokenVerifier,
+    distDir,
   });
 }

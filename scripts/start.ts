@@ -16,7 +16,7 @@ import { loadKeyRing } from '../lib/transport/keys.js';
 import { pgDatabaseOf } from '../runtime/database.js';
 import { startStack } from '../runtime/stack.js';
 import { buildFixture } from '../seeds/fixture.js';
-import { buildWebApp, stackWebApp, webAppBuilt } from '../runtime/web-app.js';
+import { buildWebApp, stackWebAppFor, webAppBuilt } from '../runtime/web-app.js';
 
 const config = loadConfig();
 const databases = Object.fromEntries(SUBGRAPH_NAMES.map((n) => [n, pgDatabaseOf(config, n)]));
@@ -45,7 +45,7 @@ const stack = await startStack({
   // Zone isolation: the advertising zone's subgraph in a process of its own.
   isolate: ['ads'],
   log: (m) => say(`  ${m}`),
-  webApp: stackWebApp({ production: config.production, mintingKey: config.production ? null : mintingKey(config), tokenVerifier: config.tokenVerifier }),
+  webApp: stackWebAppFor(config),
 });
 say(`\npaygraph gateway ready at ${stack.url}`);
 say(`web app: ${stack.url.replace(/\/graphql$/, '/app')}${config.production ? '' : ' (sign in as a seeded user)'}\n`);

@@ -2,7 +2,7 @@
  * Money on screen, exact: the API sends decimal strings ("1234.50"), and a float would round
  * (0.1 + 0.2, or any amount past 2^53 minor units). Intl.NumberFormat lays out the currency for
  * the locale; the digits never pass through a Number: the integer part is formatted as a BigInt,
- * and the fraction digits are copied from the string as they are.
+ * and the fraction digits as an integer of their own (leading zeros kept), never rounded.
  */
 
 const DECIMAL = /^(-)?(\d+)(?:\.(\d+))?$/;
@@ -35,6 +35,11 @@ export function formatMoney(amount: string, currency: string, locale?: string): 
     .filter((p) => p.type === 'integer' || p.type === 'group')
     .map((p) => p.value)
     .join('');
+  // The fraction's digits in the locale's numbering system (Arabic-Indic in ar-EG...), leading zeros kept.
+  const localDigits =
+    fraction.length > 0 && fraction.length <= 21
+      ? new Intl.NumberFormat(locale, { useGrouping: false, minimumIntegerDigits: fraction.length }).format(BigInt(fraction))
+      : fraction;
   let out = '';
   let integerDone = false;
   for (const part of template) {
@@ -43,7 +48,7 @@ export function formatMoney(amount: string, currency: string, locale?: string): 
       integerDone = true;
     } else if (part.type === 'group') {
       // (the template's 1 has none)
-    } else if (part.type === 'fraction') out += fraction;
+    } else if (part.type === 'fraction') out += localDigits;
     else out += part.value;
   }
   return out;
