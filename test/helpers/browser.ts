@@ -104,3 +104,21 @@ export async function screenshotAll(testName: string, contexts: readonly Browser
     }
   return files;
 }
+
+/**
+ * One module of web/src bundled for a page (Vite's library build, IIFE, kept in memory), so that a
+ * test runs the app's own code in Chromium: `globalName` holds its exports on `window`.
+ */
+export async function bundleForBrowser(entry: string, globalName: string): Promise<string> {
+  const { build } = await import('vite');
+  const out = await build({
+    configFile: false,
+    logLevel: 'silent',
+    root: WEB_DIR,
+    build: { write: false, minify: false, lib: { entry: path.join(WEB_DIR, entry), formats: ['iife'], name: globalName, fileName: 'bundle' } },
+  });
+  const outputs = (Array.isArray(out) ? out : [out]) as { output: { type: string; code?: string }[] }[];
+  const chunk = outputs.flatMap((o) => o.output).find((c) => c.type === 'chunk');
+  if (!chunk?.code) throw new Error(`no bundle for ${entry}`);
+  return chunk.code;
+}

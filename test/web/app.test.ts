@@ -9,7 +9,8 @@ import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
 import { formatMoney } from '../../web/src/money.js';
 import { waitForLive } from '../helpers/alerts.js';
-import { launchChromium, newUserPage, requireChromiumOrSay, screenshotAll, signIn, startWebStack } from '../helpers/browser.js';
+import { bundleForBrowser, launchChromium, newUserPage, requireChromiumOrSay, screenshotAll, signIn, startWebStack } from '../helpers/browser.js';
+import { auditPath, ed25519, leafOf, mth, signedNote, vkeyOf } from '../helpers/transparency.js';
 import { op } from '../helpers/contract.js';
 import { expectData } from '../helpers/matchers.js';
 import type { TestStack } from '../helpers/stack.js';
@@ -110,5 +111,31 @@ describe.skipIf(!RUN)('web app in Chromium', () => {
     await page.getByLabel(/Card present/).check();
     await page.getByRole('button', { name: 'Pay' }).click();
     await expect.poll(() => page.getByTestId('accountId-error').textContent()).toBe('This account or card is frozen and cannot be used for purchases.');
+  });
+
+  it("verifies a record's inclusion and its checkpoint's Ed25519 signature in the page itself (WebCrypto in Chromium)", async (ctx) => {
+    const page = await userPage(ctx);
+    await page.goto(stack.appUrl);
+    // The app's own verifier (web/src/verify/record.ts), run in the app's origin.
+    await page.evaluate(await bundleForBrowser('src/verify/record.ts', 'paygraphVerify'));
+    const leaves = Array.from({ length: 11 }, (_, i) => leafOf(i));
+    const key = ed25519();
+    const note = signedNote(`paygraph.test/audit\n11\n${mth(leaves).toString('base64')}\n`, 'paygraph-audit', key.privateKey, key.raw);
+    const input = {
+      leaf: [...leaves[6]!],
+      index: '6',
+      proof: auditPath(6, leaves).map((p) => [...p]),
+      checkpoint: note,
+      verifierKey: vkeyOf('paygraph-audit', key.raw),
+    };
+    const verdict = (i: typeof input) =>
+      page.evaluate(async (i) => {
+        const v = (window as unknown as { paygraphVerify: typeof import('../../web/src/verify/record.js') }).paygraphVerify;
+        const r = await v.verifyRecord({ ...i, leaf: Uint8Array.from(i.leaf), index: BigInt(i.index), proof: i.proof.map((p) => Uint8Array.from(p)) });
+        return r.verified ? 'verified' : r.reason;
+      }, i);
+    expect(await verdict(input)).toBe('verified');
+    expect(await verdict({ ...input, leaf: [...Buffer.from('record-6, edited')] })).toBe('not in the log');
+    expect(await verdict({ ...input, checkpoint: note.replace('\n11\n', '\n12\n') })).toBe('bad signature');
   });
 });

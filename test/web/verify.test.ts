@@ -4,29 +4,11 @@
  * node:crypto (the RFC's recursive MTH and PATH definitions, and Ed25519 signing). Every tampered
  * input is refused.
  */
-import { createHash, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { noteKeyId, parseVerifierKey, verifyCheckpoint } from '../../web/src/verify/checkpoint.js';
 import { leafHash, verifyInclusion } from '../../web/src/verify/merkle.js';
 import { verifyRecord } from '../../web/src/verify/record.js';
-
-const h = (...parts: Buffer[]) => createHash('sha256').update(Buffer.concat(parts)).digest();
-const leafOf = (i: number) => Buffer.from(`record-${i}`);
-
-/** RFC 6962 §2.1: MTH(D[n]), k the largest power of two smaller than n. */
-function mth(leaves: Buffer[]): Buffer {
-  if (leaves.length === 1) return h(Buffer.of(0), leaves[0]!);
-  let k = 1;
-  while (k * 2 < leaves.length) k *= 2;
-  return h(Buffer.of(1), mth(leaves.slice(0, k)), mth(leaves.slice(k)));
-}
-/** RFC 6962 §2.1.1: PATH(m, D[n]). */
-function auditPath(m: number, leaves: Buffer[]): Buffer[] {
-  if (leaves.length === 1) return [];
-  let k = 1;
-  while (k * 2 < leaves.length) k *= 2;
-  return m < k ? [...auditPath(m, leaves.slice(0, k)), mth(leaves.slice(k))] : [...auditPath(m - k, leaves.slice(k)), mth(leaves.slice(0, k))];
-}
+import { auditPath, ed25519, keyIdOf, leafOf, mth, signedNote, vkeyOf } from '../helpers/transparency.js';
 
 describe('inclusion proofs', () => {
   it('verifies every leaf of every tree of 1 to 33 leaves', async () => {
@@ -59,21 +41,6 @@ describe('inclusion proofs', () => {
   });
 });
 
-/** A C2SP signed note of `text` by (name, key). */
-async function signedNote(text: string, name: string, privateKey: KeyObject, publicRaw: Buffer): Promise<string> {
-  const id = Buffer.from(await noteKeyId(name, publicRaw));
-  const sig = sign(null, Buffer.from(text), privateKey);
-  return `${text}\n\u2014 ${name} ${Buffer.concat([id, sig]).toString('base64')}\n`;
-}
-function ed25519() {
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-  const raw = publicKey.export({ format: 'der', type: 'spki' }).subarray(-32);
-  return { privateKey, raw };
-}
-async function vkeyOf(name: string, raw: Buffer): Promise<string> {
-  return `${name}+${Buffer.from(await noteKeyId(name, raw)).toString('hex')}+${Buffer.concat([Buffer.of(1), raw]).toString('base64')}`;
-}
-
 describe('signed checkpoints', () => {
   const ORIGIN = 'paygraph.example/audit';
   const leaves = Array.from({ length: 21 }, (_, i) => leafOf(i));
@@ -98,6 +65,11 @@ describe('signed checkpoints', () => {
     const other = ed25519();
     const both = `${body}\n${(await signedNote(body, 'witness', other.privateKey, other.raw)).split('\n\n')[1]}${note.split('\n\n')[1]}`;
     expect((await verifyCheckpoint(both, verifier, ORIGIN)).ok).toBe(true);
+  });
+
+  it('computes the key id as C2SP defines it', async () => {
+    const k = ed25519();
+    expect(Buffer.from(await noteKeyId('paygraph-audit', k.raw))).toEqual(keyIdOf('paygraph-audit', k.raw));
   });
 
   it('refuses another key, an altered body, another origin, a tampered record and malformed notes or keys', async () => {
