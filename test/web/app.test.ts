@@ -55,10 +55,12 @@ describe.skipIf(!RUN)('web app in Chromium', () => {
       expect(await card.getByTestId('current').textContent()).toBe(formatMoney(a.balance.current.amount, a.balance.current.currency, 'en-US'));
       expect(await card.textContent()).toMatch(/•••• \d{4}/);
     }
-    // Keyboard: the tabs are links in order, and the sign-out button is reachable.
+    // Keyboard: a tab is a link that Enter follows...
     await page.getByRole('link', { name: 'History' }).focus();
     await page.keyboard.press('Enter');
     await page.getByRole('heading', { level: 1, name: 'History' }).waitFor();
+    // ...and focus lands on the new screen, not on the tab left behind.
+    await expect.poll(() => page.evaluate('document.activeElement && document.activeElement.id')).toBe('main');
   });
 
   it('sends 12.50 to bob, who sees it in his open history in another browser context; a user error shows by its field', async (ctx) => {

@@ -4,7 +4,7 @@
  * live above every screen.
  */
 import { ApolloProvider } from '@apollo/client/react';
-import { useEffect, useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import { createSession, type LinkState, type Session } from './apollo.js';
 import { AlertToasts } from './alerts/AlertToasts.js';
 import { storedToken, storeToken } from './session.js';
@@ -72,8 +72,13 @@ function SignedIn({ token, onSignOut }: { token: string; onSignOut: () => void }
     return () => window.removeEventListener('hashchange', onHash);
   }, []);
   const current = SCREENS.find((s) => s.id === screen)!;
+  // After a change of screen (not on load), focus moves to the new screen, so that a keyboard or
+  // screen-reader user lands on its heading rather than on the tab they left.
+  const firstScreen = useRef(true);
   useEffect(() => {
     document.title = `${current.label} · paygraph`;
+    if (firstScreen.current) firstScreen.current = false;
+    else document.getElementById('main')?.focus();
   }, [current.label]);
   if (!session) return null;
   return (

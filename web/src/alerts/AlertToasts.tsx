@@ -53,7 +53,7 @@ function AlertToast({ toast, onSettled, onDismiss }: { toast: Toast; onSettled: 
   };
   const title = `Is this you? ${money(a.purchase.amount)} at ${a.purchase.merchant.name}`;
   return (
-    <article className="toast" role="alertdialog" aria-label={title} data-testid="alert-toast">
+    <article className="toast" aria-label={title} data-testid="alert-toast">
       <h2>{title}</h2>
       <p className="muted small">
         {a.purchase.merchant.country} · risk score <strong data-testid="risk-score">{a.riskScore}</strong>
