@@ -28,6 +28,12 @@ export async function buildWebApp(): Promise<void> {
   await build({ configFile: path.join(WEB_DIR, 'vite.config.ts'), root: WEB_DIR, logLevel: 'warn' });
 }
 
+/** Whether a build failed because Vite is not installed (dev dependencies omitted). */
+export function viteMissing(err: unknown): boolean {
+  const e = err as { code?: string; message?: string };
+  return (e?.code === 'ERR_MODULE_NOT_FOUND' || e?.code === 'MODULE_NOT_FOUND') && /'vite'/.test(e.message ?? '');
+}
+
 /** Development sign-in for the seeded users, minting with `key` for `verifier`. */
 export function devSignIn(key: TokenSigningKey, verifier: TokenVerifierConfig): DevSignIn {
   const users = buildFixture().users;

@@ -27,7 +27,8 @@ say(
 // The web client (web/): install builds it; a checkout whose install did not is built here, once.
 if (!webAppBuilt()) {
   say('paygraph: building the web app (web/dist)...');
-  await buildWebApp();
+  // Without it the API still serves; /app then answers 503 saying how to build it.
+  await buildWebApp().catch((err: unknown) => warn(`web app not built (${messageOf(err)}); the API runs without it`));
 }
 const stack = await startStack({
   dataDir: config.dataDir,

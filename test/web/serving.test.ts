@@ -10,8 +10,10 @@ import http from 'node:http';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../lib/config.js';
-import { isLoopbackAddress, isLoopbackHostHeader } from '../../gateway/web-app.js';
-import { stackWebAppFor, WEB_DIST } from '../../runtime/web-app.js';
+import os from 'node:os';
+import { createWebApp, isLoopbackAddress, isLoopbackHostHeader } from '../../gateway/web-app.js';
+import { close, listen } from '../../lib/http.js';
+import { stackWebAppFor, viteMissing, WEB_DIST } from '../../runtime/web-app.js';
 import { ensureWebAppBuilt, startWebStack } from '../helpers/browser.js';
 import { op } from '../helpers/contract.js';
 import { expectData } from '../helpers/matchers.js';
@@ -118,5 +120,25 @@ describe('NODE_ENV=production', () => {
     expect(minted.status).toBe(404);
     expect(minted.body).not.toContain('eyJ');
     expect(minted.body).toBe((await raw(stack.url, '/no-such-path')).body);
+  });
+});
+
+describe('not built', () => {
+  it('answers /app with 503 saying how to build it, and an install without Vite is told apart from a failed build', async () => {
+    const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'paygraph-web-'));
+    const handler = createWebApp({ distDir: empty, production: false });
+    const server = http.createServer((req, res) => void handler(req, res, (req.url ?? '/').split('?')[0]!));
+    try {
+      const base = await listen(server, 0, '127.0.0.1');
+      const res = await raw(base, '/app/');
+      expect(res.status).toBe(503);
+      expect(res.body).toContain('npm run build:web');
+    } finally {
+      await close(server);
+      fs.rmSync(empty, { recursive: true });
+    }
+    expect(viteMissing({ code: 'ERR_MODULE_NOT_FOUND', message: "Cannot find package 'vite' imported from /x/runtime/web-app.ts" })).toBe(true);
+    expect(viteMissing({ code: 'ERR_MODULE_NOT_FOUND', message: "Cannot find package 'react' imported from /x" })).toBe(false);
+    expect(viteMissing(new Error('[vite]: Rollup failed to resolve import'))).toBe(false);
   });
 });
