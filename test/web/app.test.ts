@@ -44,7 +44,7 @@ interface Balances {
 }
 
 describe.skipIf(!RUN)('web app in Chromium', () => {
-  it('signs in as alice and shows every account with its institution, mask and exact balances', async (ctx) => {
+  it('signs in as alice: every account with its institution, mask and exact balances; history newest first, scrolled to a second page', async (ctx) => {
     const page = await userPage(ctx);
     await signIn(page, stack.appUrl, 'Alice Johnson');
     const api = expectData(await stack.gql<Balances>(op('MyBalances'), {}, await stack.token('alice'))).me.accounts;
@@ -61,6 +61,16 @@ describe.skipIf(!RUN)('web app in Chromium', () => {
     await page.getByRole('heading', { level: 1, name: 'History' }).waitFor();
     // ...and focus lands on the new screen, not on the tab left behind.
     await expect.poll(() => page.evaluate('document.activeElement && document.activeElement.id')).toBe('main');
+
+    // History: newest first, 20 a page, the next page loaded when the end scrolls into view.
+    const rows = page.getByTestId('tx');
+    await expect.poll(() => rows.count()).toBe(20);
+    await rows.last().scrollIntoViewIfNeeded();
+    await page.getByRole('button', { name: 'Load more' }).scrollIntoViewIfNeeded();
+    await expect.poll(() => rows.count()).toBe(40);
+    const times = await rows.evaluateAll((els) => els.map((e) => e.getAttribute('data-posted-at') ?? ''));
+    expect(times).toEqual([...times].sort().reverse());
+    expect(new Set(await rows.evaluateAll((els) => els.map((e) => e.textContent))).size).toBeGreaterThan(1);
   });
 
   it('sends 12.50 to bob, who sees it in his open history in another browser context; a user error shows by its field', async (ctx) => {

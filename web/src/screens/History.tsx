@@ -114,7 +114,7 @@ function Row({ t }: { t: HistoryNode }) {
       : t.description;
   const signed = t.direction === 'DEBIT' ? `−${money(t.amount)}` : `+${money(t.amount)}`;
   return (
-    <li className="tx" data-testid="tx">
+    <li className="tx" data-testid="tx" data-posted-at={t.postedAt}>
       <div className="tx-main">
         <span className="tx-who">{who}</span>
         <span className="muted small">
