@@ -21,6 +21,7 @@ import { Planner } from './planner.js';
 import { readiness } from './readiness.js';
 import { createBridge } from './subscription-bridge.js';
 import { serveSubscriptions, type SubscriptionServer } from './subscription-server.js';
+import type { WebAppHandler } from './web-app.js';
 
 /** Largest request body the gateway reads (HTTP 413 beyond): far above any legitimate operation. */
 export const GATEWAY_MAX_BODY_BYTES = 100_000;
@@ -52,6 +53,8 @@ export interface GatewayOptions {
    * without the fence's steps. Refused when production is set.
    */
   benchmarkWithoutFence?: boolean;
+  /** The reference web client at /app and its development sign-in (gateway/web-app.ts); none: not served. */
+  webApp?: WebAppHandler;
   port?: number;
   host?: string;
 }
@@ -91,6 +94,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
         res.writeHead(200, { 'content-type': hardening.metrics.registry.contentType });
         return res.end(await hardening.metrics.registry.metrics());
       }
+      if (opts.webApp && (await opts.webApp(req, res, path!))) return;
       if (path !== '/graphql') return sendJson(res, 404, { error: 'not found; GraphQL is served at /graphql' });
       // Every operation starts a trace of its own here (lib/tracing.ts); a client's traceparent is
       // not continued: the endpoint is public, and a trace's parent is the gateway's to choose.

@@ -25,6 +25,7 @@ import { privateKeyPem, privateKeyVariable, publicKeyPem, publicKeyVariable, ser
 import { createLogger } from '../lib/log.js';
 import type { DestinationStream } from 'pino';
 import type { LimitsConfig } from '../gateway/limits.js';
+import type { WebAppHandler } from '../gateway/web-app.js';
 import { signersTrustedBy } from '../subgraphs/definition.js';
 import { startSubgraph, type SubgraphService } from '../subgraphs/service.js';
 import { EGRESS_GUARD, exited, freePorts, spawnServe, stopChild, waitReady } from './cluster.js';
@@ -81,6 +82,8 @@ export interface StackOptions<I extends SubgraphName = never> {
   onChildLine?: (name: SubgraphName, line: string, stream: 'stdout' | 'stderr') => void;
   /** How long an isolated subgraph's process has to answer /ready (default 60 s). */
   readyTimeoutMs?: number;
+  /** The reference web client served by the gateway at /app (runtime/web-app.ts); none: not served. */
+  webApp?: WebAppHandler;
 }
 
 /** An isolated subgraph's child process (StackOptions.isolate). */
@@ -287,6 +290,7 @@ export async function startStack<I extends SubgraphName = never>(opts: StackOpti
       production: opts.production ?? false,
       logger: createLogger('gateway', { destination: opts.logDestination, level: opts.logLevel }),
       limits: opts.limits,
+      webApp: opts.webApp,
       port: opts.port,
       host: opts.host,
     });

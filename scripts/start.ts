@@ -17,6 +17,7 @@ import { startTracing, stopTracing } from '../lib/tracing.js';
 import { pgDatabaseOf } from '../runtime/database.js';
 import { startStack } from '../runtime/stack.js';
 import { buildFixture } from '../seeds/fixture.js';
+import { buildWebApp, stackWebAppFor, webAppBuilt } from '../runtime/web-app.js';
 
 const config = loadConfig();
 // Traces only when OTEL_EXPORTER_OTLP_ENDPOINT is set (docs/operations.md#tracing): nothing is sent otherwise.
@@ -26,6 +27,12 @@ const onPostgres = Object.values(databases).filter(Boolean).length;
 say(
   `paygraph: data in ${onPostgres === 5 ? 'PostgreSQL, one schema per subgraph' : onPostgres > 0 ? `PostgreSQL for ${onPostgres} subgraph(s), SQLite under ${config.dataDir} for the others` : config.dataDir}`,
 );
+// The web client (web/): install builds it; a checkout whose install did not is built here, once.
+if (!webAppBuilt()) {
+  say('paygraph: building the web app (web/dist)...');
+  // Without it the API still serves; /app then answers 503 saying how to build it.
+  await buildWebApp().catch((err: unknown) => warn(`web app not built (${messageOf(err)}); the API runs without it`));
+}
 const stack = await startStack({
   dataDir: config.dataDir,
   databases,
@@ -42,8 +49,10 @@ const stack = await startStack({
   // Zone isolation: the advertising zone's subgraph in a process of its own.
   isolate: ['ads'],
   log: (m) => say(`  ${m}`),
+  webApp: stackWebAppFor(config),
 });
-say(`\npaygraph gateway ready at ${stack.url}\n`);
+say(`\npaygraph gateway ready at ${stack.url}`);
+say(`web app: ${stack.url.replace(/\/graphql$/, '/app')}${config.production ? '' : ' (sign in as a seeded user)'}\n`);
 const key = config.production ? null : mintingKey(config);
 if (!config.production && key === null) say(`No tokens printed: ${issuerTokensMessage(config)}\n`);
 if (key !== null) {
