@@ -67,6 +67,8 @@ export interface StackOptions<I extends SubgraphName = never> {
   redisUrls?: Partial<Record<SubgraphName, string | undefined>>;
   /** Gateway request-limit overrides. */
   limits?: Partial<LimitsConfig>;
+  /** Subscriptions one user may hold at once on the gateway (default 10). */
+  maxSubscriptionsPerUser?: number;
   /**
    * Subgraphs run each in a child process of its own (scripts/serve.ts) instead of in this one,
    * with nothing in their environment but what they need (isolatedEnv). Their database is
@@ -287,6 +289,7 @@ export async function startStack<I extends SubgraphName = never>(opts: StackOpti
       production: opts.production ?? false,
       logger: createLogger('gateway', { destination: opts.logDestination, level: opts.logLevel }),
       limits: opts.limits,
+      maxSubscriptionsPerUser: opts.maxSubscriptionsPerUser,
       port: opts.port,
       host: opts.host,
     });
