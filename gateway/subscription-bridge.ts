@@ -103,8 +103,10 @@ function isGraphQLErrors(err: unknown): err is { message?: unknown; extensions?:
 function upstreamError(err: unknown, serviceName: string): GraphQLError {
   if (Array.isArray(err) && err.length > 0) {
     const first = err[0] as { message?: unknown; extensions?: Record<string, unknown> };
+    // `http` is the subgraph's own HTTP status hint: meaningless on the client's WebSocket.
+    const { http: _http, ...extensions } = first.extensions ?? {};
     return new GraphQLError(typeof first.message === 'string' ? first.message : `${serviceName} refused the subscription`, {
-      extensions: { ...(first.extensions ?? {}), serviceName },
+      extensions: { ...extensions, serviceName },
     });
   }
   const close = err && typeof err === 'object' && 'code' in err ? (err as { code: unknown; reason?: unknown }) : null;
@@ -275,6 +277,11 @@ export function createBridge(opts: BridgeOptions): Bridge {
         {
           next: (event) => {
             failures = 0;
+            // Errors and no data: the subgraph could not start the stream (e.g. CURSOR_EXPIRED); it completes next.
+            if (event.data == null && event.errors?.length) {
+              current = null;
+              return fail(upstreamError(event.errors, serviceName));
+            }
             const c = cursorOf(event as ExecutionResult);
             if (c !== null) {
               if (cursor !== null && c <= cursor) return; // already received before a re-subscription

@@ -30,9 +30,15 @@ export function alertCursor(alert: Pick<ChargeAlertRow, 'createdAt' | 'eventId'>
  * position, once it is known to be within the replay bounds (CURSOR_EXPIRED otherwise).
  */
 export async function replayStart(db: Knex, userId: string, after: string, now = Date.now()): Promise<number> {
-  const pos = decodeCursor(after, 'after');
+  const invalid = () => badUserInput('"after" is not an alert cursor; pass the `cursor` of an alert you received.', 'after');
+  let pos: ReturnType<typeof decodeCursor>;
+  try {
+    pos = decodeCursor(after, 'after');
+  } catch {
+    throw invalid();
+  }
   const at = Date.parse(pos.at);
-  if (Number.isNaN(at) || pos.id < 0) throw badUserInput('"after" is not a valid alert cursor; pass the `cursor` of an alert you received.', 'after');
+  if (Number.isNaN(at) || pos.id < 0) throw invalid();
   const expired = (why: string) =>
     appError('CURSOR_EXPIRED', `"after" is too old to resume from (${why}); list your alerts with chargeAlerts and subscribe without "after".`, {
       field: 'after',

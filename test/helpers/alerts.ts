@@ -10,6 +10,7 @@ import { expect } from 'vitest';
 import type { Caller } from '../../lib/auth.js';
 import { callInternal } from '../../lib/transport/internal-client.js';
 import { GRANT_EXTENSION, signSubscribeGrant, type SubscribeGrant } from '../../lib/transport/signing.js';
+import { VELOCITY_MAX_CHARGES } from '../../subgraphs/alerts/rules.js';
 import type { AlertsStatus } from '../../subgraphs/alerts/status.js';
 import { op } from './contract.js';
 import { expectData, type GraphQLErrorLike } from './matchers.js';
@@ -190,4 +191,16 @@ export async function grantExtensions(
   const full: SubscribeGrant = { operationName: null, variables: {}, resumeAfter: null, since: null, ...grant };
   const fields = await signSubscribeGrant(signer, target, caller, full);
   return { [GRANT_EXTENSION]: { ...fields, resumeAfter: full.resumeAfter, since: full.since } };
+}
+
+/**
+ * A small card-not-present charge at a foreign merchant: FOREIGN_MERCHANT alone (25) raises
+ * nothing, but from the VELOCITY_MAX_CHARGES-th charge on the account within the velocity window
+ * on, VELOCITY (30) joins it and every such charge raises an alert. Cheap enough for bursts.
+ */
+export const FLAGGED_AFTER_WARM_UP = { merchantId: 'mer_air_france', amount: '10.00', cardPresent: false } as const;
+
+/** Pays the charges after which every FLAGGED_AFTER_WARM_UP charge on `accountId` raises an alert. */
+export async function warmUp(stack: TestStack, token: string, accountId: string): Promise<void> {
+  for (let i = 1; i < VELOCITY_MAX_CHARGES; i++) expect((await pay(stack, token, { accountId, ...FLAGGED_AFTER_WARM_UP })).userErrors).toEqual([]);
 }
