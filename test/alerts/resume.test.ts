@@ -10,7 +10,9 @@ import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signToken } from '../../lib/auth.js';
+import { loadConfig } from '../../lib/config.js';
 import { encodeCursor } from '../../lib/cursor.js';
+import { DEFAULT_MAX_SUBSCRIPTIONS_PER_USER } from '../../gateway/subscription-server.js';
 import { REPLAY_MAX_ALERTS } from '../../subgraphs/alerts/replay.js';
 import { FLAGGED_AFTER_WARM_UP, pay, raisedAlert, subscribe, subscriptionErrors, waitForLive, warmUp, type LiveSubscription } from '../helpers/alerts.js';
 import { expectData } from '../helpers/matchers.js';
@@ -245,5 +247,20 @@ describe('token expiry', () => {
     } finally {
       await client.dispose();
     }
+  });
+});
+
+describe('configuration', () => {
+  const config = (value?: string) =>
+    loadConfig(
+      { PAYGRAPH_DATA_DIR: '/nonexistent-paygraph', ...(value === undefined ? {} : { PAYGRAPH_MAX_SUBSCRIPTIONS_PER_USER: value }) },
+      { tokens: false },
+    );
+
+  it('PAYGRAPH_MAX_SUBSCRIPTIONS_PER_USER defaults to 10 and must be an integer >= 1', () => {
+    expect(config().maxSubscriptionsPerUser).toBe(DEFAULT_MAX_SUBSCRIPTIONS_PER_USER);
+    expect(DEFAULT_MAX_SUBSCRIPTIONS_PER_USER).toBe(10);
+    expect(config('25').maxSubscriptionsPerUser).toBe(25);
+    for (const bad of ['0', '-1', '2.5', 'ten']) expect(() => config(bad), bad).toThrow(/PAYGRAPH_MAX_SUBSCRIPTIONS_PER_USER must be an integer >= 1/);
   });
 });
