@@ -37,7 +37,7 @@ import { appError } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
 import { Replicas } from '../lib/transport/replicas.js';
 import type { ServiceKeys } from '../lib/transport/keys.js';
-import { encodeCaller, GRANT_EXTENSION, signSubscribeGrant, type SubscribeGrant } from '../lib/transport/signing.js';
+import { encodeCaller, GRANT_EXTENSION, GRANT_REFUSED, signSubscribeGrant, type SubscribeGrant } from '../lib/transport/signing.js';
 import { newRequestId, type GatewayContext } from './context.js';
 import { SignedDataSource } from './data-source.js';
 import type { AcceptedSubscription } from './pipeline.js';
@@ -302,10 +302,13 @@ export function createBridge(opts: BridgeOptions): Bridge {
           error: (err) => {
             if (closed || current?.unsubscribe !== unsubscribe) return;
             current = null;
-            // The subgraph ended the subscription with GraphQL errors (a refusal, an expired cursor): final.
-            if (isGraphQLErrors(err)) return fail(upstreamError(err, serviceName));
+            // The subgraph ended the subscription with GraphQL errors (a refusal, an expired cursor):
+            // final, except a refused grant (e.g. the client library re-sent a spent one after a
+            // normal close): that one is signed afresh, within the same retry budget.
+            const refusedGrant = isGraphQLErrors(err) && err[0]!.extensions?.reason === GRANT_REFUSED;
+            if (isGraphQLErrors(err) && !refusedGrant) return fail(upstreamError(err, serviceName));
             // The socket dropped, or could not be opened: re-subscribe, unless it keeps failing.
-            if (target.connects > connectsBefore || wasOpen) failures = 0;
+            if (!refusedGrant && (target.connects > connectsBefore || wasOpen)) failures = 0;
             failures += 1;
             if (failures > maxAttempts) return fail(upstreamError(err, serviceName));
             const wait = Math.min(UPSTREAM_RETRY_MAX_MS, UPSTREAM_RETRY_MIN_MS * 2 ** (failures - 1)) * (1 + Math.random() * 0.2);

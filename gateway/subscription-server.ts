@@ -183,21 +183,24 @@ export function serveSubscriptions(opts: SubscriptionServerOptions): Subscriptio
         const subscribedAt = new Date().toISOString();
         const conn = connections.get(ctx);
         if (!conn) return [appError('UNAUTHENTICATED', 'Unauthorized.')];
-        /** Refused for the expiry: graphql-ws sends the error after this returns (no onComplete follows). */
-        const refuseExpired = () => {
+        /**
+         * A refusal: graphql-ws sends it after this returns, and no onComplete follows; after the
+         * expiry, the socket closes once that is sent.
+         */
+        const refuse = (errors: readonly GraphQLError[]) => {
           if (conn.untold.delete(id)) setImmediate(() => closeIfTold(conn));
-          return [expiredError()];
+          return errors as GraphQLError[];
         };
-        if (conn.expired) return refuseExpired();
+        if (conn.expired) return refuse([expiredError()]);
         const { userId } = conn.caller;
         // Reserved now (the pipeline is asynchronous), released when the subscription ends or is refused.
         const held = perUser.get(userId) ?? 0;
         if (held >= maxPerUser)
-          return [
+          return refuse([
             appError('TOO_MANY_SUBSCRIPTIONS', `At most ${maxPerUser} subscriptions per user at once; end one before starting another.`, {
               limit: maxPerUser,
             }),
-          ];
+          ]);
         perUser.set(userId, held + 1);
         let outcome: Awaited<ReturnType<OperationPipeline['subscribe']>>;
         try {
@@ -212,11 +215,12 @@ export function serveSubscriptions(opts: SubscriptionServerOptions): Subscriptio
           );
         } catch (err) {
           release(userId);
+          refuse([]);
           throw err;
         }
         if ('errors' in outcome || conn.expired) {
           release(userId);
-          return 'errors' in outcome ? outcome.errors : refuseExpired();
+          return refuse('errors' in outcome ? outcome.errors : [expiredError()]);
         }
         const { accepted } = outcome;
         const contextValue: SubscribeContext = { accepted, subscribedAt, connection: conn };

@@ -163,6 +163,8 @@ export interface SubscribeGrant {
 
 /** The `extensions` key of a subscribe message that carries its grant. */
 export const GRANT_EXTENSION = 'paygraphGrant';
+/** `extensions.reason` of the FORBIDDEN error for a refused grant (the gateway may sign a fresh one and retry). */
+export const GRANT_REFUSED = 'SUBSCRIPTION_GRANT_REFUSED';
 
 /** The content a subscription grant is signed over (JSON: the receiver rebuilds it from the message). */
 export function wsSubscribeBody(g: SubscribeGrant): string {

@@ -28,7 +28,7 @@ import { WebSocketServer } from 'ws';
 import type { Caller } from '../../lib/auth.js';
 import { appError } from '../../lib/errors.js';
 import { subgraphFence } from '../../fence/adapters/subgraph.js';
-import { GRANT_EXTENSION, SIGNED_FIELDS, wsConnectionInitBody, wsSubscribeBody } from '../../lib/transport/signing.js';
+import { GRANT_EXTENSION, GRANT_REFUSED, SIGNED_FIELDS, wsConnectionInitBody, wsSubscribeBody } from '../../lib/transport/signing.js';
 import type { ServiceEnv } from '../definition.js';
 import { createLoaders } from './loaders.js';
 import type { AlertsContext } from './resolvers.js';
@@ -110,7 +110,7 @@ export function serveAlertSubscriptions(
           since,
         });
         const verdict = await env.verifyGatewayConnection(signatureFields(g), content);
-        if (!verdict.ok) return [appError('FORBIDDEN', `Forbidden: subscription not granted by the gateway (${verdict.reason}).`)];
+        if (!verdict.ok) return [appError('FORBIDDEN', `Forbidden: subscription not granted by the gateway (${verdict.reason}).`, { reason: GRANT_REFUSED })];
         grants.get(ctx)?.set(id, { caller: verdict.caller, resumeAfter, since });
         return undefined;
       },
