@@ -94,9 +94,11 @@ const done = new Promise<number>((resolve) => {
             const code = (err[0] as { extensions?: { code?: unknown } } | undefined)?.extensions?.code;
             if (code === 'UNAUTHENTICATED') {
               warn('the token expired: signing a new one and resuming');
+              // The gateway closes the expired connection right after this error: the next
+              // subscription opens a new one, with the new token.
               void mint().then((t) => {
                 token = t;
-                watch();
+                setTimeout(watch, RETRY_MIN_MS);
               });
               return;
             }
