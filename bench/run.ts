@@ -244,7 +244,16 @@ export async function runBench(cfg: BenchSettings = settingsFromArgs(process.arg
   progress(
     `mode: ${cfg.mode} (${SECONDS} s per leg, ${cfg.warmup} s warm-up, ${cfg.connections} connections; node ${process.version}, ${os.cpus().length} cpus)`,
   );
-  const stack = await startStack({ dataDir: ':memory:', port: 0, jwtSecret: JWT, keys: KEYS, logLevel: 'silent', limits: { mutationsPerWindow: 1e9 } });
+  const stack = await startStack({
+    dataDir: ':memory:',
+    port: 0,
+    jwtSecret: JWT,
+    keys: KEYS,
+    logLevel: 'silent',
+    limits: { mutationsPerWindow: 1e9 },
+    // The alert leg fans one user's alerts out to 100 subscriptions: above the per-user limit (10).
+    maxSubscriptionsPerUser: 1_000,
+  });
   const legs: Record<string, unknown> = {};
   const ratios: Record<string, number> = {};
   try {

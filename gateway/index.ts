@@ -48,6 +48,8 @@ export interface GatewayOptions {
   limits?: Partial<LimitsConfig>;
   /** Upstream reconnection attempts of a subscription before its client is told (tests shorten it). */
   upstreamRetryAttempts?: number;
+  /** Subscriptions one user may hold at once on this gateway (PAYGRAPH_MAX_SUBSCRIPTIONS_PER_USER; default 10). */
+  maxSubscriptionsPerUser?: number;
   /**
    * Benchmarks only (`npm run bench` measures the fence's cost side by side): build the gateway
    * without the fence's steps. Refused when production is set.
@@ -116,7 +118,15 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     logger,
     upstreamRetryAttempts: opts.upstreamRetryAttempts,
   });
-  const subscriptions = serveSubscriptions({ server, pipeline, bridge, auth, production: opts.production, schema: planner.apiGraphQLSchema });
+  const subscriptions = serveSubscriptions({
+    server,
+    pipeline,
+    bridge,
+    auth,
+    production: opts.production,
+    schema: planner.apiGraphQLSchema,
+    maxSubscriptionsPerUser: opts.maxSubscriptionsPerUser,
+  });
   const url = `${await listen(server, opts.port ?? 0, opts.host)}/graphql`;
   return {
     url,

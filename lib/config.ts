@@ -93,6 +93,8 @@ export interface Config {
    * gateway's data source spreads requests over them (gateway/data-source.ts).
    */
   subgraphUrls: Record<SubgraphName, string>;
+  /** Subscriptions one user may hold at once on one gateway (PAYGRAPH_MAX_SUBSCRIPTIONS_PER_USER, default 10). */
+  maxSubscriptionsPerUser: number;
 }
 
 /**
@@ -302,6 +304,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: LoadOptio
   const dbPoolMax = env.PAYGRAPH_DB_POOL_MAX ? Number.parseInt(env.PAYGRAPH_DB_POOL_MAX, 10) : 10;
   if (!Number.isInteger(dbPoolMax) || dbPoolMax < 2)
     throw new Error(`PAYGRAPH_DB_POOL_MAX must be an integer >= 2 (migrations hold one connection for their lock), got ${env.PAYGRAPH_DB_POOL_MAX}`);
+  const maxSubscriptionsPerUser = env.PAYGRAPH_MAX_SUBSCRIPTIONS_PER_USER ? Number(env.PAYGRAPH_MAX_SUBSCRIPTIONS_PER_USER) : 10;
+  if (!Number.isSafeInteger(maxSubscriptionsPerUser) || maxSubscriptionsPerUser < 1)
+    throw new Error(`PAYGRAPH_MAX_SUBSCRIPTIONS_PER_USER must be an integer >= 1, got ${env.PAYGRAPH_MAX_SUBSCRIPTIONS_PER_USER}`);
   const dataDir = path.resolve(env.PAYGRAPH_DATA_DIR ?? './data');
   const jwtPrivateKeyFile = nonEmpty(env.PAYGRAPH_JWT_PRIVATE_KEY_FILE);
   if (jwtPrivateKeyFile !== undefined && production)
@@ -327,6 +332,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: LoadOptio
     jwtPrivateKeyFile,
     keys: { production, dir: keyDirOf(dataDir), env },
     subgraphUrls,
+    maxSubscriptionsPerUser,
   };
   if (opts.tokens === false)
     Object.defineProperty(config, 'tokenVerifier', {

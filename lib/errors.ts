@@ -35,6 +35,8 @@ export const ERRORS = {
   QUERY_TOO_COSTLY: { status: 400, clientSafe: true },
   RATE_LIMITED: { status: 429, clientSafe: true },
   TOO_MANY_SUBSCRIPTIONS: { status: 400, clientSafe: true },
+  // A subscription's `after` cursor is past what can be replayed (subgraphs/alerts/replay.ts)
+  CURSOR_EXPIRED: { status: 400, clientSafe: true },
   // Who is calling
   UNAUTHENTICATED: { status: 401, clientSafe: true },
   FORBIDDEN: { status: 403, clientSafe: true },

@@ -107,6 +107,7 @@ async function serveGateway(config: Config, port: number, host: string | undefin
     tokenVerifier: config.tokenVerifier,
     production: config.production,
     logger: createLogger('gateway'),
+    maxSubscriptionsPerUser: config.maxSubscriptionsPerUser,
     port,
     host,
   });

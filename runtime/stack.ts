@@ -68,6 +68,8 @@ export interface StackOptions<I extends SubgraphName = never> {
   redisUrls?: Partial<Record<SubgraphName, string | undefined>>;
   /** Gateway request-limit overrides. */
   limits?: Partial<LimitsConfig>;
+  /** Subscriptions one user may hold at once on the gateway (default 10). */
+  maxSubscriptionsPerUser?: number;
   /**
    * Subgraphs run each in a child process of its own (scripts/serve.ts) instead of in this one,
    * with nothing in their environment but what they need (isolatedEnv). Their database is
@@ -291,6 +293,7 @@ export async function startStack<I extends SubgraphName = never>(opts: StackOpti
       logger: createLogger('gateway', { destination: opts.logDestination, level: opts.logLevel }),
       limits: opts.limits,
       webApp: opts.webApp,
+      maxSubscriptionsPerUser: opts.maxSubscriptionsPerUser,
       port: opts.port,
       host: opts.host,
     });

@@ -46,6 +46,7 @@ const stack = await startStack({
   // from <data dir>/keys, created on first start, or PAYGRAPH_<SERVICE>_PRIVATE_KEY in production.
   keys: loadKeyRing(config.keys),
   production: config.production,
+  maxSubscriptionsPerUser: config.maxSubscriptionsPerUser,
   // Zone isolation: the advertising zone's subgraph in a process of its own.
   isolate: ['ads'],
   log: (m) => say(`  ${m}`),

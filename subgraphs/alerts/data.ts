@@ -79,6 +79,11 @@ export async function alertsOfUserAfter(db: Knex, userId: string, cursor: number
   );
 }
 
+/** How many of the user's alerts were raised by events after `cursor`, counting at most `limit`. */
+export async function countAlertsOfUserAfter(db: Knex, userId: string, cursor: number, limit: number): Promise<number> {
+  return ((await db('charge_alerts').select('id').where('user_id', userId).where('event_id', '>', cursor).limit(limit)) as unknown[]).length;
+}
+
 /**
  * A cursor (event id) such that every alert of the user raised at or after `since` is after it:
  * the event of the user's last alert raised before `since` (alerts are raised in event order), or 0.

@@ -136,7 +136,7 @@ describe('bad documents: the same coded 400-class error on both transports', () 
     const m = await sub.next();
     await sub.dispose();
     expect(m.kind).toBe('error');
-    expect((m as { error: { code?: number } }).error.code).toBe(4401);
+    expect((m as { error: { code?: number } }).error.code).toBe(4403);
   });
 });
 

@@ -12,7 +12,7 @@ import type { Knex } from 'knex';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signToken } from '../../lib/auth.js';
-import { isDatabaseVariable, startCluster, type Cluster, type ClusterProcess } from '../../runtime/cluster.js';
+import { exited, isDatabaseVariable, startCluster, type Cluster, type ClusterProcess } from '../../runtime/cluster.js';
 import { openDb } from '../../lib/db.js';
 import { ACTIVE_MARK, BLOCKED_MARK, GUARD_MARK } from '../../lib/egress-guard.mjs';
 import { verifyLedger } from '../../subgraphs/payments/verify.js';
@@ -286,3 +286,103 @@ describe('cluster: charge alerts across two alerts processes and two gateways (R
     }
   });
 });
+
+interface Resumed {
+  id: string;
+  cursor: string;
+  purchase: { id: string };
+}
+
+/**
+ * A client as an app writes one: subscribed on one gateway, and when its connection drops,
+ * subscribed again on the next gateway with `after` set to the cursor of the last alert it received.
+ */
+function resumingSubscriber(gateways: string[], token: string) {
+  const out = { alerts: [] as Resumed[], errors: [] as unknown[], reconnects: 0, clients: [] as Client[], connected: null as Promise<void> | null };
+  const connect = (k: number) => {
+    const client = createClient({
+      url: gateways[k % gateways.length]!.replace(/^http/, 'ws'),
+      webSocketImpl: WebSocket,
+      retryAttempts: 0,
+      lazy: false,
+      connectionParams: { authorization: `Bearer ${token}` },
+      onNonLazyError: () => {},
+    });
+    out.clients.push(client);
+    out.connected = new Promise<void>((resolve) => client.on('connected', () => resolve()));
+    const after = out.alerts.at(-1)?.cursor ?? null;
+    client.subscribe(
+      { query: 'subscription Resume($after: String) { chargeAlertRaised(after: $after) { id cursor purchase { id } } }', variables: { after } },
+      {
+        next: (v) => (v.errors ? out.errors.push(v.errors) : out.alerts.push((v.data as { chargeAlertRaised: Resumed }).chargeAlertRaised)),
+        error: (e) => {
+          // A dropped connection (a close event): resume on the next gateway. GraphQL errors: give up.
+          if (Array.isArray(e)) return void out.errors.push(e);
+          out.reconnects += 1;
+          void client.dispose();
+          connect(k + 1);
+        },
+        complete: () => out.errors.push('completed'),
+      },
+    );
+  };
+  connect(1); // on the second gateway
+  return out;
+}
+
+describe('cluster: a gateway killed with SIGKILL during a burst of flagged purchases', () => {
+  it('the client, reconnecting to the other gateway with its last cursor, receives every alert exactly once, in order', async () => {
+    const carol = tokens.carol!;
+    const charge = () =>
+      pay(cluster.gateways[0]!, carol, {
+        accountId: 'acc_carol_card',
+        merchantId: 'mer_air_france',
+        amount: { amount: '1.00', currency: 'USD' },
+        idempotencyKey: newKey(),
+        cardPresent: false,
+      });
+    // From the 5th charge within 10 minutes on, every such charge is flagged (VELOCITY + FOREIGN_MERCHANT).
+    for (let i = 0; i < 4; i++) expect((await charge()).userErrors).toEqual([]);
+    const sub = resumingSubscriber(cluster.gateways, carol);
+    try {
+      await sub.connected;
+      const burst: string[] = [];
+      let killed = false;
+      for (let i = 0; i < 24; i++) {
+        const p = await charge();
+        expect(p.userErrors).toEqual([]);
+        burst.push(p.purchase!.id);
+        if (!killed && sub.alerts.length >= 5) {
+          // kill -9 the gateway the client is on, in the middle of the burst.
+          proc('gateway#2').child.kill('SIGKILL');
+          killed = true;
+        }
+        if (!killed && i >= 5) await waitFor(() => sub.alerts.length >= 5, 'the first 5 alerts on gateway#2');
+      }
+      expect(killed).toBe(true);
+      const rows = (await readUntilAll(burst)).map((r) => r.id);
+      await waitFor(() => sub.alerts.length >= rows.length || sub.errors.length > 0, `all ${rows.length} alerts of the burst at the client`);
+      expect(sub.errors).toEqual([]);
+      expect(sub.reconnects).toBe(1);
+      // Every alert of the burst, in commit order, each exactly once.
+      expect(sub.alerts.map((a) => a.id)).toEqual(rows);
+      // And nothing more arrives later: the next alert is the next one.
+      const next = await charge();
+      await waitFor(() => sub.alerts.length >= rows.length + 1 || sub.errors.length > 0, 'the alert after the burst');
+      expect(sub.alerts.map((a) => a.purchase.id).slice(rows.length)).toEqual([next.purchase!.id]);
+    } finally {
+      await Promise.all(sub.clients.map((c) => c.dispose()));
+      if (exited(proc('gateway#2').child)) await cluster.startProcess('gateway#2');
+    }
+  });
+});
+
+/** The alerts raised by these purchases, in commit order, once the consumer applied them all. */
+async function readUntilAll(purchaseIds: string[]): Promise<{ id: string; purchase_id: string }[]> {
+  let rows: { id: string; purchase_id: string; event_id: unknown }[] = [];
+  await waitFor(async () => {
+    rows = await alerts('charge_alerts').whereIn('purchase_id', purchaseIds).select('id', 'purchase_id', 'event_id').orderBy('event_id', 'asc');
+    return rows.length === purchaseIds.length;
+  }, 'an alert for every purchase of the burst');
+  return rows;
+}
