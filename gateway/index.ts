@@ -12,6 +12,7 @@ import { createLogger, type Logger } from '../lib/log.js';
 import type { ServiceKeys } from '../lib/transport/keys.js';
 import { internalAuditSink, type AuditSink } from '../fence/audit-sink.js';
 import { createFence } from '../fence/fence.js';
+import { AUDIT_PATH_PREFIX, auditRoutes } from './audit-routes.js';
 import { createAuthenticator } from './context.js';
 import { createHardening } from './hardening.js';
 import type { LimitsConfig } from './limits.js';
@@ -77,6 +78,8 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const auth = createAuthenticator(opts.tokenVerifier);
   const pipeline = createPipeline({ ...opts, logger, auth, fence, hardening, planner, withoutFence: opts.benchmarkWithoutFence });
   await pipeline.start();
+  // The public transparency log (no token): relayed from the accounts service.
+  const audit = auditRoutes({ accountsUrls: opts.subgraphUrls.accounts, keys: opts.keys, logger });
 
   const server = http.createServer((req, res) => {
     void (async () => {
@@ -90,6 +93,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
         res.writeHead(200, { 'content-type': hardening.metrics.registry.contentType });
         return res.end(await hardening.metrics.registry.metrics());
       }
+      if (path?.startsWith(AUDIT_PATH_PREFIX)) return audit(req, res);
       if (path !== '/graphql') return sendJson(res, 404, { error: 'not found; GraphQL is served at /graphql' });
       await pipeline.http(req, res, await readBody(req, GATEWAY_MAX_BODY_BYTES));
     })().catch((err: unknown) => {

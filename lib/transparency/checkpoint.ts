@@ -62,9 +62,10 @@ export function verifierKey(name: string, key: KeyObject): string {
 }
 
 export function parseVerifierKey(vkey: string): VerifierKey {
-  const parts = vkey.trim().split('+');
-  if (parts.length !== 3) throw new Error('a verifier key is <name>+<hash>+<key>');
-  const [name, hashHex, keyB64] = parts as [string, string, string];
+  // The base64 key may itself hold '+': only the first two separate fields.
+  const m = /^([^+]+)\+([^+]*)\+(.*)$/s.exec(vkey.trim());
+  if (!m) throw new Error('a verifier key is <name>+<hash>+<key>');
+  const [, name, hashHex, keyB64] = m as unknown as [string, string, string, string];
   checkName(name);
   if (!/^[0-9a-f]{8}$/.test(hashHex)) throw new Error('a verifier key hash is 8 lowercase hex digits');
   const key = Buffer.from(keyB64, 'base64');

@@ -30,6 +30,10 @@ describe('signed notes and checkpoints (lib/transparency/checkpoint.ts)', () => 
     expect(() => openNote(GO_NOTE.replace('cryptography', 'cryptographY'), parseVerifierKey(GO_VKEY))).toThrow(/bad signature by PeterNeumann/);
   });
 
+  it('reads a verifier key whose base64 holds a "+" (transparency-dev/formats test key)', () => {
+    expect(parseVerifierKey('TEST+7997405c+AQcC+FTVKf0jlTdHDY3rbevmnKxxPjigCXlVtGe6RIr6').name).toBe('TEST');
+  });
+
   it('refuses malformed verifier keys and keys of another name', () => {
     expect(() => parseVerifierKey(GO_VKEY.replace('c74f20a3', 'c74f20a4'))).toThrow(/hash/);
     expect(() => parseVerifierKey(GO_VKEY.replace('ARpc', 'Arpc'))).toThrow();
