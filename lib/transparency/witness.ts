@@ -132,25 +132,26 @@ export async function runWitness(opts: WitnessOptions): Promise<WitnessResult> {
     }
     if (cp.origin !== vkey.name) throw new Inconsistency(`bad signature: the checkpoint's origin ${cp.origin} is not the pinned key's ${vkey.name}`);
     const old = state ? openCheckpoint(state.checkpoint, vkey) : null;
+    if (old && cp.size < old.size) throw new Inconsistency(`inconsistent tree: the log shrank from ${old.size} to ${cp.size} leaves`);
+    // With the entries, first what changed among the leaves verified before: that names the index.
+    let leaves: Hash[] | null = null;
+    let previous: Hash[] = [];
+    if (opts.entries) {
+      leaves = await rehashEntries(base, cp.size);
+      previous = state?.leaves ? storedLeaves(opts.statePath, Math.min(state.leaves, cp.size)) : [];
+      const changed = previous.findIndex((h, i) => !equalHashes(h, leaves![i]!));
+      if (changed >= 0) throw new Inconsistency(`leaf mismatch at index ${changed}: its entry is not the leaf verified before`);
+    }
     if (old) {
-      if (cp.size < old.size) throw new Inconsistency(`inconsistent tree: the log shrank from ${old.size} to ${cp.size} leaves`);
       const proof = cp.size > old.size ? await consistencyHashes(base, old.size, cp.size) : [];
       if (!verifyConsistency(old.size, cp.size, old.root, cp.root, proof))
         throw new Inconsistency(`inconsistent tree: the checkpoint of ${cp.size} leaves does not extend the stored one of ${old.size}`);
     }
-    let leaves: Hash[] | null = null;
-    if (opts.entries) {
-      leaves = await rehashEntries(base, cp.size);
-      const previous = state?.leaves ? storedLeaves(opts.statePath, Math.min(state.leaves, cp.size)) : [];
-      const changed = previous.findIndex((h, i) => !equalHashes(h, leaves![i]!));
-      if (changed >= 0) throw new Inconsistency(`leaf mismatch at index ${changed}: its entry is not the leaf verified before`);
-      if (!equalHashes(rootOfLeaves(leaves), cp.root))
-        throw new Inconsistency(
-          `leaf mismatch at index ${await firstBadLeaf(base, leaves, cp, previous.length)}: the entries do not hash to the checkpoint's root`,
-        );
-    }
-    const carried = !leaves && state?.leaves !== undefined && state.leaves === old?.size && cp.size === old.size;
-    writeState(opts.statePath, { url: base, key, checkpoint: note, ...(leaves ? { leaves: leaves.length } : carried ? { leaves: state.leaves } : {}) }, leaves);
+    if (leaves && !equalHashes(rootOfLeaves(leaves), cp.root))
+      throw new Inconsistency(`leaf mismatch at index ${await firstBadLeaf(base, leaves, cp, previous.length)}: the entries do not hash to the checkpoint's root`);
+    // Leaf hashes verified before stay the tree's first leaves: the consistency proof showed it.
+    const kept = leaves ? leaves.length : state?.leaves;
+    writeState(opts.statePath, { url: base, key, checkpoint: note, ...(kept !== undefined ? { leaves: kept } : {}) }, leaves);
     const what = old ? `consistent with the stored checkpoint of ${old.size}` : `first run: key ${vkey.name}+${key.split('+')[1]} pinned`;
     return { ok: true, message: `OK ${cp.origin}: ${cp.size} leaves, ${what}${leaves ? ', every entry re-hashed' : ''}` };
   } catch (err) {
