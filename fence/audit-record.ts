@@ -34,6 +34,8 @@ export interface DataAccessRecord {
   institutions?: string[];
   /** How many identical refused attempts this record stands for (coalescing); unset: 1. */
   count?: number;
+  /** Why a REFUSED record was refused: the code the caller got (e.g. FORBIDDEN_DATA_USE, RATE_LIMITED). */
+  reason?: string | null;
 }
 
 /** The bounds of each field of a record (what the accounts subgraph keeps; longer values are truncated and marked). */
@@ -45,6 +47,7 @@ export const AUDIT_BOUNDS = {
   coordinates: 500,
   layer: 32,
   requestId: 64,
+  reason: 64,
   institution: 64,
   institutions: 100,
   /** Most identical refused attempts one coalesced record may stand for. */
@@ -131,6 +134,7 @@ export function boundAuditRecord(input: unknown, now: Date = new Date()): { reco
     layer: text('layer', AUDIT_BOUNDS.layer) ?? (marks.add('layer:invalid'), 'unknown'),
     requestId: text('requestId', AUDIT_BOUNDS.requestId, { empty: true }),
     ...(institutions !== undefined ? { institutions } : {}),
+    ...(r.reason !== undefined && r.reason !== null ? { reason: text('reason', AUDIT_BOUNDS.reason) } : {}),
     ...(count !== 1 ? { count } : {}),
   };
   return { record, marks: [...marks].sort() };
@@ -146,6 +150,8 @@ export interface Decision {
   decision: DataAccessDecision;
   layer: FenceLayer;
   requestId: string | null;
+  /** The refusal's code, for a REFUSED decision. */
+  reason?: string | null;
 }
 
 export function auditRecord(d: Decision, now: Date = new Date()): DataAccessRecord {
@@ -160,5 +166,6 @@ export function auditRecord(d: Decision, now: Date = new Date()): DataAccessReco
     decision: d.decision,
     layer: d.layer,
     requestId: d.requestId,
+    ...(d.reason ? { reason: d.reason } : {}),
   };
 }

@@ -12,6 +12,7 @@ import { createLogger, type Logger } from '../lib/log.js';
 import type { ServiceKeys } from '../lib/transport/keys.js';
 import { internalAuditSink, type AuditSink } from '../fence/audit-sink.js';
 import { createFence } from '../fence/fence.js';
+import type { RefusalGuardOptions } from '../fence/refusal-guard.js';
 import { AUDIT_PATH_PREFIX, auditRoutes } from './audit-routes.js';
 import { createAuthenticator } from './context.js';
 import { createHardening } from './hardening.js';
@@ -41,6 +42,11 @@ export interface GatewayOptions {
   production: boolean;
   /** Where the data-use fence appends audit records; default: the accounts subgraph's /internal/audit. */
   audit?: AuditSink;
+  /**
+   * Bounds on refused attempts by unauthenticated callers, per client address (fence/refusal-guard.ts;
+   * default 20 kinds per 10 s window, repeats coalesced). Tests shorten or widen them.
+   */
+  refusals?: RefusalGuardOptions;
   /** Structured logger (pino); default: JSON to stdout. */
   logger?: Logger;
   /** Overrides of the request limits (gateway/limits.ts DEFAULT_LIMITS). */
@@ -73,6 +79,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     supergraphSdl: opts.supergraphSdl,
     audit: opts.audit ?? internalAuditSink(opts.subgraphUrls.accounts, opts.keys),
     log: logger,
+    refusals: opts.refusals,
   });
   const planner = new Planner(opts.supergraphSdl);
   const auth = createAuthenticator(opts.tokenVerifier);

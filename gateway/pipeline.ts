@@ -33,11 +33,12 @@ import { executeApollo, headerRecord } from '../lib/http.js';
 import type { Logger } from '../lib/log.js';
 import type { ServiceKeys } from '../lib/transport/keys.js';
 import { REQUEST_ID_HEADER } from '../lib/transport/signing.js';
-import { contractIntrospection, enforceOperation, queryPlanHook } from '../fence/adapters/gateway-plugin.js';
+import { contractIntrospection, enforceOperation, queryPlanHook, recordEarlyRefusal } from '../fence/adapters/gateway-plugin.js';
 import type { Fence } from '../fence/fence.js';
 import { newRequestId, type Authenticator, type GatewayContext, type PlannedSubscription } from './context.js';
 import { SignedDataSource } from './data-source.js';
 import type { Hardening } from './hardening.js';
+import { promoteLimitCode } from './limits.js';
 import type { Planner } from './planner.js';
 
 export interface PipelineOptions {
@@ -67,7 +68,9 @@ export interface OperationPipeline {
   /** HTTP: one request to /graphql (POST or GET), body already read. */
   http(req: http.IncomingMessage, res: http.ServerResponse, body: Buffer): Promise<void>;
   /** WebSocket: one `subscribe` message of a connection whose caller was authenticated. */
-  subscribe(request: GraphQLRequest, caller: Caller): Promise<{ accepted: AcceptedSubscription } | { errors: GraphQLError[] }>;
+  subscribe(request: GraphQLRequest, caller: Caller, address?: string): Promise<{ accepted: AcceptedSubscription } | { errors: GraphQLError[] }>;
+  /** WebSocket: a `subscribe` message refused by the subscription server itself (its own limits), recorded like any refusal. */
+  refused(request: GraphQLRequest, caller: Caller, code: string, address?: string): Promise<void>;
   start(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -166,13 +169,24 @@ export function createPipeline(opts: PipelineOptions): OperationPipeline {
       return {
         async didResolveOperation(rc) {
           if (!rc.operation) throw unknownOperation(rc.request.operationName);
-          if (fenced) await enforceOperation(fence, rc);
+          // The mutation rate limit is the fence's last check: a mutation it refuses is audited REFUSED.
+          const rateLimit = () => hardening.rateLimit(rc.operation?.operation, rc.contextValue.caller);
+          if (fenced) await enforceOperation(fence, rc, rateLimit);
+          else {
+            const limited = rateLimit();
+            if (limited) throw limited;
+          }
           const subscription = rc.operation.operation === 'subscription';
           if (subscription && rc.contextValue.transport === 'http') throw badRequest(WS_ONLY);
           if (!subscription && rc.contextValue.transport === 'ws') throw badRequest(HTTP_ONLY);
           if (!subscription) return;
           if (rc.contextValue.accepted)
             rc.contextValue.accepted.subscription = planSubscription(rc.document, rc.source, rc.operationName, rc.request, rc.contextValue);
+        },
+        // Refused before the fence decided (validation): still recorded when it selects payment-only data.
+        async didEncounterErrors(rc) {
+          if (fenced)
+            await recordEarlyRefusal(fence, { ...rc, errors: rc.errors.map((e) => promoteLimitCode({ message: e.message, extensions: e.extensions })) });
         },
         async responseForOperation(rc) {
           const introspection = fenced ? await contractIntrospection(fence, rc) : null;
@@ -230,20 +244,36 @@ export function createPipeline(opts: PipelineOptions): OperationPipeline {
           caller: await opts.auth.authenticate(headers.authorization, headers['apollographql-client-name']),
           requestId,
           transport: 'http' as const,
+          address: req.socket.remoteAddress,
+          fenced: { done: false },
         }),
         beforeApollo,
       );
     },
-    async subscribe(request, caller) {
+    async subscribe(request, caller, address) {
       const requestId = newRequestId(undefined);
       try {
         beforeApollo(request, '');
       } catch (err) {
-        if (err instanceof HttpError) return { errors: [new GraphQLError(err.message, { extensions: { code: err.code, requestId } })] };
+        if (err instanceof HttpError) {
+          // Refused before Apollo: recorded when the document selects payment-only data.
+          if (fenced && typeof request.query === 'string')
+            await fence.recordRefusal({
+              source: request.query,
+              operationName: request.operationName,
+              caller,
+              requestId,
+              layer: 'subscription',
+              address,
+              reason: err.code,
+            });
+          return { errors: [new GraphQLError(err.message, { extensions: { code: err.code, requestId } })] };
+        }
         throw err;
       }
       const accepted: NonNullable<GatewayContext['accepted']> = {};
-      const response = await apollo.executeOperation(request, { contextValue: { caller, requestId, transport: 'ws', accepted } satisfies GatewayContext });
+      const contextValue: GatewayContext = { caller, requestId, transport: 'ws', accepted, address, fenced: { done: false } };
+      const response = await apollo.executeOperation(request, { contextValue });
       const result = response.body.kind === 'single' ? response.body.singleResult : response.body.initialResult;
       if (result.errors?.length || !accepted.subscription) {
         if (!result.errors?.length) return { errors: [appError('INTERNAL_SERVER_ERROR', 'The subscription was not accepted.', { requestId })] };
@@ -251,7 +281,22 @@ export function createPipeline(opts: PipelineOptions): OperationPipeline {
       }
       return { accepted: { caller, requestId, subscription: accepted.subscription } };
     },
+    async refused(request, caller, code, address) {
+      if (fenced && typeof request.query === 'string')
+        await fence.recordRefusal({
+          source: request.query,
+          operationName: request.operationName,
+          caller,
+          requestId: null,
+          layer: 'subscription',
+          address,
+          reason: code,
+        });
+    },
     start: () => apollo.start(),
-    stop: () => apollo.stop(),
+    async stop() {
+      await apollo.stop();
+      await fence.stop();
+    },
   };
 }

@@ -88,18 +88,19 @@ export function serveSubscriptions(opts: SubscriptionServerOptions): Subscriptio
         const caller = callers.get(ctx);
         if (!caller) return [appError('UNAUTHENTICATED', 'Unauthorized.')];
         // ctx.subscriptions already holds this one's reservation.
+        const request = {
+          query: payload.query,
+          operationName: payload.operationName ?? undefined,
+          variables: payload.variables ?? undefined,
+          extensions: payload.extensions ?? undefined,
+        };
+        const address = (ctx.extra as { request?: { socket?: { remoteAddress?: string } } }).request?.socket?.remoteAddress;
         if (Object.keys(ctx.subscriptions).length > MAX_SUBSCRIPTIONS_PER_CONNECTION) {
+          // Refused at this step too: recorded when it selects payment-only data.
+          await opts.pipeline.refused(request, caller, 'TOO_MANY_SUBSCRIPTIONS', address);
           return [appError('TOO_MANY_SUBSCRIPTIONS', `At most ${MAX_SUBSCRIPTIONS_PER_CONNECTION} subscriptions per connection.`)];
         }
-        const outcome = await opts.pipeline.subscribe(
-          {
-            query: payload.query,
-            operationName: payload.operationName ?? undefined,
-            variables: payload.variables ?? undefined,
-            extensions: payload.extensions ?? undefined,
-          },
-          caller,
-        );
+        const outcome = await opts.pipeline.subscribe(request, caller, address);
         if ('errors' in outcome) return outcome.errors;
         const { accepted } = outcome;
         const contextValue: SubscribeContext = { accepted, subscribedAt };

@@ -25,6 +25,7 @@ import { privateKeyPem, privateKeyVariable, publicKeyPem, publicKeyVariable, ser
 import { createLogger } from '../lib/log.js';
 import type { DestinationStream } from 'pino';
 import type { LimitsConfig } from '../gateway/limits.js';
+import type { RefusalGuardOptions } from '../fence/refusal-guard.js';
 import { signersTrustedBy } from '../subgraphs/definition.js';
 import { startSubgraph, type SubgraphService } from '../subgraphs/service.js';
 import { EGRESS_GUARD, exited, freePorts, spawnServe, stopChild, waitReady } from './cluster.js';
@@ -67,6 +68,8 @@ export interface StackOptions<I extends SubgraphName = never> {
   redisUrls?: Partial<Record<SubgraphName, string | undefined>>;
   /** Gateway request-limit overrides. */
   limits?: Partial<LimitsConfig>;
+  /** Bounds on unauthenticated callers' refused attempts (gateway/index.ts GatewayOptions.refusals). */
+  refusals?: RefusalGuardOptions;
   /**
    * Subgraphs run each in a child process of its own (scripts/serve.ts) instead of in this one,
    * with nothing in their environment but what they need (isolatedEnv). Their database is
@@ -287,6 +290,7 @@ export async function startStack<I extends SubgraphName = never>(opts: StackOpti
       production: opts.production ?? false,
       logger: createLogger('gateway', { destination: opts.logDestination, level: opts.logLevel }),
       limits: opts.limits,
+      refusals: opts.refusals,
       port: opts.port,
       host: opts.host,
     });

@@ -8,9 +8,10 @@
  */
 import type { BaseContext, GraphQLRequestContextDidResolveOperation, GraphQLRequestContextResponseForOperation, GraphQLResponse } from '@apollo/server';
 import type { Experimental_DidResolveQueryPlanCallback } from '@apollo/gateway';
+import type { DocumentNode } from 'graphql';
 import type { Caller } from '../../lib/auth.js';
 import { executeFilteredIntrospection, introspectionKind, mixedIntrospectionError } from '../contract-schema.js';
-import type { Fence } from '../fence.js';
+import type { Fence, LaterCheck } from '../fence.js';
 import { mayReceivePaymentOnly } from '../policy.js';
 
 /** What the fence needs of a request's context: who is calling, the request id and the transport. */
@@ -18,24 +19,34 @@ export interface FencedContext extends BaseContext {
   caller: Caller;
   requestId: string;
   transport: 'http' | 'ws';
+  /** The client's network address (refused anonymous attempts are bounded by it: fence/refusal-guard.ts). */
+  address?: string;
+  /** Set once the fence has decided this operation (and recorded it when it touched payment-only data). */
+  fenced?: { done: boolean };
 }
 
 type Request<C extends BaseContext> = GraphQLRequestContextDidResolveOperation<C>;
 
 /**
  * Layers 2 and 5 for one operation, after parsing and validation and before any subgraph is
- * called (Fence.enforce); a non-payments caller may not mix introspection with data fields.
+ * called (Fence.enforce, with `later`: what may still refuse it); a non-payments caller may not
+ * mix introspection with data fields.
  */
-export async function enforceOperation<C extends FencedContext>(fence: Fence, rc: Request<C>): Promise<void> {
-  const { caller, requestId, transport } = rc.contextValue;
-  await fence.enforce({
-    document: rc.document,
-    source: rc.source,
-    operationName: rc.operationName,
-    caller,
-    requestId,
-    layer: transport === 'ws' ? 'subscription' : 'gateway',
-  });
+export async function enforceOperation<C extends FencedContext>(fence: Fence, rc: Request<C>, later?: LaterCheck): Promise<void> {
+  const { caller, requestId, transport, address } = rc.contextValue;
+  if (rc.contextValue.fenced) rc.contextValue.fenced.done = true;
+  await fence.enforce(
+    {
+      document: rc.document,
+      source: rc.source,
+      operationName: rc.operationName,
+      caller,
+      requestId,
+      layer: transport === 'ws' ? 'subscription' : 'gateway',
+      address: address ?? null,
+    },
+    later,
+  );
   if (!mayReceivePaymentOnly(caller.purpose) && introspectionKind(rc.operation, rc.document) === 'mixed') throw mixedIntrospectionError();
 }
 
@@ -71,4 +82,33 @@ export function queryPlanHook(fence: Fence): Experimental_DidResolveQueryPlanCal
       requestId: context?.requestId ?? null,
     });
   };
+}
+
+/**
+ * An operation refused before the fence decided it (by validation): recorded as REFUSED with the
+ * error's code when its document selects payment-only data (Fence.recordRefusal).
+ */
+export async function recordEarlyRefusal<C extends FencedContext>(
+  fence: Fence,
+  rc: {
+    source?: string;
+    document?: DocumentNode;
+    operationName?: string | null;
+    request: { operationName?: string | null };
+    contextValue: C;
+    errors: readonly { extensions?: Record<string, unknown> }[];
+  },
+): Promise<void> {
+  if (rc.contextValue.fenced?.done || !rc.source) return;
+  const { caller, requestId, transport, address } = rc.contextValue;
+  await fence.recordRefusal({
+    document: rc.document ?? null,
+    source: rc.source,
+    operationName: rc.operationName ?? rc.request.operationName,
+    caller,
+    requestId,
+    layer: transport === 'ws' ? 'subscription' : 'gateway',
+    address: address ?? null,
+    reason: String(rc.errors[0]?.extensions?.code ?? 'GRAPHQL_VALIDATION_FAILED'),
+  });
 }

@@ -28,6 +28,8 @@ export interface AuditLeaf {
   /** Protected coordinates the operation selected, sorted. */
   coordinates: string[];
   decision: string;
+  /** Why a REFUSED record was refused (the code the caller got); null when ALLOWED. */
+  reason: string | null;
   layer: string;
   operationHash: string;
   operationName: string | null;

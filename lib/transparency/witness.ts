@@ -148,7 +148,9 @@ export async function runWitness(opts: WitnessOptions): Promise<WitnessResult> {
         throw new Inconsistency(`inconsistent tree: the checkpoint of ${cp.size} leaves does not extend the stored one of ${old.size}`);
     }
     if (leaves && !equalHashes(rootOfLeaves(leaves), cp.root))
-      throw new Inconsistency(`leaf mismatch at index ${await firstBadLeaf(base, leaves, cp, previous.length)}: the entries do not hash to the checkpoint's root`);
+      throw new Inconsistency(
+        `leaf mismatch at index ${await firstBadLeaf(base, leaves, cp, previous.length)}: the entries do not hash to the checkpoint's root`,
+      );
     // Leaf hashes verified before stay the tree's first leaves: the consistency proof showed it.
     const kept = leaves ? leaves.length : state?.leaves;
     writeState(opts.statePath, { url: base, key, checkpoint: note, ...(kept !== undefined ? { leaves: kept } : {}) }, leaves);

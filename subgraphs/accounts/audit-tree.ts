@@ -95,6 +95,7 @@ export async function buildLeaves(
       purpose: record.purpose,
       coordinates: [...record.coordinates].sort(),
       decision: record.decision,
+      reason: record.decision === 'REFUSED' ? (record.reason ?? null) : null,
       layer: record.layer,
       operationHash: record.operationHash,
       operationName: record.operationName,

@@ -39,6 +39,7 @@ export const resolvers = {
   },
   DataAccessRecord: {
     id: (r: DataAccessRow) => String(r.id),
+    reason: (r: DataAccessRow) => (JSON.parse(r.leaf) as { reason?: string | null }).reason ?? null,
     /** Proven from the stored tree (O(log n) reads); the leaf hash is the stored one, which the app checks against `leaf`. */
     inclusionProof: async (r: DataAccessRow, args: { treeSize?: number | null }, ctx: Ctx) => {
       const log = ctx.services.auditLog;

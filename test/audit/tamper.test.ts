@@ -80,7 +80,10 @@ afterEach(async () => stack?.stop());
 describe('the witness (npm run audit:verify)', () => {
   it('verifies an honest log run after run, from the command line too', async () => {
     await operations(3);
-    expect(await witness(false)).toMatchObject({ ok: true, message: expect.stringMatching(/^OK paygraph\.dev\/audit\/\w+: 11 leaves, consistent with the stored checkpoint of 8$/) });
+    expect(await witness(false)).toMatchObject({
+      ok: true,
+      message: expect.stringMatching(/^OK paygraph\.dev\/audit\/\w+: 11 leaves, consistent with the stored checkpoint of 8$/),
+    });
     await operations(2);
     const { stdout } = await promisify(execFile)(TSX, ['scripts/audit-verify.ts', '--url', origin, '--state', state, '--entries'], { cwd: ROOT });
     expect(stdout).toMatch(/^OK paygraph\.dev\/audit\/\w+: 13 leaves, consistent with the stored checkpoint of 11, every entry re-hashed\n$/);
@@ -92,7 +95,12 @@ describe('the witness (npm run audit:verify)', () => {
     // The pinned key is the true one; the log now signs with another key under the same name.
     saved.key = verifierKey(saved.key.split('+')[0]!, generateKeyPairSync('ed25519').privateKey);
     fs.writeFileSync(state, JSON.stringify(saved));
-    expect(await witness()).toMatchObject({ ok: false, message: expect.stringMatching(/^FAILED: bad signature: the checkpoint does not verify with the pinned key .* \(no signature by paygraph\.dev\/audit\/\w+\)$/) });
+    expect(await witness()).toMatchObject({
+      ok: false,
+      message: expect.stringMatching(
+        /^FAILED: bad signature: the checkpoint does not verify with the pinned key .* \(no signature by paygraph\.dev\/audit\/\w+\)$/,
+      ),
+    });
   });
 
   it('a deleted record (ids renumbered, tree rebuilt) fails the witness, naming its index', async () => {

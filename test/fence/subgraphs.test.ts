@@ -173,13 +173,18 @@ describe('layer 5: the internal audit route takes batches, each record bounded o
     const long = 'L'.repeat(300);
     const res = await append({ records: [record('HalfGood'), record(long, { decision: 'MAYBE', operationHash: 'nope', client: 7 })] });
     expect(res.status).toBe(200);
-    const rows = (await stack.dbs.accounts('data_access_log').whereIn('operation_name', ['HalfGood', long.slice(0, 200)]).orderBy('id')) as Record<string, unknown>[];
+    const rows = (await stack.dbs
+      .accounts('data_access_log')
+      .whereIn('operation_name', ['HalfGood', long.slice(0, 200)])
+      .orderBy('id')) as Record<string, unknown>[];
     expect(rows.map((r) => [r.operation_name, r.decision])).toEqual([
       ['HalfGood', 'REFUSED'],
       [long.slice(0, 200), 'REFUSED'],
     ]);
     expect(JSON.parse(String(rows[1]!.marks))).toEqual(['client:invalid', 'decision:invalid', 'operationHash:invalid', 'operationName:truncated']);
-    expect(JSON.parse(String(rows[1]!.leaf))).toMatchObject({ marks: ['client:invalid', 'decision:invalid', 'operationHash:invalid', 'operationName:truncated'] });
+    expect(JSON.parse(String(rows[1]!.leaf))).toMatchObject({
+      marks: ['client:invalid', 'decision:invalid', 'operationHash:invalid', 'operationName:truncated'],
+    });
     // Too many records is a malformed request, not a malformed record: refused whole.
     expect((await append({ records: Array.from({ length: 501 }, () => record('TooMany')) })).status).toBe(400);
   });
