@@ -38,7 +38,7 @@ import type { Fence } from '../fence/fence.js';
 import { newRequestId, type Authenticator, type GatewayContext, type PlannedSubscription } from './context.js';
 import { SignedDataSource } from './data-source.js';
 import type { Hardening } from './hardening.js';
-import { promoteLimitCode } from './limits.js';
+import { LIMIT_CODES, promoteLimitCode } from './limits.js';
 import type { Planner } from './planner.js';
 
 export interface PipelineOptions {
@@ -163,6 +163,30 @@ export function createPipeline(opts: PipelineOptions): OperationPipeline {
     return { plan: plan as PlannedSubscription['plan'], variables: coerced.coerced, document, operationName: operationName ?? undefined };
   }
 
+  /**
+   * Records a refusal by the preflight (before Apollo) of a document selecting payment-only data.
+   * Not a refusal by the token limit: that document is not parsed at all, which is its point.
+   */
+  async function recordPrecheck(
+    err: unknown,
+    request: { query?: unknown; operationName?: string | null },
+    caller: Caller,
+    requestId: string,
+    layer: 'gateway' | 'subscription',
+    address: string | undefined,
+  ): Promise<void> {
+    if (!fenced || !(err instanceof HttpError) || err.code === LIMIT_CODES.maxTokens || typeof request.query !== 'string') return;
+    await fence.recordRefusal({
+      source: request.query,
+      operationName: request.operationName,
+      caller,
+      requestId,
+      layer,
+      address,
+      reason: err.code ?? 'BAD_REQUEST',
+    });
+  }
+
   /** The fence and the operation's shape, in the pipeline's order (one plugin: steps in sequence). */
   const steps: ApolloServerPlugin<GatewayContext> = {
     async requestDidStart() {
@@ -235,6 +259,24 @@ export function createPipeline(opts: PipelineOptions): OperationPipeline {
       const headers = headerRecord(req);
       const requestId = newRequestId(headers[REQUEST_ID_HEADER]);
       res.setHeader(REQUEST_ID_HEADER, requestId);
+      const address = req.socket.remoteAddress;
+      // A request refused before Apollo (the preflight) is still recorded when it selects payment-only data.
+      const precheckHttp = (parsed: unknown, search: string) => {
+        try {
+          beforeApollo(parsed, search);
+        } catch (err) {
+          const bodies = (Array.isArray(parsed) ? parsed : [parsed]) as ({ query?: unknown; operationName?: unknown } | null)[];
+          for (const b of bodies) {
+            if (!b || typeof b.query !== 'string') continue;
+            const request = { query: b.query, operationName: typeof b.operationName === 'string' ? b.operationName : undefined };
+            void opts.auth
+              .authenticate(headers.authorization, headers['apollographql-client-name'])
+              .then((caller) => recordPrecheck(err, request, caller, requestId, 'gateway', address))
+              .catch(() => undefined); // an invalid token: refused as UNAUTHENTICATED, nobody to attribute it to
+          }
+          throw err;
+        }
+      };
       await executeApollo(
         apollo,
         req,
@@ -244,10 +286,10 @@ export function createPipeline(opts: PipelineOptions): OperationPipeline {
           caller: await opts.auth.authenticate(headers.authorization, headers['apollographql-client-name']),
           requestId,
           transport: 'http' as const,
-          address: req.socket.remoteAddress,
+          address,
           fenced: { done: false },
         }),
-        beforeApollo,
+        precheckHttp,
       );
     },
     async subscribe(request, caller, address) {
@@ -257,16 +299,7 @@ export function createPipeline(opts: PipelineOptions): OperationPipeline {
       } catch (err) {
         if (err instanceof HttpError) {
           // Refused before Apollo: recorded when the document selects payment-only data.
-          if (fenced && typeof request.query === 'string')
-            await fence.recordRefusal({
-              source: request.query,
-              operationName: request.operationName,
-              caller,
-              requestId,
-              layer: 'subscription',
-              address,
-              reason: err.code,
-            });
+          await recordPrecheck(err, request, caller, requestId, 'subscription', address);
           return { errors: [new GraphQLError(err.message, { extensions: { code: err.code, requestId } })] };
         }
         throw err;
