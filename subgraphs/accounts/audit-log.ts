@@ -17,7 +17,7 @@ import type { Logger } from '../../lib/log.js';
 import { signCheckpoint, verifierKey } from '../../lib/transparency/checkpoint.js';
 import { consistencyProof, inclusionProof, rootHash } from '../../lib/transparency/merkle.js';
 import { auditLeaves } from './data.js';
-import { storedNodes, treeSize } from './audit-tree.js';
+import { storedNodes, treeSize, type TreeHead } from './audit-tree.js';
 
 /** At least this often a new checkpoint is signed while the log grows. */
 export const PUBLISH_INTERVAL_MS = 10_000;
@@ -58,6 +58,8 @@ export class AuditLog {
   private latest: { size: number; note: string; at: number } | null = null;
   private signing: Promise<string> | null = null;
   private timer: NodeJS.Timeout | null = null;
+  /** This process's last committed tree head (data.ts appendDataAccessBatch). */
+  readonly head: { current: TreeHead | null } = { current: null };
 
   constructor(
     private readonly db: Knex,

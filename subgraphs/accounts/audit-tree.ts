@@ -20,6 +20,16 @@ const BANK_DATA = /^(Account\.|User\.accounts$|Query\.account$|Mutation\.(sendTr
 
 export const touchesBankData = (coordinates: readonly string[]): boolean => coordinates.some((c) => BANK_DATA.test(c));
 
+/**
+ * The tree's size and right edge as this process last committed them: what the next append
+ * builds on without reading the edge back, while the stored tree has that size (audit-log.ts
+ * keeps one per process; another process's append changes the size, and the edge is re-read).
+ */
+export interface TreeHead {
+  size: number;
+  frontier: Map<string, Hash>;
+}
+
 /** A record with what the log adds: its leaf, subject, salt and index. */
 export interface LoggedRecord {
   record: DataAccessRecord;
@@ -79,7 +89,7 @@ export async function buildLeaves(
   start: number,
   records: readonly { record: DataAccessRecord; marks: string[]; salt?: string }[],
   frontier: Map<string, Hash>,
-): Promise<{ logged: LoggedRecord[]; nodes: { level: number; idx: number; hash: string }[] }> {
+): Promise<{ logged: LoggedRecord[]; nodes: { level: number; idx: number; hash: string }[]; head: TreeHead }> {
   const needInstitutions = records.filter((r) => r.record.institutions === undefined && r.record.userId && touchesBankData(r.record.coordinates));
   const byUser = await institutionsOfUsers(db, [...new Set(needInstitutions.map((r) => r.record.userId!))]);
   const known = new Map(frontier);
@@ -112,7 +122,9 @@ export async function buildLeaves(
     }
     return { record, marks, leafIndex, salt, subject, institutions: leaf.institutions, leaf: text, hash };
   });
-  return { logged, nodes };
+  const size = start + logged.length;
+  const edge = size === 0 ? [] : rangeNodes(0, size);
+  return { logged, nodes, head: { size, frontier: new Map(edge.map((n) => [nodeKey(n), known.get(nodeKey(n))!])) } };
 }
 
 /** The hashes of the tree's right edge at `size` (what the next append builds on), by node key. */

@@ -40,7 +40,7 @@ export const auditRoute: InternalRoute<AccountsServices> = async (env, body, _re
   for (const [i, b] of bounded.entries())
     if (b.marks.length)
       env.logger.warn({ audit: { position: i, marks: b.marks, requestId: b.record.requestId } }, 'audit record bounded (truncated or replaced fields)');
-  const logged = await appendDataAccessBatch(env.db, bounded);
+  const logged = await appendDataAccessBatch(env.db, bounded, services.auditLog.head);
   services.auditLog.appended();
   const ids = logged.map((l) => l.id);
   const leafIndexes = logged.map((l) => l.leafIndex);

@@ -1,7 +1,7 @@
 /** Data access for the accounts subgraph: its own tables only, plain typed rows out. */
 import type { Knex } from 'knex';
 import type { DataAccessRecord } from '../../fence/audit-record.js';
-import { buildLeaves, frontierOf, insertNodes, lockLog, loggedColumns, treeSize, type LoggedRecord } from './audit-tree.js';
+import { buildLeaves, frontierOf, insertNodes, lockLog, loggedColumns, treeSize, type LoggedRecord, type TreeHead } from './audit-tree.js';
 
 /** Kinds of institutions that link accounts (the schema's InstitutionKind). */
 export type InstitutionKind = 'BANK' | 'CARD_ISSUER';
@@ -132,25 +132,44 @@ function dataAccessRow(r: DataAccessRecord) {
  * Appends several records, in order, in one transaction: their rows (one multi-row INSERT), each
  * the next leaf of the transparency log, and the tree nodes they complete (audit-tree.ts). All of
  * it commits together or none does. Returns the records as logged (ids, leaf indexes, salts).
+ * `head` is this process's last committed tree head (audit-tree.ts TreeHead), updated on commit:
+ * while the stored tree still has its size, an append does not read the tree's edge back; should
+ * the append fail anyway (a stale edge colliding with a stored node), it is retried once from
+ * what the database holds.
  */
 export async function appendDataAccessBatch(
   db: Knex,
   records: readonly { record: DataAccessRecord; marks: string[] }[],
+  head: { current: TreeHead | null } = { current: null },
 ): Promise<(LoggedRecord & { id: number })[]> {
   if (records.length === 0) return [];
-  return db.transaction(async (trx) => {
-    await lockLog(trx);
-    const start = await treeSize(trx);
-    const { logged, nodes } = await buildLeaves(trx, start, records, await frontierOf(trx, start));
-    const rows = (await trx('data_access_log')
-      .insert(logged.map((l) => ({ ...dataAccessRow(l.record), ...loggedColumns(l) })))
-      .returning('id')) as unknown[];
-    await insertNodes(trx, nodes);
-    return logged.map((l, i) => {
-      const row = rows[i];
-      return { ...l, id: typeof row === 'object' && row !== null ? Number((row as { id: number }).id) : Number(row) };
+  const attempt = (cached: TreeHead | null) =>
+    db.transaction(async (trx) => {
+      await lockLog(trx);
+      // The size is always read (one indexed MAX): the cached edge is used only while it is the stored tree's.
+      const start = await treeSize(trx);
+      const known = cached?.size === start ? cached : null;
+      const built = await buildLeaves(trx, start, records, known ? known.frontier : await frontierOf(trx, start));
+      const rows = (await trx('data_access_log')
+        .insert(built.logged.map((l) => ({ ...dataAccessRow(l.record), ...loggedColumns(l) })))
+        .returning('id')) as unknown[];
+      await insertNodes(trx, built.nodes);
+      const logged = built.logged.map((l, i) => {
+        const row = rows[i];
+        return { ...l, id: typeof row === 'object' && row !== null ? Number((row as { id: number }).id) : Number(row) };
+      });
+      return { logged, head: built.head };
     });
-  });
+  let done;
+  try {
+    done = await attempt(head.current);
+  } catch (err) {
+    if (!head.current) throw err;
+    head.current = null;
+    done = await attempt(null);
+  }
+  head.current = done.head;
+  return done.logged;
 }
 
 /** A user's log, newest first, after the record `afterId` (exclusive); `limit` rows at most. */
