@@ -193,19 +193,28 @@ export function createPipeline(opts: PipelineOptions): OperationPipeline {
       return {
         async didResolveOperation(rc) {
           if (!rc.operation) throw unknownOperation(rc.request.operationName);
-          // The mutation rate limit is the fence's last check: a mutation it refuses is audited REFUSED.
-          const rateLimit = () => hardening.rateLimit(rc.operation?.operation, rc.contextValue.caller);
-          if (fenced) await enforceOperation(fence, rc, rateLimit);
-          else {
-            const limited = rateLimit();
-            if (limited) throw limited;
-          }
           const subscription = rc.operation.operation === 'subscription';
-          if (subscription && rc.contextValue.transport === 'http') throw badRequest(WS_ONLY);
-          if (!subscription && rc.contextValue.transport === 'ws') throw badRequest(HTTP_ONLY);
-          if (!subscription) return;
-          if (rc.contextValue.accepted)
-            rc.contextValue.accepted.subscription = planSubscription(rc.document, rc.source, rc.operationName, rc.request, rc.contextValue);
+          const { accepted, transport, caller } = rc.contextValue;
+          // What may still refuse an operation the fence allows runs as the fence's last check, so
+          // that the record holds the final decision (REFUSED with its code), never ALLOWED.
+          const after = (): GraphQLError | null => {
+            if (subscription && transport === 'http') return badRequest(WS_ONLY);
+            if (!subscription && transport === 'ws') return badRequest(HTTP_ONLY);
+            const limited = hardening.rateLimit(rc.operation?.operation, caller);
+            if (limited || !subscription || !accepted) return limited;
+            try {
+              accepted.subscription = planSubscription(rc.document, rc.source, rc.operationName, rc.request, rc.contextValue);
+            } catch (err) {
+              if (err instanceof GraphQLError) return err;
+              throw err;
+            }
+            return null;
+          };
+          if (fenced) await enforceOperation(fence, rc, after);
+          else {
+            const refused = after();
+            if (refused) throw refused;
+          }
         },
         // Refused before the fence decided (validation): still recorded when it selects payment-only data.
         async didEncounterErrors(rc) {

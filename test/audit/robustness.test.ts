@@ -135,4 +135,15 @@ describe('audit robustness', () => {
       ['REFUSED', 'RATE_LIMITED', 'declared-app'],
     ]);
   });
+
+  it('records a subscription sent over HTTP (refused after the fence allowed it) as REFUSED, not ALLOWED', async () => {
+    const s = (stack = await startTestStack());
+    const res = await s.gql('subscription OverHttp { chargeAlertRaised { id } }', {}, await s.token('alice'));
+    expect(codes(res)).toEqual(['BAD_REQUEST']);
+    const logged = (await s.dbs.accounts('data_access_log').where({ operation_name: 'OverHttp' }).select('decision', 'leaf')) as {
+      decision: string;
+      leaf: string;
+    }[];
+    expect(logged.map((r) => [r.decision, (JSON.parse(r.leaf) as { reason: string }).reason])).toEqual([['REFUSED', 'BAD_REQUEST']]);
+  });
 });
