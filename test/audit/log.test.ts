@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openCheckpoint, parseVerifierKey, type Checkpoint } from '../../lib/transparency/checkpoint.js';
 import { subjectCommitment } from '../../lib/transparency/leaf.js';
 import { leafHash, verifyConsistency, verifyInclusion } from '../../lib/transparency/merkle.js';
+import { recordsTouchingInstitution } from '../../subgraphs/accounts/data.js';
 import { startTestStack, userId, type TestStack } from '../helpers/stack.js';
 
 let stack: TestStack;
@@ -119,6 +120,23 @@ describe('the transparency log (docs/audit.md)', () => {
     const beyond = await stack.gql(`{ me { dataAccessLog(first: 1) { edges { node { inclusionProof(treeSize: 1000000) { treeSize } } } } } }`, {}, token);
     expect(beyond.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'treeSize' });
     expect(verifyInclusion(node.leafIndex, cp.size, leafHash(new TextEncoder().encode(node.leaf)), p.hashes.map(unb64), cp.root)).toBe(true);
+  });
+
+  it("gives a bank's records, with leaf indexes and salts, to recordsTouchingInstitution (for its oversight credential)", async () => {
+    const db = stack.dbs.accounts;
+    const chase = await recordsTouchingInstitution(db, 'ins_chase', { first: 100 });
+    expect(chase.length).toBeGreaterThan(0);
+    for (const r of chase) {
+      expect(r.institutions).toContain('ins_chase');
+      expect(JSON.parse(r.leaf)).toMatchObject({ institutions: r.institutions });
+      if (r.userId) expect(subjectCommitment(r.salt!, r.userId)).toBe(r.subject);
+    }
+    expect(chase.map((r) => r.leafIndex)).toEqual([...chase.map((r) => r.leafIndex)].sort((a, b) => a - b));
+    const after = await recordsTouchingInstitution(db, 'ins_chase', { first: 100, after: chase[0]!.leafIndex });
+    expect(after.map((r) => r.leafIndex)).toEqual(chase.slice(1).map((r) => r.leafIndex));
+    // `_` is not a wildcard: an id differing there matches nothing.
+    expect(await recordsTouchingInstitution(db, 'ins%chase', { first: 100 })).toEqual([]);
+    expect(await recordsTouchingInstitution(db, 'insXchase', { first: 100 })).toEqual([]);
   });
 
   it('answers 400 naming the parameter for every bad one', async () => {
