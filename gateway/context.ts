@@ -15,6 +15,10 @@ export interface GatewayContext {
   caller: Caller;
   requestId: string;
   transport: 'http' | 'ws';
+  /** The client's network address (the socket's peer). */
+  address?: string;
+  /** Whether the fence has decided this operation yet (fence/adapters/gateway-plugin.ts). */
+  fenced?: { done: boolean };
   /**
    * WebSocket only: where the pipeline leaves an accepted subscription (its checked plan and
    * coerced variables) for the bridge. A holder object, since Apollo shallow-clones the context.

@@ -3,11 +3,11 @@
  * mutation rate limits, structured request logs with request ids, client-safe errors and metrics.
  */
 import type { ApolloServerPlugin } from '@apollo/server';
-import type { GraphQLFormattedError, ValidationRule } from 'graphql';
+import type { GraphQLError, GraphQLFormattedError, ValidationRule } from 'graphql';
 import type { Logger } from '../lib/log.js';
 import type { GatewayContext } from './context.js';
 import { isClientSafe } from '../lib/errors.js';
-import { armor, checkTokenLimit, DEFAULT_LIMITS, MutationRateLimiter, promoteLimitCode, rateLimitPlugin, type LimitsConfig } from './limits.js';
+import { armor, checkTokenLimit, DEFAULT_LIMITS, mutationRateLimit, MutationRateLimiter, promoteLimitCode, type LimitsConfig } from './limits.js';
 import { GatewayMetrics } from './metrics.js';
 
 export interface HardeningOptions {
@@ -21,6 +21,8 @@ export interface Hardening {
   /** HTTP-level checks before Apollo parses the request (token limit). */
   inspect: (parsed: unknown, search: string) => void;
   plugins: ApolloServerPlugin<GatewayContext>[];
+  /** The per-user mutation rate limit: the refusal, or null (run by the pipeline as the fence's last check). */
+  rateLimit(operation: string | undefined, caller: GatewayContext['caller']): GraphQLError | null;
   validationRules: ValidationRule[];
   formatError(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError;
 }
@@ -103,13 +105,8 @@ export function createHardening(opts: HardeningOptions): Hardening {
   return {
     metrics,
     inspect: checkTokenLimit(limits.maxTokens),
-    plugins: [
-      ...protection.plugins,
-      rateLimitPlugin(new MutationRateLimiter(limits.mutationsPerWindow, limits.mutationWindowMs)),
-      metrics.plugin(),
-      requestLog,
-      requestIdOnErrors,
-    ],
+    rateLimit: mutationRateLimit(new MutationRateLimiter(limits.mutationsPerWindow, limits.mutationWindowMs)),
+    plugins: [...protection.plugins, metrics.plugin(), requestLog, requestIdOnErrors],
     validationRules: protection.validationRules,
     formatError: (formatted) => promoteLimitCode(formatted),
   };

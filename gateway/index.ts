@@ -13,6 +13,8 @@ import { ROOT_CONTEXT, SpanKind, withSpan } from '../lib/tracing.js';
 import type { ServiceKeys } from '../lib/transport/keys.js';
 import { internalAuditSink, type AuditSink } from '../fence/audit-sink.js';
 import { createFence } from '../fence/fence.js';
+import type { RefusalGuardOptions } from '../fence/refusal-guard.js';
+import { AUDIT_PATH_PREFIX, auditRoutes } from './audit-routes.js';
 import { createAuthenticator } from './context.js';
 import { createHardening } from './hardening.js';
 import type { LimitsConfig } from './limits.js';
@@ -42,6 +44,11 @@ export interface GatewayOptions {
   production: boolean;
   /** Where the data-use fence appends audit records; default: the accounts subgraph's /internal/audit. */
   audit?: AuditSink;
+  /**
+   * Bounds on refused attempts by unauthenticated callers, per client address (fence/refusal-guard.ts;
+   * default 20 kinds per 10 s window, repeats coalesced). Tests shorten or widen them.
+   */
+  refusals?: RefusalGuardOptions;
   /** Structured logger (pino); default: JSON to stdout. */
   logger?: Logger;
   /** Overrides of the request limits (gateway/limits.ts DEFAULT_LIMITS). */
@@ -78,11 +85,14 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     supergraphSdl: opts.supergraphSdl,
     audit: opts.audit ?? internalAuditSink(opts.subgraphUrls.accounts, opts.keys),
     log: logger,
+    refusals: opts.refusals,
   });
   const planner = new Planner(opts.supergraphSdl);
   const auth = createAuthenticator(opts.tokenVerifier);
   const pipeline = createPipeline({ ...opts, logger, auth, fence, hardening, planner, withoutFence: opts.benchmarkWithoutFence });
   await pipeline.start();
+  // The public transparency log (no token): relayed from the accounts service.
+  const audit = auditRoutes({ accountsUrls: opts.subgraphUrls.accounts, keys: opts.keys, logger });
 
   const server = http.createServer((req, res) => {
     void (async () => {
@@ -96,6 +106,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
         res.writeHead(200, { 'content-type': hardening.metrics.registry.contentType });
         return res.end(await hardening.metrics.registry.metrics());
       }
+      if (path?.startsWith(AUDIT_PATH_PREFIX)) return audit(req, res);
       if (opts.webApp && (await opts.webApp(req, res, path!))) return;
       if (path !== '/graphql') return sendJson(res, 404, { error: 'not found; GraphQL is served at /graphql' });
       // Every operation starts a trace of its own here (lib/tracing.ts); a client's traceparent is

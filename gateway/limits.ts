@@ -122,22 +122,20 @@ export class MutationRateLimiter {
   }
 }
 
-export function rateLimitPlugin(limiter: MutationRateLimiter): ApolloServerPlugin<GatewayContext> {
-  return {
-    async requestDidStart() {
-      return {
-        async didResolveOperation({ operation, contextValue }) {
-          if (operation?.operation !== 'mutation') return;
-          const key = contextValue.caller.userId ?? `anonymous:${contextValue.caller.client ?? ''}`;
-          const retryAfter = limiter.take(key);
-          if (retryAfter !== null) {
-            throw appError('RATE_LIMITED', `Too many mutations; retry in ${retryAfter} s.`, {
-              retryAfterSeconds: retryAfter,
-              http: { status: 429, headers: new Map([['retry-after', String(retryAfter)]]) },
-            });
-          }
-        },
-      };
-    },
+/**
+ * The mutation rate limit as a check: null when `operation` may run, else its RATE_LIMITED
+ * refusal. The pipeline runs it as the fence's last check (gateway/pipeline.ts), so that a
+ * mutation it refuses is audited as REFUSED with that reason, never as ALLOWED.
+ */
+export function mutationRateLimit(limiter: MutationRateLimiter) {
+  return (operation: string | undefined, caller: GatewayContext['caller']): GraphQLError | null => {
+    if (operation !== 'mutation') return null;
+    const key = caller.userId ?? `anonymous:${caller.client ?? ''}`;
+    const retryAfter = limiter.take(key);
+    if (retryAfter === null) return null;
+    return appError('RATE_LIMITED', `Too many mutations; retry in ${retryAfter} s.`, {
+      retryAfterSeconds: retryAfter,
+      http: { status: 429, headers: new Map([['retry-after', String(retryAfter)]]) },
+    });
   };
 }

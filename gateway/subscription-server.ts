@@ -192,27 +192,29 @@ export function serveSubscriptions(opts: SubscriptionServerOptions): Subscriptio
           return errors as GraphQLError[];
         };
         if (conn.expired) return refuse([expiredError()]);
+        const request = {
+          query: payload.query,
+          operationName: payload.operationName ?? undefined,
+          variables: payload.variables ?? undefined,
+          extensions: payload.extensions ?? undefined,
+        };
+        const address = (ctx.extra as { request?: { socket?: { remoteAddress?: string } } }).request?.socket?.remoteAddress;
         const { userId } = conn.caller;
         // Reserved now (the pipeline is asynchronous), released when the subscription ends or is refused.
         const held = perUser.get(userId) ?? 0;
-        if (held >= maxPerUser)
+        if (held >= maxPerUser) {
+          // Refused at this step too: recorded when it selects payment-only data.
+          await opts.pipeline.refused(request, conn.caller, 'TOO_MANY_SUBSCRIPTIONS', address);
           return refuse([
             appError('TOO_MANY_SUBSCRIPTIONS', `At most ${maxPerUser} subscriptions per user at once; end one before starting another.`, {
               limit: maxPerUser,
             }),
           ]);
+        }
         perUser.set(userId, held + 1);
         let outcome: Awaited<ReturnType<OperationPipeline['subscribe']>>;
         try {
-          outcome = await opts.pipeline.subscribe(
-            {
-              query: payload.query,
-              operationName: payload.operationName ?? undefined,
-              variables: payload.variables ?? undefined,
-              extensions: payload.extensions ?? undefined,
-            },
-            conn.caller,
-          );
+          outcome = await opts.pipeline.subscribe(request, conn.caller, address);
         } catch (err) {
           release(userId);
           refuse([]);

@@ -26,6 +26,7 @@ import { createLogger } from '../lib/log.js';
 import type { DestinationStream } from 'pino';
 import type { LimitsConfig } from '../gateway/limits.js';
 import type { WebAppHandler } from '../gateway/web-app.js';
+import type { RefusalGuardOptions } from '../fence/refusal-guard.js';
 import { signersTrustedBy } from '../subgraphs/definition.js';
 import { startSubgraph, type SubgraphService } from '../subgraphs/service.js';
 import { EGRESS_GUARD, exited, freePorts, spawnServe, stopChild, waitReady } from './cluster.js';
@@ -70,6 +71,8 @@ export interface StackOptions<I extends SubgraphName = never> {
   limits?: Partial<LimitsConfig>;
   /** Subscriptions one user may hold at once on the gateway (default 10). */
   maxSubscriptionsPerUser?: number;
+  /** Bounds on unauthenticated callers' refused attempts (gateway/index.ts GatewayOptions.refusals). */
+  refusals?: RefusalGuardOptions;
   /**
    * Subgraphs run each in a child process of its own (scripts/serve.ts) instead of in this one,
    * with nothing in their environment but what they need (isolatedEnv). Their database is
@@ -294,6 +297,7 @@ export async function startStack<I extends SubgraphName = never>(opts: StackOpti
       limits: opts.limits,
       webApp: opts.webApp,
       maxSubscriptionsPerUser: opts.maxSubscriptionsPerUser,
+      refusals: opts.refusals,
       port: opts.port,
       host: opts.host,
     });

@@ -1,10 +1,12 @@
 import type { SubgraphContext } from '../definition.js';
 import { decodeCursor, encodeCursor, pageSize } from '../../lib/cursor.js';
-import { notFound } from '../../lib/errors.js';
+import { badUserInput, notFound } from '../../lib/errors.js';
+import { ParameterError } from './audit-log.js';
+import type { AccountsServices } from './audit.js';
 import { countDataAccessOfUser, dataAccessOfUser, type AccountRow, type DataAccessRow, type UserRow } from './data.js';
 import type { AccountsLoaders } from './loaders.js';
 
-type Ctx = SubgraphContext<AccountsLoaders>;
+type Ctx = SubgraphContext<AccountsLoaders, AccountsServices>;
 
 /** An account is visible only to its owner. */
 async function ownAccount(id: string, ctx: Ctx): Promise<AccountRow> {
@@ -37,6 +39,20 @@ export const resolvers = {
   },
   DataAccessRecord: {
     id: (r: DataAccessRow) => String(r.id),
+    reason: (r: DataAccessRow) => (JSON.parse(r.leaf) as { reason?: string | null }).reason ?? null,
+    /** Proven from the stored tree (O(log n) reads); the leaf hash is the stored one, which the app checks against `leaf`. */
+    inclusionProof: async (r: DataAccessRow, args: { treeSize?: number | null }, ctx: Ctx) => {
+      const log = ctx.services.auditLog;
+      try {
+        const size = args.treeSize ?? (await log.treeSize());
+        if (Number.isSafeInteger(size) && size >= 1 && r.leafIndex >= size) return null;
+        const p = await log.inclusion(r.leafIndex, size);
+        return { leafIndex: p.index, treeSize: p.treeSize, leafHash: p.leafHash, hashes: p.hashes };
+      } catch (err) {
+        if (err instanceof ParameterError) throw badUserInput(`inclusionProof: ${err.message}`, 'treeSize');
+        throw err;
+      }
+    },
   },
   Account: {
     __resolveReference: (ref: { id: string }, ctx: Ctx) => ownAccount(ref.id, ctx),

@@ -5,7 +5,7 @@
 import type { Knex } from 'knex';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { signToken } from '../../lib/auth.js';
-import { startTestStack, TEST_JWT_SECRET, type TestStack } from '../helpers/stack.js';
+import { AUDIT_LOG_SQL, startTestStack, TEST_JWT_SECRET, type TestStack } from '../helpers/stack.js';
 
 const OPERATION = `query ManyAccounts {
   me {
@@ -90,7 +90,7 @@ async function statementsFor(handle: string, expectedAccounts: number): Promise<
       data = res.data!;
     },
     ['accounts', 'payments', 'merchants'],
-    (sql) => !/data_access_log|outbox_events/i.test(sql),
+    (sql) => !AUDIT_LOG_SQL.test(sql) && !/outbox_events/i.test(sql),
   );
   expect(data!.me.accounts).toHaveLength(expectedAccounts);
   for (const a of data!.me.accounts) {

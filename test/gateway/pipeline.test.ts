@@ -13,6 +13,7 @@ import { checkQueryPlan } from '../../fence/plan-check.js';
 import { Planner } from '../../gateway/planner.js';
 import { expectUnseen } from '../helpers/matchers.js';
 import { startTestStack, type TestStack } from '../helpers/stack.js';
+import { readUntil } from '../helpers/wait.js';
 
 type WsErrors = { message: string; extensions?: Record<string, unknown> }[];
 
@@ -80,6 +81,22 @@ describe('bad documents: the same coded 400-class error on both transports', () 
       { v: true },
     );
     expect(viaFragment[0]!.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
+    // Refused before the fence, on either transport: still recorded, REFUSED with the code (docs/audit.md).
+    const rows = await readUntil(
+      async () =>
+        (await stack.dbs.accounts('data_access_log').where({ operation_name: 'S' }).orderBy('id').select('layer', 'decision', 'leaf')) as {
+          layer: string;
+          decision: string;
+          leaf: string;
+        }[],
+      (r) => r.length >= 3,
+      'the refusals of S',
+    );
+    expect(rows.map((r) => [r.layer, r.decision, (JSON.parse(r.leaf) as { reason: string }).reason]).sort()).toEqual([
+      ['gateway', 'REFUSED', 'GRAPHQL_VALIDATION_FAILED'],
+      ['subscription', 'REFUSED', 'GRAPHQL_VALIDATION_FAILED'],
+      ['subscription', 'REFUSED', 'GRAPHQL_VALIDATION_FAILED'],
+    ]);
   });
 
   it('several root fields in a subscription', async () => {
