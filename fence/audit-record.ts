@@ -26,6 +26,11 @@ export interface DataAccessRecord {
   decision: DataAccessDecision;
   layer: string;
   requestId: string | null;
+  /**
+   * The institutions the record concerns, sorted ids (a consent's bank, an oversight caller's
+   * bank); absent when it names none (subgraphs/accounts/consent/).
+   */
+  institutions?: string[];
 }
 
 /** What the accounts subgraph accepts as one record (and the bounds of each field). */
@@ -40,6 +45,7 @@ export const auditRecordSchema = z.object({
   decision: z.enum(['ALLOWED', 'REFUSED']),
   layer: z.string().min(1).max(32),
   requestId: z.string().max(64).nullable(),
+  institutions: z.array(z.string().min(1).max(64)).max(50).optional(),
 });
 
 /** One decision, as the fence saw it. */
@@ -66,5 +72,6 @@ export function auditRecord(d: Decision, now: Date = new Date()): DataAccessReco
     decision: d.decision,
     layer: d.layer,
     requestId: d.requestId,
+    ...(d.caller.institutionId ? { institutions: [d.caller.institutionId] } : {}),
   };
 }

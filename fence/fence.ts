@@ -36,6 +36,8 @@ export interface OperationInput {
 export class Fence {
   /** The API without payment-only types and fields: what a non-payments caller may introspect. */
   readonly contractSchema: GraphQLSchema;
+  /** The same plus a bank's oversight view: what an `oversight` caller may introspect. */
+  readonly oversightContractSchema: GraphQLSchema;
   /** Layer-3 verdicts per plan object: plans are immutable and cached by whoever built them. */
   private readonly planCache = new WeakMap<object, readonly QueryPlanViolation[]>();
 
@@ -45,6 +47,12 @@ export class Fence {
     private readonly log: Logger,
   ) {
     this.contractSchema = buildContractSchema(policy);
+    this.oversightContractSchema = buildContractSchema(policy, (c) => policy.isOversightCoordinate(c.includes('.') ? c : `${c}.`));
+  }
+
+  /** The schema a non-payments caller of this purpose may introspect. */
+  contractSchemaFor(purpose: Caller['purpose']): GraphQLSchema {
+    return purpose === 'oversight' ? this.oversightContractSchema : this.contractSchema;
   }
 
   /** Layers 2 and 5 (see the header). Resolves with the check when the operation may run. */

@@ -41,6 +41,8 @@ export const ERRORS = {
   // The data-use fence (fence/)
   FORBIDDEN_DATA_USE: { status: 403, clientSafe: true },
   AUDIT_UNAVAILABLE: { status: 503, clientSafe: true },
+  // Consent (subgraphs/accounts/consent/): a field of an account without the user's active consent
+  CONSENT_REQUIRED: { status: 200, clientSafe: true },
   // Data
   NOT_FOUND: { status: 200, clientSafe: true },
   // Faults (SUBGRAPH_UNAVAILABLE arises during execution, beside partial data: no status of its own)
@@ -97,4 +99,15 @@ export class HttpError extends Error {
   ) {
     super(message);
   }
+}
+
+/**
+ * A field of an account whose institution has no active consent of the user with the scope it
+ * needs (subgraphs/accounts/consent/): the field is null, the rest of the operation answers.
+ */
+export function consentRequired(institutionId: string, scope: string, coordinate: string): GraphQLError {
+  return appError('CONSENT_REQUIRED', `${coordinate} needs your active ${scope} consent for institution ${institutionId} (Mutation.grantConsent).`, {
+    institutionId,
+    scope,
+  });
 }

@@ -58,6 +58,8 @@ export interface DataAccessRow {
   decision: string;
   layer: string;
   requestId: string | null;
+  /** The institutions the record concerns, sorted ids (consent records, an oversight caller's); absent: none. */
+  institutions?: string[];
 }
 
 /** A record to append: a row without its id. */
@@ -75,6 +77,7 @@ function dataAccessRow(r: NewDataAccess) {
     decision: r.decision,
     layer: r.layer,
     request_id: r.requestId,
+    institutions: r.institutions?.length ? JSON.stringify([...new Set(r.institutions)].sort()) : null,
   };
 }
 
@@ -88,28 +91,40 @@ export async function appendDataAccessBatch(db: Knex, records: readonly NewDataA
   return rows.map((row) => (typeof row === 'object' && row !== null ? Number((row as { id: number }).id) : Number(row)));
 }
 
+/** The columns of a record, as DataAccessRow names them (dataAccessOf parses the JSON ones). */
+export const DATA_ACCESS_COLUMNS = [
+  'id',
+  'at',
+  'user_id as userId',
+  'purpose',
+  'client',
+  'operation_name as operationName',
+  'operation_hash as operationHash',
+  'coordinates',
+  'decision',
+  'layer',
+  'request_id as requestId',
+  'institutions',
+];
+
 /** A user's log, newest first, after the record `afterId` (exclusive); `limit` rows at most. */
 export async function dataAccessOfUser(db: Knex, userId: string, limit: number, afterId: number | null): Promise<DataAccessRow[]> {
-  const q = db('data_access_log')
-    .select(
-      'id',
-      'at',
-      'user_id as userId',
-      'purpose',
-      'client',
-      'operation_name as operationName',
-      'operation_hash as operationHash',
-      'coordinates',
-      'decision',
-      'layer',
-      'request_id as requestId',
-    )
-    .where('user_id', userId)
-    .orderBy('id', 'desc')
-    .limit(limit);
+  const q = db('data_access_log').select(DATA_ACCESS_COLUMNS).where('user_id', userId).orderBy('id', 'desc').limit(limit);
   if (afterId !== null) void q.andWhere('id', '<', afterId);
-  const rows = (await q) as (Omit<DataAccessRow, 'coordinates'> & { coordinates: string })[];
-  return rows.map((r) => ({ ...r, id: Number(r.id), coordinates: JSON.parse(r.coordinates) as string[] }));
+  return ((await q) as RawDataAccess[]).map(dataAccessOf);
+}
+
+export type RawDataAccess = Omit<DataAccessRow, 'coordinates' | 'institutions'> & { coordinates: string; institutions: string | null };
+
+/** A stored row as a record: JSON columns parsed. */
+export function dataAccessOf(r: RawDataAccess): DataAccessRow {
+  const { institutions, ...rest } = r;
+  return {
+    ...rest,
+    id: Number(r.id),
+    coordinates: JSON.parse(r.coordinates) as string[],
+    ...(institutions ? { institutions: JSON.parse(institutions) as string[] } : {}),
+  };
 }
 
 export async function countDataAccessOfUser(db: Knex, userId: string): Promise<number> {

@@ -1,4 +1,5 @@
 import { appendOnly, type Migration } from '../../lib/db.js';
+import { consentMigrations } from './consent/migrations.js';
 
 export const migrations: readonly Migration[] = [
   {
@@ -49,4 +50,5 @@ export const migrations: readonly Migration[] = [
       await appendOnly(knex, 'data_access_log');
     },
   },
+  ...consentMigrations,
 ];
