@@ -4,6 +4,7 @@
  */
 import { expect } from 'vitest';
 import { signInstitutionToken } from '../../lib/auth.js';
+import { REVOKED_SEED_CONSENT } from '../../seeds/fixture.js';
 import { op } from './contract.js';
 import { expectData, type UserErrorLike } from './matchers.js';
 import { TEST_JWT_SECRET } from './stack.js';
@@ -82,4 +83,20 @@ export function expectConsentRequired(
   const e = r.errors?.find((x) => x.extensions?.code === 'CONSENT_REQUIRED' && x.path?.join('.') === path);
   expect(e, `CONSENT_REQUIRED at ${path}: ${shown}`).toBeDefined();
   expect(e!.extensions).toMatchObject({ institutionId, scope });
+}
+
+/**
+ * Grants back, through the gateway, the consent the seeds show revoked (dave's to his bank), for
+ * tests that move money from or read every seeded account and are not about consent.
+ */
+export async function regrantRevokedSeedConsent(gql: Gql, tokenOf: (handle: string) => Promise<string>): Promise<void> {
+  const token = await tokenOf(REVOKED_SEED_CONSENT.handle);
+  const version = await disclosureVersion(gql, token, REVOKED_SEED_CONSENT.institutionId);
+  const out = await grant(gql, token, {
+    institutionId: REVOKED_SEED_CONSENT.institutionId,
+    scopes: [...ALL_SCOPES],
+    durationDays: 365,
+    disclosureVersion: version,
+  });
+  expect(out.userErrors).toEqual([]);
 }

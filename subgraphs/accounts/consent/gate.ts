@@ -11,7 +11,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
-import { accountsByIds, appendDataAccessBatch, type NewDataAccess } from '../data.js';
+import { accountsByIds, appendDataAccessBatch, type AccountRow, type NewDataAccess } from '../data.js';
 import { consentsOfUsers, insertConsentEvent, type ConsentRow } from './data.js';
 import { allows, SCOPE_OF_COORDINATE, statusAt, type ConsentScope } from './rules.js';
 
@@ -75,9 +75,18 @@ export async function observeExpiries(trx: Knex, asker: Omit<ConsentAsker, 'user
 }
 
 /** The decisions for `checks`, in order; refusals and first-observed expiries audited (see the header). */
-export async function decideConsent(db: Knex, asker: ConsentAsker, checks: readonly ConsentCheck[], now: Date = new Date()): Promise<ConsentDecision[]> {
+export async function decideConsent(
+  db: Knex,
+  asker: ConsentAsker,
+  checks: readonly ConsentCheck[],
+  now: Date = new Date(),
+  /** Account rows this request already read from this database (skips reading them again). */
+  known: ReadonlyMap<string, AccountRow> = new Map(),
+): Promise<ConsentDecision[]> {
   const ids = [...new Set(checks.map((c) => c.accountId))];
-  const [accounts, consents] = await Promise.all([accountsByIds(db, ids), consentsOfUsers(db, [asker.userId])]);
+  const missing = ids.filter((id) => !known.has(id));
+  const [read, consents] = await Promise.all([missing.length ? accountsByIds(db, missing) : [], consentsOfUsers(db, [asker.userId])]);
+  const accounts = [...read, ...ids.flatMap((id) => (known.has(id) ? [known.get(id)!] : []))];
   const institutionOf = new Map(accounts.filter((a) => a.userId === asker.userId).map((a) => [a.id, a.institutionId]));
   const decisions = checks.map((check): ConsentDecision => {
     const scope = SCOPE_OF_COORDINATE[check.coordinate];

@@ -23,20 +23,31 @@ function asker(ctx: Ctx, info: GraphQLResolveInfo | undefined): ConsentAsker {
 }
 
 /** One batch of consent decisions per request (never across requests: a revocation is seen by the next one). */
-const checkLoaders = new WeakMap<object, DataLoader<ConsentCheck, ConsentDecision, string>>();
-function checks(ctx: Ctx, info: GraphQLResolveInfo): DataLoader<ConsentCheck, ConsentDecision, string> {
-  let loader = checkLoaders.get(ctx.loaders);
-  if (!loader) {
+interface RequestChecks {
+  loader: DataLoader<ConsentCheck, ConsentDecision, string>;
+  /** The account rows the request resolved (the resolvers' own reads): their institution is known. */
+  accounts: Map<string, AccountRow>;
+}
+const checkLoaders = new WeakMap<object, RequestChecks>();
+function checks(ctx: Ctx, info: GraphQLResolveInfo): RequestChecks {
+  let found = checkLoaders.get(ctx.loaders);
+  if (!found) {
     const who = asker(ctx, info);
-    loader = new DataLoader((keys) => decideConsent(ctx.db, who, keys), { cacheKeyFn: (k) => `${k.accountId}|${k.coordinate}` });
-    checkLoaders.set(ctx.loaders, loader);
+    const accounts = new Map<string, AccountRow>();
+    const loader = new DataLoader((keys: readonly ConsentCheck[]) => decideConsent(ctx.db, who, keys, new Date(), accounts), {
+      cacheKeyFn: (k) => `${k.accountId}|${k.coordinate}`,
+    });
+    found = { loader, accounts };
+    checkLoaders.set(ctx.loaders, found);
   }
-  return loader;
+  return found;
 }
 
 /** A consent-bound field of the caller's own account: its value, or null with CONSENT_REQUIRED. */
 async function consented<T>(ctx: Ctx, info: GraphQLResolveInfo, account: AccountRow, coordinate: string, value: () => T): Promise<T> {
-  const d = await checks(ctx, info).load({ accountId: account.id, coordinate });
+  const request = checks(ctx, info);
+  request.accounts.set(account.id, account);
+  const d = await request.loader.load({ accountId: account.id, coordinate });
   if (!d.allowed) throw consentRequired(account.institutionId, d.scope, coordinate);
   return value();
 }
