@@ -111,3 +111,13 @@ export function consentRequired(institutionId: string, scope: string, coordinate
     scope,
   });
 }
+
+/**
+ * A consent refusal that could not be audited, raised while executing a field (not before the
+ * operation, so without AUDIT_UNAVAILABLE's HTTP status): the field is not answered (fail closed).
+ */
+export function consentAuditUnavailable(): GraphQLError {
+  return new GraphQLError('Access to payment-only data could not be audited, so it was refused. Try again later.', {
+    extensions: { code: 'AUDIT_UNAVAILABLE' },
+  });
+}

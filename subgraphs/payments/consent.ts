@@ -10,8 +10,8 @@ import { createHash } from 'node:crypto';
 import DataLoader from 'dataloader';
 import type { GraphQLResolveInfo } from 'graphql';
 import type { Caller } from '../../lib/auth.js';
-import { consentRequired } from '../../lib/errors.js';
-import { callInternal } from '../../lib/transport/internal-client.js';
+import { consentAuditUnavailable, consentRequired } from '../../lib/errors.js';
+import { callInternal, InternalCallError } from '../../lib/transport/internal-client.js';
 import type { ServiceEnv } from '../definition.js';
 
 export type ConsentCoordinate = 'Account.balance' | 'Account.transactions' | 'Mutation.sendTransfer' | 'Mutation.makePurchase';
@@ -54,7 +54,11 @@ export function remoteConsentGate(env: Pick<ServiceEnv, 'signer' | 'peers'>): Co
         'consent',
         { ...asker, checks },
         { requestId: asker.requestId },
-      );
+      ).catch((err: unknown) => {
+        // The accounts service could not audit a refusal: nothing is answered (fail closed).
+        if (err instanceof InternalCallError && err.status === 503) throw consentAuditUnavailable();
+        throw err;
+      });
       if (!Array.isArray(out.decisions) || out.decisions.length !== checks.length) throw new Error('consent check: malformed answer');
       return out.decisions;
     },

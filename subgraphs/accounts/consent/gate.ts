@@ -37,6 +37,13 @@ export interface ConsentAsker {
   operationHash: string;
 }
 
+/** The consent decision's audit records could not be written: nothing is answered. */
+export class ConsentAuditUnavailable extends Error {
+  constructor(override readonly cause: unknown) {
+    super(`consent audit unavailable: ${cause instanceof Error ? cause.message : String(cause)}`);
+  }
+}
+
 export function documentHash(source: string | undefined): string {
   return createHash('sha256')
     .update(source ?? '')
@@ -106,14 +113,19 @@ export async function decideConsent(
     if (!d.allowed && d.institutionId) (refused.get(d.institutionId) ?? refused.set(d.institutionId, new Set()).get(d.institutionId)!).add(d.coordinate);
   const expiring = consents.some((c) => !c.expiryRecorded && statusAt(c, now) === 'EXPIRED');
   if (refused.size > 0 || expiring) {
-    await db.transaction(async (trx) => {
-      await observeExpiries(trx, asker, consents, now);
-      const at = now.toISOString();
-      const records = [...refused]
-        .sort(([a], [b]) => (a < b ? -1 : 1))
-        .map(([inst, coords]) => record(asker, at, 'consent', 'REFUSED', [...coords].sort(), inst));
-      await appendDataAccessBatch(trx, records);
-    });
+    // A refusal that cannot be audited is not answered (fail closed, as the fence's own layer 5).
+    await db
+      .transaction(async (trx) => {
+        await observeExpiries(trx, asker, consents, now);
+        const at = now.toISOString();
+        const records = [...refused]
+          .sort(([a], [b]) => (a < b ? -1 : 1))
+          .map(([inst, coords]) => record(asker, at, 'consent', 'REFUSED', [...coords].sort(), inst));
+        await appendDataAccessBatch(trx, records);
+      })
+      .catch((err: unknown) => {
+        throw new ConsentAuditUnavailable(err);
+      });
   }
   return decisions;
 }

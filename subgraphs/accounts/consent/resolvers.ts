@@ -7,13 +7,13 @@
 import { randomBytes } from 'node:crypto';
 import DataLoader from 'dataloader';
 import type { GraphQLResolveInfo } from 'graphql';
-import { consentRequired, notFound, unauthenticated } from '../../../lib/errors.js';
+import { consentAuditUnavailable, consentRequired, notFound, unauthenticated } from '../../../lib/errors.js';
 import type { SubgraphContext } from '../../definition.js';
 import { appendDataAccessBatch, type AccountRow } from '../data.js';
 import type { AccountsLoaders } from '../loaders.js';
 import { consentById, consentByKey, consentsOfUsers, insertConsent, insertConsentEvent, type ConsentRow } from './data.js';
 import { DISCLOSURE_VERSION, disclosureText } from './disclosure.js';
-import { decideConsent, documentHash, observeExpiries, type ConsentAsker, type ConsentCheck, type ConsentDecision } from './gate.js';
+import { ConsentAuditUnavailable, decideConsent, documentHash, observeExpiries, type ConsentAsker, type ConsentCheck, type ConsentDecision } from './gate.js';
 import { consentError, expiryOf, grantInputErrors, grantRequestHash, MAX_CONSENT_DAYS, statusAt, type ConsentUserError, type GrantInput } from './rules.js';
 
 type Ctx = SubgraphContext<AccountsLoaders>;
@@ -47,7 +47,9 @@ function checks(ctx: Ctx, info: GraphQLResolveInfo): RequestChecks {
 async function consented<T>(ctx: Ctx, info: GraphQLResolveInfo, account: AccountRow, coordinate: string, value: () => T): Promise<T> {
   const request = checks(ctx, info);
   request.accounts.set(account.id, account);
-  const d = await request.loader.load({ accountId: account.id, coordinate });
+  const d = await request.loader.load({ accountId: account.id, coordinate }).catch((err: unknown) => {
+    throw err instanceof ConsentAuditUnavailable ? consentAuditUnavailable() : err;
+  });
   if (!d.allowed) throw consentRequired(account.institutionId, d.scope, coordinate);
   return value();
 }

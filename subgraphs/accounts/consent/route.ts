@@ -12,7 +12,7 @@
 import { z } from 'zod';
 import { HttpError } from '../../../lib/errors.js';
 import type { InternalRoute } from '../../definition.js';
-import { decideConsent } from './gate.js';
+import { ConsentAuditUnavailable, decideConsent } from './gate.js';
 import { SCOPE_OF_COORDINATE } from './rules.js';
 
 /** Most checks one call may carry. */
@@ -33,5 +33,10 @@ export const consentRoute: InternalRoute = async (env, raw) => {
   const parsed = body.safeParse(raw);
   if (!parsed.success) throw new HttpError(400, `consent check rejected: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
   const { checks, ...asker } = parsed.data;
-  return { decisions: await decideConsent(env.db, asker, checks) };
+  try {
+    return { decisions: await decideConsent(env.db, asker, checks) };
+  } catch (err) {
+    if (err instanceof ConsentAuditUnavailable) throw new HttpError(503, 'consent refusal could not be audited', 'AUDIT_UNAVAILABLE');
+    throw err;
+  }
 };
