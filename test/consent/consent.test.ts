@@ -21,7 +21,7 @@ import {
   REVOKE,
 } from '../helpers/consent.js';
 import { op } from '../helpers/contract.js';
-import { expectData, expectForbiddenDataUse, expectGraphQLError, expectNothingMoved, expectUserErrors } from '../helpers/matchers.js';
+import { expectData, expectForbiddenDataUse, expectNothingMoved, expectUserErrors } from '../helpers/matchers.js';
 import { balanceOf, newKey, pay, send } from '../helpers/money.js';
 import { signGraphQL } from '../helpers/signing.js';
 import { postGraphQL, startTestStack, TEST_JWT_SECRET, userId, type TestStack } from '../helpers/stack.js';
