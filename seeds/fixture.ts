@@ -1,6 +1,6 @@
 /**
  * The one fixture every subgraph seeds from, so that they agree: institutions, users, linked
- * accounts, merchants, offers and interests, and months of ledger history.
+ * accounts and their consents, merchants, offers and interests, and months of ledger history.
  *
  * Deterministic: a fixed PRNG seed and a fixed calendar (2026-07-01 .. 2026-11-20), so every run
  * and every machine gets the same data. Amounts are integer minor units (bigint).
@@ -9,6 +9,8 @@
 import type { AccountKind, InstitutionKind } from '../subgraphs/accounts/data.js';
 import type { MerchantCategory } from '../subgraphs/merchants/data.js';
 import type { TransactionKind } from '../subgraphs/payments/data.js';
+
+import { createHash } from 'node:crypto';
 
 export interface Institution {
   id: string;
@@ -330,7 +332,8 @@ function seedConsents(users: readonly User[], accounts: readonly Account[]): Con
   const expiresAt = new Date(Date.parse(grantedAt) + 365 * 86_400_000).toISOString();
   return users.flatMap((u) =>
     [...new Set(accounts.filter((a) => a.userId === u.id).map((a) => a.institutionId))].map((institutionId) => ({
-      id: `cns_seed_${u.handle}_${institutionId.replace(/^ins_/, '')}`,
+      // An id that names no one (a bank overseeing its customers sees consent ids).
+      id: `cns_seed_${createHash('sha256').update(`${u.id}|${institutionId}`).digest('base64url').slice(0, 16)}`,
       userId: u.id,
       institutionId,
       scopes: ['ACCOUNT_DETAILS', 'BALANCES', 'MONEY_MOVEMENT', 'TRANSACTIONS'],
