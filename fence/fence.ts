@@ -47,7 +47,7 @@ export class Fence {
     private readonly log: Logger,
   ) {
     this.contractSchema = buildContractSchema(policy);
-    this.oversightContractSchema = buildContractSchema(policy, (c) => policy.isOversightCoordinate(c.includes('.') ? c : `${c}.`));
+    this.oversightContractSchema = buildContractSchema(policy, (c) => policy.isOversightCoordinate(c));
   }
 
   /** The schema a non-payments caller of this purpose may introspect. */

@@ -64,11 +64,15 @@ export class FencePolicy {
     return this.protection.isProtectedField(typeName, fieldName);
   }
 
-  /** Whether `Type.field` is in a bank's oversight view (marked, or on a type marked, with source `oversight`). */
+  /**
+   * Whether a coordinate `Type.field`, or a type `Type`, is in a bank's oversight view: marked with
+   * source `oversight` (a field also when its type is).
+   */
   isOversightCoordinate(coordinate: string): boolean {
     const oversight = this.marks.oversight;
     if (!oversight) return false;
-    return oversight.has(coordinate) || oversight.has(coordinate.slice(0, coordinate.indexOf('.')));
+    const dot = coordinate.indexOf('.');
+    return oversight.has(coordinate) || (dot > 0 && oversight.has(coordinate.slice(0, dot)));
   }
 
   /** What `document` selects (see operationCache), computed on first sight. */
