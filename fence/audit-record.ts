@@ -167,5 +167,6 @@ export function auditRecord(d: Decision, now: Date = new Date()): DataAccessReco
     layer: d.layer,
     requestId: d.requestId,
     ...(d.reason ? { reason: d.reason } : {}),
+    ...(d.caller.institutionId ? { institutions: [d.caller.institutionId] } : {}),
   };
 }

@@ -27,11 +27,16 @@ function namedType(t: TypeNode): string {
   return t.kind === Kind.NAMED_TYPE ? t.name.value : namedType(t.type);
 }
 
-/** The API schema minus every protected type and field (and whatever is left empty by removing them). */
-export function buildContractSchema(policy: FencePolicy): GraphQLSchema {
+/**
+ * The API schema minus every protected type and field (and whatever is left empty by removing them).
+ * `keep` spares protected coordinates and types a caller may receive anyway (a bank's oversight
+ * view, for an `oversight` caller's contract).
+ */
+export function buildContractSchema(policy: FencePolicy, keep: (coordinate: string) => boolean = () => false): GraphQLSchema {
   const doc = parse(printSchema(policy.schema));
-  const removedTypes = new Set(policy.protectedCoordinates().types);
-  const keepField = (type: string, f: FieldDefinitionNode) => !policy.isProtectedField(type, f.name.value) && !removedTypes.has(namedType(f.type));
+  const removedTypes = new Set(policy.protectedCoordinates().types.filter((t) => !keep(t)));
+  const keepField = (type: string, f: FieldDefinitionNode) =>
+    (!policy.isProtectedField(type, f.name.value) || keep(`${type}.${f.name.value}`)) && !removedTypes.has(namedType(f.type));
   let defs: DefinitionNode[] = [...doc.definitions];
   // Removing fields can leave a type without fields, which removes fields returning it: to a fixpoint.
   for (;;) {

@@ -61,6 +61,8 @@ function missingRootTypes(schema: GraphQLSchema, document: DocumentNode): GraphQ
 export class Fence {
   /** The API without payment-only types and fields: what a non-payments caller may introspect. */
   readonly contractSchema: GraphQLSchema;
+  /** The same plus a bank's oversight view: what an `oversight` caller may introspect. */
+  readonly oversightContractSchema: GraphQLSchema;
   /** Layer-3 verdicts per plan object: plans are immutable and cached by whoever built them. */
   private readonly planCache = new WeakMap<object, readonly QueryPlanViolation[]>();
 
@@ -71,17 +73,24 @@ export class Fence {
     private readonly guard: RefusalGuard | null = null,
   ) {
     this.contractSchema = buildContractSchema(policy);
+    this.oversightContractSchema = buildContractSchema(policy, (c) => policy.isOversightCoordinate(c));
+  }
+
+  /** The schema a non-payments caller of this purpose may introspect. */
+  contractSchemaFor(purpose: Caller['purpose']): GraphQLSchema {
+    return purpose === 'oversight' ? this.oversightContractSchema : this.contractSchema;
   }
 
   /**
-   * A non-payments caller's document, validated against the contract schema (the API without
-   * payment-only types and fields). Null when the caller may receive payment-only data or the
+   * A non-payments caller's document, validated against its contract schema (the API without
+   * payment-only types and fields; for a bank's `oversight` caller, plus its oversight view). Null when the caller may receive payment-only data or the
    * document is valid there; otherwise the errors that caller gets, as if the protected parts of
    * the API did not exist. Synchronous: Apollo's validation end hook, which uses it, is not awaited.
    */
   contractErrors(document: DocumentNode, caller: OperationInput['caller']): GraphQLError[] | null {
     if (mayReceivePaymentOnly(caller.purpose)) return null;
-    const errors = [...missingRootTypes(this.contractSchema, document), ...validate(this.contractSchema, document, specifiedRules)];
+    const contract = this.contractSchemaFor(caller.purpose);
+    const errors = [...missingRootTypes(contract, document), ...validate(contract, document, specifiedRules)];
     if (errors.length === 0) return null;
     // No "Did you mean ...?": a suggestion names what the caller did not type (as Apollo's own
     // hideSchemaDetailsFromClientErrors does, for the full API's errors).

@@ -110,7 +110,12 @@ export async function contractIntrospection<C extends FencedContext>(
 ): Promise<GraphQLResponse | null> {
   if (mayReceivePaymentOnly(rc.contextValue.caller.purpose)) return null;
   if (introspectionKind(rc.operation, rc.document) !== 'only') return null;
-  const result = await executeFilteredIntrospection(fence.contractSchema, rc.document, rc.operationName, rc.request.variables);
+  const result = await executeFilteredIntrospection(
+    fence.contractSchemaFor(rc.contextValue.caller.purpose),
+    rc.document,
+    rc.operationName,
+    rc.request.variables,
+  );
   return {
     http: rc.response.http,
     body: {

@@ -93,15 +93,19 @@ export function contentDigest(body: string | Buffer): string {
 }
 
 export function encodeCaller(caller: Caller): string {
-  return Buffer.from(JSON.stringify({ u: caller.userId, p: caller.purpose, c: caller.client })).toString('base64url');
+  return Buffer.from(
+    JSON.stringify({ u: caller.userId, p: caller.purpose, c: caller.client, ...(caller.institutionId ? { i: caller.institutionId } : {}) }),
+  ).toString('base64url');
 }
 
 function decodeCaller(value: string): Caller | null {
   try {
-    const raw = JSON.parse(Buffer.from(value, 'base64url').toString('utf8')) as { u?: unknown; p?: unknown; c?: unknown };
+    const raw = JSON.parse(Buffer.from(value, 'base64url').toString('utf8')) as { u?: unknown; p?: unknown; c?: unknown; i?: unknown };
     const userId = typeof raw.u === 'string' ? raw.u : null;
     const purpose = isPurpose(raw.p) ? raw.p : null;
     const client = typeof raw.c === 'string' ? raw.c : null;
+    // An institution is carried only for an oversight caller (lib/auth.ts Caller.institutionId).
+    if (purpose === 'oversight') return { userId: null, purpose, client, institutionId: typeof raw.i === 'string' ? raw.i : null };
     return { userId, purpose, client };
   } catch {
     return null;

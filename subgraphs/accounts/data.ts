@@ -125,6 +125,7 @@ function dataAccessRow(r: DataAccessRecord) {
     decision: r.decision,
     layer: r.layer,
     request_id: r.requestId,
+    institutions: r.institutions?.length ? JSON.stringify([...new Set(r.institutions)].sort()) : null,
   };
 }
 
@@ -171,6 +172,20 @@ export async function appendDataAccessBatch(
   head.current = done.head;
   return done.logged;
 }
+
+/** A record written by the accounts subgraph itself (consent decisions: consent/), not by the gateway. */
+export type NewDataAccess = DataAccessRecord;
+
+/** Appends records built here (bounded by construction: no marks) as appendDataAccessBatch does. */
+export function appendOwnRecords(db: Knex, records: readonly NewDataAccess[]) {
+  return appendDataAccessBatch(
+    db,
+    records.map((record) => ({ record, marks: [] })),
+  );
+}
+
+/** The columns of a logged record, and a stored row as one (for queries built elsewhere: consent/oversight.ts). */
+export { dataAccessColumns as DATA_ACCESS_COLUMNS, dataAccessRowOf as dataAccessOf, type RawDataAccessRow as RawDataAccess };
 
 /** A user's log, newest first, after the record `afterId` (exclusive); `limit` rows at most. */
 export async function dataAccessOfUser(db: Knex, userId: string, limit: number, afterId: number | null): Promise<DataAccessRow[]> {

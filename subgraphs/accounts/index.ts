@@ -2,6 +2,7 @@
 import { loadSdl, type SubgraphDefinition } from '../definition.js';
 import { auditReadRoutes, auditRoute, type AccountsServices } from './audit.js';
 import { AuditLog } from './audit-log.js';
+import { consentRoute } from './consent/route.js';
 import { createLoaders, type AccountsLoaders } from './loaders.js';
 import { migrations } from './migrations.js';
 import { resolvers } from './resolvers.js';
@@ -19,6 +20,8 @@ export const accounts: SubgraphDefinition<AccountsLoaders, AccountsServices> = {
     audit: { callers: ['gateway'], handle: auditRoute },
     // The public log's checkpoints, proofs and entries, relayed by the gateway's /audit/* (no token).
     ...auditReadRoutes,
+    // Consent decisions for the account data the payments subgraph owns (consent/route.ts), from payments alone.
+    consent: { callers: ['payments'], handle: consentRoute },
   },
   async startWorkers(_env, _server, services) {
     services.auditLog.startPublisher();

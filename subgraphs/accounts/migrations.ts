@@ -1,5 +1,6 @@
 import { appendOnly, isSqlite, type Migration } from '../../lib/db.js';
 import { backfillAuditLog } from './audit-backfill.js';
+import { consentMigrations } from './consent/migrations.js';
 
 export const migrations: readonly Migration[] = [
   {
@@ -79,4 +80,6 @@ export const migrations: readonly Migration[] = [
       await backfillAuditLog(knex, isSqlite(knex));
     },
   },
+  // Consents (docs/consent.md): their own tables, after the transparency log.
+  ...consentMigrations,
 ];

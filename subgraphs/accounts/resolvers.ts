@@ -4,6 +4,8 @@ import { badUserInput, notFound } from '../../lib/errors.js';
 import { ParameterError } from './audit-log.js';
 import type { AccountsServices } from './audit.js';
 import { countDataAccessOfUser, dataAccessOfUser, type AccountRow, type DataAccessRow, type UserRow } from './data.js';
+import { consentResolvers } from './consent/resolvers.js';
+import { oversightResolvers } from './consent/oversight.js';
 import type { AccountsLoaders } from './loaders.js';
 
 type Ctx = SubgraphContext<AccountsLoaders, AccountsServices>;
@@ -19,7 +21,10 @@ export const resolvers = {
   Query: {
     me: (_: unknown, __: unknown, ctx: Ctx) => (ctx.caller.userId ? ctx.loaders.user.load(ctx.caller.userId) : null),
     account: (_: unknown, args: { id: string }, ctx: Ctx) => ownAccount(args.id, ctx),
+    ...consentResolvers.Query,
+    ...oversightResolvers.Query,
   },
+  Mutation: consentResolvers.Mutation,
   User: {
     __resolveReference: (ref: { id: string }, ctx: Ctx) => ctx.loaders.user.load(ref.id),
     accounts: (user: UserRow, _: unknown, ctx: Ctx) => {
@@ -36,6 +41,7 @@ export const resolvers = {
       const edges = page.map((r: DataAccessRow) => ({ cursor: encodeCursor({ at: r.at, id: r.id }), node: r }));
       return { totalCount, edges, pageInfo: { hasNextPage: rows.length > size, endCursor: edges.length ? edges[edges.length - 1]!.cursor : null } };
     },
+    ...consentResolvers.User,
   },
   DataAccessRecord: {
     id: (r: DataAccessRow) => String(r.id),
@@ -57,5 +63,11 @@ export const resolvers = {
   Account: {
     __resolveReference: (ref: { id: string }, ctx: Ctx) => ownAccount(ref.id, ctx),
     institution: (account: AccountRow, _: unknown, ctx: Ctx) => ctx.loaders.institution.load(account.institutionId),
+    // mask, displayName: only under the user's active ACCOUNT_DETAILS consent (consent/).
+    ...consentResolvers.Account,
   },
+  Consent: consentResolvers.Consent,
+  Oversight: oversightResolvers.Oversight,
+  OversightConsent: oversightResolvers.OversightConsent,
+  OversightAccessRecord: oversightResolvers.OversightAccessRecord,
 };

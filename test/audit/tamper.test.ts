@@ -27,6 +27,8 @@ let stack: TestStack;
 let origin: string;
 let dir: string;
 let state: string;
+/** The leaves the seeds wrote (their consent records) before the test's own operations. */
+let base: number;
 
 /** Audited operations: alternately a payments read (ALLOWED) and an advertising attempt (REFUSED). */
 async function operations(n: number): Promise<void> {
@@ -69,6 +71,7 @@ beforeEach(async () => {
   stack = await startTestStack();
   origin = new URL(stack.url).origin;
   state = path.join(dir, `state-${Date.now()}-${Math.random().toString(36).slice(2)}.json`);
+  base = Number(((await stack.dbs.accounts('data_access_log').count({ n: '*' }).first()) as { n: number | string }).n);
   await operations(8);
   // The bank's first run pins the key and keeps the checkpoint and the leaves.
   const first = await witness();
@@ -82,11 +85,13 @@ describe('the witness (npm run audit:verify)', () => {
     await operations(3);
     expect(await witness(false)).toMatchObject({
       ok: true,
-      message: expect.stringMatching(/^OK paygraph\.dev\/audit\/\w+: 11 leaves, consistent with the stored checkpoint of 8$/),
+      message: expect.stringMatching(new RegExp(`^OK paygraph\\.dev/audit/\\w+: ${base + 11} leaves, consistent with the stored checkpoint of ${base + 8}$`)),
     });
     await operations(2);
     const { stdout } = await promisify(execFile)(TSX, ['scripts/audit-verify.ts', '--url', origin, '--state', state, '--entries'], { cwd: ROOT });
-    expect(stdout).toMatch(/^OK paygraph\.dev\/audit\/\w+: 13 leaves, consistent with the stored checkpoint of 11, every entry re-hashed\n$/);
+    expect(stdout).toMatch(
+      new RegExp(`^OK paygraph\\.dev/audit/\\w+: ${base + 13} leaves, consistent with the stored checkpoint of ${base + 11}, every entry re-hashed\n$`),
+    );
     await expect(promisify(execFile)(TSX, ['scripts/audit-verify.ts', '--url', origin], { cwd: ROOT })).rejects.toMatchObject({ code: 2 });
   });
 
@@ -106,37 +111,49 @@ describe('the witness (npm run audit:verify)', () => {
   it('a deleted record (ids renumbered, tree rebuilt) fails the witness, naming its index', async () => {
     const db = stack.adminDb('accounts');
     await liftTriggers(db);
-    const victim = (await db('data_access_log').where({ leaf_index: 3 }).first()) as { id: number };
+    const victim = (await db('data_access_log')
+      .where({ leaf_index: base + 3 })
+      .first()) as { id: number };
     await db('data_access_log').where({ id: victim.id }).delete();
-    await db('data_access_log').where('leaf_index', '>', 3).decrement('leaf_index', 1);
+    await db('data_access_log')
+      .where('leaf_index', '>', base + 3)
+      .decrement('leaf_index', 1);
     await rebuildTree(db);
     await operations(2); // the log goes on: a fresh checkpoint
     const copy = `${state}.copy`;
     fs.copyFileSync(state, copy);
     fs.copyFileSync(`${state}.leaves`, `${copy}.leaves`);
-    expect(await witness()).toEqual({ ok: false, message: 'FAILED: leaf mismatch at index 3: its entry is not the leaf verified before' });
+    expect(await witness()).toEqual({ ok: false, message: `FAILED: leaf mismatch at index ${base + 3}: its entry is not the leaf verified before` });
     // Without the entries: the tree is not an extension of the one seen before.
     expect(await runWitness({ url: origin, statePath: copy })).toEqual({
       ok: false,
-      message: 'FAILED: inconsistent tree: the checkpoint of 9 leaves does not extend the stored one of 8',
+      message: `FAILED: inconsistent tree: the checkpoint of ${base + 9} leaves does not extend the stored one of ${base + 8}`,
     });
   });
 
   it('reordered records fail the witness, naming the first', async () => {
     const db = stack.adminDb('accounts');
     await liftTriggers(db);
-    await db('data_access_log').where({ leaf_index: 5 }).update({ leaf_index: -1 });
-    await db('data_access_log').where({ leaf_index: 2 }).update({ leaf_index: 5 });
-    await db('data_access_log').where({ leaf_index: -1 }).update({ leaf_index: 2 });
+    await db('data_access_log')
+      .where({ leaf_index: base + 5 })
+      .update({ leaf_index: -1 });
+    await db('data_access_log')
+      .where({ leaf_index: base + 2 })
+      .update({ leaf_index: base + 5 });
+    await db('data_access_log')
+      .where({ leaf_index: -1 })
+      .update({ leaf_index: base + 2 });
     await rebuildTree(db);
     await operations(1);
-    expect(await witness()).toEqual({ ok: false, message: 'FAILED: leaf mismatch at index 2: its entry is not the leaf verified before' });
+    expect(await witness()).toEqual({ ok: false, message: `FAILED: leaf mismatch at index ${base + 2}: its entry is not the leaf verified before` });
   });
 
   it('a refused record rewritten as ALLOWED fails its inclusion proof and the witness', async () => {
     const db = stack.adminDb('accounts');
     await liftTriggers(db);
-    const row = (await db('data_access_log').where({ leaf_index: 1 }).first()) as { id: number; leaf: string; decision: string };
+    const row = (await db('data_access_log')
+      .where({ leaf_index: base + 1 })
+      .first()) as { id: number; leaf: string; decision: string };
     expect(row.decision).toBe('REFUSED');
     const forged = row.leaf.replace('"decision":"REFUSED"', '"decision":"ALLOWED"');
     await db('data_access_log').where({ id: row.id }).update({ decision: 'ALLOWED', leaf: forged });
@@ -144,18 +161,18 @@ describe('the witness (npm run audit:verify)', () => {
     // The stored tree still commits to the true leaf: the forged one fails its proof.
     const vkey = parseVerifierKey(await (await fetch(`${origin}/audit/key`)).text());
     const cp = openCheckpoint(await (await fetch(`${origin}/audit/checkpoint`)).text(), vkey);
-    const proof = (await (await fetch(`${origin}/audit/proof/inclusion?index=1&size=${cp.size}`)).json()) as { hashes: string[] };
+    const proof = (await (await fetch(`${origin}/audit/proof/inclusion?index=${base + 1}&size=${cp.size}`)).json()) as { hashes: string[] };
     const hashes = proof.hashes.map((h) => new Uint8Array(Buffer.from(h, 'base64')));
-    expect(verifyInclusion(1, cp.size, leafHash(new TextEncoder().encode(forged)), hashes, cp.root)).toBe(false);
-    expect(verifyInclusion(1, cp.size, leafHash(new TextEncoder().encode(row.leaf)), hashes, cp.root)).toBe(true);
-    expect(await witness()).toEqual({ ok: false, message: 'FAILED: leaf mismatch at index 1: its entry is not the leaf verified before' });
+    expect(verifyInclusion(base + 1, cp.size, leafHash(new TextEncoder().encode(forged)), hashes, cp.root)).toBe(false);
+    expect(verifyInclusion(base + 1, cp.size, leafHash(new TextEncoder().encode(row.leaf)), hashes, cp.root)).toBe(true);
+    expect(await witness()).toEqual({ ok: false, message: `FAILED: leaf mismatch at index ${base + 1}: its entry is not the leaf verified before` });
     // A witness without stored leaves finds it too, from the root alone (binary search over consistency proofs).
     const fresh = path.join(dir, `fresh-${Date.now()}.json`);
     const pinned = JSON.parse(fs.readFileSync(state, 'utf8')) as { key: string; checkpoint: string; url: string };
     fs.writeFileSync(fresh, JSON.stringify({ url: pinned.url, key: pinned.key, checkpoint: pinned.checkpoint }));
     expect(await runWitness({ url: origin, statePath: fresh, entries: true })).toEqual({
       ok: false,
-      message: "FAILED: leaf mismatch at index 1: the entries do not hash to the checkpoint's root",
+      message: `FAILED: leaf mismatch at index ${base + 1}: the entries do not hash to the checkpoint's root`,
     });
   });
 });

@@ -3,6 +3,7 @@
  * advertising token (and without a token), the same operations with a payments token, legitimate
  * advertising use, and the data-access log.
  */
+import { buildFixture } from '../../seeds/fixture.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Knex } from 'knex';
 import { isSqlite } from '../../lib/db.js';
@@ -305,7 +306,10 @@ describe('layer 5: the data-access log', () => {
     expect(Date.parse(ad.at)).toBeLessThanOrEqual(finishedAt);
     // Offers touched no payment-only data: not logged.
     expect(nodes.filter((n) => n.operationName === 'Offers')).toHaveLength(0);
-    expect(log.totalCount).toBe(3);
+    // Before them: the records of bob's seeded consent grants (seeds/load.ts), one per institution.
+    const seeded = buildFixture().consents.filter((c) => c.userId === 'usr_bob');
+    expect(log.totalCount).toBe(3 + seeded.length + seeded.filter((c) => c.revokedAt).length);
+    expect(nodes.slice(3).every((n) => n.layer === 'consent-grant')).toBe(true);
   });
 
   it('pages with first/after', async () => {
@@ -319,7 +323,8 @@ describe('layer 5: the data-access log', () => {
   it('another user sees only their own log; an advertising caller cannot read it', async () => {
     const carol = await stack.token('carol', 'payments');
     const log = await readLog(carol);
-    expect(log.edges.every((e) => e.node.operationName === 'Log')).toBe(true);
+    // Hers: her own reads, and her seeded consent grants (seeds/load.ts).
+    expect(log.edges.every((e) => e.node.operationName === 'Log' || e.node.layer === 'consent-grant')).toBe(true);
     const r = await raw(LOG, { first: 5 }, ads);
     await expectRefusedUnseen(r, ['User.dataAccessLog']);
   });

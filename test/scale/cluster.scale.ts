@@ -32,6 +32,7 @@ import {
   usersTotal as total,
 } from '../helpers/money.js';
 import { waitFor as waitForCondition } from '../helpers/wait.js';
+import { activeConsent, ALL_SCOPES, disclosureVersion, expectConsentRequired, grant, regrantRevokedSeedConsent, revoke, type Gql } from '../helpers/consent.js';
 
 /** PAYGRAPH_<NAME>_REDIS_URL from PAYGRAPH_TEST_<NAME>_REDIS_URL, for the services that have one. */
 function testRedisUrls(): Record<string, string> {
@@ -89,6 +90,10 @@ beforeAll(async () => {
   payments = openDb({ postgresUrl: database.url, schema: 'payments', poolMax: 2 });
   alerts = openDb({ postgresUrl: database.url, schema: 'alerts', poolMax: 2 });
   for (const h of HANDLES) tokens[h] = await signToken(TEST_JWT_SECRET, userId(h), 'payments');
+  // Every seeded account may move money in the money tests (consent: its own describe below).
+  const gql = (q: string, v?: Record<string, unknown>, t?: string | null) =>
+    postGraphQL(cluster.gateways[0]!, { query: q, variables: v }, t ? { authorization: `Bearer ${t}` } : {});
+  await regrantRevokedSeedConsent(gql as Gql, async (h) => tokens[h]!);
 });
 
 afterAll(async () => {
@@ -227,6 +232,69 @@ async function leader(): Promise<string | null> {
     cluster.processes.find((p) => p.service === 'alerts' && p.child.pid === pid && p.child.exitCode === null && p.child.signalCode === null)?.label ?? null
   );
 }
+
+describe('cluster: consent across both gateways and both payments processes', () => {
+  const via = (g: string): Gql =>
+    ((q: string, v?: Record<string, unknown>, t?: string | null) =>
+      postGraphQL(g, { query: q, variables: v }, t ? { authorization: `Bearer ${t}` } : {})) as Gql;
+  const BAL = 'query Bal { me { accounts { id mask balance { current { amount } } transactions(first: 1) { totalCount } } } }';
+  type BalOut = { me: { accounts: { id: string; mask: string | null; balance: unknown; transactions: unknown }[] } };
+
+  it('grant -> read -> revoke on one gateway: the next read is CONSENT_REQUIRED on both, every time; the other bank still answers; no money moves', async () => {
+    const [g1, g2] = cluster.gateways as [string, string];
+    const alice = tokens.alice!;
+    const version = await disclosureVersion(via(g1), alice, 'ins_chase');
+    const granted = await grant(via(g1), alice, { institutionId: 'ins_chase', scopes: [...ALL_SCOPES], durationDays: 30, disclosureVersion: version });
+    expect(granted.userErrors).toEqual([]);
+    for (const g of [g1, g2]) {
+      const r = await via(g)<BalOut>(BAL, {}, alice);
+      expect(r.errors, g).toBeUndefined();
+    }
+    // Revoke every Chase consent of hers (the seeded one too), on the other gateway.
+    for (;;) {
+      const c = (
+        await via(g2)<{ me: { consents: { id: string; institution: { id: string }; status: string }[] } }>(
+          '{ me { consents { id status institution { id } } } }',
+          {},
+          alice,
+        )
+      ).data!.me.consents.find((x) => x.institution.id === 'ins_chase' && x.status === 'ACTIVE');
+      if (!c) break;
+      expect((await revoke(via(g2), alice, c.id)).userErrors).toEqual([]);
+    }
+    // The next operations, on either gateway, over both payments processes (round-robin): refused every time.
+    const served = [graphqlRequests('payments#1'), graphqlRequests('payments#2')];
+    for (let i = 0; i < 6; i++) {
+      const r = await via(cluster.gateways[i % 2]!)<BalOut>(BAL, {}, alice);
+      const idx = r.data!.me.accounts.findIndex((a) => a.id === 'acc_alice_checking');
+      expect(r.data!.me.accounts[idx]).toMatchObject({ mask: null, balance: null, transactions: null });
+      expectConsentRequired(r, `me.accounts.${idx}.balance`, 'ins_chase', 'BALANCES');
+      expectConsentRequired(r, `me.accounts.${idx}.mask`, 'ins_chase', 'ACCOUNT_DETAILS');
+      const card = r.data!.me.accounts.find((a) => a.id === 'acc_alice_card')!;
+      expect(card.mask).toBe('1007');
+      expect(card.balance).not.toBeNull();
+    }
+    expect(graphqlRequests('payments#1')).toBeGreaterThan(served[0]!);
+    expect(graphqlRequests('payments#2')).toBeGreaterThan(served[1]!);
+    const before = await balances(payments);
+    for (const g of [g1, g2]) {
+      const out = await send(g, alice, {
+        fromAccountId: 'acc_alice_checking',
+        toHandle: 'bob',
+        amount: { amount: '1.00', currency: 'USD' },
+        idempotencyKey: newKey(),
+      });
+      expect(out.userErrors.map((e) => e.code)).toEqual(['CONSENT_REQUIRED']);
+    }
+    expect(await balances(payments)).toEqual(before);
+    // Granted again: served again, on both.
+    expect(
+      (await grant(via(g2), alice, { institutionId: 'ins_chase', scopes: [...ALL_SCOPES], durationDays: 365, disclosureVersion: version })).userErrors,
+    ).toEqual([]);
+    for (const g of [g1, g2]) expect((await via(g)<BalOut>(BAL, {}, alice)).errors).toBeUndefined();
+    expect((await activeConsent(via(g1), alice, 'ins_chase')).status).toBe('ACTIVE');
+  });
+});
 
 describe('cluster: charge alerts across two alerts processes and two gateways (Redis fan-out)', () => {
   it('an alert raised by either alerts worker reaches a subscriber on either gateway, once', async () => {

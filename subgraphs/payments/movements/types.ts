@@ -16,7 +16,9 @@ export type UserErrorCode =
   | 'ACCOUNT_FROZEN'
   | 'MERCHANT_NOT_FOUND'
   | 'IDEMPOTENCY_KEY_REUSED'
-  | 'INVALID_INPUT';
+  | 'INVALID_INPUT'
+  // No active MONEY_MOVEMENT consent for the account's institution (subgraphs/payments/consent.ts).
+  | 'CONSENT_REQUIRED';
 
 export interface UserError {
   code: UserErrorCode;
