@@ -35,7 +35,8 @@ export async function storedKeys(trx: Knex.Transaction, reqs: readonly MovementR
 /** A unique-key violation on idempotency_keys: another transaction stored the same key first. */
 export function isIdempotencyConflict(err: unknown): boolean {
   const e = err as { code?: string; message?: string; constraint?: string };
-  const unique = e.code === '23505' || (e.code === 'SQLITE_CONSTRAINT' && /UNIQUE/.test(e.message ?? ''));
+  // node-sqlite3 reports SQLITE_CONSTRAINT, better-sqlite3 the extended SQLITE_CONSTRAINT_UNIQUE.
+  const unique = e.code === '23505' || (/^SQLITE_CONSTRAINT/.test(e.code ?? '') && /UNIQUE/.test(e.message ?? ''));
   return unique && /idempotency_keys/.test(`${e.message ?? ''} ${e.constraint ?? ''}`);
 }
 
