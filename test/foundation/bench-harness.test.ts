@@ -12,6 +12,11 @@ const KEYS = [
   'sql_statements_n50_over_n5',
   'transfers_per_sec_gateway',
   'transfers_per_sec_ledger',
+  'transfers_per_sec_ledger_better_sqlite3',
+  'transfers_per_sec_ledger_sqlite3',
+  'transfers_per_sec_sqlite_raw',
+  'ledger_over_sqlite_limit',
+  'gateway_over_peer_rps',
   'transfers_gateway_over_ledger',
   'alert_p99_ms_1_subscriber',
   'alert_p99_ms_100_subscribers',
@@ -36,13 +41,26 @@ it('runs every leg on --tiny settings and reports every ratio key and raw leg', 
       'fence_off',
       'sql_statements',
       'transfers_gateway',
-      'transfers_ledger',
+      'transfers_ledger_better_sqlite3',
+      'transfers_ledger_sqlite3',
+      'transfers_sqlite_raw',
+      'peer_paygraph',
+      'peer_hive',
       'ledger_after',
       'alerts',
     ]),
   );
   // Every request of the HTTP legs succeeded, and the ledger still balances after the transfer legs.
-  for (const leg of ['gateway', 'direct', 'fence_on', 'fence_off', 'transfers_ledger'] as const)
+  for (const leg of [
+    'gateway',
+    'direct',
+    'fence_on',
+    'fence_off',
+    'peer_paygraph',
+    'peer_hive',
+    'transfers_ledger_better_sqlite3',
+    'transfers_ledger_sqlite3',
+  ] as const)
     expect((results.legs[leg] as { errors: number }).errors, leg).toBe(0);
   expect(results.legs.ledger_after).toMatchObject({ verified: true });
   const md = markdown(results, 'npm run bench -- --tiny');
