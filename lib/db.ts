@@ -210,3 +210,24 @@ export async function appendOnly(knex: Knex, table: string): Promise<void> {
   await knex.raw(`CREATE OR REPLACE TRIGGER ${table}_append_only BEFORE UPDATE OR DELETE ON ${table} FOR EACH ROW EXECUTE FUNCTION paygraph_append_only()`);
   await knex.raw(`CREATE OR REPLACE TRIGGER ${table}_no_truncate BEFORE TRUNCATE ON ${table} FOR EACH STATEMENT EXECUTE FUNCTION paygraph_append_only()`);
 }
+
+/**
+ * A multi-row INSERT of `rows` (all with the same columns) into `table`. On SQLite it is sent as
+ * one `INSERT ... VALUES (...), (...)` statement: knex's SQLite dialect builds multi-row inserts as
+ * `SELECT ... UNION ALL SELECT ...`, quoting every column of every row, which cost the ledger's hot
+ * path about a fifth of its CPU and gives SQLite a compound select to compile
+ * (docs/performance.md, "Ledger"). PostgreSQL keeps knex's own insert (already VALUES lists).
+ * Missing values are NULL, as `useNullAsDefault` makes them.
+ */
+export async function insertRows(q: Knex | Knex.Transaction, table: string, rows: readonly Record<string, unknown>[]): Promise<void> {
+  if (rows.length === 0) return;
+  if (!isSqlite(q as Knex)) {
+    await q(table).insert(rows as Record<string, unknown>[]);
+    return;
+  }
+  const columns = Object.keys(rows[0]!);
+  const one = `(${columns.map(() => '?').join(', ')})`;
+  const bindings: unknown[] = [];
+  for (const r of rows) for (const c of columns) bindings.push(r[c] ?? null);
+  await q.raw(`INSERT INTO "${table}" (${columns.map((c) => `"${c}"`).join(', ')}) VALUES ${rows.map(() => one).join(', ')}`, bindings as Knex.RawBinding[]);
+}

@@ -12,7 +12,7 @@
  * No rule is decided here: this file stores what rules.ts accepted.
  */
 import type { Knex } from 'knex';
-import { isSqlite } from '../../../lib/db.js';
+import { insertRows, isSqlite } from '../../../lib/db.js';
 import { toLedgerAccount } from '../data.js';
 import type { NewEntry } from './rules.js';
 
@@ -91,8 +91,14 @@ export async function lockAccountRows(trx: Knex.Transaction, sel: AccountSelecti
  */
 export async function writeEntries(trx: Knex.Transaction, entries: readonly NewEntry[], balances: ReadonlyMap<string, bigint>): Promise<void> {
   if (entries.length === 0) return;
-  await trx('journal_entries').insert(entries.map((e) => ({ id: e.id, kind: e.kind, description: e.description, posted_at: e.postedAt })));
-  await trx('postings').insert(
+  await insertRows(
+    trx,
+    'journal_entries',
+    entries.map((e) => ({ id: e.id, kind: e.kind, description: e.description, posted_at: e.postedAt })),
+  );
+  await insertRows(
+    trx,
+    'postings',
     entries.flatMap((entry) =>
       entry.postings.map((p) => ({
         entry_id: entry.id,
@@ -146,7 +152,11 @@ const OUTBOX_ADVISORY_LOCK_KEY = '123563950632824';
 export async function appendOutboxEvents(trx: Knex.Transaction, events: readonly NewOutboxEvent[]): Promise<void> {
   if (events.length === 0) return;
   if (!isSqlite(trx)) await trx.raw(`SELECT pg_advisory_xact_lock(${OUTBOX_ADVISORY_LOCK_KEY}::bigint)`);
-  await trx('outbox_events').insert(events.map((e) => ({ event_type: e.type, payload: JSON.stringify(e.payload), created_at: e.createdAt })));
+  await insertRows(
+    trx,
+    'outbox_events',
+    events.map((e) => ({ event_type: e.type, payload: JSON.stringify(e.payload), created_at: e.createdAt })),
+  );
 }
 
 /** Committed events after an id, oldest first (ids become visible in order, see appendOutboxEvents). */

@@ -6,7 +6,7 @@
  * multi-row. No ledger table is touched here.
  */
 import type { Knex } from 'knex';
-import { isSqlite } from '../../../lib/db.js';
+import { insertRows, isSqlite } from '../../../lib/db.js';
 import { toBigInt } from '../../../lib/money.js';
 import { IDEMPOTENCY_RETENTION_HOURS } from '../limits.js';
 import type { MovementRequest } from './types.js';
@@ -116,8 +116,8 @@ export const noRecords = (): MovementRecords => ({ transfers: [], purchases: [],
 
 /** Writes the records with multi-row statements (after the ledger's entries, which they reference). */
 export async function writeRecords(trx: Knex.Transaction, records: MovementRecords): Promise<void> {
-  if (records.transfers.length > 0) await trx('transfers').insert(records.transfers);
-  if (records.purchases.length > 0) await trx('purchases').insert(records.purchases);
+  await insertRows(trx, 'transfers', records.transfers);
+  await insertRows(trx, 'purchases', records.purchases);
   if (records.usage.size > 0) {
     await trx('transfer_daily_usage')
       .insert(
@@ -129,7 +129,7 @@ export async function writeRecords(trx: Knex.Transaction, records: MovementRecor
       .onConflict(['user_id', 'currency', 'day'])
       .merge(['sent_minor']);
   }
-  if (records.keys.length > 0) await trx('idempotency_keys').insert(records.keys);
+  await insertRows(trx, 'idempotency_keys', records.keys);
 }
 
 /** Deletes idempotency keys older than the retention (at least 24 hours). Returns how many. */
