@@ -110,8 +110,9 @@ async function seedHistory(db: Knex, accountId: string, n: number): Promise<void
   }
   await chunked(db, 'journal_entries', entries);
   await chunked(db, 'postings', postings);
-  await db('ledger_accounts').where({ id: accountId }).increment('balance_minor', n);
+  await db('ledger_accounts').where({ id: accountId }).increment({ balance_minor: n, posting_count: n });
   await db('ledger_accounts').where({ id: EXTERNAL_ACCOUNT_ID }).decrement('balance_minor', n);
+  await db('ledger_accounts').where({ id: EXTERNAL_ACCOUNT_ID }).increment('posting_count', n);
 }
 
 const HISTORY = `query History($id: ID!) { account(id: $id) { id transactions(first: 20) { totalCount

@@ -143,12 +143,10 @@ export async function latestPostings(db: Knex, accountIds: readonly string[], li
   );
 }
 
+/** How many postings each account has: the counter kept with its balance (ledger/store.ts writeEntries), not a COUNT over its history. */
 export async function postingCounts(db: Knex, accountIds: readonly string[]): Promise<Map<string, number>> {
-  const rows = (await db('postings').select('account_id').count({ n: '*' }).whereIn('account_id', accountIds).groupBy('account_id')) as {
-    account_id: string;
-    n: unknown;
-  }[];
-  return new Map(rows.map((r) => [r.account_id, Number(r.n)]));
+  const rows = (await db('ledger_accounts').select('id', 'posting_count').whereIn('id', accountIds)) as { id: string; posting_count: unknown }[];
+  return new Map(rows.map((r) => [r.id, Number(r.posting_count)]));
 }
 
 export interface TransferRow {

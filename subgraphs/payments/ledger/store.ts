@@ -87,7 +87,7 @@ export async function lockAccountRows(trx: Knex.Transaction, sel: AccountSelecti
 /**
  * Writes entries the rules accepted, inside the ledger transaction: one multi-row insert for the
  * journal entries, one for their postings, and one UPDATE for all the new cached balances
- * (`balances`: account id -> balance after every entry).
+ * (`balances`: account id -> balance after every entry) and posting counters.
  */
 export async function writeEntries(trx: Knex.Transaction, entries: readonly NewEntry[], balances: ReadonlyMap<string, bigint>): Promise<void> {
   if (entries.length === 0) return;
@@ -113,9 +113,16 @@ export async function writeEntries(trx: Knex.Transaction, entries: readonly NewE
   );
   const ids = [...balances.keys()].sort();
   if (ids.length === 0) return;
+  // Every account an entry posts to has a new balance; its posting counter (history's totalCount) moves with it.
+  const added = new Map<string, number>();
+  for (const e of entries) for (const p of e.postings) added.set(p.accountId, (added.get(p.accountId) ?? 0) + 1);
   const cases = ids.map(() => 'WHEN ? THEN CAST(? AS BIGINT)').join(' ');
   const bindings = ids.flatMap((id) => [id, balances.get(id)!.toString()]);
-  await trx.raw(`UPDATE ledger_accounts SET balance_minor = CASE id ${cases} END WHERE id IN (${ids.map(() => '?').join(', ')})`, [...bindings, ...ids]);
+  const countBindings = ids.flatMap((id) => [id, added.get(id) ?? 0]);
+  await trx.raw(
+    `UPDATE ledger_accounts SET balance_minor = CASE id ${cases} END, posting_count = posting_count + CASE id ${cases} END WHERE id IN (${ids.map(() => '?').join(', ')})`,
+    [...bindings, ...countBindings, ...ids],
+  );
 }
 
 export type OutboxEventType = 'PURCHASE_POSTED' | 'TRANSFER_POSTED';
