@@ -3,7 +3,7 @@
  * service's movements module in process (no HTTP), on a fresh seeded in-memory payments database per
  * SQLite driver, against the limit of SQLite itself here: a raw better-sqlite3 loop of prepared
  * statements doing the same reads and writes per transfer (idempotency key lookup, recipient,
- * both accounts, daily usage; journal entry, two postings, two balance updates, transfer row,
+ * both accounts, daily usage; journal entry, two postings, two balance and posting-counter updates, transfer row,
  * usage counter, idempotency key, outbox event), in transactions of the same size as the
  * ledger's group commit reaches with that many callers. Same work on both sides: 0.01 USD round
  * robin between the four seeded users, so every balance stays where it started.
@@ -80,7 +80,7 @@ export async function rawLeg(db: Knex, batch: number): Promise<Leg> {
     posting: c.prepare(
       'INSERT INTO postings (entry_id, account_id, amount_minor, currency, posted_at, merchant_id, counterparty_user_id) VALUES (?, ?, ?, ?, ?, NULL, ?)',
     ),
-    balance: c.prepare('UPDATE ledger_accounts SET balance_minor = ? WHERE id = ?'),
+    balance: c.prepare('UPDATE ledger_accounts SET balance_minor = ?, posting_count = posting_count + 1 WHERE id = ?'),
     transfer: c.prepare(
       "INSERT INTO transfers (id, entry_id, from_account_id, from_user_id, to_account_id, to_user_id, amount_minor, currency, note, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, 'POSTED', ?)",
     ),
