@@ -219,15 +219,28 @@ export async function appendOnly(knex: Knex, table: string): Promise<void> {
  * (docs/performance.md, "Ledger"). PostgreSQL keeps knex's own insert (already VALUES lists).
  * Missing values are NULL, as `useNullAsDefault` makes them.
  */
-export async function insertRows(q: Knex | Knex.Transaction, table: string, rows: readonly Record<string, unknown>[]): Promise<void> {
+export async function insertRows(
+  q: Knex | Knex.Transaction,
+  table: string,
+  rows: readonly Record<string, unknown>[],
+  /** An upsert: on a conflict on `columns`, these columns take the new row's values. */
+  upsert?: { columns: readonly string[]; update: readonly string[] },
+): Promise<void> {
   if (rows.length === 0) return;
   if (!isSqlite(q as Knex)) {
-    await q(table).insert(rows as Record<string, unknown>[]);
+    const insert = q(table).insert(rows as Record<string, unknown>[]);
+    await (upsert ? insert.onConflict([...upsert.columns]).merge([...upsert.update]) : insert);
     return;
   }
   const columns = Object.keys(rows[0]!);
   const one = `(${columns.map(() => '?').join(', ')})`;
   const bindings: unknown[] = [];
   for (const r of rows) for (const c of columns) bindings.push(r[c] ?? null);
-  await q.raw(`INSERT INTO "${table}" (${columns.map((c) => `"${c}"`).join(', ')}) VALUES ${rows.map(() => one).join(', ')}`, bindings as Knex.RawBinding[]);
+  const onConflict = upsert
+    ? ` ON CONFLICT (${upsert.columns.map((c) => `"${c}"`).join(', ')}) DO UPDATE SET ${upsert.update.map((c) => `"${c}" = excluded."${c}"`).join(', ')}`
+    : '';
+  await q.raw(
+    `INSERT INTO "${table}" (${columns.map((c) => `"${c}"`).join(', ')}) VALUES ${rows.map(() => one).join(', ')}${onConflict}`,
+    bindings as Knex.RawBinding[],
+  );
 }

@@ -40,7 +40,16 @@ async function addUserWithAccounts(accounts: Knex, payments: Knex, handle: strin
       mask: String(1000 + i),
       currency: 'USD',
     });
-    await payments('ledger_accounts').insert({ id, owner_user_id: userId, kind: 'CHECKING', currency: 'USD', balance_minor: 4 * 1000, frozen: false });
+    // Cached balance and posting counter (totalCount) as the ledger would have left them.
+    await payments('ledger_accounts').insert({
+      id,
+      owner_user_id: userId,
+      kind: 'CHECKING',
+      currency: 'USD',
+      balance_minor: 4 * 1000,
+      posting_count: 4,
+      frozen: false,
+    });
     for (let k = 0; k < 4; k++) {
       const entryId = `je_${id}_${k}`;
       const at = new Date(Date.UTC(2026, 9, 1 + k, 12, i % 60)).toISOString();

@@ -118,17 +118,15 @@ export const noRecords = (): MovementRecords => ({ transfers: [], purchases: [],
 export async function writeRecords(trx: Knex.Transaction, records: MovementRecords): Promise<void> {
   await insertRows(trx, 'transfers', records.transfers);
   await insertRows(trx, 'purchases', records.purchases);
-  if (records.usage.size > 0) {
-    await trx('transfer_daily_usage')
-      .insert(
-        [...records.usage.keys()].sort().map((k) => {
-          const [userId, currency, day] = k.split('\u0000') as [string, string, string];
-          return { user_id: userId, currency, day, sent_minor: records.usage.get(k)!.toString() };
-        }),
-      )
-      .onConflict(['user_id', 'currency', 'day'])
-      .merge(['sent_minor']);
-  }
+  await insertRows(
+    trx,
+    'transfer_daily_usage',
+    [...records.usage.keys()].sort().map((k) => {
+      const [userId, currency, day] = k.split('\u0000') as [string, string, string];
+      return { user_id: userId, currency, day, sent_minor: records.usage.get(k)!.toString() };
+    }),
+    { columns: ['user_id', 'currency', 'day'], update: ['sent_minor'] },
+  );
   await insertRows(trx, 'idempotency_keys', records.keys);
 }
 
