@@ -13,7 +13,7 @@ export interface Curve {
 
 const W = 420;
 const H = 300;
-const PAD = { l: 70, r: 20, t: 36, b: 48 };
+const PAD = { l: 78, r: 64, t: 36, b: 48 };
 
 function panel(g: SKRSContext2D, ox: number, oy: number, c: Curve): void {
   g.save();
@@ -27,9 +27,10 @@ function panel(g: SKRSContext2D, ox: number, oy: number, c: Curve): void {
   const xs = pts.map((p) => Math.log10(p.x));
   const x0 = Math.min(...xs, 0);
   const x1 = Math.max(...xs, x0 + 1);
+  const y0 = Math.min(0, ...pts.map((p) => p.y));
   const y1 = Math.max(...pts.map((p) => p.y), 1e-9) * 1.15;
   const px = (x: number) => PAD.l + ((Math.log10(x) - x0) / (x1 - x0)) * (W - PAD.l - PAD.r);
-  const py = (y: number) => H - PAD.b - (y / y1) * (H - PAD.t - PAD.b);
+  const py = (y: number) => H - PAD.b - ((y - y0) / (y1 - y0)) * (H - PAD.t - PAD.b);
   g.strokeStyle = '#888888';
   g.lineWidth = 1;
   g.beginPath();
@@ -39,14 +40,17 @@ function panel(g: SKRSContext2D, ox: number, oy: number, c: Curve): void {
   g.stroke();
   g.font = '11px sans-serif';
   g.fillStyle = '#333333';
+  g.textAlign = 'right';
   for (let i = 0; i <= 4; i++) {
-    const y = (y1 * i) / 4;
-    g.fillText(y >= 100 ? y.toFixed(0) : y.toPrecision(2), 8, py(y) + 4);
+    const y = y0 + ((y1 - y0) * i) / 4;
+    g.fillText(Math.abs(y) >= 100 ? y.toFixed(0) : y.toPrecision(2), PAD.l - 6, py(y) + 4);
   }
-  for (const p of pts) g.fillText(String(p.x), px(p.x) - 8, H - PAD.b + 16);
+  g.textAlign = 'center';
+  for (const p of pts) g.fillText(String(p.x), px(p.x), H - PAD.b + 16);
+  g.textAlign = 'left';
   g.fillText(c.xLabel, W / 2 - 40, H - 10);
   g.save();
-  g.translate(14, H / 2 + 40);
+  g.translate(16, H / 2 + 40);
   g.rotate(-Math.PI / 2);
   g.fillText(c.yLabel, 0, 0);
   g.restore();
