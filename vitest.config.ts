@@ -11,7 +11,6 @@ export default defineConfig({
     alias: [{ find: /^graphql$/, replacement: require.resolve('graphql') }],
   },
   test: {
-    include: ['test/**/*.test.ts'],
     // Fixed seed for the property tests (PAYGRAPH_TEST_SEED to explore others).
     setupFiles: ['test/helpers/setup.ts'],
     // Services log JSON to stdout; in tests only errors (tests that read logs pass their own level).
@@ -20,5 +19,12 @@ export default defineConfig({
     hookTimeout: 60_000,
     // Each file starts its own stack on ephemeral ports; two cores, so two at a time.
     maxWorkers: 2,
+    projects: [
+      // The whole suite on the default SQLite driver (lib/db.ts DEFAULT_SQLITE_DRIVER)...
+      { extends: true, test: { name: 'default', include: ['test/**/*.test.ts'] } },
+      // ...and the money suite (ledger, movements, concurrency, property tests, ledger:verify) again
+      // on the other driver, so both stay correct (docs/performance.md, "Driver choice").
+      { extends: true, test: { name: 'sqlite3', include: ['test/money/**/*.test.ts'], env: { LOG_LEVEL: 'error', PAYGRAPH_SQLITE_DRIVER: 'sqlite3' } } },
+    ],
   },
 });

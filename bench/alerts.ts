@@ -27,7 +27,7 @@ export interface LatencyStats {
   samples: number;
 }
 
-function summarize(values: number[]): LatencyStats {
+export function summarize(values: number[]): LatencyStats {
   const s = [...values].sort((a, b) => a - b);
   const at = (p: number) => s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? Number.NaN;
   return { p50: at(50), p95: at(95), p99: at(99), samples: s.length };
@@ -60,7 +60,18 @@ async function purchase(stack: Stack, token: string, tag: string): Promise<{ id:
   return p;
 }
 
-async function run(stack: Stack, token: string, subscribers: number, samples: number): Promise<{ latencies: number[]; lost: number; unflagged: number }> {
+/**
+ * `subscribers` graphql-ws subscribers of alice's alerts, then `samples` flagged purchases timed to
+ * every subscriber's receipt. `whileIdle` runs once every subscription is live and before any
+ * measured purchase (the scale bench reads memory per idle subscription there).
+ */
+export async function alertRun(
+  stack: Stack,
+  token: string,
+  subscribers: number,
+  samples: number,
+  whileIdle?: () => void,
+): Promise<{ latencies: number[]; lost: number; unflagged: number }> {
   const wsUrl = stack.url.replace(/^http/, 'ws');
   const clients: Client[] = [];
   const waiters = new Map<string, { remaining: number; done: () => void }>();
@@ -114,6 +125,7 @@ async function run(stack: Stack, token: string, subscribers: number, samples: nu
     if (Date.now() > live) throw new Error(`only ${stack.gateway.subscriptions.live} of ${subscribers} subscriptions went live`);
     await new Promise((r) => setTimeout(r, 10));
   }
+  whileIdle?.();
   let lost = 0;
   let unflagged = 0;
   try {
@@ -144,11 +156,11 @@ async function run(stack: Stack, token: string, subscribers: number, samples: nu
 
 export async function measureAlertLatency(stack: Stack, jwtSecret: string, opts: { samples: number; progress: (m: string) => void }) {
   const token = await signToken(jwtSecret, 'usr_alice', 'payments');
-  const one = await run(stack, token, 1, opts.samples);
+  const one = await alertRun(stack, token, 1, opts.samples);
   opts.progress(
     `  1 subscriber: p50 ${summarize(one.latencies).p50} ms, p99 ${summarize(one.latencies).p99} ms, lost ${one.lost}${one.unflagged ? `, ${one.unflagged} measured purchase(s) raised no alert` : ''}`,
   );
-  const hundred = await run(stack, token, 100, opts.samples);
+  const hundred = await alertRun(stack, token, 100, opts.samples);
   opts.progress(
     `  100 subscribers: p50 ${summarize(hundred.latencies).p50} ms, p99 ${summarize(hundred.latencies).p99} ms, lost ${hundred.lost}${hundred.unflagged ? `, ${hundred.unflagged} measured purchase(s) raised no alert` : ''}`,
   );

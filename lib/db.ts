@@ -1,11 +1,12 @@
 /**
- * knex factory. SQLite (one file per subgraph, or :memory:) is the embedded default; the same
- * code runs on PostgreSQL when a connection URL is given.
+ * knex factory. SQLite (one file per subgraph, or :memory:) is the embedded default, on either
+ * driver (sqliteDriver); the same code runs on PostgreSQL when a connection URL is given.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import knexFactory, { type Knex } from 'knex';
 import { failSpan, inTrace, SpanKind, tracer, type Span } from './tracing.js';
+import { BetterSqliteClient, BUSY_TIMEOUT_MS } from './better-sqlite-client.js';
 
 export interface Migration {
   name: string;
@@ -19,7 +20,11 @@ export interface Migration {
  * when they share one server.
  */
 export type DbTarget =
-  | { sqliteFile: string }
+  | {
+      sqliteFile: string;
+      /** default: PAYGRAPH_SQLITE_DRIVER, else DEFAULT_SQLITE_DRIVER */
+      driver?: SqliteDriver;
+    }
   | {
       postgresUrl: string;
       schema: string;
@@ -84,26 +89,68 @@ export function openDb(target: DbTarget): Knex {
     });
   }
   if (target.sqliteFile !== ':memory:') createPrivately(target.sqliteFile);
+  const driver = target.driver ?? sqliteDriver();
   return knexFactory({
-    client: 'sqlite3',
+    client: driver === 'better-sqlite3' ? (BetterSqliteClient as unknown as typeof Knex.Client) : 'sqlite3',
     connection: { filename: target.sqliteFile },
     useNullAsDefault: true,
     // One connection: SQLite has one writer anyway, and :memory: databases live per connection.
-    pool: {
-      min: 1,
-      max: 1,
-      afterCreate(conn: { run(sql: string, cb: (err: Error | null) => void): void }, done: (err: Error | null, conn: unknown) => void) {
-        conn.run('PRAGMA foreign_keys = ON', (e1) => {
-          if (e1) return done(e1, conn);
-          conn.run('PRAGMA journal_mode = WAL', () => conn.run('PRAGMA busy_timeout = 5000', (e3) => done(e3, conn)));
-        });
-      },
-    },
+    pool: { min: 1, max: 1, afterCreate: driver === 'better-sqlite3' ? betterSqlitePragmas : sqlite3Pragmas },
   });
 }
 
+/**
+ * The two SQLite drivers knex supports here (docs/performance.md, "Driver choice"): `better-sqlite3`
+ * (the default: synchronous calls in the JavaScript thread, no thread-pool round trip per statement,
+ * several times the ledger's throughput) and `sqlite3` (node-sqlite3: every statement queued to
+ * libuv's thread pool). Both pass the whole money suite; `PAYGRAPH_SQLITE_DRIVER` picks one.
+ */
+export type SqliteDriver = 'better-sqlite3' | 'sqlite3';
+export const SQLITE_DRIVERS: readonly SqliteDriver[] = ['better-sqlite3', 'sqlite3'];
+export const DEFAULT_SQLITE_DRIVER: SqliteDriver = 'better-sqlite3';
+
+/** The driver named by PAYGRAPH_SQLITE_DRIVER (unset or empty: the default); any other value is refused. */
+export function sqliteDriver(env: NodeJS.ProcessEnv = process.env): SqliteDriver {
+  const name = env.PAYGRAPH_SQLITE_DRIVER;
+  if (name === undefined || name === '') return DEFAULT_SQLITE_DRIVER;
+  if ((SQLITE_DRIVERS as readonly string[]).includes(name)) return name as SqliteDriver;
+  throw new Error(`PAYGRAPH_SQLITE_DRIVER must be one of ${SQLITE_DRIVERS.join(', ')} (got ${JSON.stringify(name)})`);
+}
+
+/**
+ * The same pragmas on both drivers: foreign keys, WAL (file databases), and a wait for another
+ * connection's writer: SQLite's busy_timeout on node-sqlite3 (it waits in the thread pool), the
+ * client's own asynchronous retry on better-sqlite3 (lib/better-sqlite-client.ts), whose
+ * busy_timeout is 0 so that a wait never blocks the JavaScript thread.
+ */
+const PRAGMAS = ['foreign_keys = ON', 'journal_mode = WAL', `busy_timeout = ${BUSY_TIMEOUT_MS}`] as const;
+const BETTER_SQLITE_PRAGMAS = ['foreign_keys = ON', 'journal_mode = WAL', 'busy_timeout = 0'] as const;
+
+function sqlite3Pragmas(conn: { run(sql: string, cb: (err: Error | null) => void): void }, done: (err: Error | null, conn: unknown) => void): void {
+  conn.run(`PRAGMA ${PRAGMAS[0]}`, (e1) => {
+    if (e1) return done(e1, conn);
+    conn.run(`PRAGMA ${PRAGMAS[1]}`, () => conn.run(`PRAGMA ${PRAGMAS[2]}`, (e3) => done(e3, conn)));
+  });
+}
+
+function betterSqlitePragmas(conn: { pragma(sql: string): unknown }, done: (err: Error | null, conn: unknown) => void): void {
+  try {
+    for (const p of BETTER_SQLITE_PRAGMAS) conn.pragma(p);
+    done(null, conn);
+  } catch (err) {
+    done(err as Error, conn);
+  }
+}
+
+/** Either SQLite driver (both are knex's `sqlite3` dialect). */
 export function isSqlite(db: Knex): boolean {
-  return db.client.config.client === 'sqlite3';
+  return (db.client as { dialect?: string }).dialect === 'sqlite3';
+}
+
+/** Which SQLite driver a handle runs on, or null for PostgreSQL. */
+export function sqliteDriverOf(db: Knex): SqliteDriver | null {
+  if (!isSqlite(db)) return null;
+  return (db.client as { driverName?: string }).driverName === 'better-sqlite3' ? 'better-sqlite3' : 'sqlite3';
 }
 
 /** Run a subgraph's own migrations (kept in code, in order). */
@@ -213,4 +260,38 @@ export function traceQueries(db: Knex, service: string): void {
   };
   db.on('query-response', (_response: unknown, q: KnexQueryEvent) => end(q));
   db.on('query-error', (err: unknown, q: KnexQueryEvent) => end(q, err));
+}
+
+/**
+ * A multi-row INSERT of `rows` (all with the same columns) into `table`. On SQLite it is sent as
+ * one `INSERT ... VALUES (...), (...)` statement: knex's SQLite dialect builds multi-row inserts as
+ * `SELECT ... UNION ALL SELECT ...`, quoting every column of every row, which cost the ledger's hot
+ * path about a fifth of its CPU and gives SQLite a compound select to compile
+ * (docs/performance.md, "Ledger"). PostgreSQL keeps knex's own insert (already VALUES lists).
+ * Missing values are NULL, as `useNullAsDefault` makes them.
+ */
+export async function insertRows(
+  q: Knex | Knex.Transaction,
+  table: string,
+  rows: readonly Record<string, unknown>[],
+  /** An upsert: on a conflict on `columns`, these columns take the new row's values. */
+  upsert?: { columns: readonly string[]; update: readonly string[] },
+): Promise<void> {
+  if (rows.length === 0) return;
+  if (!isSqlite(q as Knex)) {
+    const insert = q(table).insert(rows as Record<string, unknown>[]);
+    await (upsert ? insert.onConflict([...upsert.columns]).merge([...upsert.update]) : insert);
+    return;
+  }
+  const columns = Object.keys(rows[0]!);
+  const one = `(${columns.map(() => '?').join(', ')})`;
+  const bindings: unknown[] = [];
+  for (const r of rows) for (const c of columns) bindings.push(r[c] ?? null);
+  const onConflict = upsert
+    ? ` ON CONFLICT (${upsert.columns.map((c) => `"${c}"`).join(', ')}) DO UPDATE SET ${upsert.update.map((c) => `"${c}" = excluded."${c}"`).join(', ')}`
+    : '';
+  await q.raw(
+    `INSERT INTO "${table}" (${columns.map((c) => `"${c}"`).join(', ')}) VALUES ${rows.map(() => one).join(', ')}${onConflict}`,
+    bindings as Knex.RawBinding[],
+  );
 }

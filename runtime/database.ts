@@ -28,7 +28,7 @@ import {
   withLogin,
   type RoleLogin,
 } from '../lib/db-roles.js';
-import { migrate, openDb, withMigrationLock, type Migration } from '../lib/db.js';
+import { migrate, openDb, withMigrationLock, type Migration, type SqliteDriver } from '../lib/db.js';
 import { buildFixture } from '../seeds/fixture.js';
 import { SEEDS } from '../seeds/load.js';
 import { SUBGRAPHS } from '../subgraphs/index.js';
@@ -126,6 +126,8 @@ export interface PrepareOptions {
   production?: boolean;
   /** Warnings for the person starting it (development). */
   log?: (message: string) => void;
+  /** SQLite only: the driver (default: PAYGRAPH_SQLITE_DRIVER, lib/db.ts sqliteDriver); the bench measures each. */
+  sqliteDriver?: SqliteDriver;
 }
 
 /**
@@ -146,7 +148,7 @@ export async function prepareDb(
 ): Promise<{ db: Knex; seeded: boolean; url?: string }> {
   const def = SUBGRAPHS[name];
   if (!pg) {
-    const db = openDb({ sqliteFile: dataDir === ':memory:' ? ':memory:' : path.join(dataDir, `${name}.sqlite`) });
+    const db = openDb({ sqliteFile: dataDir === ':memory:' ? ':memory:' : path.join(dataDir, `${name}.sqlite`), driver: opts.sqliteDriver });
     try {
       return { db, seeded: await migrateAndSeed(db, name, def.migrations) };
     } catch (err) {

@@ -156,6 +156,8 @@ async function seedPayments(db: Knex, f: Fixture): Promise<void> {
       ),
       200,
     );
+    // History's totalCount counters (ledger/store.ts keeps them from here on).
+    await trx.raw('UPDATE ledger_accounts SET posting_count = (SELECT COUNT(*) FROM postings p WHERE p.account_id = ledger_accounts.id)');
   });
 }
 

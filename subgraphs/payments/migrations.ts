@@ -170,4 +170,19 @@ export const migrations: readonly Migration[] = [
       });
     },
   },
+  {
+    /**
+     * History's totalCount from a counter kept beside the cached balance (ledger/store.ts
+     * writeEntries moves both in the same UPDATE, ledger:verify checks both), instead of counting
+     * an account's postings on every page: COUNT(*) grew with the history (docs/performance.md,
+     * "Cost curves"). Existing postings are counted in.
+     */
+    name: '006_posting_counts',
+    async up(knex) {
+      await knex.schema.alterTable('ledger_accounts', (t) => {
+        t.bigInteger('posting_count').notNullable().defaultTo(0);
+      });
+      await knex.raw('UPDATE ledger_accounts SET posting_count = (SELECT COUNT(*) FROM postings p WHERE p.account_id = ledger_accounts.id)');
+    },
+  },
 ];

@@ -3,6 +3,7 @@
  * balance from its postings and compares it with the cached balance, checks that every journal
  * entry adds up to zero per currency and has at least two postings, that postings are in their
  * account's currency, that no account is beyond its floor (deposit < 0, card over limit), and that
+ * every account's posting counter (history's totalCount) equals its number of postings, that
  * every daily transfer-usage counter (the daily limit's running total) equals the sum of that
  * sender's transfers in that currency that UTC day.
  * All sums are exact: SQL sums are read as text and compared as bigint.
@@ -42,6 +43,12 @@ export async function verifyLedger(db: Knex): Promise<LedgerVerification> {
     .count({ n: '*' })
     .groupBy('account_id')) as { account_id: string; total: unknown; n: unknown }[];
   const byAccount = new Map(sums.map((s) => [s.account_id, exact(s.total)]));
+  const postingsOf = new Map(sums.map((s) => [s.account_id, Number(s.n)]));
+  const counters = (await db('ledger_accounts').select('id', 'posting_count')) as { id: string; posting_count: unknown }[];
+  for (const c of counters) {
+    const n = postingsOf.get(c.id) ?? 0;
+    if (Number(c.posting_count) !== n) problems.push(`account ${c.id}: posting counter ${Number(c.posting_count)} != ${n} postings`);
+  }
   const totals: LedgerVerification['totals'] = {};
   const known = new Set(accounts.map((a) => a.id));
   for (const a of accounts) {

@@ -5,6 +5,7 @@
  * owns it, also when the gateway is bypassed), an operation racing a revocation, expiry between two
  * pages of history with no job, and the audit records of all of it.
  */
+import { isSqlite } from '../../lib/db.js';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { signToken } from '../../lib/auth.js';
 import { REVOKED_SEED_CONSENT } from '../../seeds/fixture.js';
@@ -370,7 +371,7 @@ describe('the audit trail', () => {
 
   it('a refusal that cannot be audited fails closed: no data', async () => {
     const db = stack.adminDb('accounts');
-    const sqlite = db.client.config.client === 'sqlite3';
+    const sqlite = isSqlite(db);
     if (sqlite)
       await db.raw(
         `CREATE TRIGGER consent_test_outage BEFORE INSERT ON data_access_log WHEN NEW.layer = 'consent' BEGIN SELECT RAISE(ABORT, 'simulated outage'); END`,

@@ -12,7 +12,7 @@
  * No rule is decided here: this file stores what rules.ts accepted.
  */
 import type { Knex } from 'knex';
-import { isSqlite } from '../../../lib/db.js';
+import { insertRows, isSqlite } from '../../../lib/db.js';
 import { toLedgerAccount } from '../data.js';
 import type { NewEntry } from './rules.js';
 
@@ -87,12 +87,18 @@ export async function lockAccountRows(trx: Knex.Transaction, sel: AccountSelecti
 /**
  * Writes entries the rules accepted, inside the ledger transaction: one multi-row insert for the
  * journal entries, one for their postings, and one UPDATE for all the new cached balances
- * (`balances`: account id -> balance after every entry).
+ * (`balances`: account id -> balance after every entry) and posting counters.
  */
 export async function writeEntries(trx: Knex.Transaction, entries: readonly NewEntry[], balances: ReadonlyMap<string, bigint>): Promise<void> {
   if (entries.length === 0) return;
-  await trx('journal_entries').insert(entries.map((e) => ({ id: e.id, kind: e.kind, description: e.description, posted_at: e.postedAt })));
-  await trx('postings').insert(
+  await insertRows(
+    trx,
+    'journal_entries',
+    entries.map((e) => ({ id: e.id, kind: e.kind, description: e.description, posted_at: e.postedAt })),
+  );
+  await insertRows(
+    trx,
+    'postings',
     entries.flatMap((entry) =>
       entry.postings.map((p) => ({
         entry_id: entry.id,
@@ -107,9 +113,16 @@ export async function writeEntries(trx: Knex.Transaction, entries: readonly NewE
   );
   const ids = [...balances.keys()].sort();
   if (ids.length === 0) return;
+  // Every account an entry posts to has a new balance; its posting counter (history's totalCount) moves with it.
+  const added = new Map<string, number>();
+  for (const e of entries) for (const p of e.postings) added.set(p.accountId, (added.get(p.accountId) ?? 0) + 1);
   const cases = ids.map(() => 'WHEN ? THEN CAST(? AS BIGINT)').join(' ');
   const bindings = ids.flatMap((id) => [id, balances.get(id)!.toString()]);
-  await trx.raw(`UPDATE ledger_accounts SET balance_minor = CASE id ${cases} END WHERE id IN (${ids.map(() => '?').join(', ')})`, [...bindings, ...ids]);
+  const countBindings = ids.flatMap((id) => [id, added.get(id) ?? 0]);
+  await trx.raw(
+    `UPDATE ledger_accounts SET balance_minor = CASE id ${cases} END, posting_count = posting_count + CASE id ${cases} END WHERE id IN (${ids.map(() => '?').join(', ')})`,
+    [...bindings, ...countBindings, ...ids],
+  );
 }
 
 export type OutboxEventType = 'PURCHASE_POSTED' | 'TRANSFER_POSTED';
@@ -150,7 +163,9 @@ const OUTBOX_ADVISORY_LOCK_KEY = '123563950632824';
 export async function appendOutboxEvents(trx: Knex.Transaction, events: readonly NewOutboxEvent[]): Promise<void> {
   if (events.length === 0) return;
   if (!isSqlite(trx)) await trx.raw(`SELECT pg_advisory_xact_lock(${OUTBOX_ADVISORY_LOCK_KEY}::bigint)`);
-  await trx('outbox_events').insert(
+  await insertRows(
+    trx,
+    'outbox_events',
     events.map((e) => ({ event_type: e.type, payload: JSON.stringify(e.payload), created_at: e.createdAt, trace_parent: e.traceparent ?? null })),
   );
 }

@@ -6,7 +6,7 @@
  * multi-row. No ledger table is touched here.
  */
 import type { Knex } from 'knex';
-import { isSqlite } from '../../../lib/db.js';
+import { insertRows, isSqlite } from '../../../lib/db.js';
 import { toBigInt } from '../../../lib/money.js';
 import { IDEMPOTENCY_RETENTION_HOURS } from '../limits.js';
 import type { MovementRequest } from './types.js';
@@ -35,7 +35,8 @@ export async function storedKeys(trx: Knex.Transaction, reqs: readonly MovementR
 /** A unique-key violation on idempotency_keys: another transaction stored the same key first. */
 export function isIdempotencyConflict(err: unknown): boolean {
   const e = err as { code?: string; message?: string; constraint?: string };
-  const unique = e.code === '23505' || (e.code === 'SQLITE_CONSTRAINT' && /UNIQUE/.test(e.message ?? ''));
+  // node-sqlite3 reports SQLITE_CONSTRAINT, better-sqlite3 the extended SQLITE_CONSTRAINT_UNIQUE.
+  const unique = e.code === '23505' || (/^SQLITE_CONSTRAINT/.test(e.code ?? '') && /UNIQUE/.test(e.message ?? ''));
   return unique && /idempotency_keys/.test(`${e.message ?? ''} ${e.constraint ?? ''}`);
 }
 
@@ -115,20 +116,18 @@ export const noRecords = (): MovementRecords => ({ transfers: [], purchases: [],
 
 /** Writes the records with multi-row statements (after the ledger's entries, which they reference). */
 export async function writeRecords(trx: Knex.Transaction, records: MovementRecords): Promise<void> {
-  if (records.transfers.length > 0) await trx('transfers').insert(records.transfers);
-  if (records.purchases.length > 0) await trx('purchases').insert(records.purchases);
-  if (records.usage.size > 0) {
-    await trx('transfer_daily_usage')
-      .insert(
-        [...records.usage.keys()].sort().map((k) => {
-          const [userId, currency, day] = k.split('\u0000') as [string, string, string];
-          return { user_id: userId, currency, day, sent_minor: records.usage.get(k)!.toString() };
-        }),
-      )
-      .onConflict(['user_id', 'currency', 'day'])
-      .merge(['sent_minor']);
-  }
-  if (records.keys.length > 0) await trx('idempotency_keys').insert(records.keys);
+  await insertRows(trx, 'transfers', records.transfers);
+  await insertRows(trx, 'purchases', records.purchases);
+  await insertRows(
+    trx,
+    'transfer_daily_usage',
+    [...records.usage.keys()].sort().map((k) => {
+      const [userId, currency, day] = k.split('\u0000') as [string, string, string];
+      return { user_id: userId, currency, day, sent_minor: records.usage.get(k)!.toString() };
+    }),
+    { columns: ['user_id', 'currency', 'day'], update: ['sent_minor'] },
+  );
+  await insertRows(trx, 'idempotency_keys', records.keys);
 }
 
 /** Deletes idempotency keys older than the retention (at least 24 hours). Returns how many. */
