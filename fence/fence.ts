@@ -69,6 +69,27 @@ export class Fence {
     return result;
   }
 
+  /**
+   * Layer 5 for an operation the gateway refuses before the fence decides (an untrusted document,
+   * gateway/trusted-documents.ts): when it selects payment-only data, its REFUSED record is
+   * appended like any other (a failed write is logged: the operation is refused either way).
+   */
+  async refuseUntrusted(input: OperationInput, refusal: GraphQLError): Promise<never> {
+    const result = checkOperation(this.policy, input.document, input.caller);
+    if (result.coordinates.length > 0) {
+      const decision: Decision = { ...input, coordinates: [...result.coordinates].sort(), decision: 'REFUSED' };
+      try {
+        await this.audit(auditRecord(decision));
+      } catch (err) {
+        this.log.error(
+          { fence: { decision: 'REFUSED', layer: input.layer, requestId: input.requestId }, err: String(err) },
+          '[fence] could not audit an untrusted operation',
+        );
+      }
+    }
+    throw refusal;
+  }
+
   private refusal(result: OperationCheck): GraphQLError {
     return result.adPaths.length ? adThroughProtected(result.adPaths) : forbiddenDataUse(result.coordinates);
   }

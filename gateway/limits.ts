@@ -1,11 +1,11 @@
 /**
  * Gateway request limits: graphql-armor (depth, aliases, tokens, directives, cost, field
- * suggestions) and a per-user rate limit for mutations. Each refusal has its own error code.
+ * suggestions); the per-user mutation rate limit is in rate-limit.ts. Each refusal has its own error code.
  */
 import { ApolloArmor } from '@escape.tech/graphql-armor';
 import type { ApolloServerPlugin } from '@apollo/server';
 import { GraphQLError, Lexer, Source, TokenKind, type ValidationContext, type ValidationRule } from 'graphql';
-import { appError, HttpError } from '../lib/errors.js';
+import { HttpError } from '../lib/errors.js';
 import type { GatewayContext } from './context.js';
 
 export interface LimitsConfig {
@@ -92,52 +92,5 @@ export function checkTokenLimit(max: number): (parsed: unknown, search: string) 
     for (const q of [...queries, fromSearch]) {
       if (q && exceedsTokens(q, max)) throw new HttpError(400, `Query has more than ${max} tokens.`, LIMIT_CODES.maxTokens);
     }
-  };
-}
-
-/** Fixed-window rate limit for mutations, per user (per client for anonymous callers). */
-export class MutationRateLimiter {
-  private readonly windows = new Map<string, { start: number; count: number }>();
-
-  constructor(
-    private readonly limit: number,
-    private readonly windowMs: number,
-  ) {}
-
-  /** Returns null when allowed, else the seconds until the caller may retry. */
-  take(key: string, now = Date.now()): number | null {
-    let w = this.windows.get(key);
-    if (!w || now - w.start >= this.windowMs) {
-      w = { start: now, count: 0 };
-      this.windows.set(key, w);
-      if (this.windows.size > 100_000) this.sweep(now);
-    }
-    if (w.count >= this.limit) return Math.max(1, Math.ceil((w.start + this.windowMs - now) / 1000));
-    w.count += 1;
-    return null;
-  }
-
-  private sweep(now: number): void {
-    for (const [k, w] of this.windows) if (now - w.start >= this.windowMs) this.windows.delete(k);
-  }
-}
-
-export function rateLimitPlugin(limiter: MutationRateLimiter): ApolloServerPlugin<GatewayContext> {
-  return {
-    async requestDidStart() {
-      return {
-        async didResolveOperation({ operation, contextValue }) {
-          if (operation?.operation !== 'mutation') return;
-          const key = contextValue.caller.userId ?? `anonymous:${contextValue.caller.client ?? ''}`;
-          const retryAfter = limiter.take(key);
-          if (retryAfter !== null) {
-            throw appError('RATE_LIMITED', `Too many mutations; retry in ${retryAfter} s.`, {
-              retryAfterSeconds: retryAfter,
-              http: { status: 429, headers: new Map([['retry-after', String(retryAfter)]]) },
-            });
-          }
-        },
-      };
-    },
   };
 }

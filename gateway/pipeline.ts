@@ -36,8 +36,8 @@ import { REQUEST_ID_HEADER } from '../lib/transport/signing.js';
 import { contractIntrospection, enforceOperation, queryPlanHook } from '../fence/adapters/gateway-plugin.js';
 import type { Fence } from '../fence/fence.js';
 import { newRequestId, type Authenticator, type GatewayContext, type PlannedSubscription } from './context.js';
-import { SignedDataSource } from './data-source.js';
 import type { Hardening } from './hardening.js';
+import { MeasuredDataSource } from './metrics.js';
 import type { Planner } from './planner.js';
 
 export interface PipelineOptions {
@@ -166,6 +166,8 @@ export function createPipeline(opts: PipelineOptions): OperationPipeline {
       return {
         async didResolveOperation(rc) {
           if (!rc.operation) throw unknownOperation(rc.request.operationName);
+          // Trusted documents first (required mode: only the manifest's operations run).
+          await hardening.trusted.check(rc, fenced ? fence : null);
           if (fenced) await enforceOperation(fence, rc);
           const subscription = rc.operation.operation === 'subscription';
           if (subscription && rc.contextValue.transport === 'http') throw badRequest(WS_ONLY);
@@ -196,7 +198,7 @@ export function createPipeline(opts: PipelineOptions): OperationPipeline {
     buildService: ({ name }) => {
       const url = opts.subgraphUrls[name as SubgraphName];
       if (!url) throw new Error(`supergraph names a subgraph "${name}" that paygraph does not know`);
-      return new SignedDataSource(url, opts.keys, name as SubgraphName);
+      return new MeasuredDataSource(url, opts.keys, name as SubgraphName, hardening.metrics);
     },
     __exposeQueryPlanExperimental: false,
     ...(fenced ? { experimental_didResolveQueryPlan: queryPlanHook(fence) } : {}),

@@ -14,6 +14,7 @@ import { messageOf, say, warn } from '../lib/cli.js';
 import { issuerTokensMessage, loadConfig, mintingKey, SUBGRAPH_NAMES } from '../lib/config.js';
 import { loadKeyRing } from '../lib/transport/keys.js';
 import { pgDatabaseOf } from '../runtime/database.js';
+import { gatewayExtras } from '../runtime/service.js';
 import { startStack } from '../runtime/stack.js';
 import { buildFixture } from '../seeds/fixture.js';
 
@@ -36,6 +37,8 @@ const stack = await startStack({
   // from <data dir>/keys, created on first start, or PAYGRAPH_<SERVICE>_PRIVATE_KEY in production.
   keys: loadKeyRing(config.keys),
   production: config.production,
+  // Trusted documents, metrics port, CORS origins, the shared rate limit (runtime/service.ts).
+  gateway: gatewayExtras(config),
   // Zone isolation: the advertising zone's subgraph in a process of its own.
   isolate: ['ads'],
   log: (m) => say(`  ${m}`),
