@@ -4,7 +4,7 @@
  * the schema's @paymentOnly marks), taken before any resolver runs; resolvers only make sure the
  * caller is signed in where money moves, and show each user their own rows only.
  */
-import { decodeCursor, encodeCursor, pageSize } from '../../lib/cursor.js';
+import { decodeCursor, encodeCursor, pageInfo, pageSize } from '../../lib/cursor.js';
 import { notFound, unauthenticated } from '../../lib/errors.js';
 import { money } from '../../lib/money.js';
 import type { SubgraphContext } from '../definition.js';
@@ -110,7 +110,7 @@ export const resolvers = {
       return {
         accountId: ref.id,
         edges,
-        pageInfo: { hasNextPage: rows.length > size, endCursor: edges.length ? edges[edges.length - 1]!.cursor : null },
+        pageInfo: pageInfo(edges, rows.length > size, args.after),
       };
     },
   },
