@@ -100,6 +100,8 @@ export interface Config {
    * and the manifest file, PAYGRAPH_TRUSTED_DOCUMENTS_MANIFEST (default: operations/manifest.json).
    */
   trustedDocuments: { mode: 'required' | 'any'; manifestFile: string | undefined };
+  /** PAYGRAPH_MUTATIONS_PER_MINUTE: mutations a user may send per minute, across every gateway (default 120, gateway/limits.ts). */
+  mutationsPerMinute: number | undefined;
   /** PAYGRAPH_METRICS_PORT: the gateway serves /metrics on this port only (not the public one); unset: beside /graphql. */
   metricsPort: number | undefined;
   /**
@@ -346,6 +348,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: LoadOptio
       manifestFile: nonEmpty(env.PAYGRAPH_TRUSTED_DOCUMENTS_MANIFEST),
     },
     metricsPort: optionalPort(env, 'PAYGRAPH_METRICS_PORT'),
+    mutationsPerMinute: positiveInteger(env, 'PAYGRAPH_MUTATIONS_PER_MINUTE'),
     corsOrigins: corsOrigins(env.PAYGRAPH_CORS_ORIGINS),
   };
   if (opts.tokens === false)
@@ -393,4 +396,12 @@ export function corsOrigins(value: string | undefined): string[] | undefined {
       throw new Error(`PAYGRAPH_CORS_ORIGINS: "${o}" is not an origin (scheme://host[:port], nothing after it)`);
   }
   return list.map((o) => o.replace(/\/$/, ''));
+}
+
+function positiveInteger(env: NodeJS.ProcessEnv, name: string): number | undefined {
+  const v = nonEmpty(env[name]);
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, got "${v}"`);
+  return n;
 }

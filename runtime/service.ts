@@ -116,12 +116,13 @@ async function serveGateway(config: Config, port: number, host: string | undefin
   return { name: 'gateway', url: gateway.url, stop: () => gateway.stop() };
 }
 
-/** The gateway's operator settings from the configuration: trusted documents (mode, manifest), metrics port, CORS origins, shared rate limits. */
+/** The gateway's operator settings from the configuration: trusted documents (mode, manifest), metrics port, CORS origins, the shared mutation rate limit. */
 export function gatewayExtras(config: Config): GatewayExtras & { trustedDocuments: { manifest: ReturnType<typeof readManifest> } } {
   return {
     trustedDocuments: { mode: config.trustedDocuments.mode, manifest: readManifest(config.trustedDocuments.manifestFile) },
     metricsPort: config.metricsPort,
     corsOrigins: config.corsOrigins,
     rateLimitRedisUrl: config.serviceRedisUrls.gateway,
+    ...(config.mutationsPerMinute === undefined ? {} : { limits: { mutationsPerWindow: config.mutationsPerMinute, mutationWindowMs: 60_000 } }),
   };
 }

@@ -91,7 +91,7 @@ export interface StackOptions<I extends SubgraphName = never> {
 }
 
 /** The gateway settings a stack passes through (StackOptions.gateway). */
-export type GatewayExtras = Partial<Pick<GatewayOptions, 'metricsPort' | 'corsOrigins' | 'rateLimitRedisUrl'>> & {
+export type GatewayExtras = Partial<Pick<GatewayOptions, 'metricsPort' | 'corsOrigins' | 'rateLimitRedisUrl' | 'limits'>> & {
   trustedDocuments?: { mode?: TrustedDocumentsMode; manifest?: PersistedQueryManifest };
 };
 
@@ -298,8 +298,8 @@ export async function startStack<I extends SubgraphName = never>(opts: StackOpti
       tokenVerifier,
       production: opts.production ?? false,
       logger: createLogger('gateway', { destination: opts.logDestination, level: opts.logLevel }),
-      limits: opts.limits,
       ...opts.gateway,
+      limits: { ...opts.gateway?.limits, ...opts.limits },
       trustedDocuments: { mode: opts.gateway?.trustedDocuments?.mode, manifest: opts.gateway?.trustedDocuments?.manifest ?? readManifest() },
       port: opts.port,
       host: opts.host,
