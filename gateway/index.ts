@@ -1,6 +1,6 @@
 /**
  * The gateway: one node:http server for GraphQL over HTTP (/graphql) and over WebSocket (the same
- * URL), health, readiness and metrics. It builds, once, the fence, the hardening and the one
+ * URL), health, readiness and metrics, CORS (cors.ts) and, in development, the GraphiQL IDE (ide.ts). It builds, once, the fence, the hardening and the one
  * operation pipeline (pipeline.ts) both transports call; nothing listens until startGateway.
  */
 import { createHash, createPublicKey } from 'node:crypto';
@@ -15,6 +15,7 @@ import { internalAuditSink, type AuditSink } from '../fence/audit-sink.js';
 import { createFence } from '../fence/fence.js';
 import { createAuthenticator } from './context.js';
 import { corsPolicy } from './cors.js';
+import { createIde } from './ide.js';
 import { createHardening } from './hardening.js';
 import type { LimitsConfig } from './limits.js';
 import type { PersistedQueryManifest, TrustedDocumentsMode } from './trusted-documents.js';
@@ -122,10 +123,13 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     res.end(await hardening.metrics.registry.metrics());
   };
   const cors = corsPolicy(opts.corsOrigins, opts.production);
+  // GraphiQL, served from this origin, in development only (ide.ts).
+  const ide = createIde(!opts.production);
   const server = http.createServer((req, res) => {
     void (async () => {
       if (cors.handle(req, res)) return;
-      const path = (req.url ?? '/').split('?')[0];
+      const path = (req.url ?? '/').split('?')[0] ?? '/';
+      if (ide.handle(req, res, path)) return;
       if (path === '/health') return sendJson(res, 200, { status: 'ok' });
       if (path === '/ready') {
         const { unreachable, degraded } = await readiness(opts.subgraphUrls);

@@ -213,7 +213,8 @@ export function createPipeline(opts: PipelineOptions): OperationPipeline {
     hideSchemaDetailsFromClientErrors: true,
     validationRules: hardening.validationRules,
     formatError: hardening.formatError,
-    plugins: [steps, ...hardening.plugins, ...(opts.production ? [ApolloServerPluginLandingPageDisabled()] : [])],
+    // No Apollo landing page (Apollo Sandbox loads from a CDN): the gateway serves its own GraphiQL in development (ide.ts).
+    plugins: [steps, ...hardening.plugins, ApolloServerPluginLandingPageDisabled()],
   });
   const beforeApollo = precheck(hardening);
 
