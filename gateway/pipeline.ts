@@ -8,8 +8,10 @@
  *   connection_init payload; an invalid token is refused, never taken as anonymous;
  * - parse and validate: Apollo Server's request pipeline, with the hardening's limits (token count
  *   first, then depth, aliases, directives, cost) and the preflight below;
- * - fence: the data-use fence's operation check and audit (fence/adapters/gateway-plugin.ts), then
- *   the shape of the operation (an unknown operationName, a subscription over HTTP);
+ * - fence: trusted documents first (trusted-documents.ts: in required mode only the manifest's
+ *   operations run), then the data-use fence's operation check and audit
+ *   (fence/adapters/gateway-plugin.ts), then the shape of the operation (an unknown
+ *   operationName, a subscription over HTTP);
  * - plan: @apollo/gateway plans queries and mutations itself (the fence vetoes its plans through
  *   queryPlanHook); subscriptions are planned here and vetoed by the same Fence.vetoPlan;
  * - execute: @apollo/gateway for queries and mutations; for subscriptions, the bridge
