@@ -128,7 +128,14 @@ export function createHardening(opts: HardeningOptions): Hardening {
     trusted,
     rateLimiter,
     inspect: checkTokenLimit(limits.maxTokens),
-    plugins: [trusted.plugin, ...protection.plugins, rateLimitPlugin(rateLimiter), metrics.plugin(), requestLog, requestIdOnErrors],
+    plugins: [
+      trusted.plugin,
+      ...protection.plugins,
+      rateLimitPlugin(rateLimiter, (hash) => trusted.mode === 'required' && trusted.lookup(hash) === undefined),
+      metrics.plugin(),
+      requestLog,
+      requestIdOnErrors,
+    ],
     validationRules: protection.validationRules,
     formatError: (formatted) => promoteLimitCode(formatted),
   };

@@ -81,12 +81,13 @@ export function createMutationRateLimiter(opts: { limit: number; windowMs: numbe
   };
 }
 
-export function rateLimitPlugin(limiter: MutationRateLimiter): ApolloServerPlugin<GatewayContext> {
+/** `refused`: whether an operation is refused anyway (an untrusted document): it spends none of the caller's mutations. */
+export function rateLimitPlugin(limiter: MutationRateLimiter, refused: (queryHash: string) => boolean = () => false): ApolloServerPlugin<GatewayContext> {
   return {
     async requestDidStart() {
       return {
-        async didResolveOperation({ operation, contextValue }) {
-          if (operation?.operation !== 'mutation') return;
+        async didResolveOperation({ operation, contextValue, queryHash }) {
+          if (operation?.operation !== 'mutation' || refused(queryHash)) return;
           const key = contextValue.caller.userId ?? `anonymous:${contextValue.caller.client ?? ''}`;
           const retryAfter = await limiter.take(key);
           if (retryAfter !== null) {

@@ -71,7 +71,9 @@ describe('in production (required)', () => {
     const statements = await stack.countQueries(async () => {
       notFound = await postGraphQL(stack.url, { extensions: { persistedQuery: { version: 1, sha256Hash: documentId('query Nope { me { id } }') } } });
       untrusted = await stack.gql('query Mine { me { id handle } }', {}, alice);
-    });
+      // (accounts: what the operation would read, and where audit records go; the other
+      // databases have background workers of their own.)
+    }, ['accounts']);
     expectGraphQLError(notFound!, 'PERSISTED_QUERY_NOT_FOUND', { noData: true });
     const err = expectGraphQLError(untrusted!, 'OPERATION_NOT_TRUSTED', { status: 400, noData: true });
     expect(err.message).toMatch(/trusted operations/);
@@ -137,6 +139,24 @@ describe('in production (required)', () => {
       client.stop();
     }
   });
+});
+
+it("an untrusted mutation spends none of the caller's rate limit", async () => {
+  const strict = await startTestStack({ production: true, limits: { mutationsPerWindow: 1 } });
+  try {
+    const alice = await strict.token('alice');
+    const input = (key: string) => ({
+      input: { fromAccountId: 'acc_alice_checking', toHandle: 'nobody', amount: { amount: '1.00', currency: 'USD' }, idempotencyKey: key },
+    });
+    const untrusted = 'mutation Mine($input: SendTransferInput!) { sendTransfer(input: $input) { userErrors { code } } }';
+    for (const key of ['u1', 'u2']) expectGraphQLError(await strict.gql(untrusted, input(key), alice), 'OPERATION_NOT_TRUSTED', { status: 400 });
+    expect(expectData(await strict.gql<{ sendTransfer: { userErrors: unknown[] } }>(op('SendMoney'), input('t1'), alice)).sendTransfer.userErrors).not.toEqual(
+      [],
+    );
+    expectGraphQLError(await strict.gql(op('SendMoney'), input('t2'), alice), 'RATE_LIMITED', { status: 429 });
+  } finally {
+    await strict.stop();
+  }
 });
 
 describe('in development (any)', () => {
