@@ -5,7 +5,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'data/', 'coverage/', 'dist/', 'bench/results.*'] },
+  { ignores: ['node_modules/', 'data/', 'coverage/', 'dist/', 'web/dist/', 'test-results/', 'bench/results.*'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

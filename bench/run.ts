@@ -209,6 +209,19 @@ async function addUserWithAccounts(accounts: Knex, payments: Knex, handle: strin
   const userId = `usr_${handle}`;
   await accounts('users').insert({ id: userId, handle, name: `Bench ${handle}`, country: 'US' });
   await payments('parties').insert({ user_id: userId, handle, country: 'US' });
+  // The user's consent to the institution, as a grant stores it (subgraphs/accounts/consent/): the bench measures served data.
+  await accounts('consents').insert({
+    id: `cns_bench_${handle}`,
+    user_id: userId,
+    institution_id: 'ins_chase',
+    scopes: JSON.stringify(['ACCOUNT_DETAILS', 'BALANCES', 'MONEY_MOVEMENT', 'TRANSACTIONS']),
+    purpose: 'PAYMENTS',
+    disclosure_version: 'bench',
+    granted_at: new Date(Date.now() - 86_400_000).toISOString(),
+    expires_at: new Date(Date.now() + 30 * 86_400_000).toISOString(),
+    idempotency_key: `bench-${handle}`,
+    request_hash: '0'.repeat(64),
+  });
   for (let i = 0; i < n; i++) {
     const id = `acc_${handle}_${i}`;
     await accounts('accounts').insert({
@@ -244,7 +257,16 @@ export async function runBench(cfg: BenchSettings = settingsFromArgs(process.arg
   progress(
     `mode: ${cfg.mode} (${SECONDS} s per leg, ${cfg.warmup} s warm-up, ${cfg.connections} connections; node ${process.version}, ${os.cpus().length} cpus)`,
   );
-  const stack = await startStack({ dataDir: ':memory:', port: 0, jwtSecret: JWT, keys: KEYS, logLevel: 'silent', limits: { mutationsPerWindow: 1e9 } });
+  const stack = await startStack({
+    dataDir: ':memory:',
+    port: 0,
+    jwtSecret: JWT,
+    keys: KEYS,
+    logLevel: 'silent',
+    limits: { mutationsPerWindow: 1e9 },
+    // The alert leg fans one user's alerts out to 100 subscriptions: above the per-user limit (10).
+    maxSubscriptionsPerUser: 1_000,
+  });
   const legs: Record<string, unknown> = {};
   const ratios: Record<string, number> = {};
   try {

@@ -6,6 +6,7 @@
  */
 import {
   buildASTSchema,
+  GraphQLSchema,
   execute,
   type GraphQLError,
   Kind,
@@ -15,7 +16,6 @@ import {
   type DocumentNode,
   type ExecutionResult,
   type FieldDefinitionNode,
-  type GraphQLSchema,
   type OperationDefinitionNode,
   type SelectionSetNode,
   type TypeNode,
@@ -27,11 +27,16 @@ function namedType(t: TypeNode): string {
   return t.kind === Kind.NAMED_TYPE ? t.name.value : namedType(t.type);
 }
 
-/** The API schema minus every protected type and field (and whatever is left empty by removing them). */
-export function buildContractSchema(policy: FencePolicy): GraphQLSchema {
+/**
+ * The API schema minus every protected type and field (and whatever is left empty by removing them).
+ * `keep` spares protected coordinates and types a caller may receive anyway (a bank's oversight
+ * view, for an `oversight` caller's contract).
+ */
+export function buildContractSchema(policy: FencePolicy, keep: (coordinate: string) => boolean = () => false): GraphQLSchema {
   const doc = parse(printSchema(policy.schema));
-  const removedTypes = new Set(policy.protectedCoordinates().types);
-  const keepField = (type: string, f: FieldDefinitionNode) => !policy.isProtectedField(type, f.name.value) && !removedTypes.has(namedType(f.type));
+  const removedTypes = new Set(policy.protectedCoordinates().types.filter((t) => !keep(t)));
+  const keepField = (type: string, f: FieldDefinitionNode) =>
+    (!policy.isProtectedField(type, f.name.value) || keep(`${type}.${f.name.value}`)) && !removedTypes.has(namedType(f.type));
   let defs: DefinitionNode[] = [...doc.definitions];
   // Removing fields can leave a type without fields, which removes fields returning it: to a fixpoint.
   for (;;) {
@@ -63,7 +68,12 @@ export function buildContractSchema(policy: FencePolicy): GraphQLSchema {
   defs = defs.map((d) =>
     d.kind === Kind.SCHEMA_DEFINITION ? { ...d, operationTypes: d.operationTypes.filter((o) => !removedTypes.has(o.type.name.value)) } : d,
   );
-  return buildASTSchema({ kind: Kind.DOCUMENT, definitions: defs }, { assumeValidSDL: false });
+  const built = buildASTSchema({ kind: Kind.DOCUMENT, definitions: defs }, { assumeValidSDL: false });
+  // Only what the roots reach: an input, enum or payload type left behind by a removed field
+  // (e.g. SendTransferInput, whose fields name accounts) is not part of the contract either.
+  // (graphql-js collects the reachable types when `types` is not given.)
+  const { types: _all, ...config } = built.toConfig();
+  return new GraphQLSchema(config);
 }
 
 const INTROSPECTION_FIELDS = new Set(['__schema', '__type']);

@@ -5,7 +5,7 @@
  * renamed with `as`, or namespaced). Marks are the only input the protection rules start from.
  */
 import { Kind, type ConstDirectiveNode, type DirectiveNode, type DocumentNode, type ValueNode } from 'graphql';
-import { PAYMENT_ONLY_DIRECTIVE, PAYMENT_ONLY_SPEC_URL } from './policy.js';
+import { OVERSIGHT_SOURCE, PAYMENT_ONLY_DIRECTIVE, PAYMENT_ONLY_SPEC_URL } from './policy.js';
 
 /** The @paymentOnly marks written in one SDL document (subgraph or supergraph), or several merged. */
 export interface Marks {
@@ -13,6 +13,12 @@ export interface Marks {
   types: ReadonlySet<string>;
   /** Field coordinates `Type.field` marked @paymentOnly. */
   fields: ReadonlySet<string>;
+  /**
+   * The marks whose `source` is `oversight` (policy.ts OVERSIGHT_SOURCE), types and field
+   * coordinates: a bank's own oversight view, the one payment-only data an `oversight` caller may
+   * receive. Absent: none.
+   */
+  oversight?: ReadonlySet<string>;
 }
 
 function constValue(node: ValueNode | undefined): unknown {
@@ -79,6 +85,9 @@ export function readMarks(doc: DocumentNode): Marks {
   const directive = linkedDirectiveName(doc, PAYMENT_ONLY_SPEC_URL, PAYMENT_ONLY_DIRECTIVE);
   const types = new Set<string>();
   const fields = new Set<string>();
+  const oversight = new Set<string>();
+  const isOversight = (ds: readonly (DirectiveNode | ConstDirectiveNode)[] | undefined) =>
+    ds?.some((d) => d.name.value === directive && directiveArg(d, 'source') === OVERSIGHT_SOURCE) ?? false;
   for (const def of doc.definitions) {
     if (
       def.kind !== Kind.OBJECT_TYPE_DEFINITION &&
@@ -89,11 +98,19 @@ export function readMarks(doc: DocumentNode): Marks {
       continue;
     const typeName = def.name.value;
     if (def.directives?.some((d) => d.name.value === directive)) types.add(typeName);
-    for (const f of def.fields ?? []) if (f.directives?.some((d) => d.name.value === directive)) fields.add(`${typeName}.${f.name.value}`);
+    if (isOversight(def.directives)) oversight.add(typeName);
+    for (const f of def.fields ?? []) {
+      if (f.directives?.some((d) => d.name.value === directive)) fields.add(`${typeName}.${f.name.value}`);
+      if (isOversight(f.directives)) oversight.add(`${typeName}.${f.name.value}`);
+    }
   }
-  return { types, fields };
+  return { types, fields, oversight };
 }
 
 export function mergeMarks(...all: Marks[]): Marks {
-  return { types: new Set(all.flatMap((m) => [...m.types])), fields: new Set(all.flatMap((m) => [...m.fields])) };
+  return {
+    types: new Set(all.flatMap((m) => [...m.types])),
+    fields: new Set(all.flatMap((m) => [...m.fields])),
+    oversight: new Set(all.flatMap((m) => [...(m.oversight ?? [])])),
+  };
 }

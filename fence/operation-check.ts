@@ -28,7 +28,7 @@ import {
 import type { Caller } from '../lib/auth.js';
 import { advertisingFields } from './field-zones.js';
 import { readMarks, type Marks } from './marks.js';
-import { mayReceivePaymentOnly } from './policy.js';
+import { mayReceive } from './policy.js';
 import { Protection, schemaTypes } from './protection.js';
 
 /**
@@ -62,6 +62,17 @@ export class FencePolicy {
 
   isProtectedField(typeName: string, fieldName: string): boolean {
     return this.protection.isProtectedField(typeName, fieldName);
+  }
+
+  /**
+   * Whether a coordinate `Type.field`, or a type `Type`, is in a bank's oversight view: marked with
+   * source `oversight` (a field also when its type is).
+   */
+  isOversightCoordinate(coordinate: string): boolean {
+    const oversight = this.marks.oversight;
+    if (!oversight) return false;
+    const dot = coordinate.indexOf('.');
+    return oversight.has(coordinate) || (dot > 0 && oversight.has(coordinate.slice(0, dot)));
   }
 
   /** What `document` selects (see operationCache), computed on first sight. */
@@ -219,13 +230,14 @@ export function rootType(schema: GraphQLSchema, op: OperationDefinitionNode): Gr
 /**
  * Which protected coordinates `document` selects, and whether `caller` may receive them: a
  * document that carries a protected selection anywhere is refused for a caller whose purpose is
- * not `payments` (see the header: operationName and variables cannot change the verdict).
+ * not `payments`, except a bank's `oversight` caller selecting only its oversight view
+ * (policy.ts mayReceive; see the header: operationName and variables cannot change the verdict).
  */
 export function checkOperation(policy: FencePolicy, document: DocumentNode, caller: Pick<Caller, 'purpose'> | null | undefined): OperationCheck {
   const selected = policy.selectedBy(document);
   const coordinates = [...selected.coordinates];
   const adPaths = [...selected.adPaths];
-  return { coordinates, adPaths, allowed: adPaths.length === 0 && (coordinates.length === 0 || mayReceivePaymentOnly(caller?.purpose)) };
+  return { coordinates, adPaths, allowed: adPaths.length === 0 && mayReceive(caller?.purpose, coordinates, (c) => policy.isOversightCoordinate(c)) };
 }
 
 /** Every protected coordinate `document` selects, sorted (uncached; see FencePolicy.coordinatesOf). */

@@ -33,7 +33,24 @@ export function isAdvertisingZone(subgraph: string): boolean {
   return zoneOf(subgraph) !== 'payments';
 }
 
-/** Whether a caller with this purpose may receive payment-only data. */
+/** Whether a caller with this purpose may receive payment-only data (all of it). */
 export function mayReceivePaymentOnly(purpose: Purpose | null | undefined): boolean {
   return purpose === PAYMENT_PURPOSE;
+}
+
+/**
+ * The `source` of the @paymentOnly marks that make up a bank's oversight view
+ * (`@paymentOnly(source: "oversight")`: `Query.oversight` and its types).
+ */
+export const OVERSIGHT_SOURCE = 'oversight';
+
+/**
+ * Whether a caller may receive the payment-only coordinates an operation selects: a `payments`
+ * caller all of them; a bank's `oversight` caller only its oversight view (each coordinate, or its
+ * type, marked with source `oversight`), never a mask, balance, transaction or anything else; every
+ * other caller none. `isOversight(coordinate)` says whether a coordinate is in the oversight view.
+ */
+export function mayReceive(purpose: Purpose | null | undefined, coordinates: readonly string[], isOversight: (coordinate: string) => boolean): boolean {
+  if (coordinates.length === 0 || mayReceivePaymentOnly(purpose)) return true;
+  return purpose === 'oversight' && coordinates.every(isOversight);
 }

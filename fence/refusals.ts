@@ -44,3 +44,11 @@ export function planAborted(coordinates: readonly string[]): GraphQLError {
 export function auditUnavailable(): GraphQLError {
   return appError('AUDIT_UNAVAILABLE', 'Access to payment-only data could not be audited, so it was refused. Try again later.');
 }
+
+/** An unauthenticated client whose refused attempts exceed their budget (fence/refusal-guard.ts). */
+export function refusedAttemptsLimited(): GraphQLError {
+  return appError('RATE_LIMITED', 'Too many refused attempts from this address; retry later.', {
+    retryAfterSeconds: 10,
+    http: { status: 429, headers: new Map([['retry-after', '10']]) },
+  });
+}

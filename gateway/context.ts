@@ -15,6 +15,10 @@ export interface GatewayContext {
   caller: Caller;
   requestId: string;
   transport: 'http' | 'ws';
+  /** The client's network address (the socket's peer). */
+  address?: string;
+  /** Whether the fence has decided this operation yet (fence/adapters/gateway-plugin.ts). */
+  fenced?: { done: boolean };
   /**
    * WebSocket only: where the pipeline leaves an accepted subscription (its checked plan and
    * coerced variables) for the bridge. A holder object, since Apollo shallow-clones the context.
@@ -51,8 +55,8 @@ export interface Authenticator {
  */
 export function createAuthenticator(verifier: TokenVerifierConfig): Authenticator {
   const verifyToken = createTokenVerifier(verifier);
-  const verified = new Map<string, { userId: string; purpose: Purpose; expiresAtMs: number }>();
-  async function verify(token: string): Promise<{ userId: string; purpose: Purpose }> {
+  const verified = new Map<string, { userId: string; purpose: Purpose; institutionId?: string; expiresAtMs: number }>();
+  async function verify(token: string): Promise<{ userId: string; purpose: Purpose; institutionId?: string }> {
     const hit = verified.get(token);
     if (hit && Date.now() < hit.expiresAtMs) return hit;
     if (hit) verified.delete(token);
@@ -70,7 +74,9 @@ export function createAuthenticator(verifier: TokenVerifierConfig): Authenticato
       try {
         const token = bearerToken(authorization);
         if (!token) return { ...ANONYMOUS, client };
-        const { userId, purpose } = await verify(token);
+        const { userId, purpose, institutionId } = await verify(token);
+        // A bank's oversight credential is no user: it speaks for its institution only.
+        if (purpose === 'oversight') return { userId: null, purpose, client, institutionId: institutionId ?? null };
         return { userId, purpose, client };
       } catch (err) {
         throw unauthenticated(err instanceof TokenError ? `Authentication failed: ${err.message}.` : 'Authentication failed.');

@@ -9,10 +9,19 @@
  * a process that refuses the connection (down, restarting) is skipped: the request, which never
  * reached it, goes to the next one. Nothing else is retried (a reset or a timeout may have
  * executed a mutation), so those stay SUBGRAPH_UNAVAILABLE.
+ *
+ * Traces (lib/tracing.ts): each attempt is a client span (a child of @apollo/gateway's
+ * `gateway.fetch`), and a payments-zone subgraph is sent its `traceparent`, outside the signature
+ * (lib/transport/signing.ts explains why). The advertising zone is sent no trace context: a
+ * trace id is an identifier shared with the payments calls of the same operation, and ads is
+ * told nothing it does not need (docs/fence.md); its fetch still shows in the trace, as the
+ * gateway's client span.
  */
 import { RemoteGraphQLDataSource, type GraphQLDataSourceProcessOptions } from '@apollo/gateway';
 import { GraphQLError } from 'graphql';
 import { appError } from '../lib/errors.js';
+import { injectTraceContext, SpanKind, withSpan } from '../lib/tracing.js';
+import { zoneOf } from '../fence/policy.js';
 import { httpRequest, type HttpResponse } from '../lib/transport/http-client.js';
 import { Replicas, withFailover } from '../lib/transport/replicas.js';
 import type { SubgraphName } from '../lib/config.js';
@@ -56,12 +65,18 @@ export function signingFetcher(signer: Signer, subgraph: SubgraphName, replicas?
     const body = init?.body ?? '';
     const method = init?.method ?? 'POST';
     const targets = replicas && replicas.urls.length > 1 ? replicas.startingAt(url) : [url];
-    return withFailover(targets, async (target) => {
-      const headers = { ...(init?.headers ?? {}) };
-      const caller = headers[CALLER_HEADER] ?? encodeCaller({ userId: null, purpose: null, client: null });
-      Object.assign(headers, await signMessage(signer, { method, path: new URL(target).pathname, target: subgraph, caller, body }));
-      return fetchResponse(target, await httpRequest(target, { method, headers, body, timeoutMs: SUBGRAPH_TIMEOUT_MS }));
-    });
+    const attrs = { 'http.request.method': method, 'paygraph.subgraph': subgraph };
+    return withFailover(targets, (target) =>
+      withSpan('gateway', `${method} ${subgraph}`, { kind: SpanKind.CLIENT, attributes: { ...attrs, 'url.full': target } }, async (span) => {
+        const headers = { ...(init?.headers ?? {}) };
+        const caller = headers[CALLER_HEADER] ?? encodeCaller({ userId: null, purpose: null, client: null });
+        Object.assign(headers, await signMessage(signer, { method, path: new URL(target).pathname, target: subgraph, caller, body }));
+        if (zoneOf(subgraph) === 'payments') injectTraceContext(headers);
+        const res = await httpRequest(target, { method, headers, body, timeoutMs: SUBGRAPH_TIMEOUT_MS });
+        span.setAttribute('http.response.status_code', res.status);
+        return fetchResponse(target, res);
+      }),
+    );
   }) as unknown as Fetcher;
 }
 

@@ -3,12 +3,12 @@
  * mutation rate limits, structured request logs with request ids, client-safe errors and metrics.
  */
 import type { ApolloServerPlugin } from '@apollo/server';
-import type { GraphQLFormattedError, ValidationRule } from 'graphql';
+import type { GraphQLError, GraphQLFormattedError, ValidationRule } from 'graphql';
 import type { Logger } from '../lib/log.js';
 import type { GatewayContext } from './context.js';
 import { isClientSafe } from '../lib/errors.js';
 import { armor, checkTokenLimit, DEFAULT_LIMITS, promoteLimitCode, type LimitsConfig } from './limits.js';
-import { createMutationRateLimiter, rateLimitPlugin, type MutationRateLimiter } from './rate-limit.js';
+import { createMutationRateLimiter, mutationRateLimit, type MutationRateLimiter } from './rate-limit.js';
 import { GatewayMetrics } from './metrics.js';
 import { createTrustedDocuments, type PersistedQueryManifest, type TrustedDocuments, type TrustedDocumentsMode } from './trusted-documents.js';
 
@@ -33,6 +33,8 @@ export interface Hardening {
   /** HTTP-level checks before Apollo parses the request (token limit). */
   inspect: (parsed: unknown, search: string) => void;
   plugins: ApolloServerPlugin<GatewayContext>[];
+  /** The per-user mutation rate limit: the refusal, or null (run by the pipeline as the fence's last check). */
+  rateLimit(operation: string | undefined, caller: GatewayContext['caller']): Promise<GraphQLError | null>;
   validationRules: ValidationRule[];
   formatError(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError;
 }
@@ -128,14 +130,8 @@ export function createHardening(opts: HardeningOptions): Hardening {
     trusted,
     rateLimiter,
     inspect: checkTokenLimit(limits.maxTokens),
-    plugins: [
-      trusted.plugin,
-      ...protection.plugins,
-      rateLimitPlugin(rateLimiter, (hash) => trusted.mode === 'required' && trusted.lookup(hash) === undefined),
-      metrics.plugin(),
-      requestLog,
-      requestIdOnErrors,
-    ],
+    rateLimit: mutationRateLimit(rateLimiter),
+    plugins: [trusted.plugin, ...protection.plugins, metrics.plugin(), requestLog, requestIdOnErrors],
     validationRules: protection.validationRules,
     formatError: (formatted) => promoteLimitCode(formatted),
   };

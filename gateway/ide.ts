@@ -6,7 +6,9 @@
  *
  * Packaging (docs/libraries.md): the pre-built browser bundles the npm packages ship, served as
  * they are, with no build step: graphiql@3's `graphiql.min.js` / `graphiql.min.css` (a UMD
- * bundle over global React), react@18's and react-dom@18's `umd/` builds, graphql-ws's browser
+ * bundle over global React), react@18's and react-dom@18's `umd/` builds (installed under the
+ * aliases react18 and react-dom18: the web app, web/, uses React 19, which ships no UMD build;
+ * package.json's overrides let graphiql's npm peers resolve to it, since only its bundle is served), graphql-ws's browser
  * ES module client (`dist/client.js` and the chunk it imports), and ide/start.js, our own start
  * script (a fetcher: HTTP POST for queries and mutations, graphql-ws for subscriptions). They are
  * development dependencies, resolved only when the IDE is on. The page's Content-Security-Policy
@@ -32,8 +34,8 @@ function assets(): Map<string, Asset> {
   const map = new Map<string, Asset>([
     ['graphiql.min.css', { file: path.join(dir('graphiql'), 'graphiql.min.css'), type: 'text/css; charset=utf-8' }],
     ['graphiql.min.js', { file: path.join(dir('graphiql'), 'graphiql.min.js'), type: js }],
-    ['react.production.min.js', { file: path.join(dir('react'), 'umd', 'react.production.min.js'), type: js }],
-    ['react-dom.production.min.js', { file: path.join(dir('react-dom'), 'umd', 'react-dom.production.min.js'), type: js }],
+    ['react.production.min.js', { file: path.join(dir('react18'), 'umd', 'react.production.min.js'), type: js }],
+    ['react-dom.production.min.js', { file: path.join(dir('react-dom18'), 'umd', 'react-dom.production.min.js'), type: js }],
     ['start.js', { file: path.join(HERE, 'ide', 'start.js'), type: js }],
   ]);
   // graphql-ws's browser client and the chunk(s) it imports, by their file names.

@@ -10,9 +10,12 @@ import type { SubgraphName } from '../lib/config.js';
 import { HttpError } from '../lib/errors.js';
 import { close, listen, readBody, sendGraphQLError, sendJson } from '../lib/http.js';
 import { createLogger, type Logger } from '../lib/log.js';
+import { ROOT_CONTEXT, SpanKind, withSpan } from '../lib/tracing.js';
 import type { ServiceKeys } from '../lib/transport/keys.js';
 import { internalAuditSink, type AuditSink } from '../fence/audit-sink.js';
 import { createFence } from '../fence/fence.js';
+import type { RefusalGuardOptions } from '../fence/refusal-guard.js';
+import { AUDIT_PATH_PREFIX, auditRoutes } from './audit-routes.js';
 import { createAuthenticator } from './context.js';
 import { corsPolicy } from './cors.js';
 import { createIde } from './ide.js';
@@ -24,6 +27,7 @@ import { Planner } from './planner.js';
 import { readiness } from './readiness.js';
 import { createBridge } from './subscription-bridge.js';
 import { serveSubscriptions, type SubscriptionServer } from './subscription-server.js';
+import type { WebAppHandler } from './web-app.js';
 
 /** Largest request body the gateway reads (HTTP 413 beyond): far above any legitimate operation. */
 export const GATEWAY_MAX_BODY_BYTES = 100_000;
@@ -44,6 +48,11 @@ export interface GatewayOptions {
   production: boolean;
   /** Where the data-use fence appends audit records; default: the accounts subgraph's /internal/audit. */
   audit?: AuditSink;
+  /**
+   * Bounds on refused attempts by unauthenticated callers, per client address (fence/refusal-guard.ts;
+   * default 20 kinds per 10 s window, repeats coalesced). Tests shorten or widen them.
+   */
+  refusals?: RefusalGuardOptions;
   /** Structured logger (pino); default: JSON to stdout. */
   logger?: Logger;
   /** Overrides of the request limits (gateway/limits.ts DEFAULT_LIMITS). */
@@ -65,11 +74,15 @@ export interface GatewayOptions {
   corsOrigins?: readonly string[];
   /** Upstream reconnection attempts of a subscription before its client is told (tests shorten it). */
   upstreamRetryAttempts?: number;
+  /** Subscriptions one user may hold at once on this gateway (PAYGRAPH_MAX_SUBSCRIPTIONS_PER_USER; default 10). */
+  maxSubscriptionsPerUser?: number;
   /**
    * Benchmarks only (`npm run bench` measures the fence's cost side by side): build the gateway
    * without the fence's steps. Refused when production is set.
    */
   benchmarkWithoutFence?: boolean;
+  /** The reference web client at /app and its development sign-in (gateway/web-app.ts); none: not served. */
+  webApp?: WebAppHandler;
   port?: number;
   host?: string;
 }
@@ -110,6 +123,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     supergraphSdl: opts.supergraphSdl,
     audit: hardening.metrics.countAuditFailures(opts.audit ?? internalAuditSink(opts.subgraphUrls.accounts, opts.keys)),
     log: logger,
+    refusals: opts.refusals,
   });
   const planner = new Planner(opts.supergraphSdl);
   const auth = createAuthenticator(opts.tokenVerifier);
@@ -117,6 +131,8 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   await pipeline.start();
   // The shared rate limit counts in Redis from the first request when Redis answers at start.
   await hardening.rateLimiter.ready();
+  // The public transparency log (no token): relayed from the accounts service.
+  const audit = auditRoutes({ accountsUrls: opts.subgraphUrls.accounts, keys: opts.keys, logger });
 
   const serveMetrics = async (res: http.ServerResponse) => {
     res.writeHead(200, { 'content-type': hardening.metrics.registry.contentType });
@@ -136,8 +152,15 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
         return sendJson(res, unreachable.length ? 503 : 200, { status: unreachable.length ? 'unavailable' : 'ready', unreachable, degraded });
       }
       if (path === '/metrics' && opts.metricsPort === undefined) return serveMetrics(res);
+      if (path.startsWith(AUDIT_PATH_PREFIX)) return audit(req, res);
+      if (opts.webApp && (await opts.webApp(req, res, path))) return;
       if (path !== '/graphql') return sendJson(res, 404, { error: 'not found; GraphQL is served at /graphql' });
-      await pipeline.http(req, res, await readBody(req, GATEWAY_MAX_BODY_BYTES));
+      // Every operation starts a trace of its own here (lib/tracing.ts); a client's traceparent is
+      // not continued: the endpoint is public, and a trace's parent is the gateway's to choose.
+      await withSpan('gateway', `${req.method ?? 'POST'} /graphql`, { kind: SpanKind.SERVER, parent: ROOT_CONTEXT }, async (span) => {
+        await pipeline.http(req, res, await readBody(req, GATEWAY_MAX_BODY_BYTES));
+        span.setAttribute('http.response.status_code', res.statusCode);
+      });
     })().catch((err: unknown) => {
       if (res.headersSent) return res.end();
       if (err instanceof HttpError) return sendGraphQLError(res, err);
@@ -152,7 +175,15 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     logger,
     upstreamRetryAttempts: opts.upstreamRetryAttempts,
   });
-  const subscriptions = serveSubscriptions({ server, pipeline, bridge, auth, production: opts.production, schema: planner.apiGraphQLSchema });
+  const subscriptions = serveSubscriptions({
+    server,
+    pipeline,
+    bridge,
+    auth,
+    production: opts.production,
+    schema: planner.apiGraphQLSchema,
+    maxSubscriptionsPerUser: opts.maxSubscriptionsPerUser,
+  });
   hardening.metrics.trackSubscriptions(() => subscriptions.active);
   const url = `${await listen(server, opts.port ?? 0, opts.host)}/graphql`;
   // A metrics port of its own: only /metrics, never GraphQL (an operator firewalls it off the public network).

@@ -7,11 +7,14 @@
  * - authenticate: context.ts Authenticator, from the HTTP Authorization header or the WebSocket
  *   connection_init payload; an invalid token is refused, never taken as anonymous;
  * - parse and validate: Apollo Server's request pipeline, with the hardening's limits (token count
- *   first, then depth, aliases, directives, cost) and the preflight below;
- * - fence: trusted documents first (trusted-documents.ts: in required mode only the manifest's
- *   operations run), then the data-use fence's operation check and audit
- *   (fence/adapters/gateway-plugin.ts), then the shape of the operation (an unknown
- *   operationName, a subscription over HTTP);
+ *   first, then depth, aliases, directives, cost) and the preflight below; a caller whose purpose
+ *   is not `payments` is validated against the contract schema (the API without payment-only
+ *   types and fields), so its errors never name what it may not see;
+ * - fence: the contract validation's verdict first (enforceContract), then trusted documents
+ *   (trusted-documents.ts: in required mode only the manifest's operations run; a refusal of a
+ *   document selecting payment-only data is recorded), then the data-use fence's operation check
+ *   and audit (fence/adapters/gateway-plugin.ts), whose last checks are the shape of the
+ *   operation (a subscription over HTTP) and the mutation rate limit;
  * - plan: @apollo/gateway plans queries and mutations itself (the fence vetoes its plans through
  *   queryPlanHook); subscriptions are planned here and vetoed by the same Fence.vetoPlan;
  * - execute: @apollo/gateway for queries and mutations; for subscriptions, the bridge
@@ -35,10 +38,18 @@ import { executeApollo, headerRecord } from '../lib/http.js';
 import type { Logger } from '../lib/log.js';
 import type { ServiceKeys } from '../lib/transport/keys.js';
 import { REQUEST_ID_HEADER } from '../lib/transport/signing.js';
-import { contractIntrospection, enforceOperation, queryPlanHook } from '../fence/adapters/gateway-plugin.js';
+import {
+  contractIntrospection,
+  contractValidation,
+  enforceContract,
+  enforceOperation,
+  queryPlanHook,
+  recordEarlyRefusal,
+} from '../fence/adapters/gateway-plugin.js';
 import type { Fence } from '../fence/fence.js';
 import { newRequestId, type Authenticator, type GatewayContext, type PlannedSubscription } from './context.js';
 import type { Hardening } from './hardening.js';
+import { LIMIT_CODES, promoteLimitCode } from './limits.js';
 import { MeasuredDataSource } from './metrics.js';
 import type { Planner } from './planner.js';
 
@@ -69,7 +80,9 @@ export interface OperationPipeline {
   /** HTTP: one request to /graphql (POST or GET), body already read. */
   http(req: http.IncomingMessage, res: http.ServerResponse, body: Buffer): Promise<void>;
   /** WebSocket: one `subscribe` message of a connection whose caller was authenticated. */
-  subscribe(request: GraphQLRequest, caller: Caller): Promise<{ accepted: AcceptedSubscription } | { errors: GraphQLError[] }>;
+  subscribe(request: GraphQLRequest, caller: Caller, address?: string): Promise<{ accepted: AcceptedSubscription } | { errors: GraphQLError[] }>;
+  /** WebSocket: a `subscribe` message refused by the subscription server itself (its own limits), recorded like any refusal. */
+  refused(request: GraphQLRequest, caller: Caller, code: string, address?: string): Promise<void>;
   start(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -162,21 +175,70 @@ export function createPipeline(opts: PipelineOptions): OperationPipeline {
     return { plan: plan as PlannedSubscription['plan'], variables: coerced.coerced, document, operationName: operationName ?? undefined };
   }
 
+  /**
+   * Records a refusal by the preflight (before Apollo) of a document selecting payment-only data.
+   * Not a refusal by the token limit: that document is not parsed at all, which is its point.
+   */
+  async function recordPrecheck(
+    err: unknown,
+    request: { query?: unknown; operationName?: string | null },
+    caller: Caller,
+    requestId: string,
+    layer: 'gateway' | 'subscription',
+    address: string | undefined,
+  ): Promise<void> {
+    if (!fenced || !(err instanceof HttpError) || err.code === LIMIT_CODES.maxTokens || typeof request.query !== 'string') return;
+    await fence.recordRefusal({
+      source: request.query,
+      operationName: request.operationName,
+      caller,
+      requestId,
+      layer,
+      address,
+      reason: err.code ?? 'BAD_REQUEST',
+    });
+  }
+
   /** The fence and the operation's shape, in the pipeline's order (one plugin: steps in sequence). */
   const steps: ApolloServerPlugin<GatewayContext> = {
     async requestDidStart() {
       return {
+        async validationDidStart(rc) {
+          return fenced ? contractValidation(fence, rc) : undefined;
+        },
         async didResolveOperation(rc) {
+          if (fenced) await enforceContract(fence, rc);
           if (!rc.operation) throw unknownOperation(rc.request.operationName);
-          // Trusted documents first (required mode: only the manifest's operations run).
+          // Trusted documents next (required mode: only the manifest's operations run), before the
+          // fence: an untrusted operation is refused (and recorded) and spends no rate limit.
           await hardening.trusted.check(rc, fenced ? fence : null);
-          if (fenced) await enforceOperation(fence, rc);
           const subscription = rc.operation.operation === 'subscription';
-          if (subscription && rc.contextValue.transport === 'http') throw badRequest(WS_ONLY);
-          if (!subscription && rc.contextValue.transport === 'ws') throw badRequest(HTTP_ONLY);
-          if (!subscription) return;
-          if (rc.contextValue.accepted)
-            rc.contextValue.accepted.subscription = planSubscription(rc.document, rc.source, rc.operationName, rc.request, rc.contextValue);
+          const { accepted, transport, caller } = rc.contextValue;
+          // What may still refuse an operation the fence allows runs as the fence's last check, so
+          // that the record holds the final decision (REFUSED with its code), never ALLOWED.
+          const after = async (): Promise<GraphQLError | null> => {
+            if (subscription && transport === 'http') return badRequest(WS_ONLY);
+            if (!subscription && transport === 'ws') return badRequest(HTTP_ONLY);
+            const limited = await hardening.rateLimit(rc.operation?.operation, caller);
+            if (limited || !subscription || !accepted) return limited;
+            try {
+              accepted.subscription = planSubscription(rc.document, rc.source, rc.operationName, rc.request, rc.contextValue);
+            } catch (err) {
+              if (err instanceof GraphQLError) return err;
+              throw err;
+            }
+            return null;
+          };
+          if (fenced) await enforceOperation(fence, rc, after);
+          else {
+            const refused = await after();
+            if (refused) throw refused;
+          }
+        },
+        // Refused before the fence decided (validation): still recorded when it selects payment-only data.
+        async didEncounterErrors(rc) {
+          if (fenced)
+            await recordEarlyRefusal(fence, { ...rc, errors: rc.errors.map((e) => promoteLimitCode({ message: e.message, extensions: e.extensions })) });
         },
         async responseForOperation(rc) {
           const introspection = fenced ? await contractIntrospection(fence, rc) : null;
@@ -226,6 +288,24 @@ export function createPipeline(opts: PipelineOptions): OperationPipeline {
       const headers = headerRecord(req);
       const requestId = newRequestId(headers[REQUEST_ID_HEADER]);
       res.setHeader(REQUEST_ID_HEADER, requestId);
+      const address = req.socket.remoteAddress;
+      // A request refused before Apollo (the preflight) is still recorded when it selects payment-only data.
+      const precheckHttp = (parsed: unknown, search: string) => {
+        try {
+          beforeApollo(parsed, search);
+        } catch (err) {
+          const bodies = (Array.isArray(parsed) ? parsed : [parsed]) as ({ query?: unknown; operationName?: unknown } | null)[];
+          for (const b of bodies) {
+            if (!b || typeof b.query !== 'string') continue;
+            const request = { query: b.query, operationName: typeof b.operationName === 'string' ? b.operationName : undefined };
+            void opts.auth
+              .authenticate(headers.authorization, headers['apollographql-client-name'])
+              .then((caller) => recordPrecheck(err, request, caller, requestId, 'gateway', address))
+              .catch(() => undefined); // an invalid token: refused as UNAUTHENTICATED, nobody to attribute it to
+          }
+          throw err;
+        }
+      };
       await executeApollo(
         apollo,
         req,
@@ -235,20 +315,27 @@ export function createPipeline(opts: PipelineOptions): OperationPipeline {
           caller: await opts.auth.authenticate(headers.authorization, headers['apollographql-client-name']),
           requestId,
           transport: 'http' as const,
+          address,
+          fenced: { done: false },
         }),
-        beforeApollo,
+        precheckHttp,
       );
     },
-    async subscribe(request, caller) {
+    async subscribe(request, caller, address) {
       const requestId = newRequestId(undefined);
       try {
         beforeApollo(request, '');
       } catch (err) {
-        if (err instanceof HttpError) return { errors: [new GraphQLError(err.message, { extensions: { code: err.code, requestId } })] };
+        if (err instanceof HttpError) {
+          // Refused before Apollo: recorded when the document selects payment-only data.
+          await recordPrecheck(err, request, caller, requestId, 'subscription', address);
+          return { errors: [new GraphQLError(err.message, { extensions: { code: err.code, requestId } })] };
+        }
         throw err;
       }
       const accepted: NonNullable<GatewayContext['accepted']> = {};
-      const response = await apollo.executeOperation(request, { contextValue: { caller, requestId, transport: 'ws', accepted } satisfies GatewayContext });
+      const contextValue: GatewayContext = { caller, requestId, transport: 'ws', accepted, address, fenced: { done: false } };
+      const response = await apollo.executeOperation(request, { contextValue });
       const result = response.body.kind === 'single' ? response.body.singleResult : response.body.initialResult;
       if (result.errors?.length || !accepted.subscription) {
         if (!result.errors?.length) return { errors: [appError('INTERNAL_SERVER_ERROR', 'The subscription was not accepted.', { requestId })] };
@@ -256,7 +343,22 @@ export function createPipeline(opts: PipelineOptions): OperationPipeline {
       }
       return { accepted: { caller, requestId, subscription: accepted.subscription } };
     },
+    async refused(request, caller, code, address) {
+      if (fenced && typeof request.query === 'string')
+        await fence.recordRefusal({
+          source: request.query,
+          operationName: request.operationName,
+          caller,
+          requestId: null,
+          layer: 'subscription',
+          address,
+          reason: code,
+        });
+    },
     start: () => apollo.start(),
-    stop: () => apollo.stop(),
+    async stop() {
+      await apollo.stop();
+      await fence.stop();
+    },
   };
 }

@@ -7,7 +7,7 @@
  * window per key); if Redis is not ready, each gateway falls back to its own memory count (the
  * library's insurance limiter) rather than refusing or stalling every mutation.
  */
-import type { ApolloServerPlugin } from '@apollo/server';
+import type { GraphQLError } from 'graphql';
 import { Redis } from 'ioredis';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import { appError } from '../lib/errors.js';
@@ -81,23 +81,22 @@ export function createMutationRateLimiter(opts: { limit: number; windowMs: numbe
   };
 }
 
-/** `refused`: whether an operation is refused anyway (an untrusted document): it spends none of the caller's mutations. */
-export function rateLimitPlugin(limiter: MutationRateLimiter, refused: (queryHash: string) => boolean = () => false): ApolloServerPlugin<GatewayContext> {
-  return {
-    async requestDidStart() {
-      return {
-        async didResolveOperation({ operation, contextValue, queryHash }) {
-          if (operation?.operation !== 'mutation' || refused(queryHash)) return;
-          const key = contextValue.caller.userId ?? `anonymous:${contextValue.caller.client ?? ''}`;
-          const retryAfter = await limiter.take(key);
-          if (retryAfter !== null) {
-            throw appError('RATE_LIMITED', `Too many mutations; retry in ${retryAfter} s.`, {
-              retryAfterSeconds: retryAfter,
-              http: { status: 429, headers: new Map([['retry-after', String(retryAfter)]]) },
-            });
-          }
-        },
-      };
-    },
+/**
+ * The mutation rate limit as a check: null when `operation` may run, else its RATE_LIMITED
+ * refusal. The pipeline runs it as the fence's last check (gateway/pipeline.ts, Fence.enforce's
+ * `later`), so that a mutation it refuses is audited as REFUSED with that reason, never as
+ * ALLOWED, and an operation refused before it (an untrusted document, a fence refusal) spends
+ * none of the caller's mutations.
+ */
+export function mutationRateLimit(limiter: MutationRateLimiter) {
+  return async (operation: string | undefined, caller: GatewayContext['caller']): Promise<GraphQLError | null> => {
+    if (operation !== 'mutation') return null;
+    const key = caller.userId ?? `anonymous:${caller.client ?? ''}`;
+    const retryAfter = await limiter.take(key);
+    if (retryAfter === null) return null;
+    return appError('RATE_LIMITED', `Too many mutations; retry in ${retryAfter} s.`, {
+      retryAfterSeconds: retryAfter,
+      http: { status: 429, headers: new Map([['retry-after', String(retryAfter)]]) },
+    });
   };
 }

@@ -10,7 +10,7 @@
  * exact text; anything else is refused before the fence's own check: an unknown id with
  * PERSISTED_QUERY_NOT_FOUND (Apollo Server's persisted-query step, which clients know), other
  * text with OPERATION_NOT_TRUSTED; both are counted, and an untrusted operation that selects
- * payment-only data is audited as refused (Fence.refuseUntrusted). In `any` mode (development)
+ * payment-only data is audited as refused (Fence.recordRefusal). In `any` mode (development)
  * every document runs, and ids in the manifest are still resolved.
  *
  * Either way the manifest names the operation in metrics: a client-chosen operation name never
@@ -25,6 +25,7 @@ import { Kind, parse, print, visit, type DefinitionNode, type FragmentDefinition
 import { z } from 'zod';
 import { appError } from '../lib/errors.js';
 import type { Fence } from '../fence/fence.js';
+import { refusedAttemptsLimited } from '../fence/refusals.js';
 import type { GatewayContext } from './context.js';
 import type { GatewayMetrics } from './metrics.js';
 
@@ -141,19 +142,24 @@ export function createTrustedDocuments(opts: { mode: TrustedDocumentsMode; manif
         'OPERATION_NOT_TRUSTED',
         'This gateway executes only trusted operations (its manifest of persisted documents); send a listed operation by id (extensions.persistedQuery.sha256Hash) or as its exact text.',
       );
-      // Refused before the fence's own check, and audited when it selects payment-only data.
-      if (fence)
-        await fence.refuseUntrusted(
-          {
-            document: rc.document,
-            source: rc.source,
-            operationName: rc.operationName,
-            caller: rc.contextValue.caller,
-            requestId: rc.contextValue.requestId,
-            layer: rc.contextValue.transport === 'ws' ? 'subscription' : 'gateway',
-          },
-          refusal,
-        );
+      // Refused before the fence decided, and recorded when it selects payment-only data (once:
+      // the pipeline's didEncounterErrors records nothing for an operation marked decided).
+      if (fence) {
+        const { caller, requestId, transport, address } = rc.contextValue;
+        if (rc.contextValue.fenced) rc.contextValue.fenced.done = true;
+        const admission = await fence.recordRefusal({
+          document: rc.document,
+          source: rc.source,
+          operationName: rc.operationName,
+          caller,
+          requestId,
+          layer: transport === 'ws' ? 'subscription' : 'gateway',
+          address: address ?? null,
+          reason: 'OPERATION_NOT_TRUSTED',
+        });
+        // An unauthenticated caller over its budget of refused attempts is told so (fence/refusal-guard.ts).
+        if (admission === 'limited') throw refusedAttemptsLimited();
+      }
       throw refusal;
     },
   };

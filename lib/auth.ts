@@ -18,8 +18,8 @@ import { createRemoteJWKSet, decodeProtectedHeader, SignJWT, jwtVerify, errors a
  * Why a caller is calling, as its token states it. What each purpose may receive is the data-use
  * fence's decision (fence/policy.ts); here a purpose is only a value a token carries.
  */
-export type Purpose = 'payments' | 'advertising';
-export const PURPOSES: readonly Purpose[] = ['payments', 'advertising'];
+export type Purpose = 'payments' | 'advertising' | 'oversight';
+export const PURPOSES: readonly Purpose[] = ['payments', 'advertising', 'oversight'];
 
 export function isPurpose(value: unknown): value is Purpose {
   return (PURPOSES as readonly unknown[]).includes(value);
@@ -31,6 +31,11 @@ export interface Caller {
   purpose: Purpose | null;
   /** Client name from the `apollographql-client-name` header, for the audit trail. */
   client: string | null;
+  /**
+   * A bank's oversight credential only (purpose `oversight`): the institution it speaks for, from
+   * the token's `institution` claim. Such a caller is no user (userId null).
+   */
+  institutionId?: string | null;
 }
 
 export const ANONYMOUS: Caller = Object.freeze({ userId: null, purpose: null, client: null });
@@ -114,11 +119,33 @@ export async function signToken(
   return jwt.setProtectedHeader({ alg: key.alg, ...(key.kid ? { kid: key.kid } : {}) }).sign(key.privateKey);
 }
 
+/**
+ * A bank's oversight credential: purpose `oversight`, an `institution` claim, and a subject naming
+ * the institution (never a user). What it may read is the fence's decision (fence/policy.ts).
+ */
+export async function signInstitutionToken(
+  key: TokenSigningKey,
+  institutionId: string,
+  expiresIn: string | number = '12h',
+  checks: Partial<TokenClaimChecks> = {},
+): Promise<string> {
+  const jwt = new SignJWT({ purpose: 'oversight', institution: institutionId })
+    .setSubject(`institution:${institutionId}`)
+    .setIssuer(checks.issuer ?? DEFAULT_ISSUER)
+    .setIssuedAt()
+    .setExpirationTime(expiresIn);
+  if (checks.audience) jwt.setAudience(checks.audience);
+  if (typeof key === 'string') return jwt.setProtectedHeader({ alg: 'HS256' }).sign(secretKey(key));
+  return jwt.setProtectedHeader({ alg: key.alg, ...(key.kid ? { kid: key.kid } : {}) }).sign(key.privateKey);
+}
+
 export class TokenError extends Error {}
 
 export interface VerifiedToken {
   userId: string;
   purpose: Purpose;
+  /** Set for (and only for) an `oversight` token: the institution it speaks for. */
+  institutionId?: string;
 }
 
 /** Verifies bearer tokens; throws TokenError with a client-safe message. */
@@ -126,8 +153,13 @@ export type TokenVerifier = (token: string) => Promise<VerifiedToken>;
 
 function claimsOf(payload: Record<string, unknown>): VerifiedToken {
   if (typeof payload.sub !== 'string' || payload.sub.length === 0) throw new TokenError('token has no subject');
-  if (!isPurpose(payload.purpose)) throw new TokenError('token purpose must be "payments" or "advertising"');
+  if (!isPurpose(payload.purpose)) throw new TokenError('token purpose must be "payments", "advertising" or "oversight"');
   if (typeof payload.exp !== 'number') throw new TokenError('token has no expiry');
+  if (payload.purpose === 'oversight') {
+    const institution = payload.institution;
+    if (typeof institution !== 'string' || !/^[A-Za-z0-9_.-]{1,64}$/.test(institution)) throw new TokenError('an oversight token must name its institution');
+    return { userId: payload.sub, purpose: payload.purpose, institutionId: institution };
+  }
   return { userId: payload.sub, purpose: payload.purpose };
 }
 

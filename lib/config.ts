@@ -109,6 +109,8 @@ export interface Config {
    * scheme://host[:port]); unset: none in production, loopback origins (any port) in development.
    */
   corsOrigins: string[] | undefined;
+  /** Subscriptions one user may hold at once on one gateway (PAYGRAPH_MAX_SUBSCRIPTIONS_PER_USER, default 10). */
+  maxSubscriptionsPerUser: number;
 }
 
 /**
@@ -318,6 +320,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: LoadOptio
   const dbPoolMax = env.PAYGRAPH_DB_POOL_MAX ? Number.parseInt(env.PAYGRAPH_DB_POOL_MAX, 10) : 10;
   if (!Number.isInteger(dbPoolMax) || dbPoolMax < 2)
     throw new Error(`PAYGRAPH_DB_POOL_MAX must be an integer >= 2 (migrations hold one connection for their lock), got ${env.PAYGRAPH_DB_POOL_MAX}`);
+  const maxSubscriptionsPerUser = env.PAYGRAPH_MAX_SUBSCRIPTIONS_PER_USER ? Number(env.PAYGRAPH_MAX_SUBSCRIPTIONS_PER_USER) : 10;
+  if (!Number.isSafeInteger(maxSubscriptionsPerUser) || maxSubscriptionsPerUser < 1)
+    throw new Error(`PAYGRAPH_MAX_SUBSCRIPTIONS_PER_USER must be an integer >= 1, got ${env.PAYGRAPH_MAX_SUBSCRIPTIONS_PER_USER}`);
   const dataDir = path.resolve(env.PAYGRAPH_DATA_DIR ?? './data');
   const jwtPrivateKeyFile = nonEmpty(env.PAYGRAPH_JWT_PRIVATE_KEY_FILE);
   if (jwtPrivateKeyFile !== undefined && production)
@@ -350,6 +355,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: LoadOptio
     metricsPort: optionalPort(env, 'PAYGRAPH_METRICS_PORT'),
     mutationsPerMinute: positiveInteger(env, 'PAYGRAPH_MUTATIONS_PER_MINUTE'),
     corsOrigins: corsOrigins(env.PAYGRAPH_CORS_ORIGINS),
+    maxSubscriptionsPerUser,
   };
   if (opts.tokens === false)
     Object.defineProperty(config, 'tokenVerifier', {

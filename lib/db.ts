@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import knexFactory, { type Knex } from 'knex';
+import { failSpan, inTrace, SpanKind, tracer, type Span } from './tracing.js';
 
 export interface Migration {
   name: string;
@@ -162,4 +163,54 @@ export async function appendOnly(knex: Knex, table: string): Promise<void> {
   );
   await knex.raw(`CREATE OR REPLACE TRIGGER ${table}_append_only BEFORE UPDATE OR DELETE ON ${table} FOR EACH ROW EXECUTE FUNCTION paygraph_append_only()`);
   await knex.raw(`CREATE OR REPLACE TRIGGER ${table}_no_truncate BEFORE TRUNCATE ON ${table} FOR EACH STATEMENT EXECUTE FUNCTION paygraph_append_only()`);
+}
+
+/** The longest SQL text a span records (a multi-row statement can be long); the rest is cut. */
+export const TRACED_SQL_MAX = 1_000;
+
+const tracedDbs = new WeakSet<Knex>();
+
+interface KnexQueryEvent {
+  __knexQueryUid?: string;
+  sql?: string;
+  method?: string;
+}
+
+/**
+ * One client span per SQL statement run inside a trace (lib/tracing.ts), from knex's own `query`,
+ * `query-response` and `query-error` events, as a child of whatever span issued it, in the tracer
+ * of `service` (the subgraph the database belongs to). A span records the database system, the
+ * statement's text (placeholders, never the bound values: amounts, ids and masks stay out of
+ * traces) and its operation. Statements outside any trace (background loops, migrations) open
+ * none. Idempotent per handle: a subgraph restarted on the same handle does not count twice.
+ */
+export function traceQueries(db: Knex, service: string): void {
+  if (tracedDbs.has(db)) return;
+  tracedDbs.add(db);
+  const system = isSqlite(db) ? 'sqlite' : 'postgresql';
+  const open = new Map<string, Span>();
+  db.on('query', (q: KnexQueryEvent) => {
+    if (!q.__knexQueryUid || !inTrace()) return;
+    const sql = q.sql ?? '';
+    const operation = (/^\s*([a-z]+)/i.exec(sql)?.[1] ?? q.method ?? 'query').toUpperCase();
+    const span = tracer(service).startSpan(`${operation} ${service}`, {
+      kind: SpanKind.CLIENT,
+      attributes: {
+        'db.system.name': system,
+        'db.namespace': service,
+        'db.operation.name': operation,
+        'db.query.text': sql.length > TRACED_SQL_MAX ? `${sql.slice(0, TRACED_SQL_MAX)}...` : sql,
+      },
+    });
+    open.set(q.__knexQueryUid, span);
+  });
+  const end = (q: KnexQueryEvent | undefined, err?: unknown) => {
+    const span = q?.__knexQueryUid ? open.get(q.__knexQueryUid) : undefined;
+    if (!span) return;
+    open.delete(q!.__knexQueryUid!);
+    if (err !== undefined) failSpan(span, err);
+    span.end();
+  };
+  db.on('query-response', (_response: unknown, q: KnexQueryEvent) => end(q));
+  db.on('query-error', (err: unknown, q: KnexQueryEvent) => end(q, err));
 }

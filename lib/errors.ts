@@ -37,12 +37,16 @@ export const ERRORS = {
   QUERY_TOO_COSTLY: { status: 400, clientSafe: true },
   RATE_LIMITED: { status: 429, clientSafe: true },
   TOO_MANY_SUBSCRIPTIONS: { status: 400, clientSafe: true },
+  // A subscription's `after` cursor is past what can be replayed (subgraphs/alerts/replay.ts)
+  CURSOR_EXPIRED: { status: 400, clientSafe: true },
   // Who is calling
   UNAUTHENTICATED: { status: 401, clientSafe: true },
   FORBIDDEN: { status: 403, clientSafe: true },
   // The data-use fence (fence/)
   FORBIDDEN_DATA_USE: { status: 403, clientSafe: true },
   AUDIT_UNAVAILABLE: { status: 503, clientSafe: true },
+  // Consent (subgraphs/accounts/consent/): a field of an account without the user's active consent
+  CONSENT_REQUIRED: { status: 200, clientSafe: true },
   // Data
   NOT_FOUND: { status: 200, clientSafe: true },
   // Faults (SUBGRAPH_UNAVAILABLE arises during execution, beside partial data: no status of its own)
@@ -99,4 +103,25 @@ export class HttpError extends Error {
   ) {
     super(message);
   }
+}
+
+/**
+ * A field of an account whose institution has no active consent of the user with the scope it
+ * needs (subgraphs/accounts/consent/): the field is null, the rest of the operation answers.
+ */
+export function consentRequired(institutionId: string, scope: string, coordinate: string): GraphQLError {
+  return appError('CONSENT_REQUIRED', `${coordinate} needs your active ${scope} consent for institution ${institutionId} (Mutation.grantConsent).`, {
+    institutionId,
+    scope,
+  });
+}
+
+/**
+ * A consent refusal that could not be audited, raised while executing a field (not before the
+ * operation, so without AUDIT_UNAVAILABLE's HTTP status): the field is not answered (fail closed).
+ */
+export function consentAuditUnavailable(): GraphQLError {
+  return new GraphQLError('Access to payment-only data could not be audited, so it was refused. Try again later.', {
+    extensions: { code: 'AUDIT_UNAVAILABLE' },
+  });
 }

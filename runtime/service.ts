@@ -110,6 +110,7 @@ async function serveGateway(config: Config, port: number, host: string | undefin
     production: config.production,
     logger: createLogger('gateway'),
     ...gatewayExtras(config),
+    maxSubscriptionsPerUser: config.maxSubscriptionsPerUser,
     port,
     host,
   });

@@ -27,6 +27,8 @@ import { privateKeyPem, privateKeyVariable, publicKeyPem, publicKeyVariable, ser
 import { createLogger } from '../lib/log.js';
 import type { DestinationStream } from 'pino';
 import type { LimitsConfig } from '../gateway/limits.js';
+import type { WebAppHandler } from '../gateway/web-app.js';
+import type { RefusalGuardOptions } from '../fence/refusal-guard.js';
 import { signersTrustedBy } from '../subgraphs/definition.js';
 import { startSubgraph, type SubgraphService } from '../subgraphs/service.js';
 import { EGRESS_GUARD, exited, freePorts, spawnServe, stopChild, waitReady } from './cluster.js';
@@ -69,6 +71,10 @@ export interface StackOptions<I extends SubgraphName = never> {
   redisUrls?: Partial<Record<SubgraphName, string | undefined>>;
   /** Gateway request-limit overrides. */
   limits?: Partial<LimitsConfig>;
+  /** Subscriptions one user may hold at once on the gateway (default 10). */
+  maxSubscriptionsPerUser?: number;
+  /** Bounds on unauthenticated callers' refused attempts (gateway/index.ts GatewayOptions.refusals). */
+  refusals?: RefusalGuardOptions;
   /**
    * The gateway's operator settings (gateway/index.ts GatewayOptions): metrics port, CORS origins,
    * trusted documents (default: the committed manifest, operations/manifest.json, required in production).
@@ -88,6 +94,8 @@ export interface StackOptions<I extends SubgraphName = never> {
   onChildLine?: (name: SubgraphName, line: string, stream: 'stdout' | 'stderr') => void;
   /** How long an isolated subgraph's process has to answer /ready (default 60 s). */
   readyTimeoutMs?: number;
+  /** The reference web client served by the gateway at /app (runtime/web-app.ts); none: not served. */
+  webApp?: WebAppHandler;
 }
 
 /** The gateway settings a stack passes through (StackOptions.gateway). */
@@ -301,6 +309,9 @@ export async function startStack<I extends SubgraphName = never>(opts: StackOpti
       ...opts.gateway,
       limits: { ...opts.gateway?.limits, ...opts.limits },
       trustedDocuments: { mode: opts.gateway?.trustedDocuments?.mode, manifest: opts.gateway?.trustedDocuments?.manifest ?? readManifest() },
+      webApp: opts.webApp,
+      maxSubscriptionsPerUser: opts.maxSubscriptionsPerUser,
+      refusals: opts.refusals,
       port: opts.port,
       host: opts.host,
     });

@@ -22,6 +22,7 @@ import { fail, messageOf, say } from '../lib/cli.js';
 import { loadConfig, SUBGRAPH_NAMES } from '../lib/config.js';
 import { pgDatabaseOf } from '../runtime/database.js';
 import { createLogger } from '../lib/log.js';
+import { startTracing, stopTracing } from '../lib/tracing.js';
 import { isServiceName, SERVICE_NAMES } from '../runtime/cluster.js';
 import { migrateAll, serveService, type RunningService } from '../runtime/service.js';
 
@@ -68,6 +69,8 @@ if (what === 'migrate') {
 }
 
 const log = createLogger(what);
+// Traces only when OTEL_EXPORTER_OTLP_ENDPOINT is set (docs/operations.md#tracing): nothing is sent otherwise.
+if (startTracing({ service: what })) log.info('exporting traces by OTLP (OTEL_EXPORTER_OTLP_ENDPOINT)');
 
 let service: RunningService | null = null;
 let stopping = false;
@@ -79,7 +82,7 @@ const shutdown = (reason: string) => {
   const force = () => process.exit(1);
   process.once('SIGINT', force);
   process.once('SIGTERM', force);
-  void (service?.stop() ?? Promise.resolve()).then(
+  void (service?.stop() ?? Promise.resolve()).then(stopTracing).then(
     () => process.exit(0),
     (err: unknown) => {
       log.error({ err }, 'error while stopping');

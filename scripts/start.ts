@@ -13,17 +13,27 @@ import { signToken } from '../lib/auth.js';
 import { messageOf, say, warn } from '../lib/cli.js';
 import { issuerTokensMessage, loadConfig, mintingKey, SUBGRAPH_NAMES } from '../lib/config.js';
 import { loadKeyRing } from '../lib/transport/keys.js';
+import { startTracing, stopTracing } from '../lib/tracing.js';
 import { pgDatabaseOf } from '../runtime/database.js';
 import { gatewayExtras } from '../runtime/service.js';
 import { startStack } from '../runtime/stack.js';
 import { buildFixture } from '../seeds/fixture.js';
+import { buildWebApp, stackWebAppFor, webAppBuilt } from '../runtime/web-app.js';
 
 const config = loadConfig();
+// Traces only when OTEL_EXPORTER_OTLP_ENDPOINT is set (docs/operations.md#tracing): nothing is sent otherwise.
+if (startTracing({ service: 'gateway' })) say('paygraph: exporting traces by OTLP (OTEL_EXPORTER_OTLP_ENDPOINT)');
 const databases = Object.fromEntries(SUBGRAPH_NAMES.map((n) => [n, pgDatabaseOf(config, n)]));
 const onPostgres = Object.values(databases).filter(Boolean).length;
 say(
   `paygraph: data in ${onPostgres === 5 ? 'PostgreSQL, one schema per subgraph' : onPostgres > 0 ? `PostgreSQL for ${onPostgres} subgraph(s), SQLite under ${config.dataDir} for the others` : config.dataDir}`,
 );
+// The web client (web/): install builds it; a checkout whose install did not is built here, once.
+if (!webAppBuilt()) {
+  say('paygraph: building the web app (web/dist)...');
+  // Without it the API still serves; /app then answers 503 saying how to build it.
+  await buildWebApp().catch((err: unknown) => warn(`web app not built (${messageOf(err)}); the API runs without it`));
+}
 const stack = await startStack({
   dataDir: config.dataDir,
   databases,
@@ -39,11 +49,14 @@ const stack = await startStack({
   production: config.production,
   // Trusted documents, metrics port, CORS origins, the shared rate limit (runtime/service.ts).
   gateway: gatewayExtras(config),
+  maxSubscriptionsPerUser: config.maxSubscriptionsPerUser,
   // Zone isolation: the advertising zone's subgraph in a process of its own.
   isolate: ['ads'],
   log: (m) => say(`  ${m}`),
+  webApp: stackWebAppFor(config),
 });
-say(`\npaygraph gateway ready at ${stack.url}\n`);
+say(`\npaygraph gateway ready at ${stack.url}`);
+say(`web app: ${stack.url.replace(/\/graphql$/, '/app')}${config.production ? '' : ' (sign in as a seeded user)'}\n`);
 const key = config.production ? null : mintingKey(config);
 if (!config.production && key === null) say(`No tokens printed: ${issuerTokensMessage(config)}\n`);
 if (key !== null) {
@@ -59,16 +72,19 @@ const shutdown = (signal: string) => {
   if (stopping) return;
   stopping = true;
   say(`\n${signal}: stopping paygraph...`);
-  stack.stop().then(
-    () => {
-      say('stopped cleanly');
-      process.exit(0);
-    },
-    (err: unknown) => {
-      warn(`error while stopping: ${messageOf(err, { stack: true })}`);
-      process.exit(1);
-    },
-  );
+  void stack
+    .stop()
+    .then(stopTracing)
+    .then(
+      () => {
+        say('stopped cleanly');
+        process.exit(0);
+      },
+      (err: unknown) => {
+        warn(`error while stopping: ${messageOf(err, { stack: true })}`);
+        process.exit(1);
+      },
+    );
 };
 process.on('SIGINT', () => shutdown('SIGINT'));
 process.on('SIGTERM', () => shutdown('SIGTERM'));

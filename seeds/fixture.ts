@@ -1,6 +1,6 @@
 /**
  * The one fixture every subgraph seeds from, so that they agree: institutions, users, linked
- * accounts, merchants, offers and interests, and months of ledger history.
+ * accounts and their consents, merchants, offers and interests, and months of ledger history.
  *
  * Deterministic: a fixed PRNG seed and a fixed calendar (2026-07-01 .. 2026-11-20), so every run
  * and every machine gets the same data. Amounts are integer minor units (bigint).
@@ -9,6 +9,8 @@
 import type { AccountKind, InstitutionKind } from '../subgraphs/accounts/data.js';
 import type { MerchantCategory } from '../subgraphs/merchants/data.js';
 import type { TransactionKind } from '../subgraphs/payments/data.js';
+
+import { createHash } from 'node:crypto';
 
 export interface Institution {
   id: string;
@@ -74,10 +76,23 @@ export interface JournalEntry {
   description: string;
   postings: Posting[];
 }
+/** A user's consent to one institution's data (subgraphs/accounts/consent/): every scope, payments only. */
+export interface Consent {
+  id: string;
+  userId: string;
+  institutionId: string;
+  scopes: string[];
+  disclosureVersion: string;
+  grantedAt: string;
+  expiresAt: string;
+  /** When the user revoked it; null: never. */
+  revokedAt: string | null;
+}
 export interface Fixture {
   institutions: Institution[];
   users: User[];
   accounts: Account[];
+  consents: Consent[];
   merchants: Merchant[];
   offers: Offer[];
   systemAccounts: SystemLedgerAccount[];
@@ -303,6 +318,33 @@ function prng(seed: number): () => number {
 export const HISTORY_START = '2026-07-01';
 export const HISTORY_END = '2026-11-20';
 
+/** The disclosure the seeded consents were granted under (an earlier version stays valid for the consents granted under it). */
+export const SEED_DISCLOSURE_VERSION = '2026-07-01';
+/** dave revoked his consent to this institution (his checking account's bank): the demo's CONSENT_REQUIRED. */
+export const REVOKED_SEED_CONSENT = { handle: 'dave', institutionId: 'ins_us_bancorp', revokedAt: '2026-11-15T09:30:00.000Z' };
+
+/**
+ * Every user's consents: one per institution they have an account at, every scope, granted at the
+ * start of the seeded calendar for one year; dave's consent to his bank revoked (REVOKED_SEED_CONSENT).
+ */
+function seedConsents(users: readonly User[], accounts: readonly Account[]): Consent[] {
+  const grantedAt = `${HISTORY_START}T00:00:00.000Z`;
+  const expiresAt = new Date(Date.parse(grantedAt) + 365 * 86_400_000).toISOString();
+  return users.flatMap((u) =>
+    [...new Set(accounts.filter((a) => a.userId === u.id).map((a) => a.institutionId))].map((institutionId) => ({
+      // An id that names no one (a bank overseeing its customers sees consent ids).
+      id: `cns_seed_${createHash('sha256').update(`${u.id}|${institutionId}`).digest('base64url').slice(0, 16)}`,
+      userId: u.id,
+      institutionId,
+      scopes: ['ACCOUNT_DETAILS', 'BALANCES', 'MONEY_MOVEMENT', 'TRANSACTIONS'],
+      disclosureVersion: SEED_DISCLOSURE_VERSION,
+      grantedAt,
+      expiresAt,
+      revokedAt: u.handle === REVOKED_SEED_CONSENT.handle && institutionId === REVOKED_SEED_CONSENT.institutionId ? REVOKED_SEED_CONSENT.revokedAt : null,
+    })),
+  );
+}
+
 /** Generates the fixture afresh (buildFixture caches it). */
 export function generateFixture(): Fixture {
   const rand = prng(0x5eed2026);
@@ -457,7 +499,16 @@ export function generateFixture(): Fixture {
   }
   // Refunds can be dated after later entries; the ledger is ordered by time.
   entries.sort((a, b) => (a.postedAt < b.postedAt ? -1 : a.postedAt > b.postedAt ? 1 : a.id < b.id ? -1 : 1));
-  return { institutions: INSTITUTIONS, users, accounts, merchants: MERCHANTS, offers: OFFERS, systemAccounts, entries };
+  return {
+    institutions: INSTITUTIONS,
+    users,
+    accounts,
+    consents: seedConsents(users, accounts),
+    merchants: MERCHANTS,
+    offers: OFFERS,
+    systemAccounts,
+    entries,
+  };
 }
 
 let cached: Fixture | null = null;

@@ -3,8 +3,10 @@
  * what `npm start` and the tests seed. Each loader writes one subgraph's tables and nothing else;
  * the subgraphs themselves know nothing of demo data.
  */
+import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { SubgraphName } from '../lib/config.js';
+import { appendOwnRecords, type NewDataAccess } from '../subgraphs/accounts/data.js';
 import type { Fixture } from './fixture.js';
 
 export interface SubgraphSeed {
@@ -41,6 +43,56 @@ async function seedAccounts(db: Knex, f: Fixture): Promise<void> {
     })),
     200,
   );
+  await seedConsents(db, f);
+}
+
+/**
+ * The seeded consents (append-only facts: the grant, then dave's revocation) and, as for every
+ * grant and revocation, their data-access records, with the institution.
+ */
+async function seedConsents(db: Knex, f: Fixture): Promise<void> {
+  await db.batchInsert(
+    'consents',
+    f.consents.map((c) => ({
+      id: c.id,
+      user_id: c.userId,
+      institution_id: c.institutionId,
+      scopes: JSON.stringify(c.scopes),
+      purpose: 'PAYMENTS',
+      disclosure_version: c.disclosureVersion,
+      granted_at: c.grantedAt,
+      expires_at: c.expiresAt,
+      idempotency_key: `seed-${c.id}`,
+      request_hash: createHash('sha256').update(c.id).digest('hex'),
+    })),
+    200,
+  );
+  const revoked = f.consents.filter((c) => c.revokedAt);
+  if (revoked.length)
+    await db.batchInsert(
+      'consent_events',
+      revoked.map((c) => ({ consent_id: c.id, kind: 'REVOKED', at: c.revokedAt })),
+      200,
+    );
+  // The seeded grants and revocation are audit records like any other: leaves of the transparency
+  // log, appended through the accounts subgraph's own append (tree hashes in the same transaction).
+  const record = (c: Fixture['consents'][number], at: string, layer: string, coordinate: string): NewDataAccess => ({
+    at,
+    userId: c.userId,
+    purpose: 'payments',
+    client: 'seed',
+    operationName: null,
+    operationHash: createHash('sha256').update('seed').digest('hex'),
+    coordinates: [coordinate],
+    decision: 'ALLOWED',
+    layer,
+    requestId: null,
+    institutions: [c.institutionId],
+  });
+  await appendOwnRecords(db, [
+    ...f.consents.map((c) => record(c, c.grantedAt, 'consent-grant', 'Mutation.grantConsent')),
+    ...revoked.map((c) => record(c, c.revokedAt!, 'consent-revoke', 'Mutation.revokeConsent')),
+  ]);
 }
 
 async function seedPayments(db: Knex, f: Fixture): Promise<void> {

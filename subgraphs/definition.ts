@@ -36,9 +36,10 @@ export interface ServiceEnv {
    */
   signer: Signer;
   /**
-   * Verifies the gateway's signature of a graphql-ws connection_init for this subgraph: `fields`
-   * are the payload's signature fields (lib/transport/signing.ts SIGNED_FIELDS), `content` what
-   * they sign (wsConnectionInitBody). The same keys and replay protection as the HTTP endpoint.
+   * Verifies a gateway signature on this subgraph's graphql-ws endpoint: of a connection_init
+   * (`content` wsConnectionInitBody()) or of a subscription's grant (`content` wsSubscribeBody);
+   * `fields` are the signature fields (lib/transport/signing.ts SIGNED_FIELDS). The same keys and
+   * replay protection as the HTTP endpoint.
    */
   verifyGatewayConnection(fields: Record<string, string | undefined>, content: string): Promise<VerifyResult>;
   /** Redis URL for cross-process fan-out (scale-out); undefined: single process, in-process only. */

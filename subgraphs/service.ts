@@ -16,6 +16,8 @@ import {
 import type { Knex } from 'knex';
 import type { ServiceName, SubgraphName } from '../lib/config.js';
 import { createLogger, type Logger } from '../lib/log.js';
+import { traceQueries } from '../lib/db.js';
+import { context, serverSpanContext } from '../lib/tracing.js';
 import { close, executeApollo, headerRecord, listen, readBody, sendGraphQLError, sendJson } from '../lib/http.js';
 import { HttpError } from '../lib/errors.js';
 import type { ServiceKeys } from '../lib/transport/keys.js';
@@ -158,21 +160,27 @@ export async function startSubgraph<L, S>(def: SubgraphDefinition<L, S>, opts: S
   });
   def.metrics?.(registry, env, services);
 
-  const server = http.createServer((req, res) => {
+  // SQL statements run for a traced request become its spans (lib/db.ts).
+  traceQueries(opts.db, def.name);
+
+  const handle = (req: http.IncomingMessage, res: http.ServerResponse) => {
     const started = process.hrtime.bigint();
-    res.on('finish', () => {
-      const path = (req.url ?? '/').split('?')[0];
-      if (path === '/health' || path === '/ready') return;
-      const entry = {
-        requestId: req.headers[REQUEST_ID_HEADER] ?? null,
-        path,
-        status: res.statusCode,
-        durationMs: Number(process.hrtime.bigint() - started) / 1e6,
-      };
-      // Service-to-service polling (e.g. the alerts consumer's feed) would flood info: debug unless it failed.
-      if (path?.startsWith('/internal/') && res.statusCode < 400) log.debug(entry, 'request');
-      else log.info(entry, 'request');
-    });
+    res.on(
+      'finish',
+      context.bind(context.active(), () => {
+        const path = (req.url ?? '/').split('?')[0];
+        if (path === '/health' || path === '/ready') return;
+        const entry = {
+          requestId: req.headers[REQUEST_ID_HEADER] ?? null,
+          path,
+          status: res.statusCode,
+          durationMs: Number(process.hrtime.bigint() - started) / 1e6,
+        };
+        // Service-to-service polling (e.g. the alerts consumer's feed) would flood info: debug unless it failed.
+        if (path?.startsWith('/internal/') && res.statusCode < 400) log.debug(entry, 'request');
+        else log.info(entry, 'request');
+      }),
+    );
     void (async () => {
       const path = (req.url ?? '/').split('?')[0] ?? '/';
       if (path === '/health') return sendJson(res, 200, { status: 'ok', subgraph: def.name });
@@ -233,7 +241,11 @@ export async function startSubgraph<L, S>(def: SubgraphDefinition<L, S>, opts: S
       );
       sendGraphQLError(res, new HttpError(500, 'internal error', 'INTERNAL_SERVER_ERROR'));
     });
-  });
+  };
+  // A request carrying trace context (the gateway's fetches, internal calls made inside a trace)
+  // is served in a server span continuing it, so its SQL and its log lines belong to the trace
+  // (lib/tracing.ts serverSpanContext); untraced ones (the alerts consumer's long polls) open none.
+  const server = http.createServer((req, res) => context.with(serverSpanContext(def.name, req, res), () => handle(req, res)));
   const url = `${await listen(server, opts.port ?? 0, opts.host)}/graphql`;
   const stopWorkers = def.startWorkers ? await def.startWorkers(env, server, services) : async () => undefined;
   return {

@@ -1,41 +1,105 @@
 /**
  * The fence in the gateway's Apollo Server, the steps the gateway's one operation pipeline
  * (gateway/pipeline.ts) runs for every operation, HTTP and WebSocket alike:
+ * - contractValidation (validationDidStart) and enforceContract (didResolveOperation): a
+ *   non-payments caller's document is judged against the contract schema, so no error it gets
+ *   names a payment-only type, field or input field (recorded by recordEarlyRefusal);
  * - enforceOperation (didResolveOperation): layers 2 and 5;
  * - contractIntrospection (responseForOperation): introspection by a non-payments caller;
  * - queryPlanHook: layer 3 on every plan @apollo/gateway is about to execute (subscription
  *   plans, which the pipeline builds itself, go through the same Fence.vetoPlan).
  */
-import type { BaseContext, GraphQLRequestContextDidResolveOperation, GraphQLRequestContextResponseForOperation, GraphQLResponse } from '@apollo/server';
+import type {
+  BaseContext,
+  GraphQLRequestContextDidResolveOperation,
+  GraphQLRequestContextResponseForOperation,
+  GraphQLRequestContextValidationDidStart,
+  GraphQLResponse,
+} from '@apollo/server';
 import type { Experimental_DidResolveQueryPlanCallback } from '@apollo/gateway';
+import type { DocumentNode } from 'graphql';
 import type { Caller } from '../../lib/auth.js';
+import { appError } from '../../lib/errors.js';
 import { executeFilteredIntrospection, introspectionKind, mixedIntrospectionError } from '../contract-schema.js';
-import type { Fence } from '../fence.js';
+import type { Fence, LaterCheck } from '../fence.js';
 import { mayReceivePaymentOnly } from '../policy.js';
+import { refusedAttemptsLimited } from '../refusals.js';
 
 /** What the fence needs of a request's context: who is calling, the request id and the transport. */
 export interface FencedContext extends BaseContext {
   caller: Caller;
   requestId: string;
   transport: 'http' | 'ws';
+  /** The client's network address (refused anonymous attempts are bounded by it: fence/refusal-guard.ts). */
+  address?: string;
+  /** Set once the fence has decided this operation (and recorded it when it touched payment-only data). */
+  fenced?: { done: boolean };
 }
 
 type Request<C extends BaseContext> = GraphQLRequestContextDidResolveOperation<C>;
 
 /**
- * Layers 2 and 5 for one operation, after parsing and validation and before any subgraph is
- * called (Fence.enforce); a non-payments caller may not mix introspection with data fields.
+ * validationDidStart: when Apollo's own validation (against the full API) fails for a
+ * non-payments caller, the errors it sends are replaced, in place, by the contract schema's.
+ * Apollo hands this end hook the very array it then sends, and does not await it (as its own
+ * hideSchemaDetailsFromClientErrors plugin relies on: @apollo/server requestPipeline and
+ * plugin/disableSuggestions), so the replacement is synchronous. The refusal is recorded by
+ * recordEarlyRefusal (didEncounterErrors, which Apollo awaits before answering).
+ * test/fence/schema-discovery.test.ts fails if Apollo ever stops behaving so.
  */
-export async function enforceOperation<C extends FencedContext>(fence: Fence, rc: Request<C>): Promise<void> {
-  const { caller, requestId, transport } = rc.contextValue;
-  await fence.enforce({
+export function contractValidation<C extends FencedContext>(fence: Fence, rc: GraphQLRequestContextValidationDidStart<C>) {
+  return async (errors?: readonly Error[]): Promise<void> => {
+    if (!errors?.length) return;
+    const contract = fence.contractErrors(rc.document, rc.contextValue.caller);
+    if (contract) (errors as Error[]).splice(0, errors.length, ...contract);
+  };
+}
+
+/**
+ * didResolveOperation, first: a document valid on the full API (or validated earlier for another
+ * caller and taken from Apollo's document cache, which skips validation) but not on the contract
+ * is refused to a non-payments caller as a validation error (its first one), like Apollo's own,
+ * and recorded (Fence.recordRefusal) when it selected payment-only data.
+ */
+export async function enforceContract<C extends FencedContext>(fence: Fence, rc: Request<C>): Promise<void> {
+  const { caller, requestId, transport, address } = rc.contextValue;
+  const errors = fence.contractErrors(rc.document, caller);
+  if (!errors) return;
+  // Decided and recorded here (an unauthenticated caller over its budget is told RATE_LIMITED).
+  if (rc.contextValue.fenced) rc.contextValue.fenced.done = true;
+  const admission = await fence.recordRefusal({
     document: rc.document,
     source: rc.source,
     operationName: rc.operationName,
     caller,
     requestId,
     layer: transport === 'ws' ? 'subscription' : 'gateway',
+    address: address ?? null,
+    reason: 'GRAPHQL_VALIDATION_FAILED',
   });
+  throw admission === 'limited' ? refusedAttemptsLimited() : appError('GRAPHQL_VALIDATION_FAILED', errors[0]!.message, { http: { status: 400 } });
+}
+
+/**
+ * Layers 2 and 5 for one operation, after parsing and validation and before any subgraph is
+ * called (Fence.enforce, with `later`: what may still refuse it); a non-payments caller may not
+ * mix introspection with data fields.
+ */
+export async function enforceOperation<C extends FencedContext>(fence: Fence, rc: Request<C>, later?: LaterCheck): Promise<void> {
+  const { caller, requestId, transport, address } = rc.contextValue;
+  if (rc.contextValue.fenced) rc.contextValue.fenced.done = true;
+  await fence.enforce(
+    {
+      document: rc.document,
+      source: rc.source,
+      operationName: rc.operationName,
+      caller,
+      requestId,
+      layer: transport === 'ws' ? 'subscription' : 'gateway',
+      address: address ?? null,
+    },
+    later,
+  );
   if (!mayReceivePaymentOnly(caller.purpose) && introspectionKind(rc.operation, rc.document) === 'mixed') throw mixedIntrospectionError();
 }
 
@@ -46,7 +110,12 @@ export async function contractIntrospection<C extends FencedContext>(
 ): Promise<GraphQLResponse | null> {
   if (mayReceivePaymentOnly(rc.contextValue.caller.purpose)) return null;
   if (introspectionKind(rc.operation, rc.document) !== 'only') return null;
-  const result = await executeFilteredIntrospection(fence.contractSchema, rc.document, rc.operationName, rc.request.variables);
+  const result = await executeFilteredIntrospection(
+    fence.contractSchemaFor(rc.contextValue.caller.purpose),
+    rc.document,
+    rc.operationName,
+    rc.request.variables,
+  );
   return {
     http: rc.response.http,
     body: {
@@ -71,4 +140,33 @@ export function queryPlanHook(fence: Fence): Experimental_DidResolveQueryPlanCal
       requestId: context?.requestId ?? null,
     });
   };
+}
+
+/**
+ * An operation refused before the fence decided it (by validation): recorded as REFUSED with the
+ * error's code when its document selects payment-only data (Fence.recordRefusal).
+ */
+export async function recordEarlyRefusal<C extends FencedContext>(
+  fence: Fence,
+  rc: {
+    source?: string;
+    document?: DocumentNode;
+    operationName?: string | null;
+    request: { operationName?: string | null };
+    contextValue: C;
+    errors: readonly { extensions?: Record<string, unknown> }[];
+  },
+): Promise<void> {
+  if (rc.contextValue.fenced?.done || !rc.source) return;
+  const { caller, requestId, transport, address } = rc.contextValue;
+  await fence.recordRefusal({
+    document: rc.document ?? null,
+    source: rc.source,
+    operationName: rc.operationName ?? rc.request.operationName,
+    caller,
+    requestId,
+    layer: transport === 'ws' ? 'subscription' : 'gateway',
+    address: address ?? null,
+    reason: String(rc.errors[0]?.extensions?.code ?? 'GRAPHQL_VALIDATION_FAILED'),
+  });
 }

@@ -5,7 +5,9 @@
  * for the peer it goes to (the target is covered: a call signed for one service is refused by
  * every other), goes over the keep-alive client (http-client.ts) and fails over across the peer's
  * processes (replicas.ts withFailover). The peer's route accepts it only from the services it
- * lists (subgraphs/definition.ts InternalEndpoint.callers).
+ * lists (subgraphs/definition.ts InternalEndpoint.callers). Inside a trace (lib/tracing.ts) each
+ * attempt is a client span whose `traceparent` goes with the request (not signed: see
+ * signing.ts); calls outside any trace (the consumer's long polls) carry none.
  */
 import { ANONYMOUS } from '../auth.js';
 import type { SubgraphName } from '../config.js';
@@ -13,6 +15,7 @@ import { httpRequest } from './http-client.js';
 import type { Signer } from './keys.js';
 import { withFailover } from './replicas.js';
 import { encodeCaller, REQUEST_ID_HEADER, signMessage } from './signing.js';
+import { failSpan, injectTraceContext, inTrace, SpanKind, tracer } from '../tracing.js';
 
 export class InternalCallError extends Error {
   constructor(
@@ -63,12 +66,30 @@ export async function callInternal<T>(
     const endpoint = `${url}/internal/${route}`;
     // Signed afresh for each attempt: a new time and nonce.
     const signature = await signMessage(signer, { method: 'POST', path: new URL(endpoint).pathname, target, caller: encodeCaller(ANONYMOUS), body: text });
-    return httpRequest(endpoint, {
-      headers: { 'content-type': 'application/json', ...signature, ...(opts.requestId ? { [REQUEST_ID_HEADER]: opts.requestId } : {}) },
-      body: text,
-      timeoutMs: opts.timeoutMs ?? 10_000,
-      signal: opts.signal,
-    });
+    const headers: Record<string, string> = {
+      'content-type': 'application/json',
+      ...signature,
+      ...(opts.requestId ? { [REQUEST_ID_HEADER]: opts.requestId } : {}),
+    };
+    const send = () => httpRequest(endpoint, { headers, body: text, timeoutMs: opts.timeoutMs ?? 10_000, signal: opts.signal });
+    if (!inTrace()) return send();
+    return tracer(signer.service).startActiveSpan(
+      `POST /internal/${route}`,
+      { kind: SpanKind.CLIENT, attributes: { 'paygraph.peer': target, 'url.full': endpoint } },
+      async (span) => {
+        injectTraceContext(headers);
+        try {
+          const res = await send();
+          span.setAttribute('http.response.status_code', res.status);
+          return res;
+        } catch (err) {
+          failSpan(span, err);
+          throw err;
+        } finally {
+          span.end();
+        }
+      },
+    );
   });
   const out = res.body.toString('utf8');
   if (res.status !== 200) throw new InternalCallError(res.status, `internal call ${route} failed with ${res.status}: ${out.slice(0, 200)}`);

@@ -34,15 +34,25 @@
  *   another. (The query string is not covered: subgraphs serve signed GraphQL by POST only.)
  * - `created` must be within MAX_SKEW_MS of the verifier's clock, and each nonce is accepted once
  *   (replay.ts; shared through Redis by a service's processes).
- * - graphql-ws has no HTTP request per message: the connection_init payload carries the same
- *   fields (lower-case header names as keys), signed over a fixed method and path (GET /graphql:
- *   WS_SIGNED_METHOD, WS_SIGNED_PATH) with the content wsConnectionInitBody(resumeAfter, since),
- *   so the resume position is covered too.
+ * - graphql-ws has no HTTP request per message. One upstream socket carries the subscriptions of
+ *   many callers (the gateway multiplexes them), so two signatures are made, both over a fixed
+ *   method and path (GET /graphql: WS_SIGNED_METHOD, WS_SIGNED_PATH) with the same fields
+ *   (lower-case header names as keys): the connection_init payload proves the socket is the
+ *   gateway's (content wsConnectionInitBody(), caller: nobody), and each `subscribe` message
+ *   carries a grant in `extensions.paygraphGrant` (content wsSubscribeBody: the operation, its
+ *   variables and where to resume) that binds the caller to that one subscription. The contents
+ *   start differently, so neither signature is accepted as the other.
+ * - The W3C `traceparent` (and `tracestate`) a traced request carries (lib/tracing.ts) is NOT
+ *   covered, on purpose: it decides nothing (no fence check, caller or route reads it; it only
+ *   names the parent of the receiver's span), and it is absent whenever tracing is off (the
+ *   default), so covering it would need a second profile with other required components. Whoever
+ *   could rewrite it in transit could only mis-parent a span; the request itself still verifies
+ *   or is refused exactly as before (test/gateway/tracing.test.ts).
  */
 import { createHash, randomBytes, type KeyObject } from 'node:crypto';
 import { createSigner, createVerifier, httpbis, type VerifyingKey } from 'http-message-signatures';
 import type { Caller } from '../auth.js';
-import { isPurpose } from '../auth.js';
+import { ANONYMOUS, isPurpose } from '../auth.js';
 import { isServiceName, type ServiceName } from '../config.js';
 import type { Signer } from './keys.js';
 import type { ReplayGuard } from './replay.js';
@@ -83,15 +93,19 @@ export function contentDigest(body: string | Buffer): string {
 }
 
 export function encodeCaller(caller: Caller): string {
-  return Buffer.from(JSON.stringify({ u: caller.userId, p: caller.purpose, c: caller.client })).toString('base64url');
+  return Buffer.from(
+    JSON.stringify({ u: caller.userId, p: caller.purpose, c: caller.client, ...(caller.institutionId ? { i: caller.institutionId } : {}) }),
+  ).toString('base64url');
 }
 
 function decodeCaller(value: string): Caller | null {
   try {
-    const raw = JSON.parse(Buffer.from(value, 'base64url').toString('utf8')) as { u?: unknown; p?: unknown; c?: unknown };
+    const raw = JSON.parse(Buffer.from(value, 'base64url').toString('utf8')) as { u?: unknown; p?: unknown; c?: unknown; i?: unknown };
     const userId = typeof raw.u === 'string' ? raw.u : null;
     const purpose = isPurpose(raw.p) ? raw.p : null;
     const client = typeof raw.c === 'string' ? raw.c : null;
+    // An institution is carried only for an oversight caller (lib/auth.ts Caller.institutionId).
+    if (purpose === 'oversight') return { userId: null, purpose, client, institutionId: typeof raw.i === 'string' ? raw.i : null };
     return { userId, purpose, client };
   } catch {
     return null;
@@ -136,24 +150,46 @@ export async function signMessage(signer: Signer, message: MessageToSign, now = 
   return Object.fromEntries(Object.entries(signed.headers).map(([k, v]) => [k.toLowerCase(), Array.isArray(v) ? v.join(', ') : v]));
 }
 
-/** The content a graphql-ws connection_init is signed over: `resumeAfter` and `since` are covered. */
-export function wsConnectionInitBody(resumeAfter: number | null, since: string | null = null): string {
-  return `graphql-ws/connection_init\nresumeAfter=${resumeAfter ?? ''}\nsince=${since ?? ''}`;
+/** The content a graphql-ws connection_init is signed over: the socket carries no caller of its own. */
+export function wsConnectionInitBody(): string {
+  return 'graphql-ws/connection_init/v2';
 }
 
-/** The signature fields of a graphql-ws connection_init from `signer` to `target` for `caller`. */
-export function signConnectionInit(
+/** The signature fields of a graphql-ws connection_init from `signer` to `target`: the socket's, for no caller (ANONYMOUS). */
+export function signConnectionInit(signer: Signer, target: ServiceName, now = Date.now()): Promise<Record<string, string>> {
+  return signMessage(signer, { method: WS_SIGNED_METHOD, path: WS_SIGNED_PATH, target, caller: encodeCaller(ANONYMOUS), body: wsConnectionInitBody() }, now);
+}
+
+/** What one subscription on a multiplexed socket is granted: the operation, and where its stream starts. */
+export interface SubscribeGrant {
+  query: string;
+  operationName: string | null;
+  variables: Readonly<Record<string, unknown>>;
+  /** The alert sequence after which to resume (the bridge's reconnection), or null. */
+  resumeAfter: number | null;
+  /** When the client subscribed at the gateway (ISO-8601), or null. */
+  since: string | null;
+}
+
+/** The `extensions` key of a subscribe message that carries its grant. */
+export const GRANT_EXTENSION = 'paygraphGrant';
+/** `extensions.reason` of the FORBIDDEN error for a refused grant (the gateway may sign a fresh one and retry). */
+export const GRANT_REFUSED = 'SUBSCRIPTION_GRANT_REFUSED';
+
+/** The content a subscription grant is signed over (JSON: the receiver rebuilds it from the message). */
+export function wsSubscribeBody(g: SubscribeGrant): string {
+  return `graphql-ws/subscribe/v1\n${JSON.stringify([g.query, g.operationName, g.variables, g.resumeAfter, g.since])}`;
+}
+
+/** The signature fields granting `caller` the subscription `grant` on a socket from `signer` to `target`. */
+export function signSubscribeGrant(
   signer: Signer,
   target: ServiceName,
   caller: Caller,
-  resume: { resumeAfter: number | null; since: string | null },
+  grant: SubscribeGrant,
   now = Date.now(),
 ): Promise<Record<string, string>> {
-  return signMessage(
-    signer,
-    { method: WS_SIGNED_METHOD, path: WS_SIGNED_PATH, target, caller: encodeCaller(caller), body: wsConnectionInitBody(resume.resumeAfter, resume.since) },
-    now,
-  );
+  return signMessage(signer, { method: WS_SIGNED_METHOD, path: WS_SIGNED_PATH, target, caller: encodeCaller(caller), body: wsSubscribeBody(grant) }, now);
 }
 
 /** A message as received, to verify. */

@@ -1,4 +1,6 @@
-import { appendOnly, type Migration } from '../../lib/db.js';
+import { appendOnly, isSqlite, type Migration } from '../../lib/db.js';
+import { backfillAuditLog } from './audit-backfill.js';
+import { consentMigrations } from './consent/migrations.js';
 
 export const migrations: readonly Migration[] = [
   {
@@ -49,4 +51,35 @@ export const migrations: readonly Migration[] = [
       await appendOnly(knex, 'data_access_log');
     },
   },
+  {
+    name: '003_audit_transparency_log',
+    async up(knex) {
+      // The transparency log (docs/audit.md): each record is leaf `leaf_index` (0-based, append
+      // order, no gaps) of an RFC 6962 tree; `leaf` is its canonical JSON (what /audit/entries
+      // serves), `subject` the salted commitment to the user, `salt` private (given to the user only).
+      await knex.schema.alterTable('data_access_log', (t) => {
+        t.bigInteger('leaf_index').nullable().unique();
+        t.string('subject', 43).nullable();
+        t.string('salt', 22).nullable();
+        t.text('institutions').nullable();
+        t.integer('count').nullable();
+        t.text('marks').nullable();
+        t.text('leaf').nullable();
+      });
+      // The stored hashes of the tree's complete subtrees: node (level, idx) is the root of leaves
+      // [idx·2^level, (idx+1)·2^level). Written in the same transaction as the records they cover.
+      await knex.schema.createTable('audit_tree', (t) => {
+        t.integer('level').notNullable();
+        t.bigInteger('idx').notNullable();
+        t.string('hash', 44).notNullable();
+        t.primary(['level', 'idx']);
+      });
+      await appendOnly(knex, 'audit_tree');
+      // Records written before this migration become the first leaves (the triggers are lifted
+      // for this one statement of the owner's migration, and put back).
+      await backfillAuditLog(knex, isSqlite(knex));
+    },
+  },
+  // Consents (docs/consent.md): their own tables, after the transparency log.
+  ...consentMigrations,
 ];

@@ -4,10 +4,15 @@
  * history, run the rules, insert the alert (if any), and advance the position. Processing is
  * idempotent by event id (the position check and the primary key of purchase_history, plus one
  * alert per purchase), so a page read again after a failure changes nothing twice.
+ *
+ * Traces: an event that carries the traceparent of the operation that committed it (the payments
+ * outbox stores it) is applied in a consumer span continuing that trace, across the feed's
+ * asynchronous hop; the alert it raises keeps that span's traceparent for the subscription bridge.
  */
 import type { Knex } from 'knex';
 import { z } from 'zod';
 import type { Logger } from '../../lib/log.js';
+import { continueTrace, currentTraceparent } from '../../lib/tracing.js';
 import { accountHistory, insertAlert, isRecorded, readPosition, recordPurchase, writePosition, type ChargeAlertRow } from './data.js';
 import type { ConsumerLease } from './lease.js';
 import { evaluate } from './rules.js';
@@ -17,6 +22,8 @@ export interface FeedEvent {
   type: string;
   createdAt: string;
   payload: unknown;
+  /** The W3C traceparent of the operation that committed the event, when it was traced. */
+  traceparent?: string;
 }
 
 const PurchasePosted = z.object({
@@ -62,7 +69,7 @@ export async function applyEvents(db: Knex, events: readonly FeedEvent[], opts: 
     const alerts: ChargeAlertRow[] = [];
     for (const event of events) {
       if (event.id <= position) continue;
-      const alert = event.type === 'PURCHASE_POSTED' ? await applyPurchase(trx, event, opts.log) : null;
+      const alert = event.type === 'PURCHASE_POSTED' ? await traced(event, () => applyPurchase(trx, event, opts.log)) : null;
       if (alert) alerts.push(alert);
       position = event.id;
     }
@@ -74,6 +81,13 @@ export async function applyEvents(db: Knex, events: readonly FeedEvent[], opts: 
 /** Applies one event in its own transaction (see applyEvents): the alert it raised, or null. */
 export async function applyEvent(db: Knex, event: FeedEvent, opts: ApplyOptions): Promise<ChargeAlertRow | null> {
   return (await applyEvents(db, [event], opts))[0] ?? null;
+}
+
+/** Runs `fn` in a consumer span continuing the event's trace, when it has one (an untraced event opens none). */
+function traced<T>(event: FeedEvent, fn: () => Promise<T>): Promise<T> {
+  if (!event.traceparent) return fn();
+  const attributes = { 'messaging.operation.type': 'process', 'messaging.destination.name': 'payments outbox', 'messaging.message.id': String(event.id) };
+  return continueTrace('alerts', `process ${event.type}`, event.traceparent, attributes, fn);
 }
 
 async function applyPurchase(trx: Knex.Transaction, event: FeedEvent, log: Logger): Promise<ChargeAlertRow | null> {
@@ -121,5 +135,6 @@ async function applyPurchase(trx: Knex.Transaction, event: FeedEvent, log: Logge
     eventId: event.id,
     riskScore: verdict.riskScore,
     reasons: verdict.reasons,
+    traceparent: currentTraceparent(),
   });
 }

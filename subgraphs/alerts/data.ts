@@ -17,6 +17,8 @@ export interface ChargeAlertRow {
   /** The payments event that raised the alert (a monotonic cursor); null for legacy rows. */
   eventId: number | null;
   resolvedAt: string | null;
+  /** The W3C traceparent of the consumer span that raised it (lib/tracing.ts), when traced: the bridge continues it. */
+  traceparent?: string;
 }
 
 interface RawAlert {
@@ -30,6 +32,7 @@ interface RawAlert {
   created_at: string;
   event_id: number | string | null;
   resolved_at: string | null;
+  trace_parent?: string | null;
 }
 
 function toAlert(r: RawAlert): ChargeAlertRow {
@@ -44,6 +47,7 @@ function toAlert(r: RawAlert): ChargeAlertRow {
     createdAt: r.created_at,
     eventId: r.event_id === null || r.event_id === undefined ? null : Number(r.event_id),
     resolvedAt: r.resolved_at ?? null,
+    ...(r.trace_parent ? { traceparent: r.trace_parent } : {}),
   };
 }
 
@@ -73,6 +77,11 @@ export async function alertsOfUserAfter(db: Knex, userId: string, cursor: number
   return ((await db('charge_alerts').select('*').where('user_id', userId).where('event_id', '>', cursor).orderBy('event_id', 'asc')) as RawAlert[]).map(
     toAlert,
   );
+}
+
+/** How many of the user's alerts were raised by events after `cursor`, counting at most `limit`. */
+export async function countAlertsOfUserAfter(db: Knex, userId: string, cursor: number, limit: number): Promise<number> {
+  return ((await db('charge_alerts').select('id').where('user_id', userId).where('event_id', '>', cursor).limit(limit)) as unknown[]).length;
 }
 
 /**
@@ -166,6 +175,8 @@ export interface NewAlert {
   eventId: number;
   riskScore: number;
   reasons: readonly Reason[];
+  /** See ChargeAlertRow.traceparent. */
+  traceparent?: string | null;
 }
 
 /** Inserts an alert unless the purchase already has one; returns the new row or null. */
@@ -181,6 +192,7 @@ export async function insertAlert(db: Knex, a: NewAlert): Promise<ChargeAlertRow
     created_at: new Date().toISOString(),
     event_id: a.eventId,
     resolved_at: null,
+    trace_parent: a.traceparent ?? null,
   };
   const inserted = (await db('charge_alerts').insert(raw).onConflict('purchase_id').ignore().returning('id')) as unknown[];
   return inserted.length > 0 ? toAlert(raw) : null;

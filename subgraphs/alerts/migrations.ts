@@ -80,4 +80,13 @@ export const migrations: readonly Migration[] = [
       await knex('consumer_leases').insert({ feed: 'payments', holder: '', expires_at: 0, acquired_at: null });
     },
   },
+  {
+    /** Traces (docs/operations.md#tracing): the traceparent of the consumer span that raised an alert, for the subscription bridge. */
+    name: '004_alert_trace_context',
+    async up(knex) {
+      await knex.schema.alterTable('charge_alerts', (t) => {
+        t.string('trace_parent', 55).nullable();
+      });
+    },
+  },
 ];

@@ -1,15 +1,23 @@
 import { badRequest, unauthenticated } from '../../lib/errors.js';
 import type { SubgraphContext } from '../definition.js';
-import { alertById, alertsOfUser, insertFreezeCommand, resolveAlert, type ChargeAlertRow } from './data.js';
+import { alertById, alertsOfUser, cursorBefore, insertFreezeCommand, readPosition, resolveAlert, type ChargeAlertRow } from './data.js';
+import { alertCursor, replayStart } from './replay.js';
 import type { AlertsLoaders } from './loaders.js';
 import type { AlertsServices } from './services.js';
 
-/** Present in the context of operations served over the alerts service's graphql-ws endpoint. */
+/**
+ * Present in the context of a subscription served over the alerts service's graphql-ws endpoint:
+ * what its signed grant says about where the stream starts (ws.ts).
+ */
 export interface SubscriptionState {
-  /** Replay alerts raised by events after this position (see ws.ts). */
-  cursor: number;
+  /** The bridge's reconnection: replay alerts raised by events after this one (overrides `after`). */
+  resumeAfter: number | null;
+  /** When the client subscribed at the gateway: without a cursor, the stream starts there. */
+  since: string | null;
   /** The event id of the alert being delivered, reported to the gateway as `extensions.cursor`. */
   lastEventId: number | null;
+  /** That alert's traceparent (lib/tracing.ts), reported as `extensions.traceparent` when it has one. */
+  lastTraceparent?: string | null;
 }
 
 export type AlertsContext = SubgraphContext<AlertsLoaders, AlertsServices> & { subscription?: SubscriptionState };
@@ -52,14 +60,24 @@ export const resolvers = {
   },
   Subscription: {
     chargeAlertRaised: {
-      subscribe(_: unknown, __: unknown, ctx: AlertsContext) {
+      async subscribe(_: unknown, args: { after?: string | null }, ctx: AlertsContext) {
         const sub = ctx.subscription;
         if (!sub) throw badRequest('Subscriptions are served over graphql-ws, through the gateway.');
-        if (!ctx.caller.userId) throw unauthenticated('Subscribing to alerts needs a token.');
-        return ctx.services.bus.stream(ctx.db, ctx.caller.userId, sub.cursor);
+        const userId = ctx.caller.userId;
+        if (!userId) throw unauthenticated('Subscribing to alerts needs a token.');
+        // Where the stream starts: where the bridge's last connection stopped; else after the
+        // client's cursor (bounded); else the last alert raised before the client subscribed (so
+        // one raised while the subscription was on its way is replayed); else now.
+        const start =
+          sub.resumeAfter ??
+          (args.after ? await replayStart(ctx.db, userId, args.after) : sub.since ? await cursorBefore(ctx.db, userId, sub.since) : await readPosition(ctx.db));
+        return ctx.services.bus.stream(ctx.db, userId, start);
       },
       resolve(alert: ChargeAlertRow, _: unknown, ctx: AlertsContext) {
-        if (ctx.subscription) ctx.subscription.lastEventId = alert.eventId;
+        if (ctx.subscription) {
+          ctx.subscription.lastEventId = alert.eventId;
+          ctx.subscription.lastTraceparent = alert.traceparent ?? null;
+        }
         return alert;
       },
     },
@@ -69,6 +87,7 @@ export const resolvers = {
       const row = await ctx.loaders.alert.load(ref.id);
       return row && row.userId === ctx.caller.userId ? row : null;
     },
+    cursor: (alert: ChargeAlertRow) => alertCursor(alert),
     account: (alert: ChargeAlertRow) => ({ __typename: 'Account', id: alert.accountId }),
     purchase: (alert: ChargeAlertRow) => ({ __typename: 'Purchase', id: alert.purchaseId }),
   },

@@ -17,9 +17,11 @@ export interface AlertsServices {
   consumer: AlertConsumer;
   /** The freeze dispatcher: resolutions wake it after committing a freeze command. */
   freezer: WorkerLoop;
+  /** The graphql-ws endpoint's counters (ws.ts), for the status route. */
+  endpoint: { connections: number };
 }
 
 export function createAlertsServices(env: ServiceEnv): AlertsServices {
   const bus = new AlertBus(env.logger);
-  return { bus, consumer: createConsumer(env, bus), freezer: createFreezeDispatcher(env) };
+  return { bus, consumer: createConsumer(env, bus), freezer: createFreezeDispatcher(env), endpoint: { connections: 0 } };
 }

@@ -4,6 +4,7 @@
  * every request (ctx.services), internal route and worker.
  */
 import { loadSdl, type SubgraphDefinition } from '../definition.js';
+import { remoteConsentGate } from './consent.js';
 import { internalRoutes } from './internal.js';
 import { IDEMPOTENCY_PRUNE_INTERVAL_MS } from './limits.js';
 import { createLoaders, type PaymentsLoaders } from './loaders.js';
@@ -16,7 +17,7 @@ export const payments: SubgraphDefinition<PaymentsLoaders, PaymentsServices> = {
   typeDefs: loadSdl(new URL('./schema.graphql', import.meta.url)),
   resolvers,
   migrations,
-  createServices: (env) => createPaymentsServices({ db: env.db, logger: env.logger }),
+  createServices: (env) => createPaymentsServices({ db: env.db, logger: env.logger, consent: remoteConsentGate(env) }),
   createLoaders: (db) => createLoaders(db),
   internalRoutes,
   /** Serves the event feed's long polls (event-feed.ts); prunes idempotency keys past their retention (limits.ts), at start and then hourly. */

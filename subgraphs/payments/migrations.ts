@@ -158,4 +158,16 @@ export const migrations: readonly Migration[] = [
       for (const table of ['journal_entries', 'postings', 'transfers', 'purchases', 'outbox_events', 'account_freezes']) await appendOnly(knex, table);
     },
   },
+  {
+    /**
+     * Traces (docs/operations.md#tracing): the W3C traceparent of the operation that committed an
+     * event, so the alerts consumer continues its trace across the feed; null when it was untraced.
+     */
+    name: '005_outbox_trace_context',
+    async up(knex) {
+      await knex.schema.alterTable('outbox_events', (t) => {
+        t.string('trace_parent', 55).nullable();
+      });
+    },
+  },
 ];

@@ -1,13 +1,16 @@
 /**
  * The payments subgraph's resolvers: thin adapters from GraphQL to the service's collaborators
  * (ctx.services) and loaders. Who may see payment-only data is the fence's decision (layer 4, from
- * the schema's @paymentOnly marks), taken before any resolver runs; resolvers only make sure the
- * caller is signed in where money moves, and show each user their own rows only.
+ * the schema's @paymentOnly marks), taken before any resolver runs; resolvers make sure the
+ * caller is signed in where money moves, show each user their own rows only, and serve an
+ * account's balance, history and movements only under the user's consent (consent.ts).
  */
+import type { GraphQLResolveInfo } from 'graphql';
 import { decodeCursor, encodeCursor, pageInfo, pageSize } from '../../lib/cursor.js';
 import { notFound, unauthenticated } from '../../lib/errors.js';
 import { money } from '../../lib/money.js';
 import type { SubgraphContext } from '../definition.js';
+import { movementConsentError, requireConsent, type ConsentCoordinate } from './consent.js';
 import type { LedgerAccountRow, PostingRow, PurchaseRow, TransferRow } from './data.js';
 import { balanceView } from './ledger/rules.js';
 import type { PaymentsLoaders } from './loaders.js';
@@ -21,6 +24,21 @@ async function ownLedgerAccount(id: string, ctx: Ctx): Promise<LedgerAccountRow>
   const row = ctx.caller.userId ? await ctx.loaders.ledgerAccount.load(id) : null;
   if (!row || row.ownerUserId !== ctx.caller.userId) throw notFound(`No account "${id}" for this user.`);
   return row;
+}
+
+/**
+ * The caller's own ledger account, when the user's consent allows `coordinate` on it (the owner
+ * check answers first: another user's account is NOT_FOUND, whatever its consents). The two reads
+ * run side by side.
+ */
+async function consentedLedgerAccount(id: string, ctx: Ctx, info: GraphQLResolveInfo, coordinate: ConsentCoordinate): Promise<LedgerAccountRow> {
+  const [own, consent] = await Promise.allSettled([
+    ownLedgerAccount(id, ctx),
+    ctx.caller.userId ? requireConsent(ctx, info, { accountId: id, coordinate }) : Promise.resolve(),
+  ]);
+  if (own.status === 'rejected') throw own.reason;
+  if (consent.status === 'rejected') throw consent.reason;
+  return own.value;
 }
 
 /** Account.balance: what can be spent and the balance (a card shows what is owed), as the ledger's rules have them. */
@@ -76,12 +94,18 @@ export const resolvers = {
     purchase: (_: unknown, args: { id: string }, ctx: Ctx) => visiblePurchase(args.id, ctx),
   },
   Mutation: {
-    sendTransfer: async (_: unknown, args: { input: SendTransferInput }, ctx: Ctx) => {
-      const result = await ctx.services.movements.sendTransfer(mover(ctx, 'sendTransfer'), args.input);
+    sendTransfer: async (_: unknown, args: { input: SendTransferInput }, ctx: Ctx, info: GraphQLResolveInfo) => {
+      const userId = mover(ctx, 'sendTransfer');
+      const refused = await movementConsentError(ctx, info, args.input.fromAccountId, 'Mutation.sendTransfer', ['input', 'fromAccountId']);
+      if (refused) return { transfer: null, userErrors: [refused] };
+      const result = await ctx.services.movements.sendTransfer(userId, args.input);
       return { transfer: result.transferId ? await ctx.loaders.transfer.load(result.transferId) : null, userErrors: result.userErrors };
     },
-    makePurchase: async (_: unknown, args: { input: MakePurchaseInput }, ctx: Ctx) => {
-      const result = await ctx.services.movements.makePurchase(mover(ctx, 'makePurchase'), args.input);
+    makePurchase: async (_: unknown, args: { input: MakePurchaseInput }, ctx: Ctx, info: GraphQLResolveInfo) => {
+      const userId = mover(ctx, 'makePurchase');
+      const refused = await movementConsentError(ctx, info, args.input.accountId, 'Mutation.makePurchase', ['input', 'accountId']);
+      if (refused) return { purchase: null, userErrors: [refused] };
+      const result = await ctx.services.movements.makePurchase(userId, args.input);
       return { purchase: result.purchaseId ? await ctx.loaders.purchase.load(result.purchaseId) : null, userErrors: result.userErrors };
     },
   },
@@ -99,11 +123,12 @@ export const resolvers = {
   },
   Account: {
     __resolveReference: (ref: { id: string }) => ({ id: ref.id }),
-    balance: async (ref: { id: string }, _: unknown, ctx: Ctx) => balanceOf(await ownLedgerAccount(ref.id, ctx)),
-    transactions: async (ref: { id: string }, args: { first?: number | null; after?: string | null }, ctx: Ctx) => {
+    balance: async (ref: { id: string }, _: unknown, ctx: Ctx, info: GraphQLResolveInfo) =>
+      balanceOf(await consentedLedgerAccount(ref.id, ctx, info, 'Account.balance')),
+    transactions: async (ref: { id: string }, args: { first?: number | null; after?: string | null }, ctx: Ctx, info: GraphQLResolveInfo) => {
       const size = pageSize(args.first);
       const after = args.after ? decodeCursor(args.after) : null;
-      await ownLedgerAccount(ref.id, ctx);
+      await consentedLedgerAccount(ref.id, ctx, info, 'Account.transactions');
       const rows = await ctx.loaders.page.load({ accountId: ref.id, limit: size + 1, after });
       const page = rows.slice(0, size);
       const edges = page.map((p) => ({ cursor: encodeCursor({ at: p.postedAt, id: p.id }), node: transactionNode(p) }));

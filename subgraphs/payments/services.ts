@@ -7,6 +7,7 @@
  */
 import type { Knex } from 'knex';
 import type { Logger } from '../../lib/log.js';
+import type { ConsentGate } from './consent.js';
 import { EventFeed } from './event-feed.js';
 import { createLedger, type Ledger } from './ledger/index.js';
 import { createMovements, type Movements } from './movements/index.js';
@@ -15,13 +16,31 @@ export interface PaymentsServices {
   ledger: Ledger;
   movements: Movements;
   feed: EventFeed;
+  /** Who decides the user's consent for an account's data (consent.ts: the accounts service). */
+  consent: ConsentGate;
 }
 
-export function createPaymentsServices({ db, logger, clock }: { db: Knex; logger: Logger; clock?: () => Date }): PaymentsServices {
+/** Without a consent gate (in-process movements, tests of the ledger): every consent check fails closed. */
+const NO_CONSENT: ConsentGate = {
+  decide: () => Promise.reject(new Error('no consent gate: this payments service cannot serve account data')),
+};
+
+export function createPaymentsServices({
+  db,
+  logger,
+  clock,
+  consent,
+}: {
+  db: Knex;
+  logger: Logger;
+  clock?: () => Date;
+  consent?: ConsentGate;
+}): PaymentsServices {
   const ledger = createLedger({ db, logger });
   return {
     ledger,
     movements: createMovements({ db, ledger, clock }),
     feed: new EventFeed({ ledger, db, logger }),
+    consent: consent ?? NO_CONSENT,
   };
 }

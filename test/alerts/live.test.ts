@@ -10,8 +10,10 @@ import { op } from '../helpers/contract.js';
 import { signerOf } from '../helpers/signing.js';
 import { startTestStack, userId, type TestStack } from '../helpers/stack.js';
 import {
+  alertsStatus,
   closeCode,
   connectAlertsDirect,
+  grantExtensions,
   NORMAL,
   pay,
   raisedAlert,
@@ -20,9 +22,10 @@ import {
   SUSPICIOUS,
   waitForLive,
   type LiveSubscription,
+  wsUrlOf,
   type RaisedAlert,
 } from '../helpers/alerts.js';
-import { expectData, expectForbiddenDataUse, expectGraphQLError, expectUserErrors } from '../helpers/matchers.js';
+import { expectData, expectUnseen, expectGraphQLError, expectUserErrors } from '../helpers/matchers.js';
 import { waitFor } from '../helpers/wait.js';
 
 let stack: TestStack;
@@ -38,22 +41,32 @@ afterAll(async () => {
 });
 
 describe('connection and fence', () => {
-  it('closes a connection with an invalid token with 4401', async () => {
+  it('rejects a connection_init with an invalid token with 4403 (graphql-ws: Forbidden)', async () => {
     const sub = subscribe(stack, 'not-a-jwt', op('ChargeAlerts'));
-    expect(closeCode(await sub.next())).toBe(4401);
+    expect(closeCode(await sub.next())).toBe(4403);
     await sub.dispose();
   });
 
-  it('closes a connection without a token with 4401', async () => {
+  it('rejects a connection_init without a token with 4403', async () => {
     const sub = subscribe(stack, null, op('ChargeAlerts'));
-    expect(closeCode(await sub.next())).toBe(4401);
+    const m = await sub.next();
+    expect(closeCode(m)).toBe(4403);
+    expect((m as { error: { reason?: string } }).error.reason).toMatch(/Bearer/);
     await sub.dispose();
   });
 
-  it('refuses an advertising caller with FORBIDDEN_DATA_USE, before any subgraph', async () => {
+  it('closes a socket that subscribes before its connection is acknowledged with 4401 (graphql-ws: Unauthorized)', async () => {
+    const socket = new WebSocket(wsUrlOf(stack.url), 'graphql-transport-ws');
+    await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
+    const closed = new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)));
+    socket.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query: op('ChargeAlerts') } }));
+    expect(await closed).toBe(4401);
+  });
+
+  it('refuses an advertising caller as if there were no subscriptions, before any subgraph', async () => {
     const ads = await stack.token('alice', 'advertising');
     const sub = subscribe(stack, ads, op('ChargeAlerts'));
-    expectForbiddenDataUse(subscriptionErrors(await sub.next()), ['Subscription.chargeAlertRaised']);
+    expectUnseen(subscriptionErrors(await sub.next()));
     expect(stack.gateway.subscriptions.active).toBe(0);
     await sub.dispose();
   });
@@ -76,33 +89,62 @@ describe('connection and fence', () => {
 });
 
 describe('the alerts service endpoint', () => {
-  const direct = (params: Record<string, unknown>) => connectAlertsDirect(stack, params);
+  const caller = { userId: userId('alice'), purpose: 'payments' as const, client: null };
+  const query = 'subscription { chargeAlertRaised { id riskScore } }';
 
-  it('accepts only connections signed by the gateway with its key (4401 otherwise)', async () => {
-    expect((await direct({})).code).toBe(4401);
-    const caller = { userId: userId('alice'), purpose: 'payments' as const, client: null };
+  it('accepts only connections signed by the gateway with its key (4403 otherwise)', async () => {
+    expect((await connectAlertsDirect(stack, {})).code).toBe(4403);
     const gateway = signerOf('gateway');
     // Signed with the ads service's own key: a subgraph cannot forge the gateway's connection.
-    const forged = await signConnectionInit(signerOf('ads'), 'alerts', caller, { resumeAfter: null, since: null });
-    const refused = await direct(forged);
-    expect(refused.code).toBe(4401);
+    const refused = await connectAlertsDirect(stack, await signConnectionInit(signerOf('ads'), 'alerts'));
+    expect(refused.code).toBe(4403);
     expect(refused.reason).toMatch(/ads may not call/);
     // A captured, valid connection_init cannot be replayed.
-    const valid = await signConnectionInit(gateway, 'alerts', caller, { resumeAfter: 0, since: null });
+    const valid = await signConnectionInit(gateway, 'alerts');
     const first = createClient({
       url: stack.subgraphs.alerts.url.replace(/^http/, 'ws'),
       webSocketImpl: WebSocket,
       retryAttempts: 0,
       lazy: false,
-      connectionParams: { ...valid, resumeAfter: 0 },
+      connectionParams: valid,
     });
     await new Promise<void>((resolve) => first.on('connected', () => resolve()));
     await first.dispose();
-    const replayed = await direct({ ...valid, resumeAfter: 0 });
-    expect(replayed.reason).toMatch(/replayed/);
-    // Tampering with the signed resume position breaks the signature.
-    const tampered = await signConnectionInit(gateway, 'alerts', caller, { resumeAfter: 5, since: null });
-    expect((await direct({ ...tampered, resumeAfter: 0 })).reason).toMatch(/content digest/);
+    expect((await connectAlertsDirect(stack, valid)).reason).toMatch(/replayed/);
+  });
+
+  it("serves a subscription on the gateway's connection only with a grant the gateway signed for that caller and that operation", async () => {
+    const gateway = signerOf('gateway');
+    const socket = async () => signConnectionInit(gateway, 'alerts');
+    const refusal = async (extensions?: Record<string, unknown>) => {
+      const r = await connectAlertsDirect(stack, await socket(), { query, ...(extensions ? { extensions } : {}) });
+      expect(r.code, JSON.stringify(r)).toBeUndefined();
+      expect(r.errors?.[0]?.extensions?.code, JSON.stringify(r)).toBe('FORBIDDEN');
+      return r.errors![0]!.message;
+    };
+    expect(await refusal()).toMatch(/not granted by the gateway \(unsigned/);
+    // Signed by ads: refused. Signed by the gateway for ads: refused.
+    expect(await refusal(await grantExtensions(signerOf('ads'), caller, { query }))).toMatch(/ads may not call/);
+    expect(await refusal(await grantExtensions(gateway, caller, { query }, 'ads'))).toMatch(/signed for "ads"/);
+    // A grant for another operation, or another resume position, does not cover this one.
+    expect(await refusal(await grantExtensions(gateway, caller, { query: 'subscription { chargeAlertRaised { id } }' }))).toMatch(/content digest/);
+    const tampered = await grantExtensions(gateway, caller, { query, resumeAfter: 5 });
+    (tampered.paygraphGrant as Record<string, unknown>).resumeAfter = 0;
+    expect(await refusal(tampered)).toMatch(/content digest/);
+    // A grant is good for one subscription: replayed, it is refused.
+    const once = await grantExtensions(gateway, caller, { query });
+    const client = createClient({
+      url: stack.subgraphs.alerts.url.replace(/^http/, 'ws'),
+      webSocketImpl: WebSocket,
+      retryAttempts: 0,
+      connectionParams: await socket(),
+    });
+    const errors: unknown[] = [];
+    client.subscribe({ query, extensions: once }, { next: () => {}, error: (e) => errors.push(e), complete: () => {} });
+    await waitFor(async () => (await alertsStatus(stack)).bus.subscriptions >= 1, 'the granted subscription to be streaming');
+    expect(errors).toEqual([]);
+    expect(await refusal(once)).toMatch(/replayed/);
+    await client.dispose();
   });
 });
 
@@ -233,6 +275,6 @@ describe('ChargeAlerts subscription', () => {
 
   it('an anonymous caller cannot resolve alerts', async () => {
     const res = await stack.gql(op('ResolveAlert'), { id: aliceAlert.id, fraudulent: true }, null);
-    expectForbiddenDataUse(res, ['Mutation.resolveChargeAlert']);
+    expectUnseen(res);
   });
 });

@@ -36,13 +36,13 @@ const BAD: { rule: FenceRule; coordinate: string; sdl: string }[] = [
     rule: 'externals-protected-field',
     coordinate: 'Account.mask',
     sdl: `${LINK}
-      type Account @key(fields: "id") { id: ID! mask: String! @external }`,
+      type Account @key(fields: "id") { id: ID! mask: String @external }`,
   },
   {
     rule: 'requires-protected-field',
     coordinate: 'Account.mask',
     sdl: `${LINK}
-      type Account @key(fields: "id") { id: ID! mask: String! @external adScore: Int @requires(fields: "mask") }`,
+      type Account @key(fields: "id") { id: ID! mask: String @external adScore: Int @requires(fields: "mask") }`,
   },
   {
     rule: 'requires-protected-field',
@@ -57,13 +57,13 @@ const BAD: { rule: FenceRule; coordinate: string; sdl: string }[] = [
     coordinate: 'Account.mask',
     sdl: `${LINK}
       type User @key(fields: "id") { id: ID! favoriteCard: Account @provides(fields: "mask") }
-      type Account @key(fields: "id") { id: ID! mask: String! @external }`,
+      type Account @key(fields: "id") { id: ID! mask: String @external }`,
   },
   {
     rule: 'key-contains-protected-field',
     coordinate: 'Account.mask',
     sdl: `${LINK}
-      type Account @key(fields: "id mask", resolvable: false) { id: ID! mask: String! @external }`,
+      type Account @key(fields: "id mask", resolvable: false) { id: ID! mask: String @external }`,
   },
   {
     rule: 'returns-protected-type',
@@ -107,7 +107,7 @@ describe('layer 1: composition rules for the advertising zone', () => {
   it('follows aliased federation imports', () => {
     const found =
       violations(`extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key", { name: "@external", as: "@ext" }, { name: "@requires", as: "@needs" }])
-      type Account @key(fields: "id") { id: ID! mask: String! @ext score: Int @needs(fields: "mask") }`);
+      type Account @key(fields: "id") { id: ID! mask: String @ext score: Int @needs(fields: "mask") }`);
     // Account is bank data as a whole: its key and every field it defines count too.
     expect([...new Set(found.map((v) => v.rule))].sort()).toEqual([
       'defines-protected-field',

@@ -3,12 +3,13 @@
  * advertising token (and without a token), the same operations with a payments token, legitimate
  * advertising use, and the data-access log.
  */
+import { buildFixture } from '../../seeds/fixture.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Knex } from 'knex';
 import { isSqlite } from '../../lib/db.js';
 import { op } from '../helpers/contract.js';
 import { LogCapture } from '../helpers/logs.js';
-import { expectData, expectForbiddenDataUse, expectGraphQLError, expectNoLeak, expectNothingMoved } from '../helpers/matchers.js';
+import { expectData, expectGraphQLError, expectNoLeak, expectNothingMoved, expectUnseen } from '../helpers/matchers.js';
 import { postGraphQL, startTestStack, userId, type GqlResponse, type TestStack } from '../helpers/stack.js';
 
 let stack: TestStack;
@@ -34,13 +35,18 @@ function leaves(value: unknown, out: string[] = []): string[] {
 }
 
 /**
- * Refused by the fence: no data at all, FORBIDDEN_DATA_USE naming `expected`, and no protected value
- * anywhere in the body or the headers (as whole values: the random request id in every error may
- * contain a card's four digits by chance).
+ * Refused to a non-payments caller as if the payment-only API did not exist (a validation error
+ * against the contract schema, naming no payment-only type), with no protected value anywhere,
+ * and audited all the same: the record under the error's request id is REFUSED and names
+ * `expected` (the protected coordinates the document selected, judged on the full API).
  */
-function expectRefused(r: Raw, expected: string[]): void {
-  expectForbiddenDataUse(r, expected);
+async function expectRefusedUnseen(r: Raw, expected: string[]): Promise<void> {
+  const [first] = expectUnseen(r);
   expectNoLeak(r, secrets);
+  const row = await stack.dbs.accounts('data_access_log').where({ request_id: first!.extensions?.requestId }).first();
+  expect(row, `no audit record for request ${String(first!.extensions?.requestId)}`).toBeDefined();
+  expect(row.decision).toBe('REFUSED');
+  expect(JSON.parse(row.coordinates)).toEqual(expect.arrayContaining(expected));
 }
 
 const ACCOUNT = 'acc_alice_checking';
@@ -127,11 +133,11 @@ describe('layer 2: the gateway refuses protected selections to non-payments call
   for (const a of ATTACKS) {
     it(`advertising: ${a.name}`, async () => {
       const r = await raw(a.query, a.variables, ads, a.operationName);
-      expectRefused(r, a.expect);
+      await expectRefusedUnseen(r, a.expect);
     });
     it(`anonymous: ${a.name}`, async () => {
       const r = await raw(a.query, a.variables, null, a.operationName);
-      expectRefused(r, a.expect);
+      await expectRefusedUnseen(r, a.expect);
     });
     it(`payments: ${a.name} is served`, async () => {
       expectData(await raw(a.query, a.variables, pay, a.operationName));
@@ -146,7 +152,7 @@ describe('layer 2: the gateway refuses protected selections to non-payments call
         ads,
       ),
     );
-    expectRefused(r, ['Mutation.sendTransfer', 'SendTransferPayload.userErrors']);
+    await expectRefusedUnseen(r, ['Mutation.sendTransfer', 'SendTransferPayload.userErrors']);
   });
 
   it('a mutation with a payments token is served', async () => {
@@ -156,7 +162,7 @@ describe('layer 2: the gateway refuses protected selections to non-payments call
 
   it('a subscription document with protected fields is refused over HTTP before anything runs', async () => {
     const r = await raw('subscription { chargeAlertRaised { id riskScore } }', undefined, ads);
-    expectRefused(r, ['Subscription.chargeAlertRaised', 'ChargeAlert.riskScore']);
+    await expectRefusedUnseen(r, ['Subscription.chargeAlertRaised', 'ChargeAlert.riskScore']);
   });
 
   it('`_entities` and `_service` are not part of the API: validation fails, no data', async () => {
@@ -267,7 +273,7 @@ describe('layer 5: the data-access log', () => {
     // The records are stamped by the gateway, in this process: between these two readings of the clock.
     const startedAt = Date.now();
     const refused = await stack.gql('query SneakyAd { me { accounts { mask } } }', undefined, bobAds, { 'apollographql-client-name': 'ad-sdk' });
-    expectForbiddenDataUse(refused, ['User.accounts', 'Account.mask']);
+    expectUnseen(refused);
     const allowed = await stack.gql('query MyCards { me { accounts { mask } } }', undefined, bobPay, { 'apollographql-client-name': 'wallet-ios' });
     expectData(allowed);
     const harmless = await stack.gql(op('Offers'), undefined, bobAds);
@@ -300,7 +306,10 @@ describe('layer 5: the data-access log', () => {
     expect(Date.parse(ad.at)).toBeLessThanOrEqual(finishedAt);
     // Offers touched no payment-only data: not logged.
     expect(nodes.filter((n) => n.operationName === 'Offers')).toHaveLength(0);
-    expect(log.totalCount).toBe(3);
+    // Before them: the records of bob's seeded consent grants (seeds/load.ts), one per institution.
+    const seeded = buildFixture().consents.filter((c) => c.userId === 'usr_bob');
+    expect(log.totalCount).toBe(3 + seeded.length + seeded.filter((c) => c.revokedAt).length);
+    expect(nodes.slice(3).every((n) => n.layer === 'consent-grant')).toBe(true);
   });
 
   it('pages with first/after', async () => {
@@ -314,9 +323,10 @@ describe('layer 5: the data-access log', () => {
   it('another user sees only their own log; an advertising caller cannot read it', async () => {
     const carol = await stack.token('carol', 'payments');
     const log = await readLog(carol);
-    expect(log.edges.every((e) => e.node.operationName === 'Log')).toBe(true);
+    // Hers: her own reads, and her seeded consent grants (seeds/load.ts).
+    expect(log.edges.every((e) => e.node.operationName === 'Log' || e.node.layer === 'consent-grant')).toBe(true);
     const r = await raw(LOG, { first: 5 }, ads);
-    expectRefused(r, ['User.dataAccessLog']);
+    await expectRefusedUnseen(r, ['User.dataAccessLog']);
   });
 
   it('anonymous refused attempts are recorded without a user', async () => {

@@ -204,3 +204,37 @@ describe('the introspection filter', () => {
     expect(printed).toContain('offers: Offer!');
   });
 });
+
+describe('the oversight purpose (a bank credential)', () => {
+  const OSDL = `
+    directive @paymentOnly(source: String) on FIELD_DEFINITION | OBJECT | INTERFACE
+    type Query { account: Account @paymentOnly(source: "bank")  oversight: Oversight @paymentOnly(source: "oversight")  merchants: [String!]! }
+    type Account @paymentOnly(source: "bank") { id: ID! mask: String }
+    type Oversight @paymentOnly(source: "oversight") { institution: String! records: [Rec!]! }
+    type Rec @paymentOnly(source: "oversight") { id: ID! }
+  `;
+  const o = new FencePolicy(buildSchema(OSDL), readMarks(parse(OSDL)));
+  const as = (q: string, purpose: 'payments' | 'advertising' | 'oversight' | null) => checkOperation(o, parse(q), { purpose }).allowed;
+
+  it('may select its own view and public data, nothing else payment-only', () => {
+    expect(as('{ oversight { institution records { id __typename } } merchants }', 'oversight')).toBe(true);
+    expect(as('{ account { mask } }', 'oversight')).toBe(false);
+    expect(as('{ oversight { institution } account { id } }', 'oversight')).toBe(false);
+  });
+
+  it('its view stays payment-only for everyone else: payments may select it, advertising and anonymous may not', () => {
+    expect(as('{ oversight { institution } }', 'payments')).toBe(true);
+    expect(as('{ oversight { institution } }', 'advertising')).toBe(false);
+    expect(as('{ oversight { institution } }', null)).toBe(false);
+    expect(as('{ account { mask } }', 'payments')).toBe(true);
+  });
+
+  it('its contract schema keeps its view and drops all other payment-only data; the advertising contract drops both', () => {
+    const fence = new Fence(o, (async () => 1) as unknown as AuditSink, silentLogger);
+    const mine = printSchema(fence.contractSchemaFor('oversight'));
+    expect(mine).toMatch(/type Oversight/);
+    expect(mine).not.toMatch(/type Account|mask/);
+    const ads = printSchema(fence.contractSchemaFor('advertising'));
+    expect(ads).not.toMatch(/Oversight|Account/);
+  });
+});

@@ -22,7 +22,7 @@ const BAD_ADS = parse(`
   type User @key(fields: "id") { id: ID! sponsoredOffers: [Offer!]! accounts: [Account!]! @external adScore: Int @requires(fields: "accounts { mask }") }
   type Offer { id: ID! headline: String! merchant: Merchant! }
   type Merchant @key(fields: "id", resolvable: false) { id: ID! }
-  type Account @key(fields: "id") { id: ID! mask: String! @external }
+  type Account @key(fields: "id") { id: ID! mask: String @external }
 `);
 
 function badSupergraph(): string {

@@ -7,7 +7,7 @@
  * (b) a request the gateway really signed FOR ads, captured there, is refused by payments (the
  *     target is covered);
  * (c) no internal route accepts it (403), and nothing is returned or changed;
- * (d) alerts closes its graphql-ws connection (4401);
+ * (d) alerts refuses its graphql-ws connection (4403) and its subscription grants (FORBIDDEN);
  * (e) while the genuine paths, signed by the real services, keep working.
  */
 import type http from 'node:http';
@@ -20,7 +20,7 @@ import { encodeCaller, signConnectionInit, signMessage } from '../../lib/transpo
 import { signersTrustedBy } from '../../subgraphs/definition.js';
 import { SUBGRAPHS } from '../../subgraphs/index.js';
 import { op } from '../helpers/contract.js';
-import { connectAlertsDirect, pay, raisedAlert, subscribe, SUSPICIOUS, waitForLive } from '../helpers/alerts.js';
+import { connectAlertsDirect, grantExtensions, pay, raisedAlert, subscribe, SUSPICIOUS, waitForLive } from '../helpers/alerts.js';
 import { expectData, expectGraphQLError } from '../helpers/matchers.js';
 import { signerOf, signGraphQL } from '../helpers/signing.js';
 import { postGraphQL, startTestStack, userId, type TestStack } from '../helpers/stack.js';
@@ -185,19 +185,26 @@ describe('(c) internal calls signed by ads', () => {
 });
 
 describe('(d) a graphql-ws connection to alerts signed by ads', () => {
-  const direct = (params: Record<string, unknown>) => connectAlertsDirect(stack, params);
-
-  it('is closed with 4401', async () => {
-    const closed = await direct({ ...(await signConnectionInit(ads, 'alerts', alice, { resumeAfter: null, since: null })) });
-    expect(closed.code).toBe(4401);
+  it('is refused with 4403', async () => {
+    const closed = await connectAlertsDirect(stack, await signConnectionInit(ads, 'alerts'));
+    expect(closed.code).toBe(4403);
     expect(closed.reason).toMatch(/ads may not call/);
   });
 
-  it('a connection_init the gateway signed for ads is closed with 4401 too (signed for another target)', async () => {
-    const forAds = await signConnectionInit(signerOf('gateway'), 'ads', alice, { resumeAfter: null, since: null });
-    const closed = await direct(forAds);
-    expect(closed.code).toBe(4401);
+  it('a connection_init the gateway signed for ads is refused with 4403 too (signed for another target)', async () => {
+    const closed = await connectAlertsDirect(stack, await signConnectionInit(signerOf('gateway'), 'ads'));
+    expect(closed.code).toBe(4403);
     expect(closed.reason).toMatch(/signed for "ads"/);
+  });
+
+  it('a subscription granted by ads, on a connection the gateway opened, is refused (FORBIDDEN)', async () => {
+    const query = 'subscription { chargeAlertRaised { id } }';
+    const r = await connectAlertsDirect(stack, await signConnectionInit(signerOf('gateway'), 'alerts'), {
+      query,
+      extensions: await grantExtensions(ads, alice, { query }),
+    });
+    expect(r.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+    expect(r.errors?.[0]?.message).toMatch(/ads may not call/);
   });
 });
 

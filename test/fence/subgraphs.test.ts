@@ -140,7 +140,7 @@ describe('layer 4: only gateway-signed requests reach a subgraph', () => {
   });
 });
 
-describe('layer 5: the internal audit route takes batches, all or nothing', () => {
+describe('layer 5: the internal audit route takes batches, each record bounded on its own', () => {
   const url = () => stack.subgraphs.accounts.url.replace(/\/graphql$/, '/internal/audit');
   const record = (operationName: string, extra: Record<string, unknown> = {}) => ({
     at: new Date().toISOString(),
@@ -169,10 +169,24 @@ describe('layer 5: the internal audit route takes batches, all or nothing', () =
     expect(rows.map((r: { id: number }) => Number(r.id))).toEqual(ids);
   });
 
-  it('refuses a whole batch when one record is invalid: nothing is written', async () => {
-    const res = await append({ records: [record('HalfGood'), record('HalfBad', { decision: 'MAYBE' })] });
-    expect(res.status).toBe(400);
-    expect(await stack.dbs.accounts('data_access_log').whereIn('operation_name', ['HalfGood', 'HalfBad'])).toHaveLength(0);
+  it('keeps every record of a batch when one is malformed: bounded, marked, never refused', async () => {
+    const long = 'L'.repeat(300);
+    const res = await append({ records: [record('HalfGood'), record(long, { decision: 'MAYBE', operationHash: 'nope', client: 7 })] });
+    expect(res.status).toBe(200);
+    const rows = (await stack.dbs
+      .accounts('data_access_log')
+      .whereIn('operation_name', ['HalfGood', long.slice(0, 200)])
+      .orderBy('id')) as Record<string, unknown>[];
+    expect(rows.map((r) => [r.operation_name, r.decision])).toEqual([
+      ['HalfGood', 'REFUSED'],
+      [long.slice(0, 200), 'REFUSED'],
+    ]);
+    expect(JSON.parse(String(rows[1]!.marks))).toEqual(['client:invalid', 'decision:invalid', 'operationHash:invalid', 'operationName:truncated']);
+    expect(JSON.parse(String(rows[1]!.leaf))).toMatchObject({
+      marks: ['client:invalid', 'decision:invalid', 'operationHash:invalid', 'operationName:truncated'],
+    });
+    // Too many records is a malformed request, not a malformed record: refused whole.
+    expect((await append({ records: Array.from({ length: 501 }, () => record('TooMany')) })).status).toBe(400);
   });
 });
 

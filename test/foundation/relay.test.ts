@@ -4,6 +4,7 @@
  * with @specifiedBy, as introspection shows it through the gateway.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { oversightToken } from '../helpers/consent.js';
 import { expectData } from '../helpers/matchers.js';
 import { startTestStack, type TestStack } from '../helpers/stack.js';
 
@@ -78,6 +79,30 @@ describe('PageInfo', () => {
       return expectData(r).me.dataAccessLog;
     });
     expectRelayPages(pages);
+  });
+
+  it("pages a bank's oversight consents and access records the same way", async () => {
+    const amex = await oversightToken('ins_amex'); // two seeded consents: alice's and dave's
+    const consents = await walk(async (after) => {
+      const r = await stack.gql<{ oversight: { consents: Page } }>(
+        `query($after: String) { oversight { consents(first: 1, after: $after) { edges { cursor } ${PAGE_INFO} } } }`,
+        { after },
+        amex,
+      );
+      return expectData(r).oversight.consents;
+    });
+    expectRelayPages(consents);
+    for (let i = 0; i < 3; i++) await stack.gql('{ me { accounts { mask } } }', {}, alice); // records naming alice's banks
+    const chase = await oversightToken('ins_chase');
+    const records = await walk(async (after) => {
+      const r = await stack.gql<{ oversight: { accessRecords: Page } }>(
+        `query($after: String) { oversight { accessRecords(first: 1, after: $after) { edges { cursor } ${PAGE_INFO} } } }`,
+        { after },
+        chase,
+      );
+      return expectData(r).oversight.accessRecords;
+    });
+    expectRelayPages(records);
   });
 
   it('an empty page has no cursors', async () => {

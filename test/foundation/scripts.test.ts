@@ -40,6 +40,30 @@ it('token refuses an unknown handle or purpose with a usage message', async () =
   await expect(run(['scripts/token.ts', 'alice', 'marketing'])).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('purpose') });
 });
 
+it("token --institution prints a bank's oversight credential; an unknown institution, another purpose or a user's oversight token is refused", async () => {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'paygraph-token-'));
+  try {
+    const env = { ...process.env, NODE_ENV: 'development', PAYGRAPH_DATA_DIR: dataDir };
+    const { stdout } = await run(['scripts/token.ts', '--institution', 'ins_chase', 'oversight'], { env });
+    expect(await verifyToken(loadConfig({ PAYGRAPH_DATA_DIR: dataDir }).tokenVerifier, stdout.trim())).toEqual({
+      userId: 'institution:ins_chase',
+      purpose: 'oversight',
+      institutionId: 'ins_chase',
+    });
+    await expect(run(['scripts/token.ts', '--institution', 'ins_nope', 'oversight'], { env })).rejects.toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining('usage'),
+    });
+    await expect(run(['scripts/token.ts', '--institution', 'ins_chase', 'payments'], { env })).rejects.toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining('oversight'),
+    });
+    await expect(run(['scripts/token.ts', 'alice', 'oversight'], { env })).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('--institution') });
+  } finally {
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
 it('config refuses dev secrets in production', () => {
   expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(/PAYGRAPH_JWT_SECRET/);
   // Service keys are read when a service starts, each only its own: a missing one stops it, named.

@@ -24,7 +24,23 @@ const inside = (p: string) => !path.relative(ROOT, p).startsWith('..') && !path.
 it('loads every contract operation from the copy in test/contract/', () => {
   expect(inside(fileURLToPath(CONTRACT_PATH))).toBe(true);
   expect(Object.keys(OPS).sort()).toEqual(
-    ['ChargeAlerts', 'History', 'Merchants', 'MyAlerts', 'MyBalances', 'Offers', 'Pay', 'ResolveAlert', 'SendMoney'].sort(),
+    [
+      'ChargeAlerts',
+      'ConsentDisclosure',
+      'GrantConsent',
+      'History',
+      'Merchants',
+      'MyAlerts',
+      'MyBalances',
+      'MyConsents',
+      'Offers',
+      'Oversight',
+      'OversightAccess',
+      'Pay',
+      'ResolveAlert',
+      'RevokeConsent',
+      'SendMoney',
+    ].sort(),
   );
 });
 

@@ -133,7 +133,7 @@ describe('production: the environment', () => {
 describe('each service is handed only its own private key', () => {
   it('from a key ring: its own private key and the public keys of the services it accepts', () => {
     const ring = generateKeyRing();
-    const trusts = { accounts: ['gateway'], payments: ['gateway', 'alerts'], merchants: ['gateway'], alerts: ['gateway'], ads: ['gateway'] };
+    const trusts = { accounts: ['gateway', 'payments'], payments: ['gateway', 'alerts'], merchants: ['gateway'], alerts: ['gateway'], ads: ['gateway'] };
     for (const name of Object.keys(trusts) as (keyof typeof trusts)[]) {
       expect(signersTrustedBy(SUBGRAPHS[name]).sort()).toEqual(trusts[name].sort());
       const keys = serviceKeys(ring, name, signersTrustedBy(SUBGRAPHS[name]));

@@ -104,3 +104,44 @@ it('reads MyBalances, sends money and receives a charge alert like a real app', 
   expect(raised.chargeAlertRaised.purchase.merchant).toMatchObject({ name: 'Air France', country: 'FR' });
   expect(raised.chargeAlertRaised.reasons).toContain('FOREIGN_MERCHANT');
 });
+
+it('resumes with @apollo/client: subscribed again with the last cursor, it gets the alert raised while it was away, once', async () => {
+  const listed = await client.query<{ chargeAlerts: { id: string; cursor: string }[] }>({
+    query: gql('query LastAlert { chargeAlerts { id cursor } }'),
+    fetchPolicy: 'network-only',
+  });
+  const last = listed.data!.chargeAlerts[0]!;
+  // Raised while no subscription is open.
+  const missed = await client.mutate<{ makePurchase: { purchase: { id: string } | null; userErrors: unknown[] } }>({
+    mutation: gql(op('Pay')),
+    variables: {
+      input: {
+        accountId: 'acc_alice_checking',
+        merchantId: 'mer_air_france',
+        amount: { amount: '1200.00', currency: 'USD' },
+        idempotencyKey: 'apollo-client-3',
+        cardPresent: false,
+      },
+    },
+  });
+  expect(missed.data!.makePurchase.userErrors).toEqual([]);
+  const resumed = await new Promise<{ id: string; cursor: string; purchase: { id: string } }>((resolve, reject) => {
+    const sub = client
+      .subscribe<{ chargeAlertRaised: { id: string; cursor: string; purchase: { id: string } } }>({
+        query: gql('subscription Resume($after: String) { chargeAlertRaised(after: $after) { id cursor purchase { id } } }'),
+        variables: { after: last.cursor },
+      })
+      .subscribe({
+        next: (r) => {
+          if (r.error) reject(r.error);
+          else if (r.data) {
+            sub.unsubscribe();
+            resolve(r.data.chargeAlertRaised);
+          }
+        },
+        error: reject,
+      });
+  });
+  expect(resumed.purchase.id).toBe(missed.data!.makePurchase.purchase!.id);
+  expect(resumed.id).not.toBe(last.id);
+});

@@ -5,7 +5,7 @@ import { close, listen } from '../../lib/http.js';
 import { op } from '../helpers/contract.js';
 import { LogCapture } from '../helpers/logs.js';
 import { expectData, expectGraphQLError, expectNoLeak, expectUserErrors, scrubVolatile } from '../helpers/matchers.js';
-import { postGraphQL, startTestStack, TEST_JWT_SECRET, type TestStack } from '../helpers/stack.js';
+import { AUDIT_LOG_SQL, postGraphQL, startTestStack, TEST_JWT_SECRET, type TestStack } from '../helpers/stack.js';
 import { httpRequest } from '../../lib/transport/http-client.js';
 
 const SEND = op('SendMoney');
@@ -36,9 +36,20 @@ describe('request limits', () => {
         expectGraphQLError(await stack.gql(query, {}, alice), code, { status: 400, noData: true });
       },
       ['accounts', 'payments', 'merchants'],
-      (sql) => !/outbox_events/.test(sql),
+      // Only the audit log's own append (a refusal of payment-only data is recorded, below).
+      (sql) => !/outbox_events/.test(sql) && !AUDIT_LOG_SQL.test(sql),
     );
     expect(before).toBe(0);
+  });
+
+  it('records a refusal by validation of an operation selecting payment-only data, with its code', async () => {
+    const res = await stack.gql('query TooDeep { me { accounts { transactions { edges { node { id } } } } } }', {}, alice);
+    expectGraphQLError(res, 'QUERY_TOO_DEEP', { status: 400, noData: true });
+    const rows = (await stack.dbs.accounts('data_access_log').where({ operation_name: 'TooDeep' }).select('decision', 'leaf')) as {
+      decision: string;
+      leaf: string;
+    }[];
+    expect(rows.map((r) => [r.decision, (JSON.parse(r.leaf) as { reason: string }).reason])).toEqual([['REFUSED', 'QUERY_TOO_DEEP']]);
   });
 
   it('refuses a query over the cost limit with QUERY_TOO_COSTLY', async () => {

@@ -11,7 +11,9 @@ import { composeWithoutLint } from '../helpers/bad-supergraph.js';
 import { policyFromSupergraph } from '../../fence/operation-check.js';
 import { checkQueryPlan } from '../../fence/plan-check.js';
 import { Planner } from '../../gateway/planner.js';
+import { expectUnseen } from '../helpers/matchers.js';
 import { startTestStack, type TestStack } from '../helpers/stack.js';
+import { readUntil } from '../helpers/wait.js';
 
 type WsErrors = { message: string; extensions?: Record<string, unknown> }[];
 
@@ -79,6 +81,22 @@ describe('bad documents: the same coded 400-class error on both transports', () 
       { v: true },
     );
     expect(viaFragment[0]!.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
+    // Refused before the fence, on either transport: still recorded, REFUSED with the code (docs/audit.md).
+    const rows = await readUntil(
+      async () =>
+        (await stack.dbs.accounts('data_access_log').where({ operation_name: 'S' }).orderBy('id').select('layer', 'decision', 'leaf')) as {
+          layer: string;
+          decision: string;
+          leaf: string;
+        }[],
+      (r) => r.length >= 3,
+      'the refusals of S',
+    );
+    expect(rows.map((r) => [r.layer, r.decision, (JSON.parse(r.leaf) as { reason: string }).reason]).sort()).toEqual([
+      ['gateway', 'REFUSED', 'GRAPHQL_VALIDATION_FAILED'],
+      ['subscription', 'REFUSED', 'GRAPHQL_VALIDATION_FAILED'],
+      ['subscription', 'REFUSED', 'GRAPHQL_VALIDATION_FAILED'],
+    ]);
   });
 
   it('several root fields in a subscription', async () => {
@@ -106,14 +124,25 @@ describe('bad documents: the same coded 400-class error on both transports', () 
 
   it('a refusal is audited the same way on both transports, with the same code', async () => {
     const ads = await stack.token('alice', 'advertising');
+    // A non-payments caller: validated against the contract schema, which has no subscriptions.
     const http = await stack.gql('subscription RefusedHttp { chargeAlertRaised { id } }', undefined, ads);
-    expect(http.status).toBe(403);
-    expect(http.errors![0]!.extensions!.code).toBe('FORBIDDEN_DATA_USE');
+    expectUnseen(http);
     const ws = await wsErrors(stack, ads, 'subscription RefusedWs { chargeAlertRaised { id } }');
-    expect(ws[0]!.extensions?.code).toBe('FORBIDDEN_DATA_USE');
-    expect(ws[0]!.extensions?.coordinates).toEqual(http.errors![0]!.extensions!.coordinates);
+    expectUnseen(ws);
+    expect(ws[0]!.message).toBe(http.errors![0]!.message);
     expect(await auditRows(stack, 'RefusedHttp')).toEqual([{ layer: 'gateway', decision: 'REFUSED' }]);
     expect(await auditRows(stack, 'RefusedWs')).toEqual([{ layer: 'subscription', decision: 'REFUSED' }]);
+    // A payments caller past the contract, refused by the fence: the same code on both transports.
+    const pay = await stack.token('alice', 'payments');
+    const adPath =
+      'subscription AdPath%s { chargeAlertRaised { account { transactions(first: 1) { edges { node { counterparty { sponsoredOffers { id } } } } } } } }';
+    const httpFence = await stack.gql(adPath.replace('%s', 'Http'), undefined, pay);
+    const wsFence = await wsErrors(stack, pay, adPath.replace('%s', 'Ws'));
+    expect(httpFence.errors?.[0]?.extensions?.code).toBe('FORBIDDEN_DATA_USE');
+    expect(wsFence[0]!.extensions?.code).toBe('FORBIDDEN_DATA_USE');
+    expect(wsFence[0]!.extensions?.paths).toEqual(httpFence.errors![0]!.extensions!.paths);
+    expect(await auditRows(stack, 'AdPathHttp')).toEqual([{ layer: 'gateway', decision: 'REFUSED' }]);
+    expect(await auditRows(stack, 'AdPathWs')).toEqual([{ layer: 'subscription', decision: 'REFUSED' }]);
   });
 
   it('an invalid token is refused on both transports, never taken as anonymous', async () => {
@@ -124,7 +153,7 @@ describe('bad documents: the same coded 400-class error on both transports', () 
     const m = await sub.next();
     await sub.dispose();
     expect(m.kind).toBe('error');
-    expect((m as { error: { code?: number } }).error.code).toBe(4401);
+    expect((m as { error: { code?: number } }).error.code).toBe(4403);
   });
 });
 

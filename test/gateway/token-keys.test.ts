@@ -69,7 +69,7 @@ async function acceptedOnWs(stack: TestStack, token: string): Promise<void> {
 async function refusedOnWs(stack: TestStack, token: string): Promise<void> {
   const sub = subscribe(stack, token, op('ChargeAlerts'));
   try {
-    expect(closeCode(await sub.next())).toBe(4401);
+    expect(closeCode(await sub.next())).toBe(4403);
   } finally {
     await sub.dispose();
   }

@@ -8,7 +8,8 @@
 import fs from 'node:fs';
 import { ApolloClient, ApolloLink, HttpLink, InMemoryCache, gql } from '@apollo/client';
 import { PersistedQueryLink } from '@apollo/client/link/persisted-queries';
-import { getOperationAST } from 'graphql';
+import { GraphQLWsLink } from '@apollo/client/link/subscriptions';
+import { getOperationAST, OperationTypeNode, print } from 'graphql';
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,6 +19,8 @@ import { OPS, op } from '../helpers/contract.js';
 import { expectData, expectGraphQLError } from '../helpers/matchers.js';
 import { postGraphQL, startTestStack, type TestStack } from '../helpers/stack.js';
 import { waitForLive, wsUrlOf } from '../helpers/alerts.js';
+import { createCache } from '../../web/src/apollo.js';
+import { ACCESS_LOG, CHARGE_ALERTS, HISTORY, ME } from '../../web/src/operations.js';
 
 const manifest = readManifest();
 const idOf = (name: string) => {
@@ -93,8 +96,10 @@ describe('in production (required)', () => {
     const r = await stack.gql('query SneakyMasks { me { accounts { mask } } }', {}, alice);
     expectGraphQLError(r, 'OPERATION_NOT_TRUSTED', { status: 400, noData: true });
     const rows = await stack.dbs.accounts('data_access_log').where({ operation_name: 'SneakyMasks' });
+    // One record (not a second from the pipeline's early-refusal step), with the refusal's reason.
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatchObject({ decision: 'REFUSED', purpose: 'payments' });
+    expect(JSON.parse(rows[0].leaf as string)).toMatchObject({ decision: 'REFUSED', reason: 'OPERATION_NOT_TRUSTED' });
     // Nothing protected, nothing audited.
     await stack.gql('query Harmless { merchants(first: 1) { id } }');
     expect(await stack.dbs.accounts('data_access_log').where({ operation_name: 'Harmless' })).toHaveLength(0);
@@ -137,6 +142,36 @@ describe('in production (required)', () => {
       expect(data?.merchants).toHaveLength(3);
     } finally {
       client.stop();
+    }
+  });
+
+  it("runs the web client's documents as @apollo/client sends them (its cache's __typename added), over HTTP and graphql-ws", async () => {
+    const ws = createClient({ url: wsUrlOf(stack.url), webSocketImpl: WebSocket, retryAttempts: 0, connectionParams: { authorization: `Bearer ${alice}` } });
+    const client = new ApolloClient({
+      link: ApolloLink.split(
+        ({ operationType }) => operationType === OperationTypeNode.SUBSCRIPTION,
+        new GraphQLWsLink(ws),
+        new HttpLink({ uri: stack.url, headers: { authorization: `Bearer ${alice}` } }),
+      ),
+      cache: createCache(), // the web app's own cache (web/src/apollo.ts)
+    });
+    try {
+      const me = (await client.query({ query: ME })).data!.me!;
+      expect(me.handle).toBe('alice');
+      const history = (await client.query({ query: HISTORY, variables: { accountId: me.accounts[0]!.id, first: 2 } })).data!.account!;
+      expect(history.transactions.edges.length).toBeGreaterThan(0);
+      expect((await client.query({ query: ACCESS_LOG, variables: { first: 1 } })).data!.me!.dataAccessLog.totalCount).toBeGreaterThan(0);
+      const before = stack.gateway.subscriptions.live;
+      const errors: unknown[] = [];
+      const sub = client.subscribe({ query: CHARGE_ALERTS }).subscribe({ error: (e: unknown) => errors.push(e) });
+      await waitForLive(stack, before + 1);
+      expect(errors).toEqual([]);
+      sub.unsubscribe();
+      // A web document's source text (no __typename, and not a contract operation) is not trusted.
+      expectGraphQLError(await stack.gql(print(ACCESS_LOG), { first: 1 }, alice), 'OPERATION_NOT_TRUSTED', { status: 400, noData: true });
+    } finally {
+      client.stop();
+      await ws.dispose();
     }
   });
 });

@@ -7,7 +7,10 @@ import { randomUUID } from 'node:crypto';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import { expect } from 'vitest';
+import type { Caller } from '../../lib/auth.js';
 import { callInternal } from '../../lib/transport/internal-client.js';
+import { GRANT_EXTENSION, signSubscribeGrant, type SubscribeGrant } from '../../lib/transport/signing.js';
+import { VELOCITY_MAX_CHARGES } from '../../subgraphs/alerts/rules.js';
 import type { AlertsStatus } from '../../subgraphs/alerts/status.js';
 import { op } from './contract.js';
 import { expectData, type GraphQLErrorLike } from './matchers.js';
@@ -147,7 +150,7 @@ export function subscriptionErrors(m: WsMessage): readonly GraphQLErrorLike[] {
   return m.error as GraphQLErrorLike[];
 }
 
-/** The WebSocket close code a subscription ended with (4401: unauthorized). */
+/** The WebSocket close code a subscription ended with (4403: a rejected connection_init). */
 export function closeCode(m: WsMessage): number | undefined {
   if (m.kind !== 'error') throw new Error(`expected the connection to close, got ${JSON.stringify(m)}`);
   return (m.error as { code?: number }).code;
@@ -155,19 +158,49 @@ export function closeCode(m: WsMessage): number | undefined {
 
 /**
  * Opens a graphql-ws connection straight to the alerts service (no gateway) with `params` as its
- * connection_init payload and subscribes once; resolves with how it ended: the close (code and
- * reason), or the first event's data.
+ * connection_init payload and subscribes once with `extensions` (where the gateway puts a
+ * subscription's signed grant); resolves with how it ended: the close (code and reason), the
+ * subscription's GraphQL errors, or the first event's data.
  */
 export function connectAlertsDirect(
   stack: TestStack,
   params: Record<string, unknown>,
-  query = 'subscription { chargeAlertRaised { id riskScore } }',
-): Promise<{ code?: number; reason?: string; data?: unknown }> {
+  opts: { query?: string; extensions?: Record<string, unknown> } = {},
+): Promise<{ code?: number; reason?: string; data?: unknown; errors?: GraphQLErrorLike[] }> {
+  const query = opts.query ?? 'subscription { chargeAlertRaised { id riskScore } }';
   const client = createClient({ url: wsUrlOf(stack.subgraphs.alerts.url), webSocketImpl: WebSocket, retryAttempts: 0, connectionParams: params });
-  return new Promise<{ code?: number; reason?: string; data?: unknown }>((resolve) => {
+  return new Promise<{ code?: number; reason?: string; data?: unknown; errors?: GraphQLErrorLike[] }>((resolve) => {
     client.subscribe(
-      { query },
-      { next: (data) => resolve({ data }), error: (e) => resolve(e as { code: number; reason: string }), complete: () => resolve({}) },
+      { query, ...(opts.extensions ? { extensions: opts.extensions } : {}) },
+      {
+        next: (data) => resolve({ data }),
+        error: (e) => resolve(Array.isArray(e) ? { errors: e as GraphQLErrorLike[] } : (e as { code: number; reason: string })),
+        complete: () => resolve({}),
+      },
     );
   }).finally(() => client.dispose());
+}
+
+/** The grant extensions of a direct subscription (what the gateway's bridge sends), signed by `signer` for `caller`. */
+export async function grantExtensions(
+  signer: Parameters<typeof signSubscribeGrant>[0],
+  caller: Caller,
+  grant: Partial<SubscribeGrant> & { query: string },
+  target: Parameters<typeof signSubscribeGrant>[1] = 'alerts',
+): Promise<Record<string, unknown>> {
+  const full: SubscribeGrant = { operationName: null, variables: {}, resumeAfter: null, since: null, ...grant };
+  const fields = await signSubscribeGrant(signer, target, caller, full);
+  return { [GRANT_EXTENSION]: { ...fields, resumeAfter: full.resumeAfter, since: full.since } };
+}
+
+/**
+ * A small card-not-present charge at a foreign merchant: FOREIGN_MERCHANT alone (25) raises
+ * nothing, but from the VELOCITY_MAX_CHARGES-th charge on the account within the velocity window
+ * on, VELOCITY (30) joins it and every such charge raises an alert. Cheap enough for bursts.
+ */
+export const FLAGGED_AFTER_WARM_UP = { merchantId: 'mer_air_france', amount: '10.00', cardPresent: false } as const;
+
+/** Pays the charges after which every FLAGGED_AFTER_WARM_UP charge on `accountId` raises an alert. */
+export async function warmUp(stack: TestStack, token: string, accountId: string): Promise<void> {
+  for (let i = 1; i < VELOCITY_MAX_CHARGES; i++) expect((await pay(stack, token, { accountId, ...FLAGGED_AFTER_WARM_UP })).userErrors).toEqual([]);
 }

@@ -2,6 +2,7 @@
  * Assertions that several suites make, in one place:
  * - expectData / expectGraphQLError: a GraphQL result with data and no errors, or refused with a code;
  * - expectForbiddenDataUse: refused by the data-use fence, naming the protected coordinates;
+ * - expectUnseen: refused to a non-payments caller as if the payment-only API did not exist;
  * - expectUserErrors: a mutation payload refused with exactly these user-error codes and no result;
  * - expectNothingMoved: balances and every money-movement table unchanged across a refused action;
  * - expectNoLeak (findLeaks, scrubVolatile): no secret value in a response body, headers or logs,
@@ -9,6 +10,8 @@
  */
 import type { Knex } from 'knex';
 import { expect } from 'vitest';
+import { policyFromSupergraph } from '../../fence/operation-check.js';
+import { readSupergraph } from '../../schema/supergraph.js';
 import { snapshot } from './ledger.js';
 
 export interface GraphQLErrorLike {
@@ -60,6 +63,33 @@ export function expectForbiddenDataUse(r: ResultLike, coordinates: readonly stri
     expect(err!.message, shown).toContain(c);
   }
   return err!;
+}
+
+/** The payment-only types of the API. */
+const HIDDEN_TYPES = policyFromSupergraph(readSupergraph()).protectedCoordinates().types;
+
+/**
+ * Refused to a caller whose purpose is not `payments` as if the payment-only part of the API did
+ * not exist: no data, every error GRAPHQL_VALIDATION_FAILED (HTTP 400 when the result has a
+ * status), no fence coordinates, and no message naming a payment-only type (`"Account"`,
+ * `[Card!]!`, ...) or suggesting a field. What the caller typed itself may be named, as unknown
+ * (`Cannot query field "accounts" on type "User".`, `Unknown type "Account".`). Returns the errors.
+ */
+export function expectUnseen(r: ResultLike): readonly GraphQLErrorLike[] {
+  const { status, data, errors } = parts(r);
+  const shown = JSON.stringify(errors);
+  expect(data ?? null, 'a refused result must carry no data').toBeNull();
+  expect(errors?.length ?? 0, `expected a validation error, got none`).toBeGreaterThan(0);
+  if (status !== undefined) expect(status, shown).toBe(400);
+  for (const e of errors!) {
+    expect(e.extensions?.code, shown).toBe('GRAPHQL_VALIDATION_FAILED');
+    expect(e.extensions?.coordinates, shown).toBeUndefined();
+    expect(e.message, shown).not.toMatch(/did you mean/i);
+    // A type the caller typed itself may be named as unknown, and only so.
+    const rest = e.message.replace(/^Unknown type "\w+"\.$/, '');
+    for (const t of HIDDEN_TYPES) expect(rest, `${shown} names the payment-only type ${t}`).not.toMatch(new RegExp(`(^|[^A-Za-z0-9_])${t}([^A-Za-z0-9_]|$)`));
+  }
+  return errors!;
 }
 
 export interface UserErrorLike {

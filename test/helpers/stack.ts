@@ -28,6 +28,9 @@ export const TEST_JWT_SECRET = randomSecret('test-jwt');
  */
 export const TEST_KEYS: KeyRing = generateKeyRing();
 
+/** The SQL of an audit append (its transaction, the log, its tree, its lock, the institutions of a record): what read-path query counts leave out. */
+export const AUDIT_LOG_SQL = /data_access_log|audit_tree|pg_advisory_xact_lock|select distinct .user_id., .institution_id. from .accounts.|^(BEGIN|COMMIT);?$/i;
+
 export interface GqlResponse<T = Record<string, unknown>> {
   status: number;
   data?: T | null;

@@ -18,6 +18,7 @@ import {
   transferPlan,
   usersTotal as total,
 } from '../helpers/money.js';
+import { regrantRevokedSeedConsent } from '../helpers/consent.js';
 import { startTestStack, type TestStack } from '../helpers/stack.js';
 
 let stack: TestStack;
@@ -26,6 +27,8 @@ const tokens: Record<string, string> = {};
 beforeAll(async () => {
   stack = await startTestStack();
   for (const h of HANDLES) tokens[h] = await stack.token(h);
+  // Every seeded account may move money here (consent itself: test/consent/).
+  await regrantRevokedSeedConsent(stack.gql, (h) => stack.token(h));
 });
 afterAll(async () => {
   await stack?.stop();

@@ -8,6 +8,7 @@ import { toBigInt } from '../../lib/money.js';
 import { expectNothingMoved, expectUserErrors } from '../helpers/matchers.js';
 import { balanceOf, history, newKey, pay } from '../helpers/money.js';
 import { signerOf } from '../helpers/signing.js';
+import { regrantRevokedSeedConsent } from '../helpers/consent.js';
 import { startTestStack, type TestStack } from '../helpers/stack.js';
 
 let stack: TestStack;
@@ -28,6 +29,8 @@ const internal = <T>(route: string, body: unknown) =>
 beforeAll(async () => {
   stack = await startTestStack();
   [alice, dave] = await Promise.all([stack.token('alice'), stack.token('dave')]);
+  // Every seeded account may move money here (consent itself: test/consent/).
+  await regrantRevokedSeedConsent(stack.gql, (h) => stack.token(h));
 });
 afterAll(async () => {
   await stack?.stop();

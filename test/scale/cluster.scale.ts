@@ -12,7 +12,7 @@ import type { Knex } from 'knex';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signToken } from '../../lib/auth.js';
-import { isDatabaseVariable, startCluster, type Cluster, type ClusterProcess } from '../../runtime/cluster.js';
+import { exited, isDatabaseVariable, startCluster, type Cluster, type ClusterProcess } from '../../runtime/cluster.js';
 import { openDb } from '../../lib/db.js';
 import { ACTIVE_MARK, BLOCKED_MARK, GUARD_MARK } from '../../lib/egress-guard.mjs';
 import { verifyLedger } from '../../subgraphs/payments/verify.js';
@@ -32,6 +32,7 @@ import {
   usersTotal as total,
 } from '../helpers/money.js';
 import { waitFor as waitForCondition } from '../helpers/wait.js';
+import { activeConsent, ALL_SCOPES, disclosureVersion, expectConsentRequired, grant, regrantRevokedSeedConsent, revoke, type Gql } from '../helpers/consent.js';
 
 /** PAYGRAPH_<NAME>_REDIS_URL from PAYGRAPH_TEST_<NAME>_REDIS_URL, for the services that have one. */
 function testRedisUrls(): Record<string, string> {
@@ -89,6 +90,10 @@ beforeAll(async () => {
   payments = openDb({ postgresUrl: database.url, schema: 'payments', poolMax: 2 });
   alerts = openDb({ postgresUrl: database.url, schema: 'alerts', poolMax: 2 });
   for (const h of HANDLES) tokens[h] = await signToken(TEST_JWT_SECRET, userId(h), 'payments');
+  // Every seeded account may move money in the money tests (consent: its own describe below).
+  const gql = (q: string, v?: Record<string, unknown>, t?: string | null) =>
+    postGraphQL(cluster.gateways[0]!, { query: q, variables: v }, t ? { authorization: `Bearer ${t}` } : {});
+  await regrantRevokedSeedConsent(gql as Gql, async (h) => tokens[h]!);
 });
 
 afterAll(async () => {
@@ -228,6 +233,69 @@ async function leader(): Promise<string | null> {
   );
 }
 
+describe('cluster: consent across both gateways and both payments processes', () => {
+  const via = (g: string): Gql =>
+    ((q: string, v?: Record<string, unknown>, t?: string | null) =>
+      postGraphQL(g, { query: q, variables: v }, t ? { authorization: `Bearer ${t}` } : {})) as Gql;
+  const BAL = 'query Bal { me { accounts { id mask balance { current { amount } } transactions(first: 1) { totalCount } } } }';
+  type BalOut = { me: { accounts: { id: string; mask: string | null; balance: unknown; transactions: unknown }[] } };
+
+  it('grant -> read -> revoke on one gateway: the next read is CONSENT_REQUIRED on both, every time; the other bank still answers; no money moves', async () => {
+    const [g1, g2] = cluster.gateways as [string, string];
+    const alice = tokens.alice!;
+    const version = await disclosureVersion(via(g1), alice, 'ins_chase');
+    const granted = await grant(via(g1), alice, { institutionId: 'ins_chase', scopes: [...ALL_SCOPES], durationDays: 30, disclosureVersion: version });
+    expect(granted.userErrors).toEqual([]);
+    for (const g of [g1, g2]) {
+      const r = await via(g)<BalOut>(BAL, {}, alice);
+      expect(r.errors, g).toBeUndefined();
+    }
+    // Revoke every Chase consent of hers (the seeded one too), on the other gateway.
+    for (;;) {
+      const c = (
+        await via(g2)<{ me: { consents: { id: string; institution: { id: string }; status: string }[] } }>(
+          '{ me { consents { id status institution { id } } } }',
+          {},
+          alice,
+        )
+      ).data!.me.consents.find((x) => x.institution.id === 'ins_chase' && x.status === 'ACTIVE');
+      if (!c) break;
+      expect((await revoke(via(g2), alice, c.id)).userErrors).toEqual([]);
+    }
+    // The next operations, on either gateway, over both payments processes (round-robin): refused every time.
+    const served = [graphqlRequests('payments#1'), graphqlRequests('payments#2')];
+    for (let i = 0; i < 6; i++) {
+      const r = await via(cluster.gateways[i % 2]!)<BalOut>(BAL, {}, alice);
+      const idx = r.data!.me.accounts.findIndex((a) => a.id === 'acc_alice_checking');
+      expect(r.data!.me.accounts[idx]).toMatchObject({ mask: null, balance: null, transactions: null });
+      expectConsentRequired(r, `me.accounts.${idx}.balance`, 'ins_chase', 'BALANCES');
+      expectConsentRequired(r, `me.accounts.${idx}.mask`, 'ins_chase', 'ACCOUNT_DETAILS');
+      const card = r.data!.me.accounts.find((a) => a.id === 'acc_alice_card')!;
+      expect(card.mask).toBe('1007');
+      expect(card.balance).not.toBeNull();
+    }
+    expect(graphqlRequests('payments#1')).toBeGreaterThan(served[0]!);
+    expect(graphqlRequests('payments#2')).toBeGreaterThan(served[1]!);
+    const before = await balances(payments);
+    for (const g of [g1, g2]) {
+      const out = await send(g, alice, {
+        fromAccountId: 'acc_alice_checking',
+        toHandle: 'bob',
+        amount: { amount: '1.00', currency: 'USD' },
+        idempotencyKey: newKey(),
+      });
+      expect(out.userErrors.map((e) => e.code)).toEqual(['CONSENT_REQUIRED']);
+    }
+    expect(await balances(payments)).toEqual(before);
+    // Granted again: served again, on both.
+    expect(
+      (await grant(via(g2), alice, { institutionId: 'ins_chase', scopes: [...ALL_SCOPES], durationDays: 365, disclosureVersion: version })).userErrors,
+    ).toEqual([]);
+    for (const g of [g1, g2]) expect((await via(g)<BalOut>(BAL, {}, alice)).errors).toBeUndefined();
+    expect((await activeConsent(via(g1), alice, 'ins_chase')).status).toBe('ACTIVE');
+  });
+});
+
 describe('cluster: charge alerts across two alerts processes and two gateways (Redis fan-out)', () => {
   it('an alert raised by either alerts worker reaches a subscriber on either gateway, once', async () => {
     // gateway#k's subscription bridge is connected to alerts#k (runtime/cluster.ts), and only the
@@ -286,3 +354,103 @@ describe('cluster: charge alerts across two alerts processes and two gateways (R
     }
   });
 });
+
+interface Resumed {
+  id: string;
+  cursor: string;
+  purchase: { id: string };
+}
+
+/**
+ * A client as an app writes one: subscribed on one gateway, and when its connection drops,
+ * subscribed again on the next gateway with `after` set to the cursor of the last alert it received.
+ */
+function resumingSubscriber(gateways: string[], token: string) {
+  const out = { alerts: [] as Resumed[], errors: [] as unknown[], reconnects: 0, clients: [] as Client[], connected: null as Promise<void> | null };
+  const connect = (k: number) => {
+    const client = createClient({
+      url: gateways[k % gateways.length]!.replace(/^http/, 'ws'),
+      webSocketImpl: WebSocket,
+      retryAttempts: 0,
+      lazy: false,
+      connectionParams: { authorization: `Bearer ${token}` },
+      onNonLazyError: () => {},
+    });
+    out.clients.push(client);
+    out.connected = new Promise<void>((resolve) => client.on('connected', () => resolve()));
+    const after = out.alerts.at(-1)?.cursor ?? null;
+    client.subscribe(
+      { query: 'subscription Resume($after: String) { chargeAlertRaised(after: $after) { id cursor purchase { id } } }', variables: { after } },
+      {
+        next: (v) => (v.errors ? out.errors.push(v.errors) : out.alerts.push((v.data as { chargeAlertRaised: Resumed }).chargeAlertRaised)),
+        error: (e) => {
+          // A dropped connection (a close event): resume on the next gateway. GraphQL errors: give up.
+          if (Array.isArray(e)) return void out.errors.push(e);
+          out.reconnects += 1;
+          void client.dispose();
+          connect(k + 1);
+        },
+        complete: () => out.errors.push('completed'),
+      },
+    );
+  };
+  connect(1); // on the second gateway
+  return out;
+}
+
+describe('cluster: a gateway killed with SIGKILL during a burst of flagged purchases', () => {
+  it('the client, reconnecting to the other gateway with its last cursor, receives every alert exactly once, in order', async () => {
+    const carol = tokens.carol!;
+    const charge = () =>
+      pay(cluster.gateways[0]!, carol, {
+        accountId: 'acc_carol_card',
+        merchantId: 'mer_air_france',
+        amount: { amount: '1.00', currency: 'USD' },
+        idempotencyKey: newKey(),
+        cardPresent: false,
+      });
+    // From the 5th charge within 10 minutes on, every such charge is flagged (VELOCITY + FOREIGN_MERCHANT).
+    for (let i = 0; i < 4; i++) expect((await charge()).userErrors).toEqual([]);
+    const sub = resumingSubscriber(cluster.gateways, carol);
+    try {
+      await sub.connected;
+      const burst: string[] = [];
+      let killed = false;
+      for (let i = 0; i < 24; i++) {
+        const p = await charge();
+        expect(p.userErrors).toEqual([]);
+        burst.push(p.purchase!.id);
+        if (!killed && sub.alerts.length >= 5) {
+          // kill -9 the gateway the client is on, in the middle of the burst.
+          proc('gateway#2').child.kill('SIGKILL');
+          killed = true;
+        }
+        if (!killed && i >= 5) await waitFor(() => sub.alerts.length >= 5, 'the first 5 alerts on gateway#2');
+      }
+      expect(killed).toBe(true);
+      const rows = (await readUntilAll(burst)).map((r) => r.id);
+      await waitFor(() => sub.alerts.length >= rows.length || sub.errors.length > 0, `all ${rows.length} alerts of the burst at the client`);
+      expect(sub.errors).toEqual([]);
+      expect(sub.reconnects).toBe(1);
+      // Every alert of the burst, in commit order, each exactly once.
+      expect(sub.alerts.map((a) => a.id)).toEqual(rows);
+      // And nothing more arrives later: the next alert is the next one.
+      const next = await charge();
+      await waitFor(() => sub.alerts.length >= rows.length + 1 || sub.errors.length > 0, 'the alert after the burst');
+      expect(sub.alerts.map((a) => a.purchase.id).slice(rows.length)).toEqual([next.purchase!.id]);
+    } finally {
+      await Promise.all(sub.clients.map((c) => c.dispose()));
+      if (exited(proc('gateway#2').child)) await cluster.startProcess('gateway#2');
+    }
+  });
+});
+
+/** The alerts raised by these purchases, in commit order, once the consumer applied them all. */
+async function readUntilAll(purchaseIds: string[]): Promise<{ id: string; purchase_id: string }[]> {
+  let rows: { id: string; purchase_id: string; event_id: unknown }[] = [];
+  await waitFor(async () => {
+    rows = await alerts('charge_alerts').whereIn('purchase_id', purchaseIds).select('id', 'purchase_id', 'event_id').orderBy('event_id', 'asc');
+    return rows.length === purchaseIds.length;
+  }, 'an alert for every purchase of the burst');
+  return rows;
+}

@@ -17,7 +17,7 @@ const serverAdminUrl = process.env.PAYGRAPH_TEST_DATABASE_URL!;
 
 /** The append-only tables (lib/db.ts appendOnly), by schema: their service role may SELECT and INSERT only. */
 const APPEND_ONLY: Record<SubgraphName, string[]> = {
-  accounts: ['data_access_log'],
+  accounts: ['audit_tree', 'consent_events', 'consents', 'data_access_log', 'pseudonym_keys'],
   payments: ['account_freezes', 'journal_entries', 'outbox_events', 'postings', 'purchases', 'transfers'],
   merchants: [],
   alerts: [],

@@ -118,6 +118,8 @@ export interface NewOutboxEvent {
   type: OutboxEventType;
   payload: Record<string, unknown>;
   createdAt: string;
+  /** The W3C traceparent of the operation that posts it (lib/tracing.ts), when traced. */
+  traceparent?: string | null;
 }
 
 /** A committed outbox event, as the `events` feed serves it. */
@@ -126,6 +128,8 @@ export interface OutboxEvent {
   type: OutboxEventType;
   createdAt: string;
   payload: Record<string, unknown>;
+  /** Present when the operation that committed it was traced: the consumer continues that trace. */
+  traceparent?: string;
 }
 
 /**
@@ -146,18 +150,31 @@ const OUTBOX_ADVISORY_LOCK_KEY = '123563950632824';
 export async function appendOutboxEvents(trx: Knex.Transaction, events: readonly NewOutboxEvent[]): Promise<void> {
   if (events.length === 0) return;
   if (!isSqlite(trx)) await trx.raw(`SELECT pg_advisory_xact_lock(${OUTBOX_ADVISORY_LOCK_KEY}::bigint)`);
-  await trx('outbox_events').insert(events.map((e) => ({ event_type: e.type, payload: JSON.stringify(e.payload), created_at: e.createdAt })));
+  await trx('outbox_events').insert(
+    events.map((e) => ({ event_type: e.type, payload: JSON.stringify(e.payload), created_at: e.createdAt, trace_parent: e.traceparent ?? null })),
+  );
 }
 
 /** Committed events after an id, oldest first (ids become visible in order, see appendOutboxEvents). */
 export async function readOutboxEvents(db: Knex, after: number, limit: number): Promise<OutboxEvent[]> {
-  const rows = (await db('outbox_events').select('id', 'event_type', 'payload', 'created_at').where('id', '>', after).orderBy('id', 'asc').limit(limit)) as {
+  const rows = (await db('outbox_events')
+    .select('id', 'event_type', 'payload', 'created_at', 'trace_parent')
+    .where('id', '>', after)
+    .orderBy('id', 'asc')
+    .limit(limit)) as {
     id: unknown;
     event_type: OutboxEventType;
     payload: string;
     created_at: string;
+    trace_parent: string | null;
   }[];
-  return rows.map((r) => ({ id: Number(r.id), type: r.event_type, createdAt: r.created_at, payload: JSON.parse(r.payload) as Record<string, unknown> }));
+  return rows.map((r) => ({
+    id: Number(r.id),
+    type: r.event_type,
+    createdAt: r.created_at,
+    payload: JSON.parse(r.payload) as Record<string, unknown>,
+    ...(r.trace_parent ? { traceparent: r.trace_parent } : {}),
+  }));
 }
 
 export type FreezeResult = { frozen: true } | { frozen: false; error: 'ACCOUNT_NOT_FOUND' };

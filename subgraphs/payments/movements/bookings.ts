@@ -62,6 +62,7 @@ export function transferBooking(t: TransferRequest, plan: TransferPlan): Booking
         postedAt: t.postedAt,
       },
       createdAt: t.postedAt,
+      traceparent: t.traceparent ?? null,
     },
     row: {
       id,
@@ -113,6 +114,7 @@ export function purchaseBooking(p: PurchaseRequest, plan: PurchasePlan): Booking
         cardPresent: p.cardPresent,
       },
       createdAt: p.postedAt,
+      traceparent: p.traceparent ?? null,
     },
     row: {
       id,

@@ -6,6 +6,7 @@
  * Movements depend on the ledger, never the other way round; balance rules are the ledger's.
  */
 import type { Knex } from 'knex';
+import { currentTraceparent } from '../../../lib/tracing.js';
 import type { Ledger } from '../ledger/index.js';
 import { purchaseRequest, transferRequest } from './input.js';
 import { planMovements } from './plan.js';
@@ -33,13 +34,14 @@ export function createMovements({ db, ledger, clock = () => new Date() }: { db: 
     async sendTransfer(userId, input) {
       const valid = transferRequest(userId, input, clock());
       if (valid.errors) return { transferId: null, userErrors: valid.errors };
-      const outcome = await submit(valid.request);
+      // The trace is captured here, in the caller's request: a group commit runs in the context of whichever request started the batch.
+      const outcome = await submit({ ...valid.request, traceparent: currentTraceparent() });
       return outcome.errors ? { transferId: null, userErrors: outcome.errors } : { transferId: outcome.id, userErrors: [] };
     },
     async makePurchase(userId, input) {
       const valid = purchaseRequest(userId, input, clock());
       if (valid.errors) return { purchaseId: null, userErrors: valid.errors };
-      const outcome = await submit(valid.request);
+      const outcome = await submit({ ...valid.request, traceparent: currentTraceparent() });
       return outcome.errors ? { purchaseId: null, userErrors: outcome.errors } : { purchaseId: outcome.id, userErrors: [] };
     },
     pruneIdempotencyKeys: (now = clock()) => pruneIdempotencyKeys(db, now),

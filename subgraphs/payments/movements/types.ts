@@ -16,7 +16,9 @@ export type UserErrorCode =
   | 'ACCOUNT_FROZEN'
   | 'MERCHANT_NOT_FOUND'
   | 'IDEMPOTENCY_KEY_REUSED'
-  | 'INVALID_INPUT';
+  | 'INVALID_INPUT'
+  // No active MONEY_MOVEMENT consent for the account's institution (subgraphs/payments/consent.ts).
+  | 'CONSENT_REQUIRED';
 
 export interface UserError {
   code: UserErrorCode;
@@ -61,6 +63,8 @@ interface BaseRequest {
   hash: string;
   amount: { minor: bigint; currency: string };
   postedAt: string;
+  /** The W3C traceparent of the request that asked for it (lib/tracing.ts), for its outbox event; null when untraced. */
+  traceparent?: string | null;
 }
 
 export interface TransferRequest extends BaseRequest {

@@ -1,0 +1,350 @@
+/**
+ * The operations the app sends: the API's contract operations (docs/api.md), with the fields each
+ * screen shows. Every object selects its `id`, so the normalized cache updates every screen from
+ * any response (a balance after a send, an alert's status after resolving it).
+ */
+import { gql, type TypedDocumentNode } from '@apollo/client';
+
+export interface Money {
+  amount: string;
+  currency: string;
+}
+export interface AccountRow {
+  id: string;
+  kind: string;
+  displayName: string;
+  mask: string;
+  currency: string;
+  institution: { id: string; name: string; kind: string };
+  balance: { available: Money; current: Money; asOf: string };
+}
+export interface Me {
+  me: { id: string; name: string; handle: string; accounts: AccountRow[] } | null;
+}
+
+export const ME: TypedDocumentNode<Me> = gql`
+  query MyBalances {
+    me {
+      id
+      name
+      handle
+      accounts {
+        id
+        kind
+        displayName
+        mask
+        currency
+        institution {
+          id
+          name
+          kind
+        }
+        balance {
+          available {
+            amount
+            currency
+          }
+          current {
+            amount
+            currency
+          }
+          asOf
+        }
+      }
+    }
+  }
+`;
+
+export interface HistoryNode {
+  id: string;
+  kind: string;
+  direction: 'DEBIT' | 'CREDIT';
+  status: string;
+  amount: Money;
+  description: string;
+  postedAt: string;
+  merchant: { id: string; name: string; category: string; country: string } | null;
+  counterparty: { id: string; handle: string; name: string } | null;
+}
+export interface HistoryData {
+  account: {
+    id: string;
+    transactions: { totalCount: number; edges: { cursor: string; node: HistoryNode }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } };
+  } | null;
+}
+export const HISTORY: TypedDocumentNode<HistoryData, { accountId: string; first?: number; after?: string | null }> = gql`
+  query History($accountId: ID!, $first: Int, $after: String) {
+    account(id: $accountId) {
+      id
+      transactions(first: $first, after: $after) {
+        totalCount
+        edges {
+          cursor
+          node {
+            id
+            kind
+            direction
+            status
+            amount {
+              amount
+              currency
+            }
+            description
+            postedAt
+            merchant {
+              id
+              name
+              category
+              country
+            }
+            counterparty {
+              id
+              handle
+              name
+            }
+          }
+        }
+        pageInfo {
+          hasNextPage
+          endCursor
+        }
+      }
+    }
+  }
+`;
+
+export interface UserError {
+  code: string;
+  field: string[] | null;
+  message: string;
+}
+
+export interface SendData {
+  sendTransfer: {
+    transfer: { id: string; status: string; amount: Money; note: string | null; recipient: { id: string; handle: string }; createdAt: string } | null;
+    userErrors: UserError[];
+  };
+}
+export interface SendVars {
+  input: { fromAccountId: string; toHandle: string; amount: Money; note?: string; idempotencyKey: string };
+}
+export const SEND: TypedDocumentNode<SendData, SendVars> = gql`
+  mutation SendMoney($input: SendTransferInput!) {
+    sendTransfer(input: $input) {
+      transfer {
+        id
+        status
+        amount {
+          amount
+          currency
+        }
+        note
+        from {
+          id
+        }
+        recipient {
+          id
+          handle
+        }
+        createdAt
+      }
+      userErrors {
+        code
+        field
+        message
+      }
+    }
+  }
+`;
+
+export interface MerchantsData {
+  merchants: { id: string; name: string; category: string; country: string }[];
+}
+export const MERCHANTS: TypedDocumentNode<MerchantsData, { first?: number }> = gql`
+  query Merchants($first: Int) {
+    merchants(first: $first) {
+      id
+      name
+      category
+      country
+    }
+  }
+`;
+
+export interface PayData {
+  makePurchase: {
+    purchase: { id: string; status: string; amount: Money; merchant: { id: string; name: string; country: string }; createdAt: string } | null;
+    userErrors: UserError[];
+  };
+}
+export interface PayVars {
+  input: { accountId: string; merchantId: string; amount: Money; description?: string; idempotencyKey: string; cardPresent: boolean };
+}
+export const PAY: TypedDocumentNode<PayData, PayVars> = gql`
+  mutation Pay($input: MakePurchaseInput!) {
+    makePurchase(input: $input) {
+      purchase {
+        id
+        status
+        amount {
+          amount
+          currency
+        }
+        merchant {
+          id
+          name
+          country
+        }
+        account {
+          id
+        }
+        createdAt
+      }
+      userErrors {
+        code
+        field
+        message
+      }
+    }
+  }
+`;
+
+export interface RaisedAlert {
+  id: string;
+  riskScore: number;
+  reasons: string[];
+  purchase: { id: string; amount: Money; merchant: { id: string; name: string; country: string } };
+  account: { id: string };
+  createdAt: string;
+}
+/**
+ * Live alerts. Resume hook: when the API gains `chargeAlertRaised(after:)` and an alert `cursor`
+ * (issue #15), this takes `$after` and selects `cursor`; web/src/alerts/resume.ts keeps the last
+ * one seen. Until then a reconnect re-subscribes from now, and MyAlerts (below) fills the gap.
+ */
+export const CHARGE_ALERTS: TypedDocumentNode<{ chargeAlertRaised: RaisedAlert }> = gql`
+  subscription ChargeAlerts {
+    chargeAlertRaised {
+      id
+      riskScore
+      reasons
+      purchase {
+        id
+        amount {
+          amount
+          currency
+        }
+        merchant {
+          id
+          name
+          country
+        }
+      }
+      account {
+        id
+      }
+      createdAt
+    }
+  }
+`;
+
+export interface AlertRow {
+  id: string;
+  status: string;
+  riskScore: number;
+  reasons: string[];
+  purchase: { id: string; amount: Money; merchant: { name: string; country: string } };
+  account: { id: string; displayName: string };
+  createdAt: string;
+}
+export const MY_ALERTS: TypedDocumentNode<{ chargeAlerts: AlertRow[] }> = gql`
+  query MyAlerts {
+    chargeAlerts {
+      id
+      status
+      riskScore
+      reasons
+      purchase {
+        id
+        amount {
+          amount
+          currency
+        }
+        merchant {
+          name
+          country
+        }
+      }
+      account {
+        id
+        displayName
+      }
+      createdAt
+    }
+  }
+`;
+
+export interface ResolveData {
+  resolveChargeAlert: { alert: { id: string; status: string } | null; userErrors: UserError[] };
+}
+export const RESOLVE: TypedDocumentNode<ResolveData, { id: string; fraudulent: boolean }> = gql`
+  mutation ResolveAlert($id: ID!, $fraudulent: Boolean!) {
+    resolveChargeAlert(id: $id, fraudulent: $fraudulent) {
+      alert {
+        id
+        status
+      }
+      userErrors {
+        code
+        field
+        message
+      }
+    }
+  }
+`;
+
+export interface AccessRecord {
+  id: string;
+  at: string;
+  purpose: string | null;
+  client: string | null;
+  operationName: string | null;
+  operationHash: string;
+  coordinates: string[];
+  decision: string;
+  layer: string;
+}
+export interface AccessLogData {
+  me: {
+    id: string;
+    dataAccessLog: { totalCount: number; edges: { cursor: string; node: AccessRecord }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } };
+  } | null;
+}
+export const ACCESS_LOG: TypedDocumentNode<AccessLogData, { first?: number; after?: string | null }> = gql`
+  query DataAccessLog($first: Int, $after: String) {
+    me {
+      id
+      dataAccessLog(first: $first, after: $after) {
+        totalCount
+        edges {
+          cursor
+          node {
+            id
+            at
+            purpose
+            client
+            operationName
+            operationHash
+            coordinates
+            decision
+            layer
+          }
+        }
+        pageInfo {
+          hasNextPage
+          endCursor
+        }
+      }
+    }
+  }
+`;
