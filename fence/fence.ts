@@ -40,8 +40,11 @@ export interface OperationInput {
   address?: string | null;
 }
 
-/** A check that runs after the fence allowed an operation and may still refuse it (e.g. the mutation rate limit). */
-export type LaterCheck = () => GraphQLError | null;
+/**
+ * A check that runs after the fence allowed an operation and may still refuse it (e.g. the
+ * mutation rate limit, counted in Redis when the gateways share one: hence it may be async).
+ */
+export type LaterCheck = () => GraphQLError | null | Promise<GraphQLError | null>;
 
 const codeOf = (err: GraphQLError): string => String(err.extensions?.code ?? 'REFUSED');
 
@@ -106,14 +109,14 @@ export class Fence {
   async enforce(input: OperationInput, later?: LaterCheck): Promise<OperationCheck> {
     const result = checkOperation(this.policy, input.document, input.caller);
     if (result.coordinates.length === 0) {
-      const refused = later?.();
+      const refused = await later?.();
       if (refused) throw refused;
       return result;
     }
     // An ad path is refused whoever asks: its record names the advertising fields it reached too.
     const adFields = result.adPaths.map((p) => p.slice(p.lastIndexOf(' → ') + 3));
     const coordinates = [...new Set([...result.coordinates, ...adFields])].sort();
-    const afterwards = result.allowed ? (later?.() ?? null) : null;
+    const afterwards = result.allowed ? ((await later?.()) ?? null) : null;
     const refusal = result.allowed ? afterwards : this.refusal(result);
     const decision: Decision = { ...input, coordinates, decision: refusal ? 'REFUSED' : 'ALLOWED', reason: refusal ? codeOf(refusal) : null };
     if (refusal && input.caller.userId === null && input.address && this.guard) {

@@ -7,22 +7,34 @@ import type { GraphQLError, GraphQLFormattedError, ValidationRule } from 'graphq
 import type { Logger } from '../lib/log.js';
 import type { GatewayContext } from './context.js';
 import { isClientSafe } from '../lib/errors.js';
-import { armor, checkTokenLimit, DEFAULT_LIMITS, mutationRateLimit, MutationRateLimiter, promoteLimitCode, type LimitsConfig } from './limits.js';
+import { armor, checkTokenLimit, DEFAULT_LIMITS, promoteLimitCode, type LimitsConfig } from './limits.js';
+import { createMutationRateLimiter, mutationRateLimit, type MutationRateLimiter } from './rate-limit.js';
 import { GatewayMetrics } from './metrics.js';
+import { createTrustedDocuments, type PersistedQueryManifest, type TrustedDocuments, type TrustedDocumentsMode } from './trusted-documents.js';
 
 export interface HardeningOptions {
   production: boolean;
   logger: Logger;
   limits?: Partial<LimitsConfig>;
+  /** Redis for the mutation rate limit shared by every gateway (rate-limit.ts); unset: this process's memory. */
+  rateLimitRedisUrl?: string;
+  /** What tells this deployment's counters from others' in a shared Redis (rate-limit.ts). */
+  rateLimitScope?: string;
+  /** Trusted documents (trusted-documents.ts): the manifest, and whether only its operations run. Default: an empty manifest, any document. */
+  trustedDocuments?: { mode: TrustedDocumentsMode; manifest: PersistedQueryManifest };
 }
 
 export interface Hardening {
   metrics: GatewayMetrics;
+  /** The mutation rate limit (shared through Redis when configured). */
+  rateLimiter: MutationRateLimiter;
+  /** The trusted-documents manifest and its step (the pipeline runs it before the fence). */
+  trusted: TrustedDocuments;
   /** HTTP-level checks before Apollo parses the request (token limit). */
   inspect: (parsed: unknown, search: string) => void;
   plugins: ApolloServerPlugin<GatewayContext>[];
   /** The per-user mutation rate limit: the refusal, or null (run by the pipeline as the fence's last check). */
-  rateLimit(operation: string | undefined, caller: GatewayContext['caller']): GraphQLError | null;
+  rateLimit(operation: string | undefined, caller: GatewayContext['caller']): Promise<GraphQLError | null>;
   validationRules: ValidationRule[];
   formatError(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError;
 }
@@ -30,6 +42,17 @@ export interface Hardening {
 export function createHardening(opts: HardeningOptions): Hardening {
   const limits = { ...DEFAULT_LIMITS, ...opts.limits };
   const metrics = new GatewayMetrics();
+  const trusted = createTrustedDocuments({
+    ...(opts.trustedDocuments ?? { mode: 'any', manifest: { format: 'apollo-persisted-query-manifest', version: 1, operations: [] } }),
+    metrics,
+  });
+  metrics.operationLabel = trusted.label;
+  const rateLimiter = createMutationRateLimiter({
+    limit: limits.mutationsPerWindow,
+    windowMs: limits.mutationWindowMs,
+    redisUrl: opts.rateLimitRedisUrl,
+    scope: opts.rateLimitScope ?? 'default',
+  });
   const protection = armor(limits, opts.production);
   const log = opts.logger;
 
@@ -104,9 +127,11 @@ export function createHardening(opts: HardeningOptions): Hardening {
 
   return {
     metrics,
+    trusted,
+    rateLimiter,
     inspect: checkTokenLimit(limits.maxTokens),
-    rateLimit: mutationRateLimit(new MutationRateLimiter(limits.mutationsPerWindow, limits.mutationWindowMs)),
-    plugins: [...protection.plugins, metrics.plugin(), requestLog, requestIdOnErrors],
+    rateLimit: mutationRateLimit(rateLimiter),
+    plugins: [trusted.plugin, ...protection.plugins, metrics.plugin(), requestLog, requestIdOnErrors],
     validationRules: protection.validationRules,
     formatError: (formatted) => promoteLimitCode(formatted),
   };

@@ -1,8 +1,9 @@
 /**
  * The gateway: one node:http server for GraphQL over HTTP (/graphql) and over WebSocket (the same
- * URL), health, readiness and metrics. It builds, once, the fence, the hardening and the one
+ * URL), health, readiness and metrics, CORS (cors.ts) and, in development, the GraphiQL IDE (ide.ts). It builds, once, the fence, the hardening and the one
  * operation pipeline (pipeline.ts) both transports call; nothing listens until startGateway.
  */
+import { createHash, createPublicKey } from 'node:crypto';
 import http from 'node:http';
 import type { TokenVerifierConfig } from '../lib/auth.js';
 import type { SubgraphName } from '../lib/config.js';
@@ -16,8 +17,11 @@ import { createFence } from '../fence/fence.js';
 import type { RefusalGuardOptions } from '../fence/refusal-guard.js';
 import { AUDIT_PATH_PREFIX, auditRoutes } from './audit-routes.js';
 import { createAuthenticator } from './context.js';
+import { corsPolicy } from './cors.js';
+import { createIde } from './ide.js';
 import { createHardening } from './hardening.js';
 import type { LimitsConfig } from './limits.js';
+import type { PersistedQueryManifest, TrustedDocumentsMode } from './trusted-documents.js';
 import { createPipeline, type OperationPipeline } from './pipeline.js';
 import { Planner } from './planner.js';
 import { readiness } from './readiness.js';
@@ -53,6 +57,21 @@ export interface GatewayOptions {
   logger?: Logger;
   /** Overrides of the request limits (gateway/limits.ts DEFAULT_LIMITS). */
   limits?: Partial<LimitsConfig>;
+  /**
+   * Trusted documents (trusted-documents.ts): the manifest (operations/manifest.json, built by
+   * `npm run documents`) and whether only its operations run (`required`; default in production).
+   * Default: an empty manifest (every operation is `unlisted` in metrics) and, outside production, any document.
+   */
+  trustedDocuments?: { mode?: TrustedDocumentsMode; manifest: PersistedQueryManifest };
+  /**
+   * Serve /metrics on this port only (PAYGRAPH_METRICS_PORT; 0: any free port), not on the
+   * public one; undefined: on the public port, beside /graphql.
+   */
+  metricsPort?: number;
+  /** Redis shared by every gateway for the mutation rate limit (rate-limit.ts); unset: each gateway counts in its own memory. */
+  rateLimitRedisUrl?: string;
+  /** Browser origins allowed to call the gateway (PAYGRAPH_CORS_ORIGINS, cors.ts); undefined: none in production, loopback origins otherwise. */
+  corsOrigins?: readonly string[];
   /** Upstream reconnection attempts of a subscription before its client is told (tests shorten it). */
   upstreamRetryAttempts?: number;
   /** Subscriptions one user may hold at once on this gateway (PAYGRAPH_MAX_SUBSCRIPTIONS_PER_USER; default 10). */
@@ -72,6 +91,8 @@ export interface Gateway {
   url: string;
   server: http.Server;
   pipeline: OperationPipeline;
+  /** The URL of /metrics (on its own port when metricsPort was given). */
+  metricsUrl: string;
   /** The graphql-ws subscription server. */
   subscriptions: SubscriptionServer;
   stop(): Promise<void>;
@@ -80,10 +101,27 @@ export interface Gateway {
 export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   if (opts.keys.service !== 'gateway') throw new Error(`the gateway was started with the keys of ${opts.keys.service}`);
   const logger = opts.logger ?? createLogger('gateway');
-  const hardening = createHardening({ production: opts.production, logger, limits: opts.limits });
+  const trustedMode = opts.trustedDocuments?.mode ?? (opts.production ? 'required' : 'any');
+  if (opts.production && trustedMode !== 'required')
+    logger.warn('trusted documents are not required (PAYGRAPH_TRUSTED_DOCUMENTS=any): this production gateway executes any document');
+  const hardening = createHardening({
+    production: opts.production,
+    logger,
+    limits: opts.limits,
+    rateLimitRedisUrl: opts.rateLimitRedisUrl,
+    // The gateways of one deployment share one key pair: its fingerprint scopes their shared counters.
+    rateLimitScope: createHash('sha256')
+      .update(createPublicKey(opts.keys.self).export({ type: 'spki', format: 'der' }))
+      .digest('hex')
+      .slice(0, 16),
+    trustedDocuments: {
+      mode: trustedMode,
+      manifest: opts.trustedDocuments?.manifest ?? { format: 'apollo-persisted-query-manifest', version: 1, operations: [] },
+    },
+  });
   const fence = createFence({
     supergraphSdl: opts.supergraphSdl,
-    audit: opts.audit ?? internalAuditSink(opts.subgraphUrls.accounts, opts.keys),
+    audit: hardening.metrics.countAuditFailures(opts.audit ?? internalAuditSink(opts.subgraphUrls.accounts, opts.keys)),
     log: logger,
     refusals: opts.refusals,
   });
@@ -91,23 +129,31 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const auth = createAuthenticator(opts.tokenVerifier);
   const pipeline = createPipeline({ ...opts, logger, auth, fence, hardening, planner, withoutFence: opts.benchmarkWithoutFence });
   await pipeline.start();
+  // The shared rate limit counts in Redis from the first request when Redis answers at start.
+  await hardening.rateLimiter.ready();
   // The public transparency log (no token): relayed from the accounts service.
   const audit = auditRoutes({ accountsUrls: opts.subgraphUrls.accounts, keys: opts.keys, logger });
 
+  const serveMetrics = async (res: http.ServerResponse) => {
+    res.writeHead(200, { 'content-type': hardening.metrics.registry.contentType });
+    res.end(await hardening.metrics.registry.metrics());
+  };
+  const cors = corsPolicy(opts.corsOrigins, opts.production);
+  // GraphiQL, served from this origin, in development only (ide.ts).
+  const ide = createIde(!opts.production);
   const server = http.createServer((req, res) => {
     void (async () => {
-      const path = (req.url ?? '/').split('?')[0];
+      if (cors.handle(req, res)) return;
+      const path = (req.url ?? '/').split('?')[0] ?? '/';
+      if (ide.handle(req, res, path)) return;
       if (path === '/health') return sendJson(res, 200, { status: 'ok' });
       if (path === '/ready') {
         const { unreachable, degraded } = await readiness(opts.subgraphUrls);
         return sendJson(res, unreachable.length ? 503 : 200, { status: unreachable.length ? 'unavailable' : 'ready', unreachable, degraded });
       }
-      if (path === '/metrics') {
-        res.writeHead(200, { 'content-type': hardening.metrics.registry.contentType });
-        return res.end(await hardening.metrics.registry.metrics());
-      }
-      if (path?.startsWith(AUDIT_PATH_PREFIX)) return audit(req, res);
-      if (opts.webApp && (await opts.webApp(req, res, path!))) return;
+      if (path === '/metrics' && opts.metricsPort === undefined) return serveMetrics(res);
+      if (path.startsWith(AUDIT_PATH_PREFIX)) return audit(req, res);
+      if (opts.webApp && (await opts.webApp(req, res, path))) return;
       if (path !== '/graphql') return sendJson(res, 404, { error: 'not found; GraphQL is served at /graphql' });
       // Every operation starts a trace of its own here (lib/tracing.ts); a client's traceparent is
       // not continued: the endpoint is public, and a trace's parent is the gateway's to choose.
@@ -138,16 +184,29 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     schema: planner.apiGraphQLSchema,
     maxSubscriptionsPerUser: opts.maxSubscriptionsPerUser,
   });
+  hardening.metrics.trackSubscriptions(() => subscriptions.active);
   const url = `${await listen(server, opts.port ?? 0, opts.host)}/graphql`;
+  // A metrics port of its own: only /metrics, never GraphQL (an operator firewalls it off the public network).
+  const metricsServer =
+    opts.metricsPort === undefined
+      ? null
+      : http.createServer((req, res) => {
+          if ((req.url ?? '/').split('?')[0] !== '/metrics') return sendJson(res, 404, { error: 'not found; this port serves /metrics only' });
+          serveMetrics(res).catch(() => res.end());
+        });
+  const metricsUrl = metricsServer ? `${await listen(metricsServer, opts.metricsPort!, opts.host)}/metrics` : url.replace(/\/graphql$/, '/metrics');
   return {
     url,
+    metricsUrl,
     server,
     pipeline,
     subscriptions,
     async stop() {
       await subscriptions.dispose();
+      if (metricsServer) await close(metricsServer);
       await close(server);
       await pipeline.stop();
+      await hardening.rateLimiter.close();
     },
   };
 }

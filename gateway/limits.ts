@@ -1,11 +1,11 @@
 /**
  * Gateway request limits: graphql-armor (depth, aliases, tokens, directives, cost, field
- * suggestions) and a per-user rate limit for mutations. Each refusal has its own error code.
+ * suggestions); the per-user mutation rate limit is in rate-limit.ts. Each refusal has its own error code.
  */
 import { ApolloArmor } from '@escape.tech/graphql-armor';
 import type { ApolloServerPlugin } from '@apollo/server';
 import { GraphQLError, Lexer, Source, TokenKind, type ValidationContext, type ValidationRule } from 'graphql';
-import { appError, HttpError } from '../lib/errors.js';
+import { HttpError } from '../lib/errors.js';
 import type { GatewayContext } from './context.js';
 
 export interface LimitsConfig {
@@ -92,50 +92,5 @@ export function checkTokenLimit(max: number): (parsed: unknown, search: string) 
     for (const q of [...queries, fromSearch]) {
       if (q && exceedsTokens(q, max)) throw new HttpError(400, `Query has more than ${max} tokens.`, LIMIT_CODES.maxTokens);
     }
-  };
-}
-
-/** Fixed-window rate limit for mutations, per user (per client for anonymous callers). */
-export class MutationRateLimiter {
-  private readonly windows = new Map<string, { start: number; count: number }>();
-
-  constructor(
-    private readonly limit: number,
-    private readonly windowMs: number,
-  ) {}
-
-  /** Returns null when allowed, else the seconds until the caller may retry. */
-  take(key: string, now = Date.now()): number | null {
-    let w = this.windows.get(key);
-    if (!w || now - w.start >= this.windowMs) {
-      w = { start: now, count: 0 };
-      this.windows.set(key, w);
-      if (this.windows.size > 100_000) this.sweep(now);
-    }
-    if (w.count >= this.limit) return Math.max(1, Math.ceil((w.start + this.windowMs - now) / 1000));
-    w.count += 1;
-    return null;
-  }
-
-  private sweep(now: number): void {
-    for (const [k, w] of this.windows) if (now - w.start >= this.windowMs) this.windows.delete(k);
-  }
-}
-
-/**
- * The mutation rate limit as a check: null when `operation` may run, else its RATE_LIMITED
- * refusal. The pipeline runs it as the fence's last check (gateway/pipeline.ts), so that a
- * mutation it refuses is audited as REFUSED with that reason, never as ALLOWED.
- */
-export function mutationRateLimit(limiter: MutationRateLimiter) {
-  return (operation: string | undefined, caller: GatewayContext['caller']): GraphQLError | null => {
-    if (operation !== 'mutation') return null;
-    const key = caller.userId ?? `anonymous:${caller.client ?? ''}`;
-    const retryAfter = limiter.take(key);
-    if (retryAfter === null) return null;
-    return appError('RATE_LIMITED', `Too many mutations; retry in ${retryAfter} s.`, {
-      retryAfterSeconds: retryAfter,
-      http: { status: 429, headers: new Map([['retry-after', String(retryAfter)]]) },
-    });
   };
 }

@@ -10,8 +10,11 @@
  *   first, then depth, aliases, directives, cost) and the preflight below; a caller whose purpose
  *   is not `payments` is validated against the contract schema (the API without payment-only
  *   types and fields), so its errors never name what it may not see;
- * - fence: the data-use fence's operation check and audit (fence/adapters/gateway-plugin.ts), then
- *   the shape of the operation (an unknown operationName, a subscription over HTTP);
+ * - fence: the contract validation's verdict first (enforceContract), then trusted documents
+ *   (trusted-documents.ts: in required mode only the manifest's operations run; a refusal of a
+ *   document selecting payment-only data is recorded), then the data-use fence's operation check
+ *   and audit (fence/adapters/gateway-plugin.ts), whose last checks are the shape of the
+ *   operation (a subscription over HTTP) and the mutation rate limit;
  * - plan: @apollo/gateway plans queries and mutations itself (the fence vetoes its plans through
  *   queryPlanHook); subscriptions are planned here and vetoed by the same Fence.vetoPlan;
  * - execute: @apollo/gateway for queries and mutations; for subscriptions, the bridge
@@ -45,9 +48,9 @@ import {
 } from '../fence/adapters/gateway-plugin.js';
 import type { Fence } from '../fence/fence.js';
 import { newRequestId, type Authenticator, type GatewayContext, type PlannedSubscription } from './context.js';
-import { SignedDataSource } from './data-source.js';
 import type { Hardening } from './hardening.js';
 import { LIMIT_CODES, promoteLimitCode } from './limits.js';
+import { MeasuredDataSource } from './metrics.js';
 import type { Planner } from './planner.js';
 
 export interface PipelineOptions {
@@ -206,14 +209,17 @@ export function createPipeline(opts: PipelineOptions): OperationPipeline {
         async didResolveOperation(rc) {
           if (fenced) await enforceContract(fence, rc);
           if (!rc.operation) throw unknownOperation(rc.request.operationName);
+          // Trusted documents next (required mode: only the manifest's operations run), before the
+          // fence: an untrusted operation is refused (and recorded) and spends no rate limit.
+          await hardening.trusted.check(rc, fenced ? fence : null);
           const subscription = rc.operation.operation === 'subscription';
           const { accepted, transport, caller } = rc.contextValue;
           // What may still refuse an operation the fence allows runs as the fence's last check, so
           // that the record holds the final decision (REFUSED with its code), never ALLOWED.
-          const after = (): GraphQLError | null => {
+          const after = async (): Promise<GraphQLError | null> => {
             if (subscription && transport === 'http') return badRequest(WS_ONLY);
             if (!subscription && transport === 'ws') return badRequest(HTTP_ONLY);
-            const limited = hardening.rateLimit(rc.operation?.operation, caller);
+            const limited = await hardening.rateLimit(rc.operation?.operation, caller);
             if (limited || !subscription || !accepted) return limited;
             try {
               accepted.subscription = planSubscription(rc.document, rc.source, rc.operationName, rc.request, rc.contextValue);
@@ -225,7 +231,7 @@ export function createPipeline(opts: PipelineOptions): OperationPipeline {
           };
           if (fenced) await enforceOperation(fence, rc, after);
           else {
-            const refused = after();
+            const refused = await after();
             if (refused) throw refused;
           }
         },
@@ -256,7 +262,7 @@ export function createPipeline(opts: PipelineOptions): OperationPipeline {
     buildService: ({ name }) => {
       const url = opts.subgraphUrls[name as SubgraphName];
       if (!url) throw new Error(`supergraph names a subgraph "${name}" that paygraph does not know`);
-      return new SignedDataSource(url, opts.keys, name as SubgraphName);
+      return new MeasuredDataSource(url, opts.keys, name as SubgraphName, hardening.metrics);
     },
     __exposeQueryPlanExperimental: false,
     ...(fenced ? { experimental_didResolveQueryPlan: queryPlanHook(fence) } : {}),
@@ -271,7 +277,8 @@ export function createPipeline(opts: PipelineOptions): OperationPipeline {
     hideSchemaDetailsFromClientErrors: true,
     validationRules: hardening.validationRules,
     formatError: hardening.formatError,
-    plugins: [steps, ...hardening.plugins, ...(opts.production ? [ApolloServerPluginLandingPageDisabled()] : [])],
+    // No Apollo landing page (Apollo Sandbox loads from a CDN): the gateway serves its own GraphiQL in development (ide.ts).
+    plugins: [steps, ...hardening.plugins, ApolloServerPluginLandingPageDisabled()],
   });
   const beforeApollo = precheck(hardening);
 

@@ -18,10 +18,11 @@ export type ServiceName = (typeof SERVICE_NAMES)[number];
 
 /**
  * The services that use Redis when run as several processes (lib/redis.ts): every subgraph's
- * shared replay protection, alerts' bus, payments' feed wake-ups. Not the gateway (it fans nothing
- * out and verifies no signature) and never ads: the advertising zone gets no Redis at all.
+ * shared replay protection, alerts' bus, payments' feed wake-ups, and the gateways' shared
+ * mutation rate limit (gateway/rate-limit.ts: its ACL user may touch its counters only). Never
+ * ads: the advertising zone gets no Redis at all.
  */
-export const REDIS_SERVICES: readonly ServiceName[] = ['accounts', 'payments', 'merchants', 'alerts'];
+export const REDIS_SERVICES: readonly ServiceName[] = ['gateway', 'accounts', 'payments', 'merchants', 'alerts'];
 
 export function usesRedis(service: ServiceName): boolean {
   return REDIS_SERVICES.includes(service);
@@ -77,7 +78,7 @@ export interface Config {
   jwtPrivateKeyFile: string | undefined;
   /**
    * The Redis URL each service connects with: its own (PAYGRAPH_<SERVICE>_REDIS_URL, its ACL user),
-   * else REDIS_URL; always undefined for the services that use no Redis (the gateway, ads).
+   * else REDIS_URL; always undefined for ads, which uses no Redis.
    */
   serviceRedisUrls: Record<ServiceName, string | undefined>;
   /**
@@ -93,6 +94,21 @@ export interface Config {
    * gateway's data source spreads requests over them (gateway/data-source.ts).
    */
   subgraphUrls: Record<SubgraphName, string>;
+  /**
+   * Trusted documents (gateway/trusted-documents.ts): PAYGRAPH_TRUSTED_DOCUMENTS `required` (only
+   * the manifest's operations run; the default in production) or `any` (the default otherwise),
+   * and the manifest file, PAYGRAPH_TRUSTED_DOCUMENTS_MANIFEST (default: operations/manifest.json).
+   */
+  trustedDocuments: { mode: 'required' | 'any'; manifestFile: string | undefined };
+  /** PAYGRAPH_MUTATIONS_PER_MINUTE: mutations a user may send per minute, across every gateway (default 120, gateway/limits.ts). */
+  mutationsPerMinute: number | undefined;
+  /** PAYGRAPH_METRICS_PORT: the gateway serves /metrics on this port only (not the public one); unset: beside /graphql. */
+  metricsPort: number | undefined;
+  /**
+   * PAYGRAPH_CORS_ORIGINS: the browser origins allowed to call the gateway (comma-separated, each
+   * scheme://host[:port]); unset: none in production, loopback origins (any port) in development.
+   */
+  corsOrigins: string[] | undefined;
   /** Subscriptions one user may hold at once on one gateway (PAYGRAPH_MAX_SUBSCRIPTIONS_PER_USER, default 10). */
   maxSubscriptionsPerUser: number;
 }
@@ -332,6 +348,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: LoadOptio
     jwtPrivateKeyFile,
     keys: { production, dir: keyDirOf(dataDir), env },
     subgraphUrls,
+    trustedDocuments: {
+      mode: trustedDocumentsMode(env.PAYGRAPH_TRUSTED_DOCUMENTS, production),
+      manifestFile: nonEmpty(env.PAYGRAPH_TRUSTED_DOCUMENTS_MANIFEST),
+    },
+    metricsPort: optionalPort(env, 'PAYGRAPH_METRICS_PORT'),
+    mutationsPerMinute: positiveInteger(env, 'PAYGRAPH_MUTATIONS_PER_MINUTE'),
+    corsOrigins: corsOrigins(env.PAYGRAPH_CORS_ORIGINS),
     maxSubscriptionsPerUser,
   };
   if (opts.tokens === false)
@@ -342,4 +365,49 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: LoadOptio
     });
   else config.tokenVerifier = tokenVerifierFromEnv(env, production, devSecret('jwtSecret'));
   return config;
+}
+
+function trustedDocumentsMode(value: string | undefined, production: boolean): 'required' | 'any' {
+  const v = nonEmpty(value);
+  if (v === undefined) return production ? 'required' : 'any';
+  if (v !== 'required' && v !== 'any') throw new Error(`PAYGRAPH_TRUSTED_DOCUMENTS must be "required" or "any", got "${v}"`);
+  return v;
+}
+
+function optionalPort(env: NodeJS.ProcessEnv, name: string): number | undefined {
+  const v = nonEmpty(env[name]);
+  if (v === undefined) return undefined;
+  const port = Number(v);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`${name} must be a port number, got "${v}"`);
+  return port;
+}
+
+/** PAYGRAPH_CORS_ORIGINS: each entry an origin (scheme://host[:port], no path), or `*` alone for any origin (without credentials). */
+export function corsOrigins(value: string | undefined): string[] | undefined {
+  const v = nonEmpty(value);
+  if (v === undefined) return undefined;
+  const list = v
+    .split(',')
+    .map((o) => o.trim())
+    .filter((o) => o.length > 0);
+  for (const o of list) {
+    if (o === '*') continue;
+    let u: URL;
+    try {
+      u = new URL(o);
+    } catch {
+      throw new Error(`PAYGRAPH_CORS_ORIGINS: not an origin: "${o}" (expected e.g. https://app.example.com)`);
+    }
+    if ((u.protocol !== 'https:' && u.protocol !== 'http:') || u.origin !== o.replace(/\/$/, ''))
+      throw new Error(`PAYGRAPH_CORS_ORIGINS: "${o}" is not an origin (scheme://host[:port], nothing after it)`);
+  }
+  return list.map((o) => o.replace(/\/$/, ''));
+}
+
+function positiveInteger(env: NodeJS.ProcessEnv, name: string): number | undefined {
+  const v = nonEmpty(env[name]);
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, got "${v}"`);
+  return n;
 }

@@ -29,3 +29,20 @@ export function pageSize(first: number | null | undefined, defaultSize = 20, max
   if (!Number.isInteger(first) || first < 1 || first > max) throw badUserInput(`"first" must be between 1 and ${max}.`, 'first');
   return first;
 }
+
+/**
+ * A forward page's Relay PageInfo. hasPreviousPage is true after a cursor: the item it names, at
+ * least, comes before the page (the spec lets a forward page answer it when that is cheap).
+ */
+export function pageInfo(
+  edges: readonly { cursor: string }[],
+  hasNextPage: boolean,
+  after: string | null | undefined,
+): { hasNextPage: boolean; hasPreviousPage: boolean; startCursor: string | null; endCursor: string | null } {
+  return {
+    hasNextPage,
+    hasPreviousPage: after !== null && after !== undefined,
+    startCursor: edges.length ? edges[0]!.cursor : null,
+    endCursor: edges.length ? edges[edges.length - 1]!.cursor : null,
+  };
+}

@@ -25,6 +25,8 @@ export const ERRORS = {
   OPERATION_RESOLUTION_FAILURE: { status: 400, clientSafe: true },
   PERSISTED_QUERY_NOT_FOUND: { status: 200, clientSafe: true },
   PERSISTED_QUERY_NOT_SUPPORTED: { status: 200, clientSafe: true },
+  // Trusted documents (gateway/trusted-documents.ts): a document outside the manifest, in required mode
+  OPERATION_NOT_TRUSTED: { status: 400, clientSafe: true },
   PAYLOAD_TOO_LARGE: { status: 413, clientSafe: true },
   METHOD_NOT_ALLOWED: { status: 405, clientSafe: true },
   // Request limits (gateway/limits.ts)

@@ -8,6 +8,10 @@
  * Port layout with a base port P (PORT, default 4000): process k (0, 1, ...) of a service gets
  * P + 10k + its offset (gateway 0, accounts 1, payments 2, merchants 3, alerts 4, ads 5), so the
  * first processes keep `npm start`'s ports. Base port 0: free ports picked by the OS.
+ *
+ * With `restart`, it supervises: a process that exits on its own is started again (same port and
+ * environment) after a back-off that doubles with each quick death (RestartPolicy), and each exit
+ * and return is reported (onEvent; `npm run start:cluster` logs them).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
@@ -71,6 +75,33 @@ export interface ClusterOptions {
   onLine?: (label: string, line: string, stream: 'stdout' | 'stderr') => void;
   /** How long every process has to answer /ready (default 90 s). */
   readyTimeoutMs?: number;
+  /**
+   * Restart a process that exits on its own (crash, OOM kill, `kill -9`), with exponential
+   * back-off (RestartPolicy; `npm run start:cluster` turns it on). Default off: the caller decides.
+   * A process stopped with stopProcess is not restarted.
+   */
+  restart?: Partial<RestartPolicy> | boolean;
+  /** What the supervisor does: a process exited unexpectedly (and when it restarts), came back, or could not. */
+  onEvent?: (event: ClusterEvent) => void;
+}
+
+/** How the supervisor restarts a process that died: after initialDelayMs, doubling up to maxDelayMs; a process up for resetAfterMs starts over. */
+export interface RestartPolicy {
+  initialDelayMs: number;
+  maxDelayMs: number;
+  resetAfterMs: number;
+}
+
+export const DEFAULT_RESTART: RestartPolicy = { initialDelayMs: 500, maxDelayMs: 30_000, resetAfterMs: 60_000 };
+
+export type ClusterEvent =
+  | { kind: 'exited'; label: string; code: number | null; signal: NodeJS.Signals | null; restartInMs: number | null }
+  | { kind: 'restarted'; label: string; pid: number; restarts: number }
+  | { kind: 'restart-failed'; label: string; error: string };
+
+/** The delay before restart number `attempt` (0-based) under `policy`. */
+export function restartDelay(policy: RestartPolicy, attempt: number): number {
+  return Math.min(policy.maxDelayMs, policy.initialDelayMs * 2 ** Math.min(attempt, 30));
 }
 
 export interface ClusterProcess {
@@ -86,6 +117,8 @@ export interface ClusterProcess {
   child: ChildProcess;
   /** Its output lines so far (the last MAX_LINES), across restarts. */
   lines: string[];
+  /** How many times the supervisor restarted it (ClusterOptions.restart). */
+  restarts: number;
 }
 
 export interface Cluster {
@@ -315,7 +348,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
         const args = [service, '--port', String(port), '--host', host];
         spawnArgs.set(label, { args, env });
         const child = spawnServe(args, label, env, opts.onLine, lines);
-        processes.push({ service, instance: k + 1, label, port, url: urlOf(port), child, lines });
+        processes.push({ service, instance: k + 1, label, port, url: urlOf(port), child, lines, restarts: 0 });
       }
     }
     const deadline = Date.now() + (opts.readyTimeoutMs ?? 90_000);
@@ -329,21 +362,71 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     if (!p) throw new Error(`no process ${label}`);
     return p;
   };
+
+  // 3. The supervisor: a process that exits on its own comes back after a back-off.
+  const policy = opts.restart ? { ...DEFAULT_RESTART, ...(opts.restart === true ? {} : opts.restart) } : null;
+  /** Processes stopped on purpose (stopProcess), and the pending restart timers. */
+  const held = new Set<string>();
+  const timers = new Map<string, NodeJS.Timeout>();
+  const attempts = new Map<string, number>();
+  const respawn = (p: ClusterProcess) => {
+    const { args, env } = spawnArgs.get(p.label)!;
+    p.child = spawnServe(args, p.label, env, opts.onLine, p.lines);
+    watch(p);
+  };
+  const watch = (p: ClusterProcess) => {
+    const child = p.child;
+    const startedAt = Date.now();
+    child.once('exit', (code, signal) => {
+      if (stopped || held.has(p.label) || p.child !== child) return;
+      if (!policy) return opts.onEvent?.({ kind: 'exited', label: p.label, code, signal, restartInMs: null });
+      const attempt = Date.now() - startedAt >= policy.resetAfterMs ? 0 : (attempts.get(p.label) ?? 0);
+      attempts.set(p.label, attempt + 1);
+      const delay = restartDelay(policy, attempt);
+      opts.onEvent?.({ kind: 'exited', label: p.label, code, signal, restartInMs: delay });
+      const timer = setTimeout(() => {
+        timers.delete(p.label);
+        if (stopped || held.has(p.label)) return;
+        respawn(p);
+        p.restarts += 1;
+        waitReady(p, Date.now() + (opts.readyTimeoutMs ?? 90_000)).then(
+          () => opts.onEvent?.({ kind: 'restarted', label: p.label, pid: p.child.pid!, restarts: p.restarts }),
+          // An exit before ready is the watcher's (another back-off); anything else is reported.
+          (err: unknown) => {
+            if (!exited(p.child)) opts.onEvent?.({ kind: 'restart-failed', label: p.label, error: err instanceof Error ? err.message : String(err) });
+          },
+        );
+      }, delay);
+      timers.set(p.label, timer);
+    });
+  };
+  for (const p of processes) watch(p);
+  const supervisedStop = async () => {
+    for (const t of timers.values()) clearTimeout(t);
+    timers.clear();
+    await stop();
+  };
   return {
     gateways: processes.filter((p) => p.service === 'gateway').map((p) => p.url),
     processes,
     subgraphUrls,
     async stopProcess(label: string) {
-      await stopChild(find(label).child);
+      const p = find(label);
+      held.add(label);
+      clearTimeout(timers.get(label));
+      timers.delete(label);
+      await stopChild(p.child);
     },
     async startProcess(label: string) {
       const p = find(label);
       if (stopped) throw new Error('the cluster is stopped');
       if (!exited(p.child)) throw new Error(`${label} is running`);
-      const { args, env } = spawnArgs.get(label)!;
-      p.child = spawnServe(args, label, env, opts.onLine, p.lines);
+      held.delete(label);
+      clearTimeout(timers.get(label));
+      timers.delete(label);
+      respawn(p);
       await waitReady(p, Date.now() + (opts.readyTimeoutMs ?? 90_000));
     },
-    stop,
+    stop: supervisedStop,
   };
 }

@@ -8,6 +8,8 @@
  * else REDIS_URL; ads none: lib/config.ts serviceRedisUrls).
  */
 import { startGateway } from '../gateway/index.js';
+import { readManifest } from '../operations/manifest.js';
+import type { GatewayExtras } from './stack.js';
 import { SUBGRAPHS } from '../subgraphs/index.js';
 import { baseUrlOf, parseUrlList, SUBGRAPH_NAMES, type Config, type ServiceName, type SubgraphName } from '../lib/config.js';
 import { loadServiceKeys } from '../lib/transport/keys.js';
@@ -107,9 +109,21 @@ async function serveGateway(config: Config, port: number, host: string | undefin
     tokenVerifier: config.tokenVerifier,
     production: config.production,
     logger: createLogger('gateway'),
+    ...gatewayExtras(config),
     maxSubscriptionsPerUser: config.maxSubscriptionsPerUser,
     port,
     host,
   });
   return { name: 'gateway', url: gateway.url, stop: () => gateway.stop() };
+}
+
+/** The gateway's operator settings from the configuration: trusted documents (mode, manifest), metrics port, CORS origins, the shared mutation rate limit. */
+export function gatewayExtras(config: Config): GatewayExtras & { trustedDocuments: { manifest: ReturnType<typeof readManifest> } } {
+  return {
+    trustedDocuments: { mode: config.trustedDocuments.mode, manifest: readManifest(config.trustedDocuments.manifestFile) },
+    metricsPort: config.metricsPort,
+    corsOrigins: config.corsOrigins,
+    rateLimitRedisUrl: config.serviceRedisUrls.gateway,
+    ...(config.mutationsPerMinute === undefined ? {} : { limits: { mutationsPerWindow: config.mutationsPerMinute, mutationWindowMs: 60_000 } }),
+  };
 }

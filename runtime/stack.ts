@@ -15,7 +15,9 @@ import type { ChildProcess } from 'node:child_process';
 import { createPublicKey } from 'node:crypto';
 import path from 'node:path';
 import type { Knex } from 'knex';
-import { startGateway, type Gateway } from '../gateway/index.js';
+import { startGateway, type Gateway, type GatewayOptions } from '../gateway/index.js';
+import type { PersistedQueryManifest, TrustedDocumentsMode } from '../gateway/trusted-documents.js';
+import { readManifest } from '../operations/manifest.js';
 import { secretVerifier, type TokenVerifierConfig } from '../lib/auth.js';
 import { SUBGRAPHS } from '../subgraphs/index.js';
 import { SUBGRAPH_NAMES, usesRedis, type SubgraphName } from '../lib/config.js';
@@ -74,6 +76,11 @@ export interface StackOptions<I extends SubgraphName = never> {
   /** Bounds on unauthenticated callers' refused attempts (gateway/index.ts GatewayOptions.refusals). */
   refusals?: RefusalGuardOptions;
   /**
+   * The gateway's operator settings (gateway/index.ts GatewayOptions): metrics port, CORS origins,
+   * trusted documents (default: the committed manifest, operations/manifest.json, required in production).
+   */
+  gateway?: GatewayExtras;
+  /**
    * Subgraphs run each in a child process of its own (scripts/serve.ts) instead of in this one,
    * with nothing in their environment but what they need (isolatedEnv). Their database is
    * migrated and seeded here first; on SQLite it is a file, so dataDir may not be ':memory:'.
@@ -90,6 +97,11 @@ export interface StackOptions<I extends SubgraphName = never> {
   /** The reference web client served by the gateway at /app (runtime/web-app.ts); none: not served. */
   webApp?: WebAppHandler;
 }
+
+/** The gateway settings a stack passes through (StackOptions.gateway). */
+export type GatewayExtras = Partial<Pick<GatewayOptions, 'metricsPort' | 'corsOrigins' | 'rateLimitRedisUrl' | 'limits'>> & {
+  trustedDocuments?: { mode?: TrustedDocumentsMode; manifest?: PersistedQueryManifest };
+};
 
 /** An isolated subgraph's child process (StackOptions.isolate). */
 export interface StackProcess {
@@ -294,7 +306,9 @@ export async function startStack<I extends SubgraphName = never>(opts: StackOpti
       tokenVerifier,
       production: opts.production ?? false,
       logger: createLogger('gateway', { destination: opts.logDestination, level: opts.logLevel }),
-      limits: opts.limits,
+      ...opts.gateway,
+      limits: { ...opts.gateway?.limits, ...opts.limits },
+      trustedDocuments: { mode: opts.gateway?.trustedDocuments?.mode, manifest: opts.gateway?.trustedDocuments?.manifest ?? readManifest() },
       webApp: opts.webApp,
       maxSubscriptionsPerUser: opts.maxSubscriptionsPerUser,
       refusals: opts.refusals,

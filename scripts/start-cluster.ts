@@ -3,7 +3,8 @@
  * PostgreSQL of DATABASE_URL and the Redis of REDIS_URL (both required): two gateways, two
  * payments and two alerts processes, one of each other subgraph, every one a child process
  * (scripts/serve.ts) with its output prefixed by its name. Migrates and seeds once, waits until
- * every process answers /ready, prints the URLs; SIGINT/SIGTERM stops them all.
+ * every process answers /ready, prints the URLs; restarts a process that dies on its own (with
+ * back-off, logged); SIGINT/SIGTERM stops them all.
  *
  * Ports: PORT (default 4000) and up, as in runtime/cluster.ts (gateways on PORT and PORT+10).
  */
@@ -65,6 +66,17 @@ try {
     host: process.env.HOST ?? '127.0.0.1',
     dataDir: config.dataDir,
     onLine: (label, line) => say(`${prefix(label)} ${line}`),
+    // A process that dies on its own is restarted, with back-off (runtime/cluster.ts RestartPolicy).
+    restart: true,
+    onEvent: (e) => {
+      if (stopping) return;
+      if (e.kind === 'exited')
+        warn(
+          `${prefix(e.label)} exited unexpectedly (${e.signal ?? `code ${e.code}`})${e.restartInMs === null ? '' : `; restarting in ${(e.restartInMs / 1000).toFixed(1)} s`}`,
+        );
+      else if (e.kind === 'restarted') warn(`${prefix(e.label)} restarted (pid ${e.pid}, restart ${e.restarts}), ready again`);
+      else warn(`${prefix(e.label)} restart failed: ${e.error}`);
+    },
   });
 } catch (err) {
   fail(`start:cluster: ${messageOf(err)}`);
@@ -77,13 +89,6 @@ if (stopping) {
 say('\npaygraph cluster ready:');
 for (const p of cluster.processes) say(`  ${p.label.padEnd(12)} ${p.url}  (pid ${p.child.pid})`);
 say(`\nGateways (put a load balancer in front: docs/scale.md):\n${cluster.gateways.map((u) => `  ${u}`).join('\n')}\nStop with Ctrl-C.\n`);
-
-// A process that dies on its own is reported (the others keep running).
-for (const p of cluster.processes) {
-  p.child.once('exit', (code, signal) => {
-    if (!stopping) warn(`${prefix(p.label)} exited unexpectedly (${signal ?? `code ${code}`})`);
-  });
-}
 
 function redact(url: string): string {
   try {

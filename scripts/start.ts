@@ -15,6 +15,7 @@ import { issuerTokensMessage, loadConfig, mintingKey, SUBGRAPH_NAMES } from '../
 import { loadKeyRing } from '../lib/transport/keys.js';
 import { startTracing, stopTracing } from '../lib/tracing.js';
 import { pgDatabaseOf } from '../runtime/database.js';
+import { gatewayExtras } from '../runtime/service.js';
 import { startStack } from '../runtime/stack.js';
 import { buildFixture } from '../seeds/fixture.js';
 import { buildWebApp, stackWebAppFor, webAppBuilt } from '../runtime/web-app.js';
@@ -46,6 +47,8 @@ const stack = await startStack({
   // from <data dir>/keys, created on first start, or PAYGRAPH_<SERVICE>_PRIVATE_KEY in production.
   keys: loadKeyRing(config.keys),
   production: config.production,
+  // Trusted documents, metrics port, CORS origins, the shared rate limit (runtime/service.ts).
+  gateway: gatewayExtras(config),
   maxSubscriptionsPerUser: config.maxSubscriptionsPerUser,
   // Zone isolation: the advertising zone's subgraph in a process of its own.
   isolate: ['ads'],

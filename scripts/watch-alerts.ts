@@ -1,6 +1,7 @@
 /**
  * npm run watch:alerts -- <handle> [gateway-url]: watches a seeded user's charge alerts live, over
- * graphql-ws through the gateway (the contract's ChargeAlerts subscription), one line per alert.
+ * graphql-ws through the gateway (ChargeAlertsAfter, the trusted resumable form of the contract's
+ * ChargeAlerts subscription: operations/paygraph.graphql), one line per alert.
  *
  * The token is signed like `npm run token` (the HS256 secret, or PAYGRAPH_JWT_PRIVATE_KEY_FILE); the gateway
  * URL defaults to ws://127.0.0.1:<PORT>/graphql. It resumes like an app should: it remembers the
@@ -15,19 +16,11 @@ import WebSocket from 'ws';
 import { signToken } from '../lib/auth.js';
 import { fail, messageOf, say, warn } from '../lib/cli.js';
 import { issuerTokensMessage, loadConfig, mintingKey } from '../lib/config.js';
+import { readManifest } from '../operations/manifest.js';
 import { buildFixture } from '../seeds/fixture.js';
 
-const CHARGE_ALERTS = `subscription ChargeAlerts($after: String) {
-  chargeAlertRaised(after: $after) {
-    id
-    cursor
-    riskScore
-    reasons
-    purchase { id amount { amount currency } merchant { id name country } }
-    account { id }
-    createdAt
-  }
-}`;
+// The trusted document (operations/paygraph.graphql): a production gateway runs nothing else.
+const CHARGE_ALERTS = readManifest().operations.find((o) => o.name === 'ChargeAlertsAfter')!.body;
 
 interface Raised {
   id: string;
@@ -76,7 +69,7 @@ const done = new Promise<number>((resolve) => {
   let failures = 0;
   const watch = () => {
     client.subscribe<{ chargeAlertRaised: Raised }>(
-      { query: CHARGE_ALERTS, operationName: 'ChargeAlerts', variables: { after: last } },
+      { query: CHARGE_ALERTS, operationName: 'ChargeAlertsAfter', variables: { after: last } },
       {
         next: (result) => {
           failures = 0;

@@ -7,6 +7,7 @@ import type http from 'node:http';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import { parse, type DocumentNode, type GraphQLSchema } from 'graphql';
 import type { Knex } from 'knex';
+import type { Registry } from 'prom-client';
 import type { Caller } from '../lib/auth.js';
 import type { ServiceName, SubgraphName } from '../lib/config.js';
 import type { Migration } from '../lib/db.js';
@@ -85,6 +86,11 @@ export interface SubgraphDefinition<L = unknown, S = unknown> {
   createLoaders(db: Knex, caller: Caller, services: S): L;
   /** Signed internal endpoints (events feed, commands), never part of the graph, each with who may call it. */
   internalRoutes?: Readonly<Record<string, InternalEndpoint<S>>>;
+  /**
+   * This subgraph's own Prometheus metrics, registered on the service's registry (served at its
+   * /metrics, beside the signature failures every service counts): e.g. alerts' consumer lag.
+   */
+  metrics?(registry: Registry, env: ServiceEnv, services: S): void;
   /** Background work (e.g. an event consumer), started after the server listens; returns its stopper. */
   startWorkers?(env: ServiceEnv, server: http.Server, services: S): Promise<() => Promise<void>>;
 }

@@ -5,6 +5,7 @@
  */
 import { connectNonceStore, usesRedis } from '../lib/redis.js';
 import http from 'node:http';
+import { Counter, Registry } from 'prom-client';
 import { randomUUID } from 'node:crypto';
 import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
 import {
@@ -149,6 +150,15 @@ export async function startSubgraph<L, S>(def: SubgraphDefinition<L, S>, opts: S
     logger: log,
   };
   const services = (def.createServices ? def.createServices(env) : undefined) as S;
+  // Prometheus metrics at /metrics (subgraph ports are internal: only the gateways go behind the load balancer).
+  const registry = new Registry();
+  const signatureFailures = new Counter({
+    name: 'paygraph_subgraph_signature_failures_total',
+    help: 'Requests this service refused as unsigned, badly signed, replayed or signed by a service the route does not accept, by route.',
+    labelNames: ['service', 'route'] as const,
+    registers: [registry],
+  });
+  def.metrics?.(registry, env, services);
 
   // SQL statements run for a traced request become its spans (lib/db.ts).
   traceQueries(opts.db, def.name);
@@ -182,6 +192,10 @@ export async function startSubgraph<L, S>(def: SubgraphDefinition<L, S>, opts: S
           return sendJson(res, 503, { status: 'unavailable', subgraph: def.name, reason: 'database unreachable' });
         }
       }
+      if (path === '/metrics') {
+        res.writeHead(200, { 'content-type': registry.contentType });
+        return res.end(await registry.metrics());
+      }
       const route = path.startsWith('/internal/') ? path.slice('/internal/'.length) : undefined;
       const internal = route !== undefined && Object.hasOwn(def.internalRoutes ?? {}, route) ? def.internalRoutes![route] : undefined;
       if (path !== '/graphql' && !internal) return sendJson(res, 404, { error: 'not found' });
@@ -192,7 +206,10 @@ export async function startSubgraph<L, S>(def: SubgraphDefinition<L, S>, opts: S
       const headers = headerRecord(req);
       if (internal) {
         const verdict = await internalVerifiers.get(route!)!.check({ method: req.method, path, headers, body });
-        if (!verdict.ok) throw refusal(verdict, `internal route ${path}`);
+        if (!verdict.ok) {
+          signatureFailures.inc({ service: def.name, route: route! });
+          throw refusal(verdict, `internal route ${path}`);
+        }
         let parsed: unknown;
         try {
           parsed = body.length ? JSON.parse(body.toString('utf8')) : {};
@@ -202,7 +219,10 @@ export async function startSubgraph<L, S>(def: SubgraphDefinition<L, S>, opts: S
         return sendJson(res, 200, await internal.handle(env, parsed, headers[REQUEST_ID_HEADER] ?? randomUUID(), services));
       }
       const verdict = await graph.check({ method: req.method, path, headers, body });
-      if (!verdict.ok) throw new HttpError(401, `request not signed by the gateway (${verdict.reason})`, 'UNAUTHENTICATED');
+      if (!verdict.ok) {
+        signatureFailures.inc({ service: def.name, route: 'graphql' });
+        throw new HttpError(401, `request not signed by the gateway (${verdict.reason})`, 'UNAUTHENTICATED');
+      }
       const caller = verdict.caller;
       const requestId = headers[REQUEST_ID_HEADER] ?? randomUUID();
       await executeApollo(apollo, req, res, body, async () => ({

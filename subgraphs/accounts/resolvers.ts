@@ -1,5 +1,5 @@
 import type { SubgraphContext } from '../definition.js';
-import { decodeCursor, encodeCursor, pageSize } from '../../lib/cursor.js';
+import { decodeCursor, encodeCursor, pageInfo, pageSize } from '../../lib/cursor.js';
 import { badUserInput, notFound } from '../../lib/errors.js';
 import { ParameterError } from './audit-log.js';
 import type { AccountsServices } from './audit.js';
@@ -39,7 +39,7 @@ export const resolvers = {
       const [rows, totalCount] = await Promise.all([dataAccessOfUser(ctx.db, user.id, size + 1, afterId), countDataAccessOfUser(ctx.db, user.id)]);
       const page = rows.slice(0, size);
       const edges = page.map((r: DataAccessRow) => ({ cursor: encodeCursor({ at: r.at, id: r.id }), node: r }));
-      return { totalCount, edges, pageInfo: { hasNextPage: rows.length > size, endCursor: edges.length ? edges[edges.length - 1]!.cursor : null } };
+      return { totalCount, edges, pageInfo: pageInfo(edges, rows.length > size, args.after) };
     },
     ...consentResolvers.User,
   },

@@ -6,7 +6,7 @@
  * account's balance, history and movements only under the user's consent (consent.ts).
  */
 import type { GraphQLResolveInfo } from 'graphql';
-import { decodeCursor, encodeCursor, pageSize } from '../../lib/cursor.js';
+import { decodeCursor, encodeCursor, pageInfo, pageSize } from '../../lib/cursor.js';
 import { notFound, unauthenticated } from '../../lib/errors.js';
 import { money } from '../../lib/money.js';
 import type { SubgraphContext } from '../definition.js';
@@ -135,7 +135,7 @@ export const resolvers = {
       return {
         accountId: ref.id,
         edges,
-        pageInfo: { hasNextPage: rows.length > size, endCursor: edges.length ? edges[edges.length - 1]!.cursor : null },
+        pageInfo: pageInfo(edges, rows.length > size, args.after),
       };
     },
   },

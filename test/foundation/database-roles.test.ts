@@ -165,7 +165,7 @@ describe('a cluster process environment (runtime/cluster.ts serviceEnv)', () => 
   };
 
   it('a subgraph gets its own service URL and no other database setting; the gateway none', () => {
-    // (Neither ads nor the gateway uses Redis: test/foundation/redis-acl.test.ts.)
+    // (Ads uses no Redis, the gateway only for its shared rate limit: test/foundation/redis-acl.test.ts.)
     expect(serviceEnv('ads', env, 'postgres://ads:pw@db/paygraph')).toEqual({
       PATH: '/usr/bin',
       PAYGRAPH_DB_POOL_MAX: '4',
@@ -177,7 +177,7 @@ describe('a cluster process environment (runtime/cluster.ts serviceEnv)', () => 
       REDIS_URL: 'redis://r',
       PAYGRAPH_MERCHANTS_DATABASE_URL: 'postgres://m:pw@db/paygraph',
     });
-    expect(serviceEnv('gateway', env, 'postgres://ads:pw@db/paygraph')).toEqual({ PATH: '/usr/bin', PAYGRAPH_DB_POOL_MAX: '4' });
+    expect(serviceEnv('gateway', env, 'postgres://ads:pw@db/paygraph')).toEqual({ PATH: '/usr/bin', PAYGRAPH_DB_POOL_MAX: '4', REDIS_URL: 'redis://r' });
     expect(isDatabaseVariable('PAYGRAPH_DB_POOL_MAX')).toBe(false);
   });
 });

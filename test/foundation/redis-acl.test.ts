@@ -25,6 +25,7 @@ import {
   usesRedis,
 } from '../../lib/redis.js';
 import { isRedisVariable, serviceEnv } from '../../runtime/cluster.js';
+import { createMutationRateLimiter, rateLimitKeyPrefix } from '../../gateway/rate-limit.js';
 import { waitFor } from '../helpers/wait.js';
 
 const redisUrl = process.env.REDIS_URL || process.env.PAYGRAPH_TEST_REDIS_URL || undefined;
@@ -51,22 +52,22 @@ describe('Redis names and ACL rules', () => {
     expect(redisAclRules('accounts')).toEqual([...base, '~paygraph:nonce:accounts:*', '+set']);
     expect(redisAclRules('merchants')).toEqual([...base, '~paygraph:nonce:merchants:*', '+set']);
     expect(redisAclRules('ads')).toEqual(['reset']);
-    expect(redisAclRules('gateway')).toEqual(['reset']);
+    expect(redisAclRules('gateway')).toEqual([...base, '~paygraph:ratelimit:gateway:*', '+evalsha', '+eval', '+set', '+incrby', '+pttl']);
     expect(redisAclRules('alerts', 'other')).toContain('&other:alerts:*');
     expect(redisAclSetUser('u', 'p'.repeat(16), 'ads')).toEqual(['ACL', 'SETUSER', 'u', 'reset', 'on', `>${'p'.repeat(16)}`]);
     expect(() => redisAclSetUser('u v', 'p'.repeat(16), 'ads')).toThrow(/user name/);
     expect(() => redisAclSetUser('u', 'short', 'ads')).toThrow(/password/);
-    expect(REDIS_SERVICES).toEqual(['accounts', 'payments', 'merchants', 'alerts']);
+    expect(REDIS_SERVICES).toEqual(['gateway', 'accounts', 'payments', 'merchants', 'alerts']);
   });
 
-  it('each service connects with its own URL, else REDIS_URL; ads and the gateway with none', () => {
+  it('each service connects with its own URL, else REDIS_URL; ads with none', () => {
     const config = loadConfig({
       REDIS_URL: 'redis://shared:6379',
       PAYGRAPH_ALERTS_REDIS_URL: 'redis://alerts:pw@r:6379',
       PAYGRAPH_ADS_REDIS_URL: 'redis://ads:pw@r:6379',
     });
     expect(config.serviceRedisUrls).toEqual({
-      gateway: undefined,
+      gateway: 'redis://shared:6379',
       accounts: 'redis://shared:6379',
       payments: 'redis://shared:6379',
       merchants: 'redis://shared:6379',
@@ -76,7 +77,7 @@ describe('Redis names and ACL rules', () => {
     expect(() => loadConfig({ PAYGRAPH_PAYMENTS_REDIS_URL: 'http://r' })).toThrow(/PAYGRAPH_PAYMENTS_REDIS_URL must be a redis:\/\//);
   });
 
-  it('a cluster process gets its own Redis URL only; ads and the gateway no Redis variable at all', () => {
+  it('a cluster process gets its own Redis URL only; ads no Redis variable at all', () => {
     const env: NodeJS.ProcessEnv = { PATH: '/usr/bin', REDIS_URL: 'redis://shared', REDISCLI_AUTH: 'pw', PAYGRAPH_TEST_REDIS_URL: 'redis://t' };
     for (const s of SERVICE_NAMES) env[redisUrlVariable(s)] = `redis://${s}:pw@r`;
     for (const s of SERVICE_NAMES) {
@@ -173,8 +174,23 @@ describe.skipIf(!redisUrl)('Redis ACL users on a real Redis (needs REDIS_URL or 
     await expect(nonces.claim('alerts', `m${tag}`, 5_000)).rejects.toThrow(/NOPERM/);
   });
 
-  it('a user with no rules (ads, the gateway) can SUBSCRIBE, PSUBSCRIBE and GET nothing', async () => {
-    for (const service of ['ads', 'gateway'] as const) {
+  it('the gateway user counts on its rate-limit keys and touches nothing else', async () => {
+    const limiter = createMutationRateLimiter({ limit: 2, windowMs: 60_000, redisUrl: urlOf('gateway'), scope });
+    opened.push(limiter);
+    await limiter.ready();
+    expect(await limiter.take(`u${tag}`)).toBeNull();
+    expect(await limiter.take(`u${tag}`)).toBeNull();
+    expect(await limiter.take(`u${tag}`)).toBeGreaterThan(0);
+    expect(Number(await admin.get(`${rateLimitKeyPrefix(scope)}:u${tag}`))).toBe(3);
+    const r = rawClient('gateway');
+    await expect(r.get(nonceKey('alerts', `n${tag}`))).rejects.toThrow(/NOPERM/);
+    await expect(r.set('anything', '1')).rejects.toThrow(/NOPERM/);
+    await expect(r.subscribe(channelName('alerts', scope, 'bus'))).rejects.toThrow(/NOPERM/);
+    await expect(r.call('KEYS', '*')).rejects.toThrow(/NOPERM/);
+  });
+
+  it('a user with no rules (ads) can SUBSCRIBE, PSUBSCRIBE and GET nothing', async () => {
+    for (const service of ['ads'] as const) {
       const sub = rawClient(service);
       await expect(sub.subscribe(channelName('alerts', scope, 'bus'))).rejects.toThrow(/NOPERM/);
       const psub = rawClient(service);

@@ -106,7 +106,8 @@ describe('errors, logs, health and metrics in production mode', () => {
   let stack: TestStack;
   const logs = new LogCapture();
   beforeAll(async () => {
-    stack = await startTestStack({ production: true, logDestination: logs, logLevel: 'info' });
+    // Ad-hoc documents, so trusted documents are not required here (test/gateway/trusted-documents.test.ts checks them).
+    stack = await startTestStack({ production: true, logDestination: logs, logLevel: 'info', gateway: { trustedDocuments: { mode: 'any' } } });
   });
   afterAll(async () => {
     await stack?.stop();
@@ -145,7 +146,7 @@ describe('errors, logs, health and metrics in production mode', () => {
     for (const s of Object.values(stack.subgraphs)) expect((await fetch(s.url.replace(/\/graphql$/, '/health'))).status).toBe(200);
     expect((await fetch(stack.subgraphs.merchants.url.replace(/\/graphql$/, '/ready'))).status).toBe(503);
     const metrics = await (await fetch(`${base}/metrics`)).text();
-    expect(metrics).toMatch(/paygraph_gateway_requests_total\{operation="anonymous",type="query",outcome="(ok|error)"\} \d+/);
+    expect(metrics).toMatch(/paygraph_gateway_requests_total\{operation="unlisted",type="query",outcome="(ok|error)"\} \d+/);
     expect(metrics).toContain('paygraph_gateway_request_duration_seconds_bucket');
     expect(metrics).toContain('paygraph_fence_refusals_total');
     expect(metrics).toMatch(/paygraph_subgraph_errors_total\{subgraph="merchants"\} [1-9]/);

@@ -10,7 +10,7 @@
  */
 import { createHmac } from 'node:crypto';
 import type { Knex } from 'knex';
-import { decodeCursor, encodeCursor, pageSize } from '../../../lib/cursor.js';
+import { decodeCursor, encodeCursor, pageInfo, pageSize } from '../../../lib/cursor.js';
 import { unauthenticated } from '../../../lib/errors.js';
 import type { SubgraphContext } from '../../definition.js';
 import { DATA_ACCESS_COLUMNS, dataAccessOf, type DataAccessRow, type RawDataAccess } from '../data.js';
@@ -47,9 +47,10 @@ function recordsOf(db: Knex, institutionId: string) {
   });
 }
 
-function page<R>(rows: R[], size: number, cursorOf: (r: R) => string) {
+/** One Relay page of `rows` (fetched `size + 1` to know whether more follow), after the cursor `after`. */
+function page<R>(rows: R[], size: number, after: string | null | undefined, cursorOf: (r: R) => string) {
   const edges = rows.slice(0, size).map((r) => ({ cursor: cursorOf(r), node: r }));
-  return { edges, pageInfo: { hasNextPage: rows.length > size, endCursor: edges.length ? edges[edges.length - 1]!.cursor : null } };
+  return { edges, pageInfo: pageInfo(edges, rows.length > size, after) };
 }
 
 export const oversightResolvers = {
@@ -71,6 +72,7 @@ export const oversightResolvers = {
       return page(
         rows.map((c) => ({ ...c, institutionId: o.institutionId })),
         size,
+        args.after,
         (c) => encodeCursor({ at: c.grantedAt, id: c.seq }),
       );
     },
@@ -83,7 +85,7 @@ export const oversightResolvers = {
         .limit(size + 1);
       if (before !== null) void q.andWhere('id', '<', before);
       const rows = ((await q) as RawDataAccess[]).map((r) => ({ ...dataAccessOf(r), institutionId: o.institutionId }));
-      return page(rows, size, (r) => encodeCursor({ at: r.at, id: r.id }));
+      return page(rows, size, args.after, (r) => encodeCursor({ at: r.at, id: r.id }));
     },
     summary: async (o: OversightRoot, _: unknown, ctx: Ctx) => {
       const rows = (await recordsOf(ctx.db, o.institutionId)

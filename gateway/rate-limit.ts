@@ -1,0 +1,102 @@
+/**
+ * The per-user mutation rate limit (LimitsConfig.mutationsPerWindow per mutationWindowMs), shared
+ * by every gateway: counted in Redis when the gateway has one (PAYGRAPH_GATEWAY_REDIS_URL, its
+ * ACL user, or REDIS_URL), so N gateways allow the limit once, not N times, and a restart resets
+ * nothing; in this process's memory otherwise (one gateway: `npm start`, tests).
+ * rate-limiter-flexible does the counting (an atomic Lua INCR with its expiry in Redis, a fixed
+ * window per key); if Redis is not ready, each gateway falls back to its own memory count (the
+ * library's insurance limiter) rather than refusing or stalling every mutation.
+ */
+import type { GraphQLError } from 'graphql';
+import { Redis } from 'ioredis';
+import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
+import { appError } from '../lib/errors.js';
+import { REDIS_CLOSE_TIMEOUT_MS, REDIS_PREFIX } from '../lib/redis.js';
+import type { GatewayContext } from './context.js';
+
+/**
+ * The Redis keys of the shared counters, `paygraph:ratelimit:gateway:<scope>:mutations:<user>`
+ * (the gateway's ACL user may touch only these). The scope tells deployments sharing one Redis
+ * apart: the gateways of one deployment share one key pair, so it is their public key's fingerprint.
+ */
+export const rateLimitKeyPrefix = (scope: string): string => `${REDIS_PREFIX}:ratelimit:gateway:${scope}:mutations`;
+
+export interface MutationRateLimiter {
+  /** Whether counting is shared by every gateway (Redis). */
+  readonly shared: boolean;
+  /** Resolves once Redis is ready, or after `timeoutMs` (counting is in memory until then); at once without Redis. */
+  ready(timeoutMs?: number): Promise<void>;
+  /** Counts one mutation for `key`: null when allowed, else the seconds until the caller may retry. */
+  take(key: string): Promise<number | null>;
+  close(): Promise<void>;
+}
+
+export function createMutationRateLimiter(opts: { limit: number; windowMs: number; redisUrl?: string; scope: string }): MutationRateLimiter {
+  // rate-limiter-flexible counts whole seconds.
+  const duration = Math.max(1, Math.round(opts.windowMs / 1000));
+  const keyPrefix = rateLimitKeyPrefix(opts.scope);
+  const memory = new RateLimiterMemory({ points: opts.limit, duration, keyPrefix });
+  const redis = opts.redisUrl
+    ? new Redis(opts.redisUrl, { connectionName: 'paygraph-gateway:ratelimit', maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: false })
+    : null;
+  redis?.on('error', () => undefined); // reconnects on its own; the insurance limiter counts meanwhile
+  const limiter = redis
+    ? new RateLimiterRedis({
+        storeClient: redis,
+        points: opts.limit,
+        duration,
+        keyPrefix,
+        rejectIfRedisNotReady: true,
+        insuranceLimiter: memory,
+      })
+    : memory;
+  return {
+    shared: redis !== null,
+    ready(timeoutMs = 5_000) {
+      if (!redis || redis.status === 'ready') return Promise.resolve();
+      return new Promise((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          redis.off('ready', done);
+          resolve();
+        };
+        const timer = setTimeout(done, timeoutMs);
+        redis.once('ready', done);
+      });
+    },
+    async take(key) {
+      try {
+        await limiter.consume(key);
+        return null;
+      } catch (res) {
+        if (res instanceof RateLimiterRes) return Math.max(1, Math.ceil(res.msBeforeNext / 1000));
+        throw res;
+      }
+    },
+    async close() {
+      if (!redis) return;
+      await Promise.race([redis.quit().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, REDIS_CLOSE_TIMEOUT_MS).unref())]);
+      redis.disconnect();
+    },
+  };
+}
+
+/**
+ * The mutation rate limit as a check: null when `operation` may run, else its RATE_LIMITED
+ * refusal. The pipeline runs it as the fence's last check (gateway/pipeline.ts, Fence.enforce's
+ * `later`), so that a mutation it refuses is audited as REFUSED with that reason, never as
+ * ALLOWED, and an operation refused before it (an untrusted document, a fence refusal) spends
+ * none of the caller's mutations.
+ */
+export function mutationRateLimit(limiter: MutationRateLimiter) {
+  return async (operation: string | undefined, caller: GatewayContext['caller']): Promise<GraphQLError | null> => {
+    if (operation !== 'mutation') return null;
+    const key = caller.userId ?? `anonymous:${caller.client ?? ''}`;
+    const retryAfter = await limiter.take(key);
+    if (retryAfter === null) return null;
+    return appError('RATE_LIMITED', `Too many mutations; retry in ${retryAfter} s.`, {
+      retryAfterSeconds: retryAfter,
+      http: { status: 429, headers: new Map([['retry-after', String(retryAfter)]]) },
+    });
+  };
+}
