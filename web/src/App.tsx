@@ -28,7 +28,8 @@ export const SCREENS = [
 type ScreenId = (typeof SCREENS)[number]['id'];
 
 function screenFromHash(): ScreenId {
-  const id = window.location.hash.replace(/^#\/?/, '');
+  // `#/privacy/ins_chase`: the screen is the first segment; the screen reads the rest.
+  const id = window.location.hash.replace(/^#\/?/, '').split('/')[0];
   return (SCREENS.find((s) => s.id === id)?.id ?? 'accounts') as ScreenId;
 }
 
@@ -96,7 +97,7 @@ function SignedIn({ token, onSignOut }: { token: string; onSignOut: () => void }
           <h1 id="screen-title">{current.label}</h1>
           {current.render()}
         </main>
-        <AlertToasts />
+        <AlertToasts link={link} />
       </div>
     </ApolloProvider>
   );
