@@ -62,9 +62,15 @@ function SignedIn({ token, onSignOut }: { token: string; onSignOut: () => void }
   // (StrictMode mounts twice in development; a memoized session would be closed and kept).
   const [session, setSession] = useState<Session | null>(null);
   useEffect(() => {
-    const s = createSession(token, setLink);
+    // A closed session's last events (its socket's `closed`, after the next one connected) must
+    // not overwrite the state of the session that replaced it.
+    let current = true;
+    const s = createSession(token, (state) => current && setLink(state));
     setSession(s);
-    return () => void s.close();
+    return () => {
+      current = false;
+      void s.close();
+    };
   }, [token]);
   const [screen, setScreen] = useState<ScreenId>(screenFromHash);
   useEffect(() => {
