@@ -96,7 +96,7 @@ export function AccessLog() {
                 <tr key={r.id} data-testid={`record-${r.id}`} data-leaf-index={r.leafIndex}>
                   <td>{dateTime(r.at)}</td>
                   <td>
-                    {r.operationName ?? 'anonymous'}
+                    {whatRan(r)}
                     <span className="muted small"> {r.client ?? ''}</span>
                   </td>
                   <td>{r.purpose ?? 'none'}</td>
@@ -120,6 +120,19 @@ export function AccessLog() {
       ) : null}
     </>
   );
+}
+
+const LAYER_WORDS: Record<string, string> = {
+  'consent-grant': 'consent granted',
+  'consent-revoke': 'consent revoked',
+  'consent-expiry': 'consent expired',
+};
+
+/** The operation's name; the consent layer's own records (which carry none) by what they were. */
+function whatRan(r: AccessRecord): string {
+  if (r.operationName) return r.operationName;
+  if (r.layer === 'consent') return `consent check: ${r.coordinates.join(', ')}`;
+  return LAYER_WORDS[r.layer] ?? 'unnamed operation';
 }
 
 /** One record's mark: recomputed when its leaf, its salt or the checkpoint changes. */
