@@ -25,7 +25,17 @@ export function webAppBuilt(distDir = WEB_DIST): boolean {
 export async function buildWebApp(): Promise<void> {
   // Loaded only here: the stack never needs Vite unless it has to build.
   const { build } = await import('vite');
-  await build({ configFile: path.join(WEB_DIR, 'vite.config.ts'), root: WEB_DIR, logLevel: 'warn' });
+  // Vite takes NODE_ENV from the environment when set, and a builder running under vitest has
+  // NODE_ENV=test: that would ship React's and Apollo's development builds (and, with React's
+  // production runtime forced in, a blank page). The build is always a production build.
+  const before = process.env.NODE_ENV;
+  process.env.NODE_ENV = 'production';
+  try {
+    await build({ configFile: path.join(WEB_DIR, 'vite.config.ts'), root: WEB_DIR, logLevel: 'warn', mode: 'production' });
+  } finally {
+    if (before === undefined) delete process.env.NODE_ENV;
+    else process.env.NODE_ENV = before;
+  }
 }
 
 /** Whether a build failed because Vite is not installed (dev dependencies omitted). */

@@ -4,7 +4,9 @@
  * sign-in. Chromium missing: the browser tests skip and say so, except under CI=true, where they
  * fail (.ci/run installs the `chromium` package; CI must never skip them).
  */
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { secretVerifier } from '../../lib/auth.js';
@@ -56,11 +58,37 @@ function newest(dir: string): number {
   return t;
 }
 
-/** Builds web/ when web/dist is missing or older than its sources (install builds it; a test after an edit rebuilds). */
-export async function ensureWebAppBuilt(): Promise<void> {
+function webAppFresh(): boolean {
   const index = path.join(WEB_DIST, 'index.html');
-  if (fs.existsSync(index) && fs.statSync(index).mtimeMs >= newest(WEB_DIR)) return;
-  await buildWebApp();
+  return fs.existsSync(index) && fs.statSync(index).mtimeMs >= newest(WEB_DIR);
+}
+
+/**
+ * Builds web/ when web/dist is missing or older than its sources (install builds it; a test after
+ * an edit rebuilds). Test files run in parallel processes: one builds, under a lock (a directory
+ * outside web/, created atomically), and the others wait for it rather than empty web/dist under
+ * a page being served.
+ */
+export async function ensureWebAppBuilt(): Promise<void> {
+  if (webAppFresh()) return;
+  const lock = path.join(os.tmpdir(), `paygraph-web-build-${createHash('sha256').update(WEB_DIR).digest('hex').slice(0, 12)}`);
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    try {
+      fs.mkdirSync(lock);
+      break;
+    } catch {
+      // A lock older than any build is one a killed run left behind.
+      if (Date.now() - (fs.statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? Date.now()) > 120_000) fs.rmSync(lock, { recursive: true, force: true });
+      if (Date.now() > deadline) throw new Error(`web build lock ${lock} held for 2 minutes`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  try {
+    if (!webAppFresh()) await buildWebApp();
+  } finally {
+    fs.rmSync(lock, { recursive: true, force: true });
+  }
 }
 
 /** A test stack that serves the app at /app, with the development sign-in minting HS256 test tokens. */

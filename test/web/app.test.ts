@@ -5,15 +5,16 @@
  * answered "Not me", after which the frozen card is refused. A failing test leaves screenshots of
  * every page in test-results/web/.
  */
-import type { Browser } from 'playwright-core';
+import type { Browser, BrowserContext, Page, WebSocketRoute } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
 import { formatMoney } from '../../web/src/money.js';
-import { waitForLive } from '../helpers/alerts.js';
+import { pay, SUSPICIOUS, waitForLive } from '../helpers/alerts.js';
 import { bundleForBrowser, launchChromium, newUserPage, requireChromiumOrSay, screenshotAll, signIn, startWebStack } from '../helpers/browser.js';
 import { auditPath, ed25519, leafOf, mth, signedNote, vkeyOf } from '../helpers/transparency.js';
 import { op } from '../helpers/contract.js';
 import { expectData } from '../helpers/matchers.js';
 import type { TestStack } from '../helpers/stack.js';
+import { waitFor } from '../helpers/wait.js';
 
 const RUN = requireChromiumOrSay();
 
@@ -31,12 +32,15 @@ afterAll(async () => {
 
 /** A fresh context for one user, closed at the end of the test; screenshots of it if the test fails. */
 async function userPage(ctx: TestContext) {
+  return (await userContext(ctx)).page;
+}
+async function userContext(ctx: TestContext) {
   const { context, page } = await newUserPage(browser);
   ctx.onTestFinished(async ({ task }) => {
     if (task.result?.state === 'fail') process.stderr.write(`screenshots: ${(await screenshotAll(task.name, [context])).join(', ')}\n`);
     await context.close();
   });
-  return page;
+  return { context, page };
 }
 
 interface Balances {
@@ -150,4 +154,89 @@ describe.skipIf(!RUN)('web app in Chromium', () => {
     expect(await verdict({ ...input, leaf: [...Buffer.from('record-6, edited')] })).toBe('not in the log');
     expect(await verdict({ ...input, checkpoint: note.replace('\n11\n', '\n12\n') })).toBe('bad signature');
   });
+
+  it('reconnects after the socket drops, and the alert raised while it was down shows once, resumed by cursor', async (ctx) => {
+    const { context, page } = await userContext(ctx);
+    const link = await droppableSockets(context);
+    const { status, toasts, live } = await signedInLive(page, 'Alice Johnson');
+    const alice = await stack.token('alice');
+
+    // An alert while connected: the app now holds its cursor.
+    expect((await pay(stack, alice, { accountId: 'acc_alice_card', ...SUSPICIOUS })).userErrors).toEqual([]);
+    await toasts.first().waitFor({ timeout: 15_000 });
+    expect(await toasts.count()).toBe(1);
+
+    // Down (every socket closed, reconnections refused); an alert raised meanwhile.
+    await link.drop();
+    await expect.poll(() => status.textContent()).not.toBe('Live');
+    await waitFor(() => stack.gateway.subscriptions.live <= live, 'the page subscription gone');
+    expect((await pay(stack, alice, { accountId: 'acc_alice_card', ...SUSPICIOUS, amount: '1250.00' })).userErrors).toEqual([]);
+
+    // Up: graphql-ws reconnects by itself, the app subscribes after its cursor, the missed alert is replayed.
+    link.restore();
+    await toasts.filter({ hasText: '$1,250.00' }).waitFor({ timeout: 30_000 });
+    await expect.poll(() => status.textContent()).toBe('Live');
+    await waitForLive(stack, live + 1);
+    // Once each: the replay after the cursor does not repeat the first, nor the second twice.
+    expect(await toasts.filter({ hasText: '$1,250.00' }).count()).toBe(1);
+    expect(await toasts.filter({ hasText: '$1,200.00' }).count()).toBe(1);
+    expect(await toasts.count()).toBe(2);
+  }, 60_000);
+
+  it('with no alert received before the drop, the alert raised while offline still shows once, and live ones follow', async (ctx) => {
+    // bob: no alert yet, so the app has no cursor; purchases from his checking account (his card's credit is nearly used).
+    const { context, page } = await userContext(ctx);
+    const link = await droppableSockets(context);
+    const { status, toasts, live } = await signedInLive(page, 'Bob');
+    const bob = await stack.token('bob');
+
+    await link.drop();
+    await expect.poll(() => status.textContent()).not.toBe('Live');
+    await waitFor(() => stack.gateway.subscriptions.live <= live, 'the page subscription gone');
+    const made = await pay(stack, bob, { accountId: 'acc_bob_checking', ...SUSPICIOUS });
+    expect(made.userErrors).toEqual([]);
+
+    link.restore();
+    await toasts.filter({ hasText: '$1,200.00' }).waitFor({ timeout: 30_000 });
+    await expect.poll(() => status.textContent()).toBe('Live');
+    await waitForLive(stack, live + 1);
+    expect((await pay(stack, bob, { accountId: 'acc_bob_checking', ...SUSPICIOUS, amount: '1300.00' })).userErrors).toEqual([]);
+    await toasts.filter({ hasText: '$1,300.00' }).waitFor({ timeout: 15_000 });
+    expect(await toasts.filter({ hasText: '$1,200.00' }).count()).toBe(1);
+    expect(await toasts.count()).toBe(2);
+  }, 60_000);
 });
+
+/**
+ * Every WebSocket of a context goes through the test (Playwright's routeWebSocket), which can drop
+ * them all and refuse new ones for a while, as a gateway restart or a lost network does to a tab.
+ */
+async function droppableSockets(context: BrowserContext): Promise<{ drop(): Promise<void>; restore(): void }> {
+  let down = false;
+  const servers: WebSocketRoute[] = [];
+  await context.routeWebSocket(/\/graphql$/, (ws) => {
+    if (down) return void ws.close({ code: 1012, reason: 'service restart' });
+    servers.push(ws.connectToServer());
+  });
+  return {
+    async drop() {
+      down = true;
+      // Closing the server side closes the page's side too. (That side is a browser WebSocket,
+      // whose close() takes only 1000 or 3000-4999: graphql-ws retries after 1000.)
+      for (const server of servers.splice(0)) await server.close({ code: 1000, reason: 'going away' });
+    },
+    restore() {
+      down = false;
+    },
+  };
+}
+
+/** Signs in and waits until the page's alert subscription is live on the gateway. */
+async function signedInLive(page: Page, name: string) {
+  const status = page.getByRole('status', { name: /^Alerts connection/ });
+  const live = stack.gateway.subscriptions.live;
+  await signIn(page, stack.appUrl, name);
+  await expect.poll(() => status.textContent()).toBe('Live');
+  await waitForLive(stack, live + 1);
+  return { status, toasts: page.getByTestId('alert-toast'), live };
+}

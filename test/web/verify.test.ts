@@ -2,12 +2,16 @@
  * The browser's own log verification (web/src/verify/): RFC 6962 inclusion proofs and C2SP signed
  * checkpoints with WebCrypto Ed25519, checked against an independent construction here with
  * node:crypto (the RFC's recursive MTH and PATH definitions, and Ed25519 signing). Every tampered
- * input is refused.
+ * input is refused. A user's own record: the subject commitment against the server's
+ * lib/transparency/leaf.ts, and the mark's every way to fail.
  */
 import { describe, expect, it } from 'vitest';
 import { noteKeyId, parseVerifierKey, verifyCheckpoint } from '../../web/src/verify/checkpoint.js';
 import { leafHash, verifyInclusion } from '../../web/src/verify/merkle.js';
 import { verifyRecord } from '../../web/src/verify/record.js';
+import { markOf } from '../../web/src/verify/access-record.js';
+import { subjectCommitment } from '../../web/src/verify/subject.js';
+import { leafText, newSalt, subjectCommitment as serverCommitment } from '../../lib/transparency/leaf.js';
 import { auditPath, ed25519, keyIdOf, leafOf, mth, signedNote, vkeyOf } from '../helpers/transparency.js';
 
 describe('inclusion proofs', () => {
@@ -94,5 +98,67 @@ describe('signed checkpoints', () => {
     expect(await parseVerifierKey(vkey.replace(/\+[0-9a-f]{8}\+/, '+00000000+'))).toBeNull();
     expect(await parseVerifierKey(`paygraph-audit+${vkey.split('+')[1]}+${Buffer.concat([Buffer.of(2), log.raw]).toString('base64')}`)).toBeNull();
     expect(await parseVerifierKey('nonsense')).toBeNull();
+  });
+});
+
+describe("a user's own record (the Privacy screen's mark)", () => {
+  const userId = 'usr_alice';
+  /** Eleven canonical leaves; leaf 4 is alice's, with the server's own commitment (lib/transparency/leaf.ts). */
+  function fixture() {
+    const salt = newSalt();
+    const own = {
+      v: 1 as const,
+      at: '2026-11-20T14:03:07.120Z',
+      subject: serverCommitment(salt, userId),
+      purpose: 'payments',
+      coordinates: ['Account.balance'],
+      decision: 'ALLOWED',
+      reason: null,
+      layer: 'gateway',
+      operationHash: 'ab'.repeat(32),
+      operationName: 'MyBalances',
+      institutions: ['ins_chase'],
+      count: 1,
+      marks: [],
+    };
+    const texts = Array.from({ length: 11 }, (_, i) => (i === 4 ? leafText(own) : leafText({ ...own, subject: null, at: `2026-11-20T14:03:0${i % 10}.000Z` })));
+    const leaves = texts.map((t) => Buffer.from(t));
+    const checkpoint = { origin: 'paygraph.test/audit', treeSize: 11n, rootHash: new Uint8Array(mth(leaves)), extensions: [] };
+    const record = {
+      leafIndex: 4,
+      leaf: texts[4]!,
+      salt,
+      at: own.at,
+      decision: own.decision,
+      operationHash: own.operationHash,
+      proof: { treeSize: 11, hashes: auditPath(4, leaves).map((h) => h.toString('base64')) },
+    };
+    return { record, checkpoint, salt };
+  }
+
+  it('recomputes the subject commitment exactly as the server does', async () => {
+    for (const id of ['usr_alice', 'usr_bob', 'ü-ñ-😀', '']) {
+      const salt = newSalt();
+      expect(await subjectCommitment(salt, id)).toBe(serverCommitment(salt, id));
+    }
+    expect(await subjectCommitment('not base64url!', userId)).toBeNull();
+  });
+
+  it('is verified when the leaf is about the user, says what the record says and is included; pending when newer than the checkpoint', async () => {
+    const { record, checkpoint } = fixture();
+    expect(await markOf(record, userId, checkpoint)).toEqual({ state: 'verified' });
+    expect(await markOf({ ...record, leafIndex: 11, proof: null }, userId, checkpoint)).toEqual({ state: 'pending' });
+  });
+
+  it('is not verified for a leaf rewritten, about someone else, differing from the record, or a proof of another tree', async () => {
+    const { record, checkpoint } = fixture();
+    const no = (reason: string) => ({ state: 'not-verified', reason });
+    expect(await markOf({ ...record, leaf: record.leaf.replace('"count":1', '"count":2') }, userId, checkpoint)).toEqual(no('not in the log'));
+    expect(await markOf(record, 'usr_bob', checkpoint)).toEqual(no('leaf is not about you'));
+    expect(await markOf({ ...record, salt: newSalt() }, userId, checkpoint)).toEqual(no('leaf is not about you'));
+    expect(await markOf({ ...record, decision: 'REFUSED' }, userId, checkpoint)).toEqual(no('record differs from its leaf'));
+    expect(await markOf({ ...record, proof: { ...record.proof, treeSize: 10 } }, userId, checkpoint)).toEqual(no('proof for another tree'));
+    expect(await markOf({ ...record, proof: null }, userId, checkpoint)).toEqual(no('no inclusion proof'));
+    expect(await markOf({ ...record, leafIndex: 5 }, userId, checkpoint)).toEqual(no('not in the log'));
   });
 });

@@ -28,7 +28,8 @@ export const SCREENS = [
 type ScreenId = (typeof SCREENS)[number]['id'];
 
 function screenFromHash(): ScreenId {
-  const id = window.location.hash.replace(/^#\/?/, '');
+  // `#/privacy/ins_chase`: the screen is the first segment; the screen reads the rest.
+  const id = window.location.hash.replace(/^#\/?/, '').split('/')[0];
   return (SCREENS.find((s) => s.id === id)?.id ?? 'accounts') as ScreenId;
 }
 
@@ -61,9 +62,15 @@ function SignedIn({ token, onSignOut }: { token: string; onSignOut: () => void }
   // (StrictMode mounts twice in development; a memoized session would be closed and kept).
   const [session, setSession] = useState<Session | null>(null);
   useEffect(() => {
-    const s = createSession(token, setLink);
+    // A closed session's last events (its socket's `closed`, after the next one connected) must
+    // not overwrite the state of the session that replaced it.
+    let current = true;
+    const s = createSession(token, (state) => current && setLink(state));
     setSession(s);
-    return () => void s.close();
+    return () => {
+      current = false;
+      void s.close();
+    };
   }, [token]);
   const [screen, setScreen] = useState<ScreenId>(screenFromHash);
   useEffect(() => {
@@ -96,7 +103,7 @@ function SignedIn({ token, onSignOut }: { token: string; onSignOut: () => void }
           <h1 id="screen-title">{current.label}</h1>
           {current.render()}
         </main>
-        <AlertToasts />
+        <AlertToasts link={link} />
       </div>
     </ApolloProvider>
   );

@@ -5,7 +5,7 @@ import { ME } from './operations.js';
 const LINK_LABEL: Record<LinkState, string> = { connecting: 'Connecting…', connected: 'Live', offline: 'Offline, reconnecting' };
 
 export function Header({ link, onSignOut }: { link: LinkState; onSignOut: () => void }) {
-  const { data } = useQuery(ME);
+  const { data } = useQuery(ME, { errorPolicy: 'all' });
   return (
     <header className="topbar">
       <span className="brand">paygraph</span>

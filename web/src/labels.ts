@@ -5,6 +5,10 @@ export const ACCOUNT_KIND: Record<string, string> = {
   CREDIT_CARD: 'Credit card',
   DEBIT_CARD: 'Debit card',
 };
+/** An account as a line: its name and mask, or its kind and dots when consent withholds them (null). */
+export function accountName(a: { displayName: string | null; mask: string | null; kind: string }): string {
+  return `${a.displayName ?? ACCOUNT_KIND[a.kind] ?? a.kind} •••• ${a.mask ?? '····'}`;
+}
 export const INSTITUTION_KIND: Record<string, string> = { BANK: 'Bank', CARD_ISSUER: 'Card issuer' };
 export const REASON: Record<string, string> = {
   AMOUNT_ANOMALY: 'Unusually large amount',

@@ -12,11 +12,12 @@ export interface Money {
 export interface AccountRow {
   id: string;
   kind: string;
-  displayName: string;
-  mask: string;
+  /** Null, like `mask` and `balance`, when the user's consent to the institution does not cover it (CONSENT_REQUIRED). */
+  displayName: string | null;
+  mask: string | null;
   currency: string;
   institution: { id: string; name: string; kind: string };
-  balance: { available: Money; current: Money; asOf: string };
+  balance: { available: Money; current: Money; asOf: string } | null;
 }
 export interface Me {
   me: { id: string; name: string; handle: string; accounts: AccountRow[] } | null;
@@ -211,6 +212,8 @@ export const PAY: TypedDocumentNode<PayData, PayVars> = gql`
 
 export interface RaisedAlert {
   id: string;
+  cursor: string;
+  status: string;
   riskScore: number;
   reasons: string[];
   purchase: { id: string; amount: Money; merchant: { id: string; name: string; country: string } };
@@ -218,14 +221,15 @@ export interface RaisedAlert {
   createdAt: string;
 }
 /**
- * Live alerts. Resume hook: when the API gains `chargeAlertRaised(after:)` and an alert `cursor`
- * (issue #15), this takes `$after` and selects `cursor`; web/src/alerts/resume.ts keeps the last
- * one seen. Until then a reconnect re-subscribes from now, and MyAlerts (below) fills the gap.
+ * Live alerts, resumed by cursor: `$after` is the cursor of the last alert the app received
+ * (alerts/resume.ts), so a (re)subscription first replays what was raised since, then goes live.
  */
-export const CHARGE_ALERTS: TypedDocumentNode<{ chargeAlertRaised: RaisedAlert }> = gql`
-  subscription ChargeAlerts {
-    chargeAlertRaised {
+export const CHARGE_ALERTS: TypedDocumentNode<{ chargeAlertRaised: RaisedAlert }, { after?: string | null }> = gql`
+  subscription ChargeAlerts($after: String) {
+    chargeAlertRaised(after: $after) {
       id
+      cursor
+      status
       riskScore
       reasons
       purchase {
@@ -250,17 +254,19 @@ export const CHARGE_ALERTS: TypedDocumentNode<{ chargeAlertRaised: RaisedAlert }
 
 export interface AlertRow {
   id: string;
+  cursor: string;
   status: string;
   riskScore: number;
   reasons: string[];
-  purchase: { id: string; amount: Money; merchant: { name: string; country: string } };
-  account: { id: string; displayName: string };
+  purchase: { id: string; amount: Money; merchant: { id: string; name: string; country: string } };
+  account: { id: string; displayName: string | null };
   createdAt: string;
 }
 export const MY_ALERTS: TypedDocumentNode<{ chargeAlerts: AlertRow[] }> = gql`
   query MyAlerts {
     chargeAlerts {
       id
+      cursor
       status
       riskScore
       reasons
@@ -271,6 +277,7 @@ export const MY_ALERTS: TypedDocumentNode<{ chargeAlerts: AlertRow[] }> = gql`
           currency
         }
         merchant {
+          id
           name
           country
         }
@@ -312,7 +319,13 @@ export interface AccessRecord {
   operationHash: string;
   coordinates: string[];
   decision: string;
+  reason: string | null;
   layer: string;
+  /** Its leaf in the public log, the leaf's canonical JSON, and the salt of its subject commitment. */
+  leafIndex: number;
+  leaf: string;
+  salt: string | null;
+  subject: string | null;
 }
 export interface AccessLogData {
   me: {
@@ -320,6 +333,13 @@ export interface AccessLogData {
     dataAccessLog: { totalCount: number; edges: { cursor: string; node: AccessRecord }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } };
   } | null;
 }
+/**
+ * The user's data-access log with, for each record, what the browser needs to check it is in the
+ * public log: its leaf index, the leaf, and its salt. The inclusion proof comes from the public
+ * /audit/proof/inclusion for the size of the checkpoint the browser verified (verify/log.ts): a
+ * proof is checked, not trusted, so where it comes from does not matter, and the cached log is
+ * not re-read each time a new checkpoint arrives.
+ */
 export const ACCESS_LOG: TypedDocumentNode<AccessLogData, { first?: number; after?: string | null }> = gql`
   query DataAccessLog($first: Int, $after: String) {
     me {
@@ -337,13 +357,117 @@ export const ACCESS_LOG: TypedDocumentNode<AccessLogData, { first?: number; afte
             operationHash
             coordinates
             decision
+            reason
             layer
+            leafIndex
+            leaf
+            salt
+            subject
           }
         }
         pageInfo {
           hasNextPage
           endCursor
         }
+      }
+    }
+  }
+`;
+
+export interface ConsentRow {
+  id: string;
+  institution: { id: string; name: string };
+  scopes: string[];
+  status: 'ACTIVE' | 'EXPIRED' | 'REVOKED';
+  grantedAt: string;
+  expiresAt: string;
+  revokedAt: string | null;
+}
+export const MY_CONSENTS: TypedDocumentNode<{ me: { id: string; consents: ConsentRow[] } | null }> = gql`
+  query MyConsents {
+    me {
+      id
+      consents {
+        id
+        institution {
+          id
+          name
+        }
+        scopes
+        status
+        grantedAt
+        expiresAt
+        revokedAt
+      }
+    }
+  }
+`;
+
+export interface Disclosure {
+  institution: { id: string; name: string };
+  version: string;
+  text: string;
+  maxDurationDays: number;
+}
+export const CONSENT_DISCLOSURE: TypedDocumentNode<{ consentDisclosure: Disclosure | null }, { institutionId: string }> = gql`
+  query ConsentDisclosure($institutionId: ID!) {
+    consentDisclosure(institutionId: $institutionId) {
+      institution {
+        id
+        name
+      }
+      version
+      text
+      maxDurationDays
+    }
+  }
+`;
+
+export interface GrantVars {
+  input: { institutionId: string; scopes: string[]; durationDays: number; disclosureVersion: string; idempotencyKey: string };
+}
+export interface GrantData {
+  grantConsent: { consent: ConsentRow | null; userErrors: UserError[] };
+}
+export const GRANT_CONSENT: TypedDocumentNode<GrantData, GrantVars> = gql`
+  mutation GrantConsent($input: GrantConsentInput!) {
+    grantConsent(input: $input) {
+      consent {
+        id
+        institution {
+          id
+          name
+        }
+        scopes
+        status
+        grantedAt
+        expiresAt
+        revokedAt
+      }
+      userErrors {
+        code
+        field
+        message
+      }
+    }
+  }
+`;
+
+export interface RevokeData {
+  revokeConsent: { consent: { id: string; status: string; revokedAt: string | null } | null; userErrors: UserError[] };
+}
+export const REVOKE_CONSENT: TypedDocumentNode<RevokeData, { input: { consentId: string } }> = gql`
+  mutation RevokeConsent($input: RevokeConsentInput!) {
+    revokeConsent(input: $input) {
+      consent {
+        id
+        status
+        revokedAt
+      }
+      userErrors {
+        code
+        field
+        message
       }
     }
   }

@@ -3,12 +3,16 @@
  * localStorage or a cookie; the app sends it as a bearer header and in graphql-ws connection_init.
  * In development the sign-in screen gets tokens from the gateway's loopback-only /dev routes.
  */
+import { clearAlertResume } from './alerts/resume.js';
+
 const KEY = 'paygraph.token';
 
 export function storedToken(): string | null {
   return sessionStorage.getItem(KEY);
 }
 export function storeToken(token: string | null): void {
+  // A new session (sign-in, sign-out) resumes no alert stream of the one before.
+  if (token !== storedToken()) clearAlertResume();
   if (token) sessionStorage.setItem(KEY, token);
   else sessionStorage.removeItem(KEY);
 }

@@ -1,8 +1,8 @@
 /**
- * Hook for resumable alerts (issue #15: `chargeAlertRaised(after:)` and an alert `cursor`). The
- * app records the cursor of each alert it shows here; once the API takes `after`, the
- * subscription passes lastCursor() so that a reconnect replays what was raised while offline,
- * once. Today the API has no cursor: these keep only the ids already shown (no toast twice).
+ * What the app keeps to resume its alert stream (docs/alerts.md, "Resuming"): the cursor of the
+ * last alert it received, passed as `chargeAlertRaised(after:)` each time it subscribes again, so
+ * an alert raised while the tab was offline is replayed; and the ids already shown, so a replay
+ * that overlaps what was seen toasts nothing twice. Per tab (sessionStorage), cleared at sign-out.
  */
 const SEEN_KEY = 'paygraph.alerts.seen';
 const CURSOR_KEY = 'paygraph.alerts.cursor';
@@ -15,14 +15,28 @@ export function seenAlertIds(): Set<string> {
   }
 }
 
-export function markAlertSeen(id: string, cursor?: string): void {
+export function markAlertSeen(id: string): void {
   const seen = seenAlertIds();
   seen.add(id);
   sessionStorage.setItem(SEEN_KEY, JSON.stringify([...seen].slice(-500)));
-  if (cursor) sessionStorage.setItem(CURSOR_KEY, cursor);
 }
 
-/** The cursor to resume after (undefined until the API has alert cursors). */
+/** The cursor to resume after: the last alert received (live, replayed or listed). */
 export function lastCursor(): string | undefined {
   return sessionStorage.getItem(CURSOR_KEY) ?? undefined;
+}
+
+export function keepCursor(cursor: string): void {
+  sessionStorage.setItem(CURSOR_KEY, cursor);
+}
+
+/** CURSOR_EXPIRED (too long away): start again from the list. */
+export function forgetCursor(): void {
+  sessionStorage.removeItem(CURSOR_KEY);
+}
+
+/** Sign-out or another user: nothing of this stream carries over. */
+export function clearAlertResume(): void {
+  sessionStorage.removeItem(CURSOR_KEY);
+  sessionStorage.removeItem(SEEN_KEY);
 }

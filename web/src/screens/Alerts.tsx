@@ -4,13 +4,16 @@ import { ErrorNote } from '../ErrorNote.js';
 import { dateTime, reason } from '../labels.js';
 import { money } from '../money.js';
 import { MY_ALERTS, RESOLVE } from '../operations.js';
+import { otherErrors } from '../privacy/access.js';
 
 const STATUS: Record<string, string> = { OPEN: 'Waiting for you', CONFIRMED_LEGITIMATE: 'You confirmed it', CONFIRMED_FRAUD: 'Fraud: card frozen' };
 
 export function Alerts() {
-  const { data, error, loading } = useQuery(MY_ALERTS, { fetchPolicy: 'cache-and-network' });
+  // errorPolicy 'all': an alert on an account whose consent is revoked still shows (its account's
+  // name is null with CONSENT_REQUIRED); fraud alerts never stop for consent (docs/consent.md).
+  const { data, error, loading } = useQuery(MY_ALERTS, { fetchPolicy: 'cache-and-network', errorPolicy: 'all' });
   const [resolve, resolving] = useMutation(RESOLVE);
-  if (error) return <ErrorNote error={error} />;
+  if (error && otherErrors(error)) return <ErrorNote error={error} />;
   if (loading && !data) return <p aria-busy="true">Loading alerts…</p>;
   const alerts = [...(data?.chargeAlerts ?? [])].sort((a, b) => b.createdAt.localeCompare(a.createdAt));
   if (alerts.length === 0) return <p>No alerts. Charges that look unusual show here and as a notification.</p>;

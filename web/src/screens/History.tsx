@@ -11,7 +11,7 @@ import { NetworkStatus } from '@apollo/client';
 import { useQuery } from '@apollo/client/react';
 import { useEffect, useRef, useState } from 'react';
 import { ErrorNote } from '../ErrorNote.js';
-import { dateTime } from '../labels.js';
+import { dateTime, accountName } from '../labels.js';
 import { money } from '../money.js';
 import { HISTORY, ME, type HistoryNode } from '../operations.js';
 
@@ -19,7 +19,7 @@ export const PAGE_SIZE = 20;
 export const HEAD_POLL_MS = 3000;
 
 export function History() {
-  const me = useQuery(ME);
+  const me = useQuery(ME, { errorPolicy: 'all' });
   const accounts = me.data?.me?.accounts ?? [];
   const [accountId, setAccountId] = useState<string | null>(null);
   // Default: the first checking account (where transfers arrive), else the first account.
@@ -33,7 +33,7 @@ export function History() {
         <select id="history-account" value={selected} onChange={(e) => setAccountId(e.target.value)}>
           {accounts.map((a) => (
             <option key={a.id} value={a.id}>
-              {a.displayName} •••• {a.mask}
+              {accountName(a)}
             </option>
           ))}
         </select>

@@ -5,6 +5,7 @@
  */
 import { useMutation, useQuery } from '@apollo/client/react';
 import { useState, type FormEvent } from 'react';
+import { accountName } from '../labels.js';
 import { Field } from '../Field.js';
 import { amountInputError, money } from '../money.js';
 import { HISTORY, ME, MERCHANTS, PAY } from '../operations.js';
@@ -13,7 +14,7 @@ import { useMovementForm } from '../useMovementForm.js';
 const FIELDS = ['accountId', 'merchantId', 'amount', 'description', 'cardPresent'] as const;
 
 export function Pay() {
-  const me = useQuery(ME);
+  const me = useQuery(ME, { errorPolicy: 'all' });
   const merchants = useQuery(MERCHANTS, { variables: { first: 100 } });
   const accounts = me.data?.me?.accounts ?? [];
   const [account, setAccount] = useState('');
@@ -66,7 +67,7 @@ export function Pay() {
         <select value={accountId} onChange={(e) => edit(setAccount)(e.target.value)}>
           {accounts.map((a) => (
             <option key={a.id} value={a.id}>
-              {a.displayName} •••• {a.mask}
+              {accountName(a)}
             </option>
           ))}
         </select>

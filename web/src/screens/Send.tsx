@@ -4,6 +4,7 @@
  */
 import { useMutation, useQuery } from '@apollo/client/react';
 import { useState, type FormEvent } from 'react';
+import { accountName } from '../labels.js';
 import { Field } from '../Field.js';
 import { money, amountInputError } from '../money.js';
 import { HISTORY, ME, SEND } from '../operations.js';
@@ -12,7 +13,7 @@ import { useMovementForm } from '../useMovementForm.js';
 const FIELDS = ['fromAccountId', 'toHandle', 'amount', 'note'] as const;
 
 export function Send() {
-  const me = useQuery(ME);
+  const me = useQuery(ME, { errorPolicy: 'all' });
   const sources = (me.data?.me?.accounts ?? []).filter((a) => a.kind === 'CHECKING' || a.kind === 'SAVINGS');
   const [from, setFrom] = useState<string>('');
   const [to, setTo] = useState('');
@@ -69,7 +70,8 @@ export function Send() {
         <select value={fromId} onChange={(e) => edit(setFrom)(e.target.value)}>
           {sources.map((a) => (
             <option key={a.id} value={a.id}>
-              {a.displayName} •••• {a.mask} ({money(a.balance.available)} available)
+              {accountName(a)}
+              {a.balance ? ` (${money(a.balance.available)} available)` : ''}
             </option>
           ))}
         </select>
