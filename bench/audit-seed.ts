@@ -21,8 +21,11 @@ import type { DataAccessRecord } from '../fence/audit-record.js';
 import { buildLeaves, frontierOf, lockLog, loggedColumns, storedNodes, treeSize } from '../subgraphs/accounts/audit-tree.js';
 import { dataAccessRow } from '../subgraphs/accounts/data.js';
 
-/** Records per transaction (one buildLeaves call). */
-const BATCH = 10_000;
+/**
+ * Records per transaction (one buildLeaves call): large enough that statements are few, small
+ * enough that the stack's own writers (one SQLite connection) and its event loop are not held long.
+ */
+const BATCH = 5_000;
 /** Rows per INSERT: data_access_log has 18 columns (18,000 bindings, under SQLite's 32,766); audit_tree 3. */
 const LOG_ROWS = 1_000;
 const NODE_ROWS = 5_000;

@@ -10,9 +10,9 @@
  *     process's heap per idle live subscription at the largest count (clients, gateway and alerts
  *     service all live in this process, so it is an upper bound for the gateway's share).
  *   - inclusion proofs through the gateway's GET /audit/proof/inclusion, for random indexes at the
- *     log's full size, on the bench's stack with its audit log grown (bench/audit-seed.ts) through
- *     each size of the curve, each side by side with a second stack whose log has the smallest size:
- *     proof_p50_1m_over_1k.
+ *     log's full size, on two fresh stacks of their own (nothing left over from the steps before):
+ *     one whose audit log is grown (bench/audit-seed.ts) through each size of the curve, each size
+ *     side by side with the other, whose log has the smallest size: proof_p50_1m_over_1k.
  * Every curve is also drawn to bench/results.png (bench/chart.ts).
  */
 import fs from 'node:fs';
@@ -168,7 +168,7 @@ export interface ScaleDeps {
   /** The bench's side-by-side runner (bench/run.ts sideBySide, bound to its settings). */
   sideBySide: (a: () => Promise<void>, b: () => Promise<void>) => Promise<[LegStats, LegStats]>;
   post: (url: string, body: string, headers: Record<string, string>) => Promise<unknown>;
-  /** Another stack like the bench's (its own databases): the proof curve's small log. */
+  /** Another stack like the bench's (its own databases): the proof curve's two logs. */
   startStack: () => Promise<Stack>;
 }
 
@@ -298,12 +298,22 @@ async function checkServed(stack: Stack, size: number, root: string): Promise<vo
 }
 
 /** Inclusion proof p50 vs audit log size (see the header). */
-async function proofCurve(s: ScaleSettings, d: ScaleDeps, ratios: Record<string, number>, legs: Record<string, unknown>, curves: Curve[]): Promise<void> {
+export async function proofCurve(
+  s: ScaleSettings,
+  d: ScaleDeps,
+  ratios: Record<string, number>,
+  legs: Record<string, unknown>,
+  curves: Curve[],
+): Promise<void> {
   const { progress } = d;
   const [smallest, ...larger] = s.proofSizes;
   if (smallest === undefined || larger.length === 0) throw new Error('the proof curve needs at least two log sizes');
   progress(`scale 5/5: inclusion proof vs audit log size ${s.proofSizes.join(', ')} (through the gateway, random indexes at the full size)`);
   const small = await d.startStack();
+  const large = await d.startStack().catch(async (err: unknown) => {
+    await small.stop();
+    throw err;
+  });
   try {
     const seededSmall = await seedAuditLog(small.dbs.accounts, smallest, progress);
     await checkServed(small, seededSmall.size, seededSmall.root);
@@ -313,13 +323,13 @@ async function proofCurve(s: ScaleSettings, d: ScaleDeps, ratios: Record<string,
     const points: { x: number; y: number }[] = [];
     let smallP50s: number[] = [];
     for (const target of larger) {
-      const seeded = await seedAuditLog(d.stack.dbs.accounts, target, progress);
-      await checkServed(d.stack, seeded.size, seeded.root);
+      const seeded = await seedAuditLog(large.dbs.accounts, target, progress);
+      await checkServed(large, seeded.size, seeded.root);
       legs[`proof_seed_${target}`] = seeded;
       progress(
         `  seeded the log to ${seeded.size.toLocaleString('en-US')} records (${seeded.added.toLocaleString('en-US')} added) in ${seeded.seconds.toFixed(1)} s, ${seeded.recordsPerSecond.toFixed(0)} records/s; a served proof verifies against the root`,
       );
-      const [big, base] = await d.sideBySide(proofs(d.stack, seeded.size), proofs(small, seededSmall.size));
+      const [big, base] = await d.sideBySide(proofs(large, seeded.size), proofs(small, seededSmall.size));
       legs[`proof_${target}`] = big;
       legs[`proof_${smallest}_beside_${target}`] = base;
       points.push({ x: seeded.size, y: big.p50 });
@@ -339,6 +349,7 @@ async function proofCurve(s: ScaleSettings, d: ScaleDeps, ratios: Record<string,
       points: [{ x: seededSmall.size, y: smallP50s[Math.floor(smallP50s.length / 2)]! }, ...points],
     });
   } finally {
+    await large.stop();
     await small.stop();
   }
 }
