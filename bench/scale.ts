@@ -10,9 +10,9 @@
  *     process's heap per idle live subscription at the largest count (clients, gateway and alerts
  *     service all live in this process, so it is an upper bound for the gateway's share).
  *   - inclusion proofs through the gateway's GET /audit/proof/inclusion, for random indexes at the
- *     log's full size, on two fresh stacks of their own (nothing left over from the steps before):
- *     one whose audit log is grown (bench/audit-seed.ts) through each size of the curve, each size
- *     side by side with the other, whose log has the smallest size: proof_p50_1m_over_1k.
+ *     log's full size, on fresh stacks of their own (nothing left over from the steps before), one
+ *     per size of the curve, each log seeded (bench/audit-seed.ts) before any proof is timed; each
+ *     size side by side with the smallest: proof_p50_1m_over_1k.
  * Every curve is also drawn to bench/results.png (bench/chart.ts).
  */
 import fs from 'node:fs';
@@ -168,7 +168,7 @@ export interface ScaleDeps {
   /** The bench's side-by-side runner (bench/run.ts sideBySide, bound to its settings). */
   sideBySide: (a: () => Promise<void>, b: () => Promise<void>) => Promise<[LegStats, LegStats]>;
   post: (url: string, body: string, headers: Record<string, string>) => Promise<unknown>;
-  /** Another stack like the bench's (its own databases): the proof curve's two logs. */
+  /** Another stack like the bench's (its own databases): one per log of the proof curve. */
   startStack: () => Promise<Stack>;
 }
 
@@ -309,48 +309,52 @@ export async function proofCurve(
   const [smallest, ...larger] = s.proofSizes;
   if (smallest === undefined || larger.length === 0) throw new Error('the proof curve needs at least two log sizes');
   progress(`scale 5/5: inclusion proof vs audit log size ${s.proofSizes.join(', ')} (through the gateway, random indexes at the full size)`);
-  const small = await d.startStack();
-  const large = await d.startStack().catch(async (err: unknown) => {
-    await small.stop();
-    throw err;
-  });
+  // One stack per size, every log seeded before any proof is timed: no keep-alive connection of a
+  // timed loop then sits idle through a long seed (that ended a run with an unhandled ECONNRESET).
+  const stacks: Stack[] = [];
   try {
-    const seededSmall = await seedAuditLog(small.dbs.accounts, smallest, progress);
-    await checkServed(small, seededSmall.size, seededSmall.root);
-    legs.proof_seed_small = seededSmall;
+    const seeded = [];
+    for (const target of s.proofSizes) {
+      const stack = await d.startStack();
+      stacks.push(stack);
+      const log = await seedAuditLog(stack.dbs.accounts, target, progress);
+      await checkServed(stack, log.size, log.root);
+      legs[`proof_seed_${target}`] = log;
+      seeded.push(log);
+      progress(
+        `  seeded a log of ${log.size.toLocaleString('en-US')} records (${log.added.toLocaleString('en-US')} added) in ${log.seconds.toFixed(1)} s, ${log.recordsPerSecond.toFixed(0)} records/s; a proof served by the gateway verifies against the stored root`,
+      );
+    }
     const proofs = (stack: Stack, size: number) => async () =>
       void (await getJson<InclusionAnswer>(stack, `/audit/proof/inclusion?index=${Math.floor(Math.random() * size)}&size=${size}`));
+    const small = { stack: stacks[0]!, size: seeded[0]!.size };
     const points: { x: number; y: number }[] = [];
-    let smallP50s: number[] = [];
-    for (const target of larger) {
-      const seeded = await seedAuditLog(large.dbs.accounts, target, progress);
-      await checkServed(large, seeded.size, seeded.root);
-      legs[`proof_seed_${target}`] = seeded;
-      progress(
-        `  seeded the log to ${seeded.size.toLocaleString('en-US')} records (${seeded.added.toLocaleString('en-US')} added) in ${seeded.seconds.toFixed(1)} s, ${seeded.recordsPerSecond.toFixed(0)} records/s; a served proof verifies against the root`,
-      );
-      const [big, base] = await d.sideBySide(proofs(large, seeded.size), proofs(small, seededSmall.size));
+    const smallP50s: number[] = [];
+    for (let k = 1; k < s.proofSizes.length; k++) {
+      const target = s.proofSizes[k]!;
+      const size = seeded[k]!.size;
+      const [big, base] = await d.sideBySide(proofs(stacks[k]!, size), proofs(small.stack, small.size));
       legs[`proof_${target}`] = big;
       legs[`proof_${smallest}_beside_${target}`] = base;
-      points.push({ x: seeded.size, y: big.p50 });
+      points.push({ x: size, y: big.p50 });
       smallP50s.push(base.p50);
       ratios[`proof_p50_${target}_over_${smallest}`] = big.p50 / base.p50;
       progress(
-        `  proof p50 ${big.p50.toFixed(2)} ms at ${seeded.size} records, ${base.p50.toFixed(2)} ms at ${seededSmall.size} beside it -> ratio ${(big.p50 / base.p50).toFixed(2)}`,
+        `  proof p50 ${big.p50.toFixed(2)} ms at ${size} records, ${base.p50.toFixed(2)} ms at ${small.size} beside it -> ratio ${(big.p50 / base.p50).toFixed(2)}`,
       );
     }
     // The key: the largest size over the smallest (1,000,000 / 1,000 on full settings), from their own side-by-side run.
     ratios.proof_p50_1m_over_1k = ratios[`proof_p50_${larger[larger.length - 1]!}_over_${smallest}`]!;
-    smallP50s = smallP50s.sort((a, b) => a - b);
+    smallP50s.sort((a, b) => a - b);
     curves.push({
       title: 'Inclusion proof p50 vs log size',
       xLabel: 'audit log records',
       yLabel: 'p50 ms',
-      points: [{ x: seededSmall.size, y: smallP50s[Math.floor(smallP50s.length / 2)]! }, ...points],
+      // The smallest log's point: the median of its p50s beside each larger one.
+      points: [{ x: small.size, y: smallP50s[Math.floor(smallP50s.length / 2)]! }, ...points],
     });
   } finally {
-    await large.stop();
-    await small.stop();
+    for (const stack of stacks) await stack.stop();
   }
 }
 

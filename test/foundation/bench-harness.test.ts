@@ -85,7 +85,7 @@ it('runs the cost curves (--scale) on tiny settings: seeding, history, ledger vs
   for (const leg of ['history_long', 'history_short'] as const) expect((results.legs[leg] as { errors: number }).errors, leg).toBe(0);
   expect(results.ratios.alerts_lost_scale).toBe(0);
   // The proof curve: both seeded logs (the seeder verifies a proof from each), timed proofs without errors, one point per size.
-  expect((results.legs.proof_seed_small as { size: number }).size).toBe(100);
+  expect((results.legs.proof_seed_100 as { size: number }).size).toBe(100);
   expect((results.legs.proof_seed_2000 as { size: number }).size).toBe(2_000);
   for (const leg of ['proof_2000', 'proof_100_beside_2000'] as const) expect((results.legs[leg] as { errors: number }).errors, leg).toBe(0);
   expect(results.curves?.find((c) => c.title.startsWith('Inclusion proof'))?.points.map((p) => p.x)).toEqual([100, 2_000]);
