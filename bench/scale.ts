@@ -40,7 +40,7 @@ export interface ScaleSettings {
   callers: readonly number[];
   subscribers: readonly number[];
   alertSamples: number;
-  /** Audit log sizes of the proof curve: the first on a second stack, the others on the bench's, grown in turn. */
+  /** Audit log sizes of the proof curve, smallest first (one stack each; every larger one is timed beside the smallest). */
   proofSizes: readonly number[];
 }
 
