@@ -9,8 +9,10 @@
  *   - alert latency, purchase commit to receipt, with 1, 100 and 1,000 subscribers, and the
  *     process's heap per idle live subscription at the largest count (clients, gateway and alerts
  *     service all live in this process, so it is an upper bound for the gateway's share).
- * The inclusion-proof curve (proof_p50_1m_over_1k) needs an RFC 6962 audit log, which this tree
- * does not have yet: that curve is reported as skipped.
+ *   - inclusion proofs through the gateway's GET /audit/proof/inclusion, for random indexes at the
+ *     log's full size, on fresh stacks of their own (nothing left over from the steps before), one
+ *     per size of the curve, each log seeded (bench/audit-seed.ts) before any proof is timed; each
+ *     size side by side with the smallest: proof_p50_1m_over_1k.
  * Every curve is also drawn to bench/results.png (bench/chart.ts).
  */
 import fs from 'node:fs';
@@ -22,10 +24,14 @@ import { DEFAULT_SQLITE_DRIVER, insertRows } from '../lib/db.js';
 import type { Stack } from '../runtime/stack.js';
 import { EXTERNAL_ACCOUNT_ID } from '../seeds/fixture.js';
 import { verifyLedger } from '../subgraphs/payments/verify.js';
+import { httpRequest } from '../lib/transport/http-client.js';
+import { leafBytes } from '../lib/transparency/leaf.js';
+import { equalHashes, leafHash, verifyInclusion } from '../lib/transparency/merkle.js';
 import { alertRun, summarize } from './alerts.js';
 import type { Curve } from './chart.js';
 import { assertVerified, ledgerLeg, paymentsDb } from './ledger.js';
 import { alternate, type LegStats } from './measure.js';
+import { seedAuditLog } from './audit-seed.js';
 
 export interface ScaleSettings {
   users: number;
@@ -34,6 +40,8 @@ export interface ScaleSettings {
   callers: readonly number[];
   subscribers: readonly number[];
   alertSamples: number;
+  /** Audit log sizes of the proof curve, smallest first (one stack each; every larger one is timed beside the smallest). */
+  proofSizes: readonly number[];
 }
 
 export const SCALE_FULL: ScaleSettings = {
@@ -43,9 +51,18 @@ export const SCALE_FULL: ScaleSettings = {
   callers: [1, 8, 64],
   subscribers: [1, 100, 1000],
   alertSamples: 10,
+  proofSizes: [1_000, 10_000, 100_000, 1_000_000],
 };
 /** For the harness test: every step on small numbers. */
-export const SCALE_TINY: ScaleSettings = { users: 200, postings: 1_000, smallPostings: 10, callers: [1, 8], subscribers: [1, 5], alertSamples: 2 };
+export const SCALE_TINY: ScaleSettings = {
+  users: 200,
+  postings: 1_000,
+  smallPostings: 10,
+  callers: [1, 8],
+  subscribers: [1, 5],
+  alertSamples: 2,
+  proofSizes: [100, 2_000],
+};
 
 const CHUNK = 500;
 
@@ -151,6 +168,8 @@ export interface ScaleDeps {
   /** The bench's side-by-side runner (bench/run.ts sideBySide, bound to its settings). */
   sideBySide: (a: () => Promise<void>, b: () => Promise<void>) => Promise<[LegStats, LegStats]>;
   post: (url: string, body: string, headers: Record<string, string>) => Promise<unknown>;
+  /** Another stack like the bench's (its own databases): one per log of the proof curve. */
+  startStack: () => Promise<Stack>;
 }
 
 export async function runScale(s: ScaleSettings, d: ScaleDeps): Promise<{ ratios: Record<string, number>; legs: Record<string, unknown>; curves: Curve[] }> {
@@ -159,7 +178,7 @@ export async function runScale(s: ScaleSettings, d: ScaleDeps): Promise<{ ratios
   const curves: Curve[] = [];
   const { stack, progress } = d;
 
-  progress(`scale 1/4: seeding ${s.users} users, an account with ${s.postings} postings and one with ${s.smallPostings}`);
+  progress(`scale 1/5: seeding ${s.users} users, an account with ${s.postings} postings and one with ${s.smallPostings}`);
   const t0 = Date.now();
   await seedUsers(stack, s.users);
   await seedHistory(stack.dbs.payments, 'acc_scale00000', s.postings);
@@ -168,7 +187,7 @@ export async function runScale(s: ScaleSettings, d: ScaleDeps): Promise<{ ratios
   legs.scale_seed = { users: s.users, postings: s.postings, seconds: (Date.now() - t0) / 1000 };
   progress(`  seeded in ${((Date.now() - t0) / 1000).toFixed(1)} s; ledger:verify passed`);
 
-  progress('scale 2/4: first page of history, long account vs short, through the gateway');
+  progress('scale 2/5: first page of history, long account vs short, through the gateway');
   const page = async (user: string, account: string) => {
     const headers = { authorization: `Bearer ${await signToken(d.jwtSecret, user, 'payments')}` };
     const body = JSON.stringify({ query: HISTORY, variables: { id: account } });
@@ -191,7 +210,7 @@ export async function runScale(s: ScaleSettings, d: ScaleDeps): Promise<{ ratios
     `  ${s.postings} postings p50 ${long.p50.toFixed(2)} ms, ${s.smallPostings} postings p50 ${short.p50.toFixed(2)} ms -> ratio ${(long.p50 / short.p50).toFixed(2)}`,
   );
 
-  progress(`scale 3/4: ledger in process (${DEFAULT_SQLITE_DRIVER}) vs concurrent callers ${s.callers.join(', ')}`);
+  progress(`scale 3/5: ledger in process (${DEFAULT_SQLITE_DRIVER}) vs concurrent callers ${s.callers.join(', ')}`);
   const ldb = await paymentsDb(DEFAULT_SQLITE_DRIVER);
   try {
     const byCallers = await alternate(Object.fromEntries(s.callers.map((c) => [`c${c}`, ledgerLeg(ldb.db, c, `scale-${c}`)])), d.seconds, d.warmup);
@@ -211,7 +230,7 @@ export async function runScale(s: ScaleSettings, d: ScaleDeps): Promise<{ ratios
     await ldb.close();
   }
 
-  progress(`scale 4/4: alert latency vs subscribers ${s.subscribers.join(', ')}; heap per idle subscription`);
+  progress(`scale 4/5: alert latency vs subscribers ${s.subscribers.join(', ')}; heap per idle subscription`);
   const token = await signToken(d.jwtSecret, 'usr_alice', 'payments');
   const p99s: { x: number; y: number }[] = [];
   let lost = 0;
@@ -246,9 +265,97 @@ export async function runScale(s: ScaleSettings, d: ScaleDeps): Promise<{ ratios
       y: ((legs[`alerts_${n}_subscribers`] as { heapBytesPerIdleSubscription: number }).heapBytesPerIdleSubscription ?? 0) / 1024,
     })),
   });
-  legs.proof_curve = { skipped: 'no RFC 6962 audit log (lib/transparency) in this tree yet' };
-  progress('  inclusion proof vs log size: skipped (no RFC 6962 audit log in this tree yet)');
+  await proofCurve(s, d, ratios, legs, curves);
   return { ratios, legs, curves };
+}
+
+/** GET on the gateway's origin, JSON back (the audit endpoints take no token). */
+async function getJson<T>(stack: Stack, path: string): Promise<T> {
+  const res = await httpRequest(new URL(path, stack.url), { method: 'GET', timeoutMs: 30_000 });
+  if (res.status !== 200) throw new Error(`GET ${path}: ${res.status} ${res.body.toString('utf8').slice(0, 200)}`);
+  return JSON.parse(res.body.toString('utf8')) as T;
+}
+
+interface InclusionAnswer {
+  index: number;
+  treeSize: number;
+  leafHash: string;
+  hashes: string[];
+}
+
+/**
+ * The gateway serves the seeded log: a proof from /audit/proof/inclusion verifies against the
+ * stored root, and its leaf hash is that of the leaf /audit/entries serves.
+ */
+async function checkServed(stack: Stack, size: number, root: string): Promise<void> {
+  const index = Math.floor(Math.random() * size);
+  const p = await getJson<InclusionAnswer>(stack, `/audit/proof/inclusion?index=${index}&size=${size}`);
+  const { entries } = await getJson<{ entries: { index: number; leaf: string }[] }>(stack, `/audit/entries?start=${index}&end=${index + 1}`);
+  const leaf = leafHash(leafBytes(entries[0]?.leaf ?? ''));
+  const h = (b: string) => new Uint8Array(Buffer.from(b, 'base64'));
+  if (!equalHashes(leaf, h(p.leafHash)) || !verifyInclusion(index, size, leaf, p.hashes.map(h), h(root)))
+    throw new Error(`the gateway's inclusion proof of leaf ${index} in the seeded log of ${size} does not verify`);
+}
+
+/** Inclusion proof p50 vs audit log size (see the header). */
+export async function proofCurve(
+  s: ScaleSettings,
+  d: ScaleDeps,
+  ratios: Record<string, number>,
+  legs: Record<string, unknown>,
+  curves: Curve[],
+): Promise<void> {
+  const { progress } = d;
+  const [smallest, ...larger] = s.proofSizes;
+  if (smallest === undefined || larger.length === 0) throw new Error('the proof curve needs at least two log sizes');
+  progress(`scale 5/5: inclusion proof vs audit log size ${s.proofSizes.join(', ')} (through the gateway, random indexes at the full size)`);
+  // One stack per size, every log seeded before any proof is timed: no keep-alive connection of a
+  // timed loop then sits idle through a long seed (that ended a run with an unhandled ECONNRESET).
+  const stacks: Stack[] = [];
+  try {
+    const seeded = [];
+    for (const target of s.proofSizes) {
+      const stack = await d.startStack();
+      stacks.push(stack);
+      const log = await seedAuditLog(stack.dbs.accounts, target, progress);
+      await checkServed(stack, log.size, log.root);
+      legs[`proof_seed_${target}`] = log;
+      seeded.push(log);
+      progress(
+        `  seeded a log of ${log.size.toLocaleString('en-US')} records (${log.added.toLocaleString('en-US')} added) in ${log.seconds.toFixed(1)} s, ${log.recordsPerSecond.toFixed(0)} records/s; a proof served by the gateway verifies against the stored root`,
+      );
+    }
+    const proofs = (stack: Stack, size: number) => async () =>
+      void (await getJson<InclusionAnswer>(stack, `/audit/proof/inclusion?index=${Math.floor(Math.random() * size)}&size=${size}`));
+    const small = { stack: stacks[0]!, size: seeded[0]!.size };
+    const points: { x: number; y: number }[] = [];
+    const smallP50s: number[] = [];
+    for (let k = 1; k < s.proofSizes.length; k++) {
+      const target = s.proofSizes[k]!;
+      const size = seeded[k]!.size;
+      const [big, base] = await d.sideBySide(proofs(stacks[k]!, size), proofs(small.stack, small.size));
+      legs[`proof_${target}`] = big;
+      legs[`proof_${smallest}_beside_${target}`] = base;
+      points.push({ x: size, y: big.p50 });
+      smallP50s.push(base.p50);
+      ratios[`proof_p50_${target}_over_${smallest}`] = big.p50 / base.p50;
+      progress(
+        `  proof p50 ${big.p50.toFixed(2)} ms at ${size} records, ${base.p50.toFixed(2)} ms at ${small.size} beside it -> ratio ${(big.p50 / base.p50).toFixed(2)}`,
+      );
+    }
+    // The key: the largest size over the smallest (1,000,000 / 1,000 on full settings), from their own side-by-side run.
+    ratios.proof_p50_1m_over_1k = ratios[`proof_p50_${larger[larger.length - 1]!}_over_${smallest}`]!;
+    smallP50s.sort((a, b) => a - b);
+    curves.push({
+      title: 'Inclusion proof p50 vs log size',
+      xLabel: 'audit log records',
+      yLabel: 'p50 ms',
+      // The smallest log's point: the median of its p50s beside each larger one.
+      points: [{ x: small.size, y: smallP50s[Math.floor(smallP50s.length / 2)]! }, ...points],
+    });
+  } finally {
+    for (const stack of stacks) await stack.stop();
+  }
 }
 
 export function writeChart(png: Buffer): void {

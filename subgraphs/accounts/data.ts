@@ -113,7 +113,8 @@ function dataAccessRowOf(r: RawDataAccessRow): DataAccessRow {
   };
 }
 
-function dataAccessRow(r: DataAccessRecord) {
+/** A record's own columns of its data_access_log row (beside audit-tree.ts loggedColumns); also the bench's seeder's (bench/audit-seed.ts). */
+export function dataAccessRow(r: DataAccessRecord) {
   return {
     at: r.at,
     user_id: r.userId,

@@ -70,16 +70,26 @@ it('runs every leg on --tiny settings and reports every ratio key and raw leg', 
   expect(md).toContain('```json');
 }, 90_000);
 
-it('runs the cost curves (--scale) on tiny settings: seeding, history, ledger vs callers, alerts vs subscribers, and draws the chart', async () => {
+it('runs the cost curves (--scale) on tiny settings: seeding, history, ledger vs callers, alerts vs subscribers, proofs vs log size, and draws the chart', async () => {
   const settings = settingsFromArgs(['--tiny', '--scale']);
   expect(settings.scale).toBe(true);
   const results = await runBench(settings, { quiet: true });
-  for (const key of ['history_p50_100k_over_100', 'alert_p99_ms_1000_subscribers', 'gateway_heap_kib_per_idle_subscription', 'alerts_lost_scale'])
+  for (const key of [
+    'history_p50_100k_over_100',
+    'alert_p99_ms_1000_subscribers',
+    'gateway_heap_kib_per_idle_subscription',
+    'alerts_lost_scale',
+    'proof_p50_1m_over_1k',
+  ])
     expect(Number.isFinite(results.ratios[key]), key).toBe(true);
   for (const leg of ['history_long', 'history_short'] as const) expect((results.legs[leg] as { errors: number }).errors, leg).toBe(0);
   expect(results.ratios.alerts_lost_scale).toBe(0);
-  expect(results.legs.proof_curve).toHaveProperty('skipped');
-  expect(results.curves?.length).toBe(4);
+  // The proof curve: both seeded logs (the seeder verifies a proof from each), timed proofs without errors, one point per size.
+  expect((results.legs.proof_seed_100 as { size: number }).size).toBe(100);
+  expect((results.legs.proof_seed_2000 as { size: number }).size).toBe(2_000);
+  for (const leg of ['proof_2000', 'proof_100_beside_2000'] as const) expect((results.legs[leg] as { errors: number }).errors, leg).toBe(0);
+  expect(results.curves?.find((c) => c.title.startsWith('Inclusion proof'))?.points.map((p) => p.x)).toEqual([100, 2_000]);
+  expect(results.curves?.length).toBe(5);
   const png = await drawCurves(results.curves!, 'tiny');
   // A PNG: its signature, and more than an empty canvas.
   expect(png.subarray(0, 8).toString('hex')).toBe('89504e470d0a1a0a');
