@@ -25,7 +25,7 @@ import { Kind, parse, print, visit, type DefinitionNode, type FragmentDefinition
 import { z } from 'zod';
 import { appError } from '../lib/errors.js';
 import type { Fence } from '../fence/fence.js';
-import { refusedAttemptsLimited } from '../fence/refusals.js';
+import { refuseBeforeFence } from '../fence/adapters/gateway-plugin.js';
 import type { GatewayContext } from './context.js';
 import type { GatewayMetrics } from './metrics.js';
 
@@ -142,24 +142,8 @@ export function createTrustedDocuments(opts: { mode: TrustedDocumentsMode; manif
         'OPERATION_NOT_TRUSTED',
         'This gateway executes only trusted operations (its manifest of persisted documents); send a listed operation by id (extensions.persistedQuery.sha256Hash) or as its exact text.',
       );
-      // Refused before the fence decided, and recorded when it selects payment-only data (once:
-      // the pipeline's didEncounterErrors records nothing for an operation marked decided).
-      if (fence) {
-        const { caller, requestId, transport, address } = rc.contextValue;
-        if (rc.contextValue.fenced) rc.contextValue.fenced.done = true;
-        const admission = await fence.recordRefusal({
-          document: rc.document,
-          source: rc.source,
-          operationName: rc.operationName,
-          caller,
-          requestId,
-          layer: transport === 'ws' ? 'subscription' : 'gateway',
-          address: address ?? null,
-          reason: 'OPERATION_NOT_TRUSTED',
-        });
-        // An unauthenticated caller over its budget of refused attempts is told so (fence/refusal-guard.ts).
-        if (admission === 'limited') throw refusedAttemptsLimited();
-      }
+      // Refused before the fence decided, and recorded (once) when it selects payment-only data.
+      if (fence) await refuseBeforeFence(fence, rc, refusal);
       throw refusal;
     },
   };

@@ -3,7 +3,8 @@
  * (gateway/pipeline.ts) runs for every operation, HTTP and WebSocket alike:
  * - contractValidation (validationDidStart) and enforceContract (didResolveOperation): a
  *   non-payments caller's document is judged against the contract schema, so no error it gets
- *   names a payment-only type, field or input field (recorded by recordEarlyRefusal);
+ *   names a payment-only type, field or input field (recorded by recordEarlyRefusal, and by
+ *   refuseBeforeFence: any refusal of a resolved operation before the fence's own decision);
  * - enforceOperation (didResolveOperation): layers 2 and 5;
  * - contractIntrospection (responseForOperation): introspection by a non-payments caller;
  * - queryPlanHook: layer 3 on every plan @apollo/gateway is about to execute (subscription
@@ -17,11 +18,11 @@ import type {
   GraphQLResponse,
 } from '@apollo/server';
 import type { Experimental_DidResolveQueryPlanCallback } from '@apollo/gateway';
-import type { DocumentNode } from 'graphql';
+import type { DocumentNode, GraphQLError } from 'graphql';
 import type { Caller } from '../../lib/auth.js';
 import { appError } from '../../lib/errors.js';
 import { executeFilteredIntrospection, introspectionKind, mixedIntrospectionError } from '../contract-schema.js';
-import type { Fence, LaterCheck } from '../fence.js';
+import type { Fence, LaterCheck, OperationInput } from '../fence.js';
 import { mayReceivePaymentOnly } from '../policy.js';
 import { refusedAttemptsLimited } from '../refusals.js';
 
@@ -62,22 +63,39 @@ export function contractValidation<C extends FencedContext>(fence: Fence, rc: Gr
  * and recorded (Fence.recordRefusal) when it selected payment-only data.
  */
 export async function enforceContract<C extends FencedContext>(fence: Fence, rc: Request<C>): Promise<void> {
+  const errors = fence.contractErrors(rc.document, rc.contextValue.caller);
+  if (errors) await refuseBeforeFence(fence, rc, appError('GRAPHQL_VALIDATION_FAILED', errors[0]!.message, { http: { status: 400 } }));
+}
+
+/** What the fence knows of a resolved operation, from Apollo's request context. */
+function operationInput<C extends FencedContext>(rc: Request<C>): OperationInput {
   const { caller, requestId, transport, address } = rc.contextValue;
-  const errors = fence.contractErrors(rc.document, caller);
-  if (!errors) return;
-  // Decided and recorded here (an unauthenticated caller over its budget is told RATE_LIMITED).
-  if (rc.contextValue.fenced) rc.contextValue.fenced.done = true;
-  const admission = await fence.recordRefusal({
+  return {
     document: rc.document,
     source: rc.source,
     operationName: rc.operationName,
     caller,
     requestId,
-    layer: transport === 'ws' ? 'subscription' : 'gateway',
+    layer: layerOf(transport),
     address: address ?? null,
-    reason: 'GRAPHQL_VALIDATION_FAILED',
-  });
-  throw admission === 'limited' ? refusedAttemptsLimited() : appError('GRAPHQL_VALIDATION_FAILED', errors[0]!.message, { http: { status: 400 } });
+  };
+}
+
+function layerOf(transport: FencedContext['transport']): OperationInput['layer'] {
+  return transport === 'ws' ? 'subscription' : 'gateway';
+}
+
+/**
+ * Refuses a resolved operation before the fence's own decision (the contract validation above,
+ * an untrusted document: gateway/trusted-documents.ts): marks it decided, so that
+ * recordEarlyRefusal does not record it again, records it (Fence.recordRefusal, with the
+ * refusal's code as reason) when it selects payment-only data, and throws `refusal`, or
+ * RATE_LIMITED for an unauthenticated caller over its budget of refused attempts.
+ */
+export async function refuseBeforeFence<C extends FencedContext>(fence: Fence, rc: Request<C>, refusal: GraphQLError): Promise<never> {
+  if (rc.contextValue.fenced) rc.contextValue.fenced.done = true;
+  const admission = await fence.recordRefusal({ ...operationInput(rc), reason: String(refusal.extensions.code ?? 'REFUSED') });
+  throw admission === 'limited' ? refusedAttemptsLimited() : refusal;
 }
 
 /**
@@ -86,21 +104,9 @@ export async function enforceContract<C extends FencedContext>(fence: Fence, rc:
  * mix introspection with data fields.
  */
 export async function enforceOperation<C extends FencedContext>(fence: Fence, rc: Request<C>, later?: LaterCheck): Promise<void> {
-  const { caller, requestId, transport, address } = rc.contextValue;
   if (rc.contextValue.fenced) rc.contextValue.fenced.done = true;
-  await fence.enforce(
-    {
-      document: rc.document,
-      source: rc.source,
-      operationName: rc.operationName,
-      caller,
-      requestId,
-      layer: transport === 'ws' ? 'subscription' : 'gateway',
-      address: address ?? null,
-    },
-    later,
-  );
-  if (!mayReceivePaymentOnly(caller.purpose) && introspectionKind(rc.operation, rc.document) === 'mixed') throw mixedIntrospectionError();
+  await fence.enforce(operationInput(rc), later);
+  if (!mayReceivePaymentOnly(rc.contextValue.caller.purpose) && introspectionKind(rc.operation, rc.document) === 'mixed') throw mixedIntrospectionError();
 }
 
 /** Introspection by a non-payments caller, answered from the contract schema; null: not such a request. */
@@ -165,7 +171,7 @@ export async function recordEarlyRefusal<C extends FencedContext>(
     operationName: rc.operationName ?? rc.request.operationName,
     caller,
     requestId,
-    layer: transport === 'ws' ? 'subscription' : 'gateway',
+    layer: layerOf(transport),
     address: address ?? null,
     reason: String(rc.errors[0]?.extensions?.code ?? 'GRAPHQL_VALIDATION_FAILED'),
   });
