@@ -15,8 +15,13 @@ export type FenceLayer = 'gateway' | 'subscription' | 'query-plan';
 export interface DataAccessRecord {
   /** ISO-8601 UTC time of the decision. */
   at: string;
+  /** The verified identity: the token's subject, purpose, issuer and credential client id (lib/auth.ts Caller). */
   userId: string | null;
   purpose: Purpose | null;
+  /** Unset in records built before the issuer was kept (read as null). */
+  issuer?: string | null;
+  clientId?: string | null;
+  /** The client name the caller sent (`apollographql-client-name`): as declared, never an identity. */
   client: string | null;
   operationName: string | null;
   /** sha256 (hex) of the GraphQL document as the client sent it. */
@@ -41,6 +46,8 @@ export interface DataAccessRecord {
 /** The bounds of each field of a record (what the accounts subgraph keeps; longer values are truncated and marked). */
 export const AUDIT_BOUNDS = {
   userId: 64,
+  issuer: 200,
+  clientId: 100,
   client: 100,
   operationName: 200,
   coordinate: 200,
@@ -126,6 +133,8 @@ export function boundAuditRecord(input: unknown, now: Date = new Date()): { reco
     at,
     userId: text('userId', AUDIT_BOUNDS.userId, { truncate: false }),
     purpose,
+    issuer: text('issuer', AUDIT_BOUNDS.issuer, { truncate: false }),
+    clientId: text('clientId', AUDIT_BOUNDS.clientId, { truncate: false }),
     client: text('client', AUDIT_BOUNDS.client, { empty: true }),
     operationName: text('operationName', AUDIT_BOUNDS.operationName, { empty: true }),
     operationHash: hash,
@@ -159,6 +168,8 @@ export function auditRecord(d: Decision, now: Date = new Date()): DataAccessReco
     at: now.toISOString(),
     userId: d.caller.userId,
     purpose: d.caller.purpose,
+    issuer: d.caller.issuer ?? null,
+    clientId: d.caller.clientId ?? null,
     client: d.caller.client,
     operationName: d.operationName ?? null,
     operationHash: createHash('sha256').update(d.source).digest('hex'),

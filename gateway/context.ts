@@ -7,8 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { QueryPlan, SubscriptionNode } from '@apollo/query-planner';
 import type { DocumentNode } from 'graphql';
 import { decodeJwt } from 'jose';
-import { ANONYMOUS, bearerToken, createTokenVerifier, TokenError, type Caller, type TokenVerifierConfig } from '../lib/auth.js';
-import type { Purpose } from '../lib/auth.js';
+import { ANONYMOUS, bearerToken, createTokenVerifier, TokenError, type Caller, type TokenVerifierConfig, type VerifiedToken } from '../lib/auth.js';
 import { unauthenticated } from '../lib/errors.js';
 
 export interface GatewayContext {
@@ -55,8 +54,8 @@ export interface Authenticator {
  */
 export function createAuthenticator(verifier: TokenVerifierConfig): Authenticator {
   const verifyToken = createTokenVerifier(verifier);
-  const verified = new Map<string, { userId: string; purpose: Purpose; institutionId?: string; expiresAtMs: number }>();
-  async function verify(token: string): Promise<{ userId: string; purpose: Purpose; institutionId?: string }> {
+  const verified = new Map<string, VerifiedToken & { expiresAtMs: number }>();
+  async function verify(token: string): Promise<VerifiedToken> {
     const hit = verified.get(token);
     if (hit && Date.now() < hit.expiresAtMs) return hit;
     if (hit) verified.delete(token);
@@ -74,10 +73,10 @@ export function createAuthenticator(verifier: TokenVerifierConfig): Authenticato
       try {
         const token = bearerToken(authorization);
         if (!token) return { ...ANONYMOUS, client };
-        const { userId, purpose, institutionId } = await verify(token);
+        const { userId, purpose, institutionId, issuer, clientId } = await verify(token);
         // A bank's oversight credential is no user: it speaks for its institution only.
-        if (purpose === 'oversight') return { userId: null, purpose, client, institutionId: institutionId ?? null };
-        return { userId, purpose, client };
+        if (purpose === 'oversight') return { userId: null, purpose, client, institutionId: institutionId ?? null, issuer, clientId };
+        return { userId, purpose, client, issuer, clientId };
       } catch (err) {
         throw unauthenticated(err instanceof TokenError ? `Authentication failed: ${err.message}.` : 'Authentication failed.');
       }

@@ -36,6 +36,14 @@ export interface Caller {
    * the token's `institution` claim. Such a caller is no user (userId null).
    */
   institutionId?: string | null;
+  /**
+   * The verified identity beside `userId` and `purpose`: the issuer that signed the token (`iss`)
+   * and the credential it was issued to (`client_id`, RFC 9068, or else OpenID's `azp`), for the
+   * audit trail. Null (or unset) for an anonymous caller, and `clientId` for a token naming none.
+   * Unlike `client`, nothing the caller merely declares ever sets them.
+   */
+  issuer?: string | null;
+  clientId?: string | null;
 }
 
 export const ANONYMOUS: Caller = Object.freeze({ userId: null, purpose: null, client: null });
@@ -54,6 +62,17 @@ export interface TokenClaimChecks {
   /** When set, `aud` must contain this (PAYGRAPH_JWT_AUDIENCE). */
   audience?: string;
 }
+
+/** What a minted token may carry besides its claim checks: the credential's client id (`client_id`). */
+export interface TokenMintOptions extends Partial<TokenClaimChecks> {
+  clientId?: string;
+}
+
+/** The client ids of the development stack's own credentials (the tokens it mints for itself). */
+export const DEV_CLIENT_IDS = { web: 'paygraph-web', cli: 'paygraph-cli' } as const;
+
+/** A credential's client id as a token may carry it: 1 to 100 printable ASCII characters. */
+export const CLIENT_ID_PATTERN = /^[\x21-\x7e]{1,100}$/;
 
 /** How the gateway verifies client tokens (lib/config.ts reads it from the environment). */
 export type TokenVerifierConfig =
@@ -107,9 +126,9 @@ export async function signToken(
   userId: string,
   purpose: Purpose,
   expiresIn: string | number = '12h',
-  checks: Partial<TokenClaimChecks> = {},
+  checks: TokenMintOptions = {},
 ): Promise<string> {
-  const jwt = new SignJWT({ purpose })
+  const jwt = new SignJWT({ purpose, ...(checks.clientId ? { client_id: checks.clientId } : {}) })
     .setSubject(userId)
     .setIssuer(checks.issuer ?? DEFAULT_ISSUER)
     .setIssuedAt()
@@ -127,9 +146,9 @@ export async function signInstitutionToken(
   key: TokenSigningKey,
   institutionId: string,
   expiresIn: string | number = '12h',
-  checks: Partial<TokenClaimChecks> = {},
+  checks: TokenMintOptions = {},
 ): Promise<string> {
-  const jwt = new SignJWT({ purpose: 'oversight', institution: institutionId })
+  const jwt = new SignJWT({ purpose: 'oversight', institution: institutionId, ...(checks.clientId ? { client_id: checks.clientId } : {}) })
     .setSubject(`institution:${institutionId}`)
     .setIssuer(checks.issuer ?? DEFAULT_ISSUER)
     .setIssuedAt()
@@ -146,6 +165,10 @@ export interface VerifiedToken {
   purpose: Purpose;
   /** Set for (and only for) an `oversight` token: the institution it speaks for. */
   institutionId?: string;
+  /** `iss`, as verified against the configured issuer. */
+  issuer: string;
+  /** `client_id` (RFC 9068 §2.2), else `azp` (OpenID Connect): the credential's client; null when the token names none. */
+  clientId: string | null;
 }
 
 /** Verifies bearer tokens; throws TokenError with a client-safe message. */
@@ -155,12 +178,27 @@ function claimsOf(payload: Record<string, unknown>): VerifiedToken {
   if (typeof payload.sub !== 'string' || payload.sub.length === 0) throw new TokenError('token has no subject');
   if (!isPurpose(payload.purpose)) throw new TokenError('token purpose must be "payments", "advertising" or "oversight"');
   if (typeof payload.exp !== 'number') throw new TokenError('token has no expiry');
+  // jose has checked `iss` against the configured issuer already; this only gives it a type.
+  if (typeof payload.iss !== 'string') throw new TokenError('token has no issuer');
+  const identity = { issuer: payload.iss, clientId: clientIdOf(payload) };
   if (payload.purpose === 'oversight') {
     const institution = payload.institution;
     if (typeof institution !== 'string' || !/^[A-Za-z0-9_.-]{1,64}$/.test(institution)) throw new TokenError('an oversight token must name its institution');
-    return { userId: payload.sub, purpose: payload.purpose, institutionId: institution };
+    return { userId: payload.sub, purpose: payload.purpose, institutionId: institution, ...identity };
   }
-  return { userId: payload.sub, purpose: payload.purpose };
+  return { userId: payload.sub, purpose: payload.purpose, ...identity };
+}
+
+/**
+ * The credential's client id: `client_id` (RFC 9068, OAuth access tokens), else `azp` (OpenID
+ * Connect's authorized party). One that is present but malformed refuses the token rather than
+ * being dropped: the audit would otherwise name no credential for a token that claimed one.
+ */
+function clientIdOf(payload: Record<string, unknown>): string | null {
+  const value = payload.client_id ?? payload.azp;
+  if (value === undefined || value === null) return null;
+  if (typeof value !== 'string' || !CLIENT_ID_PATTERN.test(value)) throw new TokenError('token client_id must be 1 to 100 printable ASCII characters');
+  return value;
 }
 
 function tokenError(err: unknown): TokenError {

@@ -111,6 +111,25 @@ export interface Config {
   corsOrigins: string[] | undefined;
   /** Subscriptions one user may hold at once on one gateway (PAYGRAPH_MAX_SUBSCRIPTIONS_PER_USER, default 10). */
   maxSubscriptionsPerUser: number;
+  /**
+   * PAYGRAPH_AUDIT_ORIGIN: the transparency log's origin, the first line of every checkpoint and
+   * the name of its verifier key (docs/audit.md); unset: `paygraph.dev/audit/<install id>`.
+   */
+  auditOrigin: string | undefined;
+}
+
+/**
+ * A checkpoint origin as C2SP tlog-checkpoint and signed-note accept it (it is also the key's
+ * name): a schema-less URL, here printable ASCII without spaces or `+`, at most 255 characters.
+ */
+export function checkAuditOrigin(origin: string, variable = 'PAYGRAPH_AUDIT_ORIGIN'): string {
+  if (!/^[\x21-\x2a\x2c-\x7e]{1,255}$/.test(origin))
+    throw new Error(
+      `${variable} must be a schema-less URL such as log.example.com/paygraph (printable ASCII, no spaces, no "+", at most 255 characters), got ${JSON.stringify(origin)}`,
+    );
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(origin))
+    throw new Error(`${variable} is schema-less (C2SP tlog-checkpoint): ${origin.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '')}, not ${origin}`);
+  return origin;
 }
 
 /**
@@ -356,6 +375,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: LoadOptio
     mutationsPerMinute: positiveInteger(env, 'PAYGRAPH_MUTATIONS_PER_MINUTE'),
     corsOrigins: corsOrigins(env.PAYGRAPH_CORS_ORIGINS),
     maxSubscriptionsPerUser,
+    auditOrigin: env.PAYGRAPH_AUDIT_ORIGIN === undefined || env.PAYGRAPH_AUDIT_ORIGIN === '' ? undefined : checkAuditOrigin(env.PAYGRAPH_AUDIT_ORIGIN),
   };
   if (opts.tokens === false)
     Object.defineProperty(config, 'tokenVerifier', {

@@ -83,6 +83,7 @@ async function serveSubgraph(name: SubgraphName, config: Config, port: number, o
       host: opts.host,
       logger: createLogger(name),
       redisUrl: config.serviceRedisUrls[name],
+      auditOrigin: config.auditOrigin,
     });
     return {
       name,

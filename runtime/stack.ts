@@ -73,6 +73,8 @@ export interface StackOptions<I extends SubgraphName = never> {
   limits?: Partial<LimitsConfig>;
   /** Subscriptions one user may hold at once on the gateway (default 10). */
   maxSubscriptionsPerUser?: number;
+  /** The transparency log's origin (PAYGRAPH_AUDIT_ORIGIN); unset: `paygraph.dev/audit/<install id>`. */
+  auditOrigin?: string;
   /** Bounds on unauthenticated callers' refused attempts (gateway/index.ts GatewayOptions.refusals). */
   refusals?: RefusalGuardOptions;
   /**
@@ -152,6 +154,8 @@ export interface IsolatedEnvOptions {
   databaseUrl?: string;
   dbPoolMax?: number;
   redisUrl?: string;
+  /** The accounts service's audit origin (PAYGRAPH_AUDIT_ORIGIN), for accounts alone. */
+  auditOrigin?: string;
   logLevel?: string;
   /** The supervisor's environment, read for NODE_ENV, LOG_LEVEL and the egress guard only (default process.env). */
   from?: NodeJS.ProcessEnv;
@@ -179,6 +183,7 @@ export function isolatedEnv(o: IsolatedEnvOptions): NodeJS.ProcessEnv {
   if (o.databaseUrl) env[`PAYGRAPH_${o.name.toUpperCase()}_DATABASE_URL`] = o.databaseUrl;
   if (o.dbPoolMax !== undefined) env.PAYGRAPH_DB_POOL_MAX = String(o.dbPoolMax);
   if (o.redisUrl) env.REDIS_URL = o.redisUrl;
+  if (o.auditOrigin && o.name === 'accounts') env.PAYGRAPH_AUDIT_ORIGIN = o.auditOrigin;
   for (const n of SUBGRAPH_NAMES) env[`PAYGRAPH_${n.toUpperCase()}_URL`] = o.subgraphUrls[n];
   // The egress guard (lib/egress-guard.mjs) of a guarded supervisor (the tests) guards the child too.
   if (from.PAYGRAPH_EGRESS_GUARD === '1' || (from.NODE_OPTIONS ?? '').includes(EGRESS_GUARD)) env.PAYGRAPH_EGRESS_GUARD = '1';
@@ -256,6 +261,7 @@ export async function startStack<I extends SubgraphName = never>(opts: StackOpti
         host: opts.host,
         logger: createLogger(name, { destination: opts.logDestination, level: opts.logLevel }),
         redisUrl: redisUrlOf(name),
+        auditOrigin: opts.auditOrigin,
       });
       peers[name] = subgraphs[name].url.replace(/\/graphql$/, '');
       log(`${name}: ${subgraphs[name].url}`);
@@ -275,6 +281,7 @@ export async function startStack<I extends SubgraphName = never>(opts: StackOpti
         dbPoolMax: opts.dbPoolMax,
         // Its own Redis user if it uses Redis at all (ads does not: it is handed none).
         redisUrl: redisUrlOf(name),
+        auditOrigin: opts.auditOrigin,
         logLevel: opts.logLevel,
       });
       spawnOf.set(name, { args: [name, '--port', String(port), '--host', host], env });
@@ -342,6 +349,7 @@ export async function startStack<I extends SubgraphName = never>(opts: StackOpti
         host: opts.host,
         logger: createLogger(name, { destination: opts.logDestination, level: opts.logLevel }),
         redisUrl: redisUrlOf(name),
+        auditOrigin: opts.auditOrigin,
       });
       stopped.delete(name);
     };

@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { signToken, type TokenSigningKey, type TokenVerifierConfig } from '../lib/auth.js';
+import { DEV_CLIENT_IDS, signToken, type TokenSigningKey, type TokenVerifierConfig } from '../lib/auth.js';
 import { mintingKey, type Config } from '../lib/config.js';
 import { createWebApp, type DevSignIn, type WebAppHandler } from '../gateway/web-app.js';
 import { buildFixture } from '../seeds/fixture.js';
@@ -51,7 +51,7 @@ export function devSignIn(key: TokenSigningKey, verifier: TokenVerifierConfig): 
     users: users.map((u) => ({ handle: u.handle, name: u.name })),
     async mint(handle) {
       const user = users.find((u) => u.handle === handle);
-      return user ? signToken(key, user.id, 'payments', '12h', verifier) : null;
+      return user ? signToken(key, user.id, 'payments', '12h', { ...verifier, clientId: DEV_CLIENT_IDS.web }) : null;
     },
   };
 }

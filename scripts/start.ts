@@ -9,7 +9,7 @@
  */
 // First: no telemetry, before anything loads @apollo/gateway (lib/no-egress.ts).
 import '../lib/no-egress.js';
-import { signToken } from '../lib/auth.js';
+import { DEV_CLIENT_IDS, signToken } from '../lib/auth.js';
 import { messageOf, say, warn } from '../lib/cli.js';
 import { issuerTokensMessage, loadConfig, mintingKey, SUBGRAPH_NAMES } from '../lib/config.js';
 import { loadKeyRing } from '../lib/transport/keys.js';
@@ -50,6 +50,7 @@ const stack = await startStack({
   // Trusted documents, metrics port, CORS origins, the shared rate limit (runtime/service.ts).
   gateway: gatewayExtras(config),
   maxSubscriptionsPerUser: config.maxSubscriptionsPerUser,
+  auditOrigin: config.auditOrigin,
   // Zone isolation: the advertising zone's subgraph in a process of its own.
   isolate: ['ads'],
   log: (m) => say(`  ${m}`),
@@ -61,7 +62,8 @@ const key = config.production ? null : mintingKey(config);
 if (!config.production && key === null) say(`No tokens printed: ${issuerTokensMessage(config)}\n`);
 if (key !== null) {
   say('Tokens for the seeded users (12 h; make more with `npm run -s token -- <handle> <purpose>`):');
-  for (const u of buildFixture().users) say(`  ${u.handle.padEnd(6)} payments: ${await signToken(key, u.id, 'payments', '12h', config.tokenVerifier)}`);
+  for (const u of buildFixture().users)
+    say(`  ${u.handle.padEnd(6)} payments: ${await signToken(key, u.id, 'payments', '12h', { ...config.tokenVerifier, clientId: DEV_CLIENT_IDS.cli })}`);
   say(
     `\nTry:\n  curl -s ${stack.url} -H 'content-type: application/json' -H "authorization: Bearer $(npm run -s token -- alice payments)" \\\n    -d '{"query":"{ me { handle accounts { displayName balance { available { amount currency } } } } }"}'\n`,
   );

@@ -7,7 +7,7 @@
  */
 // First: no telemetry, before anything loads @apollo/gateway (lib/no-egress.ts).
 import '../lib/no-egress.js';
-import { isPurpose, PURPOSES, signInstitutionToken, signToken } from '../lib/auth.js';
+import { DEV_CLIENT_IDS, isPurpose, PURPOSES, signInstitutionToken, signToken } from '../lib/auth.js';
 import { fail, say } from '../lib/cli.js';
 import { issuerTokensMessage, loadConfig, mintingKey } from '../lib/config.js';
 import { buildFixture } from '../seeds/fixture.js';
@@ -23,7 +23,7 @@ if (args[0] === '--institution') {
   const config = loadConfig();
   const key = mintingKey(config);
   if (key === null) fail(issuerTokensMessage(config), 2);
-  say(await signInstitutionToken(key, institutionId!, '12h', config.tokenVerifier));
+  say(await signInstitutionToken(key, institutionId!, '12h', { ...config.tokenVerifier, clientId: DEV_CLIENT_IDS.cli }));
 } else {
   const [handle, purpose = 'payments'] = args;
   const user = fixture.users.find((u) => u.handle === handle);
@@ -33,5 +33,5 @@ if (args[0] === '--institution') {
   // HS256 with the secret the gateway verifies with; with an issuer's key, only a development private key can mint.
   const key = mintingKey(config);
   if (key === null) fail(issuerTokensMessage(config), 2);
-  say(await signToken(key, user.id, purpose, '12h', config.tokenVerifier));
+  say(await signToken(key, user.id, purpose, '12h', { ...config.tokenVerifier, clientId: DEV_CLIENT_IDS.cli }));
 }

@@ -13,7 +13,7 @@
 import '../lib/no-egress.js';
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
-import { signToken } from '../lib/auth.js';
+import { DEV_CLIENT_IDS, signToken } from '../lib/auth.js';
 import { fail, messageOf, say, warn } from '../lib/cli.js';
 import { issuerTokensMessage, loadConfig, mintingKey } from '../lib/config.js';
 import { readManifest } from '../operations/manifest.js';
@@ -43,7 +43,7 @@ if (key === null) fail(issuerTokensMessage(config), 2);
 /** Reconnection backoff after a dropped connection: 250 ms doubling to 5 s. */
 const RETRY_MIN_MS = 250;
 const RETRY_MAX_MS = 5_000;
-const mint = () => signToken(key, user.id, 'payments', '12h', config.tokenVerifier);
+const mint = () => signToken(key, user.id, 'payments', '12h', { ...config.tokenVerifier, clientId: DEV_CLIENT_IDS.cli });
 let token = await mint();
 /** The cursor of the last alert printed: where a new subscription resumes. */
 let last: string | null = null;

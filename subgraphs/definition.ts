@@ -46,6 +46,8 @@ export interface ServiceEnv {
   redisUrl: string | undefined;
   /** This service's logger (pino): workers and routes log through it, never through console. */
   logger: Logger;
+  /** The audit log's origin (accounts only; lib/config.ts PAYGRAPH_AUDIT_ORIGIN); unset: derived from its key. */
+  auditOrigin?: string;
 }
 
 /** The handler of a signed service-to-service endpoint, served at POST /internal/<name>. */

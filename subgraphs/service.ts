@@ -55,6 +55,8 @@ export interface SubgraphServiceOptions {
    * Redis (lib/config.ts REDIS_SERVICES): it keeps its replay check in-process.
    */
   redisUrl?: string;
+  /** The accounts service's transparency-log origin (ServiceEnv.auditOrigin); ignored by the others. */
+  auditOrigin?: string;
 }
 
 /** Logs resolver faults (errors without a client-facing code) with the request id. */
@@ -148,6 +150,7 @@ export async function startSubgraph<L, S>(def: SubgraphDefinition<L, S>, opts: S
     verifyGatewayConnection: (fields, content) => graph.check({ method: WS_SIGNED_METHOD, path: WS_SIGNED_PATH, headers: fields, body: content }),
     redisUrl,
     logger: log,
+    auditOrigin: opts.auditOrigin,
   };
   const services = (def.createServices ? def.createServices(env) : undefined) as S;
   // Prometheus metrics at /metrics (subgraph ports are internal: only the gateways go behind the load balancer).

@@ -16,15 +16,26 @@ export const SUBJECT_TAG = 'paygraph.dev/audit/subject/v1';
 /** Bytes of a record's salt. */
 export const SALT_BYTES = 16;
 
-/** The public part of one data-access record: exactly what its leaf holds. */
+/**
+ * The public part of one data-access record: exactly what its leaf holds. Format 2 (the current
+ * one) adds the verified `issuer` and `clientId` to format 1; a leaf never changes its format once
+ * logged, so older leaves stay v1 and hash as they always did.
+ */
 export interface AuditLeaf {
   /** Leaf format version. */
-  v: 1;
+  v: 2;
   /** ISO-8601 UTC time of the decision. */
   at: string;
   /** The salted commitment to the user id; null for an anonymous caller. */
   subject: string | null;
   purpose: string | null;
+  /** The token's issuer (`iss`), verified by the gateway; null for an anonymous caller. */
+  issuer: string | null;
+  /**
+   * The credential the token was issued to (`client_id` / `azp`), verified; null when it named
+   * none. A client id names an app or service (e.g. the ads service's credential), never a person.
+   */
+  clientId: string | null;
   /** Protected coordinates the operation selected, sorted. */
   coordinates: string[];
   decision: string;

@@ -17,7 +17,7 @@
  * receipt:
  *
  *   Content-Digest:   sha-256=:<base64 SHA-256 of the exact body bytes>:            (RFC 9530)
- *   X-Paygraph-Caller: <the caller: user, purpose, client; base64url JSON>
+ *   X-Paygraph-Caller: <the caller: user, purpose, client, issuer, client id; base64url JSON>
  *   X-Paygraph-Target: <the service the request is FOR: accounts, payments, ...>
  *   Signature-Input:  paygraph=("@method" "@path" "content-digest" "x-paygraph-caller"
  *                     "x-paygraph-target");created=<unix s>;nonce="<128 random bits>";
@@ -94,19 +94,35 @@ export function contentDigest(body: string | Buffer): string {
 
 export function encodeCaller(caller: Caller): string {
   return Buffer.from(
-    JSON.stringify({ u: caller.userId, p: caller.purpose, c: caller.client, ...(caller.institutionId ? { i: caller.institutionId } : {}) }),
+    JSON.stringify({
+      u: caller.userId,
+      p: caller.purpose,
+      c: caller.client,
+      ...(caller.institutionId ? { i: caller.institutionId } : {}),
+      // The verified issuer and credential client id: the subgraphs' own audit records name them too.
+      ...(caller.issuer ? { s: caller.issuer } : {}),
+      ...(caller.clientId ? { a: caller.clientId } : {}),
+    }),
   ).toString('base64url');
 }
 
 function decodeCaller(value: string): Caller | null {
   try {
-    const raw = JSON.parse(Buffer.from(value, 'base64url').toString('utf8')) as { u?: unknown; p?: unknown; c?: unknown; i?: unknown };
+    const raw = JSON.parse(Buffer.from(value, 'base64url').toString('utf8')) as {
+      u?: unknown;
+      p?: unknown;
+      c?: unknown;
+      i?: unknown;
+      s?: unknown;
+      a?: unknown;
+    };
     const userId = typeof raw.u === 'string' ? raw.u : null;
     const purpose = isPurpose(raw.p) ? raw.p : null;
     const client = typeof raw.c === 'string' ? raw.c : null;
+    const identity = { issuer: typeof raw.s === 'string' ? raw.s : null, clientId: typeof raw.a === 'string' ? raw.a : null };
     // An institution is carried only for an oversight caller (lib/auth.ts Caller.institutionId).
-    if (purpose === 'oversight') return { userId: null, purpose, client, institutionId: typeof raw.i === 'string' ? raw.i : null };
-    return { userId, purpose, client };
+    if (purpose === 'oversight') return { userId: null, purpose, client, institutionId: typeof raw.i === 'string' ? raw.i : null, ...identity };
+    return { userId, purpose, client, ...identity };
   } catch {
     return null;
   }

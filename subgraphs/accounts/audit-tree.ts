@@ -99,10 +99,12 @@ export async function buildLeaves(
     const subject = record.userId && salt ? subjectCommitment(salt, record.userId) : null;
     const institutions = record.institutions ?? (record.userId && touchesBankData(record.coordinates) ? (byUser.get(record.userId) ?? []) : []);
     const leaf: AuditLeaf = {
-      v: 1,
+      v: 2,
       at: record.at,
       subject,
       purpose: record.purpose,
+      issuer: record.issuer ?? null,
+      clientId: record.clientId ?? null,
       coordinates: [...record.coordinates].sort(),
       decision: record.decision,
       reason: record.decision === 'REFUSED' ? (record.reason ?? null) : null,

@@ -53,6 +53,10 @@ export interface DataAccessRow {
   at: string;
   userId: string | null;
   purpose: string | null;
+  /** The token's issuer (`iss`), verified; null for an anonymous caller and in records before migration 005. */
+  issuer: string | null;
+  /** The credential's client id (`client_id` / `azp`), verified; null when the token named none. */
+  clientId: string | null;
   /** As the caller declared it (`apollographql-client-name`), never verified. */
   client: string | null;
   operationName: string | null;
@@ -79,6 +83,8 @@ const dataAccessColumns = [
   'at',
   'user_id as userId',
   'purpose',
+  'issuer',
+  'credential_client_id as clientId',
   'client',
   'operation_name as operationName',
   'operation_hash as operationHash',
@@ -119,6 +125,8 @@ export function dataAccessRow(r: DataAccessRecord) {
     at: r.at,
     user_id: r.userId,
     purpose: r.purpose,
+    issuer: r.issuer ?? null,
+    credential_client_id: r.clientId ?? null,
     client: r.client,
     operation_name: r.operationName,
     operation_hash: r.operationHash,

@@ -13,7 +13,7 @@ export const accounts: SubgraphDefinition<AccountsLoaders, AccountsServices> = {
   resolvers,
   migrations,
   // The transparency log's checkpoint key is this service's own (audit-log.ts checkpointKeyOf).
-  createServices: (env) => ({ auditLog: new AuditLog(env.db, env.signer.self, env.logger) }),
+  createServices: (env) => ({ auditLog: new AuditLog(env.db, env.signer.self, env.logger, env.auditOrigin) }),
   createLoaders: (db) => createLoaders(db),
   internalRoutes: {
     // The gateway's data-access log appends (fence/audit-sink.ts), from the gateway alone.

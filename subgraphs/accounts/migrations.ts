@@ -82,4 +82,16 @@ export const migrations: readonly Migration[] = [
   },
   // Consents (docs/consent.md): their own tables, after the transparency log.
   ...consentMigrations,
+  {
+    name: '005_audit_verified_identity',
+    async up(knex) {
+      // The verified identity beside the user and purpose (lib/auth.ts Caller): the token's issuer
+      // and the credential's client id, kept apart from the declared `client` and `request_id`.
+      // Null in older rows (their leaves are format v1, which did not carry them).
+      await knex.schema.alterTable('data_access_log', (t) => {
+        t.string('issuer', 200).nullable();
+        t.string('credential_client_id', 100).nullable();
+      });
+    },
+  },
 ];

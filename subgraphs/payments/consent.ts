@@ -30,6 +30,9 @@ export interface ConsentDecision extends ConsentCheck {
 
 export interface ConsentAsker {
   userId: string;
+  /** The caller's verified issuer and credential client id (lib/auth.ts Caller), for the audit records. */
+  issuer: string | null;
+  clientId: string | null;
   client: string | null;
   requestId: string | null;
   operationHash: string;
@@ -81,6 +84,8 @@ export function consentDecision(ctx: ConsentCtx, info: GraphQLResolveInfo, check
   if (!loader) {
     const asker: ConsentAsker = {
       userId: ctx.caller.userId ?? '',
+      issuer: ctx.caller.issuer ?? null,
+      clientId: ctx.caller.clientId ?? null,
       client: ctx.caller.client,
       requestId: ctx.requestId,
       operationHash: createHash('sha256')

@@ -71,7 +71,7 @@ describe('the transparency log (docs/audit.md)', () => {
       expect(e.leaf).not.toMatch(/acc_|mask":"\d/);
       const leaf = JSON.parse(e.leaf) as Record<string, unknown>;
       expect(Object.keys(leaf)).toEqual([...Object.keys(leaf)].sort()); // canonical: sorted keys
-      expect(leaf, e.leaf).toMatchObject({ v: 1, operationName: 'Wallet', coordinates: ['Account.id', 'Account.mask', 'User.accounts'], count: 1, marks: [] });
+      expect(leaf, e.leaf).toMatchObject({ v: 2, operationName: 'Wallet', coordinates: ['Account.id', 'Account.mask', 'User.accounts'], count: 1, marks: [] });
       expect((leaf.institutions as string[]).length).toBeGreaterThan(0);
       expect(leaf.subject).toMatch(/^[A-Za-z0-9_-]{43}$/);
       const proof = (await (await get(`/audit/proof/inclusion?index=${e.index}&size=${after.size}`)).json()) as {

@@ -29,7 +29,12 @@ it("token prints only a JWT for a seeded user and purpose, signed with this inst
     expect(stderr).not.toContain(BLOCKED_MARK);
     const token = stdout.trim();
     expect(token).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/);
-    expect(await verifyToken(loadConfig({ PAYGRAPH_DATA_DIR: dataDir }).tokenVerifier, token)).toEqual({ userId: 'usr_bob', purpose: 'advertising' });
+    expect(await verifyToken(loadConfig({ PAYGRAPH_DATA_DIR: dataDir }).tokenVerifier, token)).toEqual({
+      userId: 'usr_bob',
+      purpose: 'advertising',
+      issuer: 'paygraph',
+      clientId: 'paygraph-cli',
+    });
   } finally {
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
@@ -49,6 +54,8 @@ it("token --institution prints a bank's oversight credential; an unknown institu
       userId: 'institution:ins_chase',
       purpose: 'oversight',
       institutionId: 'ins_chase',
+      issuer: 'paygraph',
+      clientId: 'paygraph-cli',
     });
     await expect(run(['scripts/token.ts', '--institution', 'ins_nope', 'oversight'], { env })).rejects.toMatchObject({
       code: 2,

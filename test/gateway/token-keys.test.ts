@@ -214,7 +214,12 @@ describe('the verifier configuration', () => {
     expect(config.tokenVerifier).toMatchObject({ kind: 'public-key', issuer: 'https://id.example', audience: AUDIENCE });
     const verify = createTokenVerifier(config.tokenVerifier);
     for (const key of [ed.privateKey, next.privateKey])
-      expect(await verify(await mint('EdDSA', key, { iss: 'https://id.example', aud: AUDIENCE }))).toEqual({ userId: userId('alice'), purpose: 'payments' });
+      expect(await verify(await mint('EdDSA', key, { iss: 'https://id.example', aud: AUDIENCE }))).toEqual({
+        userId: userId('alice'),
+        purpose: 'payments',
+        issuer: 'https://id.example',
+        clientId: null,
+      });
     expect(loadConfig({ PAYGRAPH_JWT_PUBLIC_KEY: edPem, NODE_ENV: 'production' }).tokenVerifier).toMatchObject({ kind: 'public-key', issuer: 'paygraph' });
     expect(publicKeyPems(edPem)).toHaveLength(1);
   });
@@ -255,7 +260,7 @@ describe('the verifier configuration', () => {
       PAYGRAPH_JWT_PRIVATE_KEY_FILE: keyFile,
     });
     const verify = createTokenVerifier({ kind: 'public-key', publicKeys: [edPem], issuer: 'paygraph' });
-    expect(await verify(stdout.trim())).toEqual({ userId: 'usr_bob', purpose: 'advertising' });
+    expect(await verify(stdout.trim())).toEqual({ userId: 'usr_bob', purpose: 'advertising', issuer: 'paygraph', clientId: 'paygraph-cli' });
     // No development secret was created for a key-configured install.
     expect(fs.existsSync(path.join(dataDir, 'dev-secrets.json'))).toBe(false);
   });

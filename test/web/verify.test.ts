@@ -107,10 +107,12 @@ describe("a user's own record (the Privacy screen's mark)", () => {
   function fixture() {
     const salt = newSalt();
     const own = {
-      v: 1 as const,
+      v: 2 as const,
       at: '2026-11-20T14:03:07.120Z',
       subject: serverCommitment(salt, userId),
       purpose: 'payments',
+      issuer: 'paygraph',
+      clientId: 'paygraph-web',
       coordinates: ['Account.balance'],
       decision: 'ALLOWED',
       reason: null,

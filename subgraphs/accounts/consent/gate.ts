@@ -31,6 +31,10 @@ export interface ConsentDecision extends ConsentCheck {
 /** Who asks, for the audit records. */
 export interface ConsentAsker {
   userId: string;
+  /** The caller's verified issuer and credential client id (lib/auth.ts Caller); null when unknown. */
+  issuer: string | null;
+  clientId: string | null;
+  /** As the caller declared it. */
   client: string | null;
   requestId: string | null;
   /** sha256 (hex) of the subgraph request's document (the request id links it to the gateway's record). */
@@ -55,6 +59,8 @@ function record(asker: ConsentAsker, at: string, layer: string, decision: 'ALLOW
     at,
     userId: asker.userId,
     purpose: 'payments',
+    issuer: asker.issuer,
+    clientId: asker.clientId,
     client: asker.client,
     operationName: null,
     operationHash: asker.operationHash,

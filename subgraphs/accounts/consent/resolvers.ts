@@ -19,7 +19,14 @@ import { consentError, expiryOf, grantInputErrors, grantRequestHash, MAX_CONSENT
 type Ctx = SubgraphContext<AccountsLoaders>;
 
 function asker(ctx: Ctx, info: GraphQLResolveInfo | undefined): ConsentAsker {
-  return { userId: ctx.caller.userId!, client: ctx.caller.client, requestId: ctx.requestId, operationHash: documentHash(info?.operation.loc?.source.body) };
+  return {
+    userId: ctx.caller.userId!,
+    issuer: ctx.caller.issuer ?? null,
+    clientId: ctx.caller.clientId ?? null,
+    client: ctx.caller.client,
+    requestId: ctx.requestId,
+    operationHash: documentHash(info?.operation.loc?.source.body),
+  };
 }
 
 /** One batch of consent decisions per request (never across requests: a revocation is seen by the next one). */
@@ -110,6 +117,8 @@ function auditOf(who: ConsentAsker, now: Date, layer: string, coordinates: strin
     at: now.toISOString(),
     userId: who.userId,
     purpose: 'payments',
+    issuer: who.issuer,
+    clientId: who.clientId,
     client: who.client,
     operationName: null,
     operationHash: who.operationHash,

@@ -5,7 +5,7 @@
  * calls it once per request, batching that request's checks (subgraphs/payments/consent.ts), and
  * caches nothing: every operation is decided on the consents as they are when it runs.
  *
- * Body: `{ userId, client, requestId, operationHash, checks: [{ accountId, coordinate }] }`
+ * Body: `{ userId, issuer, clientId, client, requestId, operationHash, checks: [{ accountId, coordinate }] }`
  * -> `{ decisions: [{ accountId, coordinate, scope, institutionId, allowed }] }`, in order.
  * Refusals are audited here (gate.ts), before the answer.
  */
@@ -20,6 +20,9 @@ export const MAX_CONSENT_CHECKS = 500;
 
 const body = z.object({
   userId: z.string().min(1).max(64),
+  // Optional (null) so that a payments process older than the accounts one still gets decisions.
+  issuer: z.string().max(200).nullable().default(null),
+  clientId: z.string().max(100).nullable().default(null),
   client: z.string().max(100).nullable(),
   requestId: z.string().max(64).nullable(),
   operationHash: z.string().regex(/^[0-9a-f]{64}$/),
