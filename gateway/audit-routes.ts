@@ -8,12 +8,22 @@
  *
  * Parameters are non-negative decimal integers; a bad one is answered 400
  * `{ "error": "...", "parameter": "<name>" }`, as is one the log refuses (beyond the tree, …).
+ *
+ * Public and unauthenticated, so bounded per client address: each request spends one point of the
+ * address's budget (PAYGRAPH_AUDIT_READS_PER_MINUTE, default 3,000: limits.ts, shared by the
+ * gateways through Redis like the mutation limit), and /audit/entries one more per 100 entries;
+ * over it, 429 with Retry-After (the witness waits it out). A bank's witness polling every minute
+ * spends a few points; re-hashing a log of a million entries from the start spends about 11,000.
  */
 import type http from 'node:http';
 import type { Logger } from '../lib/log.js';
 import { sendJson } from '../lib/http.js';
 import { callInternal } from '../lib/transport/internal-client.js';
 import type { Signer } from '../lib/transport/keys.js';
+import type { RateLimiter } from './rate-limit.js';
+
+/** /audit/entries costs one point per this many entries, beside the request's own point. */
+const ENTRIES_PER_POINT = 100;
 
 export const AUDIT_PATH_PREFIX = '/audit/';
 
@@ -57,6 +67,8 @@ export interface AuditRoutesOptions {
   accountsUrls: string;
   keys: Signer;
   logger: Logger;
+  /** The per-address read budget (createRateLimiter, counter `audit-reads`); unset: unbounded (tests of other concerns). */
+  limiter?: RateLimiter;
 }
 
 /** Handles a request under /audit/; answers 404 for an unknown path. */
@@ -72,6 +84,19 @@ export function auditRoutes(opts: AuditRoutesOptions) {
     } catch (err) {
       if (err instanceof BadParameter) return sendJson(res, 400, { error: err.message, parameter: err.parameter });
       throw err;
+    }
+    if (opts.limiter) {
+      // Charged before the relay, for what was asked (a refused range costs what it would have).
+      const entries = route.internal === 'auditEntries' ? Math.max(0, params.end! - params.start!) : 0;
+      const points = 1 + Math.ceil(Math.min(entries, 1_000_000) / ENTRIES_PER_POINT);
+      const retryAfter = await opts.limiter.take(req.socket.remoteAddress ?? 'unknown', points);
+      if (retryAfter !== null)
+        return sendJson(
+          res,
+          429,
+          { error: `too many audit log reads from this address; retry in ${retryAfter} s`, retryAfterSeconds: retryAfter },
+          { 'retry-after': String(retryAfter) },
+        );
     }
     let answer: Record<string, unknown>;
     try {

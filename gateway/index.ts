@@ -20,7 +20,8 @@ import { createAuthenticator } from './context.js';
 import { corsPolicy } from './cors.js';
 import { createIde } from './ide.js';
 import { createHardening } from './hardening.js';
-import type { LimitsConfig } from './limits.js';
+import { DEFAULT_LIMITS, type LimitsConfig } from './limits.js';
+import { createRateLimiter } from './rate-limit.js';
 import type { PersistedQueryManifest, TrustedDocumentsMode } from './trusted-documents.js';
 import { createPipeline, type OperationPipeline } from './pipeline.js';
 import { Planner } from './planner.js';
@@ -104,16 +105,17 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const trustedMode = opts.trustedDocuments?.mode ?? (opts.production ? 'required' : 'any');
   if (opts.production && trustedMode !== 'required')
     logger.warn('trusted documents are not required (PAYGRAPH_TRUSTED_DOCUMENTS=any): this production gateway executes any document');
+  // The gateways of one deployment share one key pair: its fingerprint scopes their shared counters.
+  const rateLimitScope = createHash('sha256')
+    .update(createPublicKey(opts.keys.self).export({ type: 'spki', format: 'der' }))
+    .digest('hex')
+    .slice(0, 16);
   const hardening = createHardening({
     production: opts.production,
     logger,
     limits: opts.limits,
     rateLimitRedisUrl: opts.rateLimitRedisUrl,
-    // The gateways of one deployment share one key pair: its fingerprint scopes their shared counters.
-    rateLimitScope: createHash('sha256')
-      .update(createPublicKey(opts.keys.self).export({ type: 'spki', format: 'der' }))
-      .digest('hex')
-      .slice(0, 16),
+    rateLimitScope,
     trustedDocuments: {
       mode: trustedMode,
       manifest: opts.trustedDocuments?.manifest ?? { format: 'apollo-persisted-query-manifest', version: 1, operations: [] },
@@ -132,7 +134,14 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   // The shared rate limit counts in Redis from the first request when Redis answers at start.
   await hardening.rateLimiter.ready();
   // The public transparency log (no token): relayed from the accounts service.
-  const audit = auditRoutes({ accountsUrls: opts.subgraphUrls.accounts, keys: opts.keys, logger });
+  const auditReads = createRateLimiter({
+    limit: opts.limits?.auditReadsPerMinute ?? DEFAULT_LIMITS.auditReadsPerMinute,
+    windowMs: 60_000,
+    redisUrl: opts.rateLimitRedisUrl,
+    scope: rateLimitScope,
+    counter: 'audit-reads',
+  });
+  const audit = auditRoutes({ accountsUrls: opts.subgraphUrls.accounts, keys: opts.keys, logger, limiter: auditReads });
 
   const serveMetrics = async (res: http.ServerResponse) => {
     res.writeHead(200, { 'content-type': hardening.metrics.registry.contentType });
@@ -207,6 +216,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       await close(server);
       await pipeline.stop();
       await hardening.rateLimiter.close();
+      await auditReads.close();
     },
   };
 }

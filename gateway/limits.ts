@@ -17,6 +17,8 @@ export interface LimitsConfig {
   /** Mutations per user per window, and the window. */
   mutationsPerWindow: number;
   mutationWindowMs: number;
+  /** Points one client address may spend on the public audit endpoints per minute (audit-routes.ts). */
+  auditReadsPerMinute: number;
 }
 
 export const DEFAULT_LIMITS: LimitsConfig = {
@@ -27,6 +29,7 @@ export const DEFAULT_LIMITS: LimitsConfig = {
   maxCost: 5000,
   mutationsPerWindow: 120,
   mutationWindowMs: 60_000,
+  auditReadsPerMinute: 3_000,
 };
 
 /** Codes clients see for each armor limit (in `extensions.code`). */

@@ -1,5 +1,6 @@
 /**
- * The per-user mutation rate limit (LimitsConfig.mutationsPerWindow per mutationWindowMs), shared
+ * The gateway's rate limits: per user, mutations (LimitsConfig.mutationsPerWindow per
+ * mutationWindowMs); per client address, reads of the public audit log (audit-routes.ts). Shared
  * by every gateway: counted in Redis when the gateway has one (PAYGRAPH_GATEWAY_REDIS_URL, its
  * ACL user, or REDIS_URL), so N gateways allow the limit once, not N times, and a restart resets
  * nothing; in this process's memory otherwise (one gateway: `npm start`, tests).
@@ -15,29 +16,43 @@ import { REDIS_CLOSE_TIMEOUT_MS, REDIS_PREFIX } from '../lib/redis.js';
 import type { GatewayContext } from './context.js';
 
 /**
- * The Redis keys of the shared counters, `paygraph:ratelimit:gateway:<scope>:mutations:<user>`
- * (the gateway's ACL user may touch only these). The scope tells deployments sharing one Redis
- * apart: the gateways of one deployment share one key pair, so it is their public key's fingerprint.
+ * The Redis keys of the shared counters, `paygraph:ratelimit:gateway:<scope>:<counter>:<key>`
+ * (`mutations` per user, `audit-reads` per client address; the gateway's ACL user may touch only
+ * these). The scope tells deployments sharing one Redis apart: the gateways of one deployment
+ * share one key pair, so it is their public key's fingerprint.
  */
-export const rateLimitKeyPrefix = (scope: string): string => `${REDIS_PREFIX}:ratelimit:gateway:${scope}:mutations`;
+export const rateLimitKeyPrefix = (scope: string, counter = 'mutations'): string => `${REDIS_PREFIX}:ratelimit:gateway:${scope}:${counter}`;
 
-export interface MutationRateLimiter {
+/** A counter of points per key and fixed window, shared by every gateway through Redis when it has one. */
+export interface RateLimiter {
   /** Whether counting is shared by every gateway (Redis). */
   readonly shared: boolean;
   /** Resolves once Redis is ready, or after `timeoutMs` (counting is in memory until then); at once without Redis. */
   ready(timeoutMs?: number): Promise<void>;
-  /** Counts one mutation for `key`: null when allowed, else the seconds until the caller may retry. */
-  take(key: string): Promise<number | null>;
+  /** Counts `points` (default 1) for `key`: null when allowed, else the seconds until the caller may retry. */
+  take(key: string, points?: number): Promise<number | null>;
   close(): Promise<void>;
 }
 
+/** The per-user mutation counter (the limiter of `mutations`). */
+export type MutationRateLimiter = RateLimiter;
+
 export function createMutationRateLimiter(opts: { limit: number; windowMs: number; redisUrl?: string; scope: string }): MutationRateLimiter {
+  return createRateLimiter({ ...opts, counter: 'mutations' });
+}
+
+export function createRateLimiter(opts: { limit: number; windowMs: number; redisUrl?: string; scope: string; counter: string }): RateLimiter {
   // rate-limiter-flexible counts whole seconds.
   const duration = Math.max(1, Math.round(opts.windowMs / 1000));
-  const keyPrefix = rateLimitKeyPrefix(opts.scope);
+  const keyPrefix = rateLimitKeyPrefix(opts.scope, opts.counter);
   const memory = new RateLimiterMemory({ points: opts.limit, duration, keyPrefix });
   const redis = opts.redisUrl
-    ? new Redis(opts.redisUrl, { connectionName: 'paygraph-gateway:ratelimit', maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: false })
+    ? new Redis(opts.redisUrl, {
+        connectionName: `paygraph-gateway:ratelimit:${opts.counter}`,
+        maxRetriesPerRequest: 1,
+        enableOfflineQueue: false,
+        lazyConnect: false,
+      })
     : null;
   redis?.on('error', () => undefined); // reconnects on its own; the insurance limiter counts meanwhile
   const limiter = redis
@@ -64,9 +79,9 @@ export function createMutationRateLimiter(opts: { limit: number; windowMs: numbe
         redis.once('ready', done);
       });
     },
-    async take(key) {
+    async take(key, points = 1) {
       try {
-        await limiter.consume(key);
+        await limiter.consume(key, points);
         return null;
       } catch (res) {
         if (res instanceof RateLimiterRes) return Math.max(1, Math.ceil(res.msBeforeNext / 1000));

@@ -100,6 +100,8 @@ export interface Config {
    * and the manifest file, PAYGRAPH_TRUSTED_DOCUMENTS_MANIFEST (default: operations/manifest.json).
    */
   trustedDocuments: { mode: 'required' | 'any'; manifestFile: string | undefined };
+  /** PAYGRAPH_AUDIT_READS_PER_MINUTE: points one client address may spend on /audit/* per minute, across every gateway (default 3,000, gateway/audit-routes.ts). */
+  auditReadsPerMinute: number | undefined;
   /** PAYGRAPH_MUTATIONS_PER_MINUTE: mutations a user may send per minute, across every gateway (default 120, gateway/limits.ts). */
   mutationsPerMinute: number | undefined;
   /** PAYGRAPH_METRICS_PORT: the gateway serves /metrics on this port only (not the public one); unset: beside /graphql. */
@@ -373,6 +375,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: LoadOptio
     },
     metricsPort: optionalPort(env, 'PAYGRAPH_METRICS_PORT'),
     mutationsPerMinute: positiveInteger(env, 'PAYGRAPH_MUTATIONS_PER_MINUTE'),
+    auditReadsPerMinute: positiveInteger(env, 'PAYGRAPH_AUDIT_READS_PER_MINUTE'),
     corsOrigins: corsOrigins(env.PAYGRAPH_CORS_ORIGINS),
     maxSubscriptionsPerUser,
     auditOrigin: env.PAYGRAPH_AUDIT_ORIGIN === undefined || env.PAYGRAPH_AUDIT_ORIGIN === '' ? undefined : checkAuditOrigin(env.PAYGRAPH_AUDIT_ORIGIN),

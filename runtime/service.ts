@@ -125,6 +125,9 @@ export function gatewayExtras(config: Config): GatewayExtras & { trustedDocument
     metricsPort: config.metricsPort,
     corsOrigins: config.corsOrigins,
     rateLimitRedisUrl: config.serviceRedisUrls.gateway,
-    ...(config.mutationsPerMinute === undefined ? {} : { limits: { mutationsPerWindow: config.mutationsPerMinute, mutationWindowMs: 60_000 } }),
+    limits: {
+      ...(config.mutationsPerMinute === undefined ? {} : { mutationsPerWindow: config.mutationsPerMinute, mutationWindowMs: 60_000 }),
+      ...(config.auditReadsPerMinute === undefined ? {} : { auditReadsPerMinute: config.auditReadsPerMinute }),
+    },
   };
 }

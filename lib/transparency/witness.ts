@@ -46,10 +46,22 @@ class Inconsistency extends Error {}
 const unb64 = (s: string): Hash => new Uint8Array(Buffer.from(s, 'base64'));
 const leavesPath = (statePath: string) => `${statePath}.leaves`;
 
+/** How many times one read waits out a 429 (the log's per-address read budget) before giving up. */
+const MAX_RATE_LIMITED_RETRIES = 20;
+
 async function get(base: string, path: string): Promise<Response> {
-  const res = await fetch(new URL(path, base));
-  if (res.status !== 200) throw new Error(`GET ${path} answered ${res.status}: ${(await res.text()).slice(0, 200)}`);
-  return res;
+  for (let attempt = 0; ; attempt++) {
+    const res = await fetch(new URL(path, base));
+    // A witness reading a large log may spend its read budget (docs/audit.md): it waits as told.
+    if (res.status === 429 && attempt < MAX_RATE_LIMITED_RETRIES) {
+      await res.arrayBuffer();
+      const seconds = Math.min(60, Math.max(1, Number(res.headers.get('retry-after')) || 1));
+      await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+      continue;
+    }
+    if (res.status !== 200) throw new Error(`GET ${path} answered ${res.status}: ${(await res.text()).slice(0, 200)}`);
+    return res;
+  }
 }
 
 const getText = async (base: string, path: string) => (await get(base, path)).text();
