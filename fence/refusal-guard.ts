@@ -160,6 +160,9 @@ export class RefusalGuard {
     }
     // Another attempt of this kind may have been answered while this one was asked.
     seen = w.kinds.get(kind);
+    // Concurrent claims answered partly by Redis and partly by memory (an outage beginning or
+    // ending) could give this gateway more kinds than the budget: it keeps perWindow at most.
+    if (!seen && claim !== 'over' && w.kinds.size >= this.perWindow) claim = 'over';
     if (claim === 'first') {
       if (!seen) w.kinds.set(kind, { record, count: 0 });
       await this.audit(record);
