@@ -26,6 +26,7 @@ import type { PersistedQueryManifest, TrustedDocumentsMode } from './trusted-doc
 import { createPipeline, type OperationPipeline } from './pipeline.js';
 import { Planner } from './planner.js';
 import { readiness } from './readiness.js';
+import { createRedisRefusalStore } from './refusal-store.js';
 import { createBridge } from './subscription-bridge.js';
 import { serveSubscriptions, type SubscriptionServer } from './subscription-server.js';
 import type { WebAppHandler } from './web-app.js';
@@ -51,9 +52,10 @@ export interface GatewayOptions {
   audit?: AuditSink;
   /**
    * Bounds on refused attempts by unauthenticated callers, per client address (fence/refusal-guard.ts;
-   * default 20 kinds per 10 s window, repeats coalesced). Tests shorten or widen them.
+   * default 20 kinds per 10 s window, repeats coalesced). Tests shorten or widen them. Shared by
+   * every gateway through rateLimitRedisUrl when it is set (refusal-store.ts).
    */
-  refusals?: RefusalGuardOptions;
+  refusals?: Omit<RefusalGuardOptions, 'store'>;
   /** Structured logger (pino); default: JSON to stdout. */
   logger?: Logger;
   /** Overrides of the request limits (gateway/limits.ts DEFAULT_LIMITS). */
@@ -69,7 +71,10 @@ export interface GatewayOptions {
    * public one; undefined: on the public port, beside /graphql.
    */
   metricsPort?: number;
-  /** Redis shared by every gateway for the mutation rate limit (rate-limit.ts); unset: each gateway counts in its own memory. */
+  /**
+   * Redis shared by every gateway for the mutation rate limit (rate-limit.ts) and the refusal
+   * guard's budget (refusal-store.ts); unset: each gateway counts in its own memory.
+   */
   rateLimitRedisUrl?: string;
   /** Browser origins allowed to call the gateway (PAYGRAPH_CORS_ORIGINS, cors.ts); undefined: none in production, loopback origins otherwise. */
   corsOrigins?: readonly string[];
@@ -121,18 +126,20 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       manifest: opts.trustedDocuments?.manifest ?? { format: 'apollo-persisted-query-manifest', version: 1, operations: [] },
     },
   });
+  // The refusal guard's budget is shared through the same Redis as the mutation counters, when there is one.
+  const refusalStore = opts.rateLimitRedisUrl ? createRedisRefusalStore({ redisUrl: opts.rateLimitRedisUrl, scope: rateLimitScope, logger }) : null;
   const fence = createFence({
     supergraphSdl: opts.supergraphSdl,
     audit: hardening.metrics.countAuditFailures(opts.audit ?? internalAuditSink(opts.subgraphUrls.accounts, opts.keys)),
     log: logger,
-    refusals: opts.refusals,
+    refusals: { ...opts.refusals, ...(refusalStore ? { store: refusalStore } : {}) },
   });
   const planner = new Planner(opts.supergraphSdl);
   const auth = createAuthenticator(opts.tokenVerifier);
   const pipeline = createPipeline({ ...opts, logger, auth, fence, hardening, planner, withoutFence: opts.benchmarkWithoutFence });
   await pipeline.start();
-  // The shared rate limit counts in Redis from the first request when Redis answers at start.
-  await hardening.rateLimiter.ready();
+  // The shared rate limit and refusal budget count in Redis from the first request when Redis answers at start.
+  await Promise.all([hardening.rateLimiter.ready(), refusalStore?.ready()]);
   // The public transparency log (no token): relayed from the accounts service.
   const auditReads = createRateLimiter({
     limit: opts.limits?.auditReadsPerMinute ?? DEFAULT_LIMITS.auditReadsPerMinute,
@@ -214,9 +221,9 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       await subscriptions.dispose();
       if (metricsServer) await close(metricsServer);
       await close(server);
+      // The fence (pipeline.stop) appends its refusal counts first; they need no Redis.
       await pipeline.stop();
-      await hardening.rateLimiter.close();
-      await auditReads.close();
+      await Promise.all([hardening.rateLimiter.close(), refusalStore?.close(), auditReads.close()]);
     },
   };
 }

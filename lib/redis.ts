@@ -45,15 +45,32 @@ export const REDIS_TOPICS: Readonly<Partial<Record<ServiceName, readonly string[
  * (`~<prefix>:nonce:<service>:*`), and only the commands its clients send: the connection
  * handshake of ioredis (INFO for its ready check, CLIENT SETNAME; its CLIENT SETINFO may fail, ioredis ignores that), PING, QUIT, SET
  * (nonce claims) and, with topics, PUBLISH / SUBSCRIBE / UNSUBSCRIBE. The gateway's user may
- * touch its rate-limit counters only (`~<prefix>:ratelimit:gateway:*`). A service without Redis
+ * touch its rate-limit counters and refusal-guard hashes only (`~<prefix>:ratelimit:gateway:*`). A service without Redis
  * (ads) gets `reset` alone: it can authenticate and do nothing.
  */
 export function redisAclRules(service: ServiceName, prefix = REDIS_PREFIX): string[] {
   if (!usesRedis(service)) return ['reset'];
   // The gateways' shared mutation counters (gateway/rate-limit.ts, rate-limiter-flexible's Lua INCR
-  // with expiry: EVALSHA, EVAL on a cold script cache), and nothing else.
+  // with expiry: EVALSHA, EVAL on a cold script cache) and refusal guard (gateway/refusal-store.ts,
+  // a Lua HINCRBY / HLEN / HDEL / PEXPIRE: ACL checks each command a script calls), and nothing else.
   if (service === 'gateway')
-    return ['reset', '+ping', '+quit', '+info', '+client|setname', `~${prefix}:ratelimit:gateway:*`, '+evalsha', '+eval', '+set', '+incrby', '+pttl'];
+    return [
+      'reset',
+      '+ping',
+      '+quit',
+      '+info',
+      '+client|setname',
+      `~${prefix}:ratelimit:gateway:*`,
+      '+evalsha',
+      '+eval',
+      '+set',
+      '+incrby',
+      '+pttl',
+      '+hincrby',
+      '+hlen',
+      '+hdel',
+      '+pexpire',
+    ];
   const rules = ['reset', '+ping', '+quit', '+info', '+client|setname', `~${prefix}:nonce:${service}:*`, '+set'];
   if (REDIS_TOPICS[service]?.length) rules.push(`&${prefix}:${service}:*`, '+publish', '+subscribe', '+unsubscribe');
   return rules;

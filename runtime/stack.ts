@@ -28,7 +28,6 @@ import { createLogger } from '../lib/log.js';
 import type { DestinationStream } from 'pino';
 import type { LimitsConfig } from '../gateway/limits.js';
 import type { WebAppHandler } from '../gateway/web-app.js';
-import type { RefusalGuardOptions } from '../fence/refusal-guard.js';
 import { signersTrustedBy } from '../subgraphs/definition.js';
 import { startSubgraph, type SubgraphService } from '../subgraphs/service.js';
 import { EGRESS_GUARD, exited, freePorts, spawnServe, stopChild, waitReady } from './cluster.js';
@@ -76,7 +75,7 @@ export interface StackOptions<I extends SubgraphName = never> {
   /** The transparency log's origin (PAYGRAPH_AUDIT_ORIGIN); unset: `paygraph.dev/audit/<install id>`. */
   auditOrigin?: string;
   /** Bounds on unauthenticated callers' refused attempts (gateway/index.ts GatewayOptions.refusals). */
-  refusals?: RefusalGuardOptions;
+  refusals?: GatewayOptions['refusals'];
   /**
    * The gateway's operator settings (gateway/index.ts GatewayOptions): metrics port, CORS origins,
    * trusted documents (default: the committed manifest, operations/manifest.json, required in production).

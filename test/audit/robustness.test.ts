@@ -10,6 +10,7 @@
  *   REFUSED with reason RATE_LIMITED, not ALLOWED; the declared client name is kept as declared.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { inOneWindow } from '../helpers/clock.js';
 import { op } from '../helpers/contract.js';
 import { newKey } from '../helpers/money.js';
 import { startTestStack, type TestStack } from '../helpers/stack.js';
@@ -73,11 +74,15 @@ describe('audit robustness', () => {
   it('coalesces one client’s repeated refused attempts and rate-limits it past its budget, losing no count', async () => {
     const s = (stack = await startTestStack({ refusals: { perWindow: 3, windowMs: 4_000 } }));
     const same = '{ me { accounts { id mask } } }';
-    const flood = await Promise.all(Array.from({ length: 50 }, () => s.gql(same)));
-    for (const r of flood) expect(codes(r)).toEqual(['GRAPHQL_VALIDATION_FAILED']);
-    // Distinct attempts: the first two more kinds are recorded, the rest refused before the audit.
-    const distinct = [];
-    for (let i = 0; i < 6; i++) distinct.push(await s.gql(`query Probe${i} { me { accounts { id } } }`));
+    // Windows are aligned to the clock: all of it in one, whatever the time.
+    const distinct = await inOneWindow(async () => {
+      const flood = await Promise.all(Array.from({ length: 50 }, () => s.gql(same)));
+      for (const r of flood) expect(codes(r)).toEqual(['GRAPHQL_VALIDATION_FAILED']);
+      // Distinct attempts: the first two more kinds are recorded, the rest refused before the audit.
+      const probes = [];
+      for (let i = 0; i < 6; i++) probes.push(await s.gql(`query Probe${i} { me { accounts { id } } }`));
+      return probes;
+    });
     expect(distinct.map((r) => codes(r)[0])).toEqual([
       'GRAPHQL_VALIDATION_FAILED',
       'GRAPHQL_VALIDATION_FAILED',

@@ -52,7 +52,19 @@ describe('Redis names and ACL rules', () => {
     expect(redisAclRules('accounts')).toEqual([...base, '~paygraph:nonce:accounts:*', '+set']);
     expect(redisAclRules('merchants')).toEqual([...base, '~paygraph:nonce:merchants:*', '+set']);
     expect(redisAclRules('ads')).toEqual(['reset']);
-    expect(redisAclRules('gateway')).toEqual([...base, '~paygraph:ratelimit:gateway:*', '+evalsha', '+eval', '+set', '+incrby', '+pttl']);
+    expect(redisAclRules('gateway')).toEqual([
+      ...base,
+      '~paygraph:ratelimit:gateway:*',
+      '+evalsha',
+      '+eval',
+      '+set',
+      '+incrby',
+      '+pttl',
+      '+hincrby',
+      '+hlen',
+      '+hdel',
+      '+pexpire',
+    ]);
     expect(redisAclRules('alerts', 'other')).toContain('&other:alerts:*');
     expect(redisAclSetUser('u', 'p'.repeat(16), 'ads')).toEqual(['ACL', 'SETUSER', 'u', 'reset', 'on', `>${'p'.repeat(16)}`]);
     expect(() => redisAclSetUser('u v', 'p'.repeat(16), 'ads')).toThrow(/user name/);

@@ -27,3 +27,10 @@ export async function onOneDay<T>(fn: () => Promise<T>): Promise<T> {
     vi.useRealTimers();
   }
 }
+
+/**
+ * Runs `fn` with Date stopped (as onOneDay), so that every refused attempt it makes falls in one
+ * window of the refusal guard (fixed windows aligned to the clock: fence/refusal-guard.ts) rather
+ * than straddle a window's end by chance; the windows close as usual once it returns.
+ */
+export const inOneWindow = onOneDay;
