@@ -52,8 +52,22 @@ export interface AuditLeaf {
   marks: string[];
 }
 
+/**
+ * Salts are cut from a pool of CSPRNG bytes (4 KiB at a time, never reused): one randomBytes call
+ * per 256 salts instead of one per record, on the audit append's path.
+ */
+const SALT_POOL_BYTES = 4096;
+let saltPool = Buffer.alloc(0);
+let saltOffset = 0;
+
 export function newSalt(): string {
-  return randomBytes(SALT_BYTES).toString('base64url');
+  if (saltOffset + SALT_BYTES > saltPool.length) {
+    saltPool = randomBytes(SALT_POOL_BYTES);
+    saltOffset = 0;
+  }
+  const salt = saltPool.subarray(saltOffset, saltOffset + SALT_BYTES).toString('base64url');
+  saltOffset += SALT_BYTES;
+  return salt;
 }
 
 /** base64url(SHA-256(SUBJECT_TAG ‖ 0x00 ‖ salt bytes ‖ UTF-8 user id)): what a user recomputes. */
