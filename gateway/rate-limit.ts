@@ -12,7 +12,7 @@ import type { GraphQLError } from 'graphql';
 import { Redis } from 'ioredis';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import { appError } from '../lib/errors.js';
-import { REDIS_CLOSE_TIMEOUT_MS, REDIS_PREFIX } from '../lib/redis.js';
+import { closeRedis, REDIS_PREFIX, whenRedisReady } from '../lib/redis.js';
 import type { GatewayContext } from './context.js';
 
 /**
@@ -67,18 +67,7 @@ export function createRateLimiter(opts: { limit: number; windowMs: number; redis
     : memory;
   return {
     shared: redis !== null,
-    ready(timeoutMs = 5_000) {
-      if (!redis || redis.status === 'ready') return Promise.resolve();
-      return new Promise((resolve) => {
-        const done = () => {
-          clearTimeout(timer);
-          redis.off('ready', done);
-          resolve();
-        };
-        const timer = setTimeout(done, timeoutMs);
-        redis.once('ready', done);
-      });
-    },
+    ready: (timeoutMs) => (redis ? whenRedisReady(redis, timeoutMs) : Promise.resolve()),
     async take(key, points = 1) {
       try {
         await limiter.consume(key, points);
@@ -88,11 +77,7 @@ export function createRateLimiter(opts: { limit: number; windowMs: number; redis
         throw res;
       }
     },
-    async close() {
-      if (!redis) return;
-      await Promise.race([redis.quit().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, REDIS_CLOSE_TIMEOUT_MS).unref())]);
-      redis.disconnect();
-    },
+    close: () => (redis ? closeRedis(redis) : Promise.resolve()),
   };
 }
 

@@ -20,7 +20,7 @@
 import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { Logger } from '../lib/log.js';
-import { REDIS_CLOSE_TIMEOUT_MS, REDIS_PREFIX } from '../lib/redis.js';
+import { closeRedis, REDIS_PREFIX, whenRedisReady } from '../lib/redis.js';
 import { MemoryRefusalStore, type RefusalClaim, type RefusalStore } from '../fence/refusal-guard.js';
 
 /** How long one claim may wait for Redis before memory answers it. */
@@ -99,21 +99,7 @@ export function createRedisRefusalStore(opts: { redisUrl: string; scope: string;
         return memory.claimNow(address, kind, windowId, perWindow);
       }
     },
-    ready(timeoutMs = 5_000) {
-      if (redis.status === 'ready') return Promise.resolve();
-      return new Promise((resolve) => {
-        const done = () => {
-          clearTimeout(timer);
-          redis.off('ready', done);
-          resolve();
-        };
-        const timer = setTimeout(done, timeoutMs);
-        redis.once('ready', done);
-      });
-    },
-    async close() {
-      await Promise.race([redis.quit().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, REDIS_CLOSE_TIMEOUT_MS).unref())]);
-      redis.disconnect();
-    },
+    ready: (timeoutMs) => whenRedisReady(redis, timeoutMs),
+    close: () => closeRedis(redis),
   };
 }

@@ -87,6 +87,29 @@ export function redisAclSetUser(user: string, password: string, service: Service
 /** How long `close()` waits for a graceful QUIT before dropping the connections. */
 export const REDIS_CLOSE_TIMEOUT_MS = 1_000;
 
+/** The least of ioredis a client helper below needs (status and the `ready` event; QUIT, disconnect). */
+type RedisClient = Pick<Redis, 'status' | 'once' | 'off' | 'quit' | 'disconnect'>;
+
+/** Resolves once `redis` is ready, or after `timeoutMs` (its user counts in memory until then). */
+export function whenRedisReady(redis: RedisClient, timeoutMs = 5_000): Promise<void> {
+  if (redis.status === 'ready') return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      redis.off('ready', done);
+      resolve();
+    };
+    const timer = setTimeout(done, timeoutMs);
+    redis.once('ready', done);
+  });
+}
+
+/** QUIT, bounded by REDIS_CLOSE_TIMEOUT_MS, then drop the connection whatever Redis answered. */
+export async function closeRedis(redis: RedisClient): Promise<void> {
+  await Promise.race([redis.quit().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, REDIS_CLOSE_TIMEOUT_MS).unref())]);
+  redis.disconnect();
+}
+
 export interface PubSub {
   /** Publishes `message` on `channel`; rejects when Redis is unreachable (bounded by ioredis retries). */
   publish(channel: string, message: string): Promise<void>;
@@ -245,9 +268,6 @@ export function connectNonceStore(url: string, name: string, opts: RedisOptions 
     async claim(scope, nonce, ttlMs) {
       return (await redis.set(nonceKey(scope, nonce), '1', 'PX', ttlMs, 'NX')) === 'OK';
     },
-    async close() {
-      await Promise.race([redis.quit().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, REDIS_CLOSE_TIMEOUT_MS).unref())]);
-      redis.disconnect();
-    },
+    close: () => closeRedis(redis),
   };
 }

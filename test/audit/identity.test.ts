@@ -29,6 +29,15 @@ const LOG = `query Log { me { dataAccessLog(first: 20) { edges { node { operatio
 const mint = (handle: string, clientId?: string) =>
   signToken(TEST_JWT_SECRET, userId(handle), 'payments', '1h', { issuer: ISSUER, ...(clientId ? { clientId } : {}) });
 
+/** A payments token for bob with claims of its own (what signToken does not mint: `azp`, a malformed `client_id`). */
+const bobWith = (claims: Record<string, unknown>) =>
+  new SignJWT({ purpose: 'payments', ...claims })
+    .setProtectedHeader({ alg: 'HS256' })
+    .setSubject(userId('bob'))
+    .setIssuer(ISSUER)
+    .setExpirationTime('1h')
+    .sign(new TextEncoder().encode(TEST_JWT_SECRET));
+
 async function logOf(handle: string): Promise<LogNode[]> {
   const res = await stack.gql<{ me: { dataAccessLog: { edges: { node: LogNode }[] } } }>(LOG, {}, await mint(handle, 'paygraph-test'));
   expect(res.errors, res.text).toBeUndefined();
@@ -63,12 +72,7 @@ describe('the verified identity of each record', () => {
   });
 
   it("takes OpenID's azp when the token has no client_id, and null when it names neither", async () => {
-    const azp = await new SignJWT({ purpose: 'payments', azp: 'messenger-web' })
-      .setProtectedHeader({ alg: 'HS256' })
-      .setSubject(userId('bob'))
-      .setIssuer(ISSUER)
-      .setExpirationTime('1h')
-      .sign(new TextEncoder().encode(TEST_JWT_SECRET));
+    const azp = await bobWith({ azp: 'messenger-web' });
     expect((await stack.gql('query ByAzp { me { accounts { mask } } }', {}, azp)).status).toBe(200);
     expect((await stack.gql('query NoClient { me { accounts { mask } } }', {}, await mint('bob'))).status).toBe(200);
     const log = await logOf('bob');
@@ -77,12 +81,7 @@ describe('the verified identity of each record', () => {
   });
 
   it('refuses a token whose client_id is malformed instead of logging no credential', async () => {
-    const bad = await new SignJWT({ purpose: 'payments', client_id: 'has spaces' })
-      .setProtectedHeader({ alg: 'HS256' })
-      .setSubject(userId('bob'))
-      .setIssuer(ISSUER)
-      .setExpirationTime('1h')
-      .sign(new TextEncoder().encode(TEST_JWT_SECRET));
+    const bad = await bobWith({ client_id: 'has spaces' });
     const res = await stack.gql('{ me { accounts { mask } } }', {}, bad);
     expect(res.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
     expect(res.errors?.[0]?.message).toMatch(/client_id/);
