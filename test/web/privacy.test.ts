@@ -12,7 +12,8 @@ import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vit
 import { isSqlite } from '../../lib/db.js';
 import { launchChromium, newUserPage, requireChromiumOrSay, screenshotAll, signIn, startWebStack } from '../helpers/browser.js';
 import { expectData } from '../helpers/matchers.js';
-import type { TestStack } from '../helpers/stack.js';
+import { signToken } from '../../lib/auth.js';
+import { TEST_JWT_SECRET, userId, type TestStack } from '../helpers/stack.js';
 
 const RUN = requireChromiumOrSay();
 
@@ -113,12 +114,17 @@ describe.skipIf(!RUN)('Privacy screen in Chromium', () => {
     const origin = new URL(stack.appUrl).origin;
     const stale = await (await fetch(`${origin}/audit/checkpoint`)).text();
     const staleSize = Number(stale.split('\n')[1]);
-    await stack.gql('query BobReads { me { accounts { id } } }', {}, await stack.token('bob'));
+    // From a credential the token names, with a client name the caller merely declares.
+    const fromIos = await signToken(TEST_JWT_SECRET, userId('bob'), 'payments', '1h', { clientId: 'messenger-ios' });
+    await stack.gql('query BobReads { me { accounts { id } } }', {}, fromIos, { 'apollographql-client-name': 'declared-name' });
     await page.route('**/audit/checkpoint', (route) => route.fulfill({ status: 200, contentType: 'text/plain', body: stale }));
     await page.getByRole('button', { name: 'Check again' }).click();
     const bobReads = page.locator('tr[data-testid^="record-"]').filter({ hasText: 'BobReads' });
     await expect.poll(() => bobReads.getByTestId('mark').getAttribute('data-state')).toBe('pending');
     expect(Number(await bobReads.getAttribute('data-leaf-index'))).toBeGreaterThanOrEqual(staleSize);
+    // The row names the verified credential; the declared name is only a hint.
+    expect((await bobReads.getByTestId('credential').textContent())?.trim()).toBe('via messenger-ios');
+    expect(await bobReads.getByTestId('credential').getAttribute('title')).toBe('declared client name: declared-name');
     await page.unroute('**/audit/checkpoint');
     await page.getByRole('button', { name: 'Check again' }).click();
     await expect.poll(() => bobReads.getByTestId('mark').getAttribute('data-state')).toBe('verified');

@@ -314,6 +314,9 @@ export interface AccessRecord {
   id: string;
   at: string;
   purpose: string | null;
+  /** The credential the caller's token was issued to, as the gateway verified it (null: none named). */
+  clientId: string | null;
+  /** The client name the caller declared: shown as declared, never as who it was. */
   client: string | null;
   operationName: string | null;
   operationHash: string;
@@ -352,6 +355,7 @@ export const ACCESS_LOG: TypedDocumentNode<AccessLogData, { first?: number; afte
             id
             at
             purpose
+            clientId
             client
             operationName
             operationHash

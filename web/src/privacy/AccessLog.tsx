@@ -97,7 +97,11 @@ export function AccessLog() {
                   <td>{dateTime(r.at)}</td>
                   <td>
                     {whatRan(r)}
-                    <span className="muted small"> {r.client ?? ''}</span>
+                    {/* The verified credential; the declared client name only as a hint, since anyone can send one. */}
+                    <span className="muted small" data-testid="credential" title={r.client ? `declared client name: ${r.client}` : undefined}>
+                      {' '}
+                      {r.clientId ? `via ${r.clientId}` : ''}
+                    </span>
                   </td>
                   <td>{r.purpose ?? 'none'}</td>
                   <td className={r.decision === 'ALLOWED' ? 'credit' : 'debit'}>
