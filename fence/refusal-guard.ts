@@ -41,14 +41,11 @@ export type RefusalClaim = 'first' | 'repeat' | 'over';
  * store that cannot answer answers from memory.
  */
 export interface RefusalStore {
-  /** Whether the store is shared by every gateway (Redis), not this process's alone. */
-  readonly shared: boolean;
   claim(address: string, kind: string, windowId: number, perWindow: number, windowMs: number): Promise<RefusalClaim>;
 }
 
 /** The store in this process's memory: the current and the previous window only, so memory stays bounded. */
 export class MemoryRefusalStore implements RefusalStore {
-  readonly shared = false;
   private readonly windows = new Map<number, Map<string, Set<string>>>();
 
   claim(address: string, kind: string, windowId: number, perWindow: number): Promise<RefusalClaim> {

@@ -84,7 +84,6 @@ export function createRedisRefusalStore(opts: { redisUrl: string; scope: string;
     outage = true;
   };
   return {
-    shared: true,
     async claim(address, kind, windowId, perWindow, windowMs): Promise<RefusalClaim> {
       if (redis.status !== 'ready') {
         fallBack(new Error(`Redis connection ${redis.status}`));

@@ -72,7 +72,7 @@ export interface TokenMintOptions extends Partial<TokenClaimChecks> {
 export const DEV_CLIENT_IDS = { web: 'paygraph-web', cli: 'paygraph-cli' } as const;
 
 /** A credential's client id as a token may carry it: 1 to 100 printable ASCII characters. */
-export const CLIENT_ID_PATTERN = /^[\x21-\x7e]{1,100}$/;
+const CLIENT_ID_PATTERN = /^[\x21-\x7e]{1,100}$/;
 
 /** How the gateway verifies client tokens (lib/config.ts reads it from the environment). */
 export type TokenVerifierConfig =
